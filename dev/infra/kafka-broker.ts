@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaBootstrap, type LocalInfraSettings } from './settings.ts';
+import {
+  InfraError, assertPortFree, findJava, portAnswers, runMaven, runningPid, startDetached, stopProcess, waitUntil,
+  type ManagedProcess,
+} from './java-process.ts';
+
+const POM = resolve(fileURLToPath(new URL('.', import.meta.url)), 'kafka-pom.xml');
+const KAFKA_MIN_JAVA = 17;
+
+export function kafkaProcess(s: LocalInfraSettings): ManagedProcess {
+  return { name: 'kafka', pidFile: join(s.root, 'run', 'kafka.pid'), logFile: join(s.root, 'logs', 'kafka.stdout.log') };
+}
+
+export function kafkaJarsDir(s: LocalInfraSettings): string {
+  return join(s.root, 'cache', `kafka-${s.kafkaVersion}`);
+}
+
+/** Copies the broker, the tools and the log4j2 binding from Maven Central (through ~/.m2) once. */
+export function fetchKafkaJars(s: LocalInfraSettings): string {
+  const dir = kafkaJarsDir(s);
+  const marker = join(dir, '.complete');
+  if (existsSync(marker)) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  runMaven(
+    ['-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${dir}`, '-DincludeScope=runtime',
+      `-Dkafka.version=${s.kafkaVersion}`, `-Dlog4j.version=${s.log4jVersion}`],
+    `Apache Kafka ${s.kafkaVersion}`,
+  );
+  writeFileSync(marker, new Date().toISOString());
+  return dir;
+}
+
+function kafkaJava(): string {
+  const java = findJava(KAFKA_MIN_JAVA);
+  if (!java) throw new InfraError(`Java ${KAFKA_MIN_JAVA}+ is needed to run Kafka; install a JDK (Debian: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME`);
+  return java;
+}
+
+export function kafkaClasspath(s: LocalInfraSettings): string {
+  return `${kafkaJarsDir(s)}/*`;
+}
+
+function writeBrokerConfig(s: LocalInfraSettings): { serverProperties: string; log4j: string; dataDir: string } {
+  const base = join(s.root, 'kafka');
+  const dataDir = join(base, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(join(s.root, 'logs'), { recursive: true });
+  const serverProperties = join(base, 'server.properties');
+  writeFileSync(serverProperties, [
+    '# Written by `lifeline dev up`; edits are overwritten.',
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.bootstrap.servers=${s.kafkaHost}:${s.controllerPort}`,
+    `listeners=PLAINTEXT://${s.kafkaHost}:${s.kafkaPort},CONTROLLER://${s.kafkaHost}:${s.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${s.kafkaHost}:${s.kafkaPort}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${dataDir}`,
+    'auto.create.topics.enable=false',
+    'num.partitions=1',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=10',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=10',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    // Local test runs create many short-lived transactional ids; expire them sooner than the default week.
+    'transactional.id.expiration.ms=3600000',
+    'log.retention.hours=168',
+    'log.segment.bytes=67108864',
+    'log.cleaner.dedupe.buffer.size=16777216',
+    '',
+  ].join('\n'));
+  const log4j = join(base, 'log4j2.properties');
+  writeFileSync(log4j, [
+    'status = warn',
+    'appender.file.type = RollingFile',
+    'appender.file.name = FILE',
+    `appender.file.fileName = ${join(s.root, 'logs', 'kafka.log')}`,
+    `appender.file.filePattern = ${join(s.root, 'logs', 'kafka.log.%i')}`,
+    'appender.file.layout.type = PatternLayout',
+    'appender.file.layout.pattern = [%d] %p %m (%c)%n',
+    'appender.file.policies.type = Policies',
+    'appender.file.policies.size.type = SizeBasedTriggeringPolicy',
+    'appender.file.policies.size.size = 50MB',
+    'appender.file.strategy.type = DefaultRolloverStrategy',
+    'appender.file.strategy.max = 3',
+    'rootLogger.level = INFO',
+    'rootLogger.appenderRef.file.ref = FILE',
+    'logger.statechange.name = state.change.logger',
+    'logger.statechange.level = WARN',
+    '',
+  ].join('\n'));
+  return { serverProperties, log4j, dataDir };
+}
+
+async function brokerAnswers(s: LocalInfraSettings): Promise<boolean> {
+  if (!(await portAnswers(s.kafkaHost, s.kafkaPort))) return false;
+  const admin = new Kafka({
+    brokers: [kafkaBootstrap(s)], clientId: 'lifeline-dev-probe', logLevel: logLevel.NOTHING,
+    retry: { retries: 0 }, connectionTimeout: 1000, requestTimeout: 2000,
+  }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0 && cluster.controller !== null;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export interface ComponentStatus {
+  readonly name: string;
+  readonly running: boolean;
+  readonly pid?: number;
+  readonly endpoint: string;
+  readonly answering: boolean;
+}
+
+export async function kafkaStatus(s: LocalInfraSettings): Promise<ComponentStatus> {
+  const pid = runningPid(kafkaProcess(s));
+  return {
+    name: `kafka ${s.kafkaVersion}`, running: pid !== undefined, ...(pid !== undefined ? { pid } : {}),
+    endpoint: kafkaBootstrap(s), answering: await brokerAnswers(s),
+  };
+}
+
+/** Starts the broker unless it already runs; formats storage on first run. Returns whether it started it. */
+export async function startKafka(s: LocalInfraSettings, log: (line: string) => void = () => undefined): Promise<boolean> {
+  const proc = kafkaProcess(s);
+  if (runningPid(proc) !== undefined) {
+    await waitUntil(`Kafka on ${kafkaBootstrap(s)}`, () => brokerAnswers(s), { timeoutMs: 60_000, proc });
+    return false;
+  }
+  const java = kafkaJava();
+  await assertPortFree(s.kafkaHost, s.kafkaPort, 'Kafka broker');
+  await assertPortFree(s.kafkaHost, s.controllerPort, 'Kafka controller');
+  log(`fetching Apache Kafka ${s.kafkaVersion} from Maven Central (cached after the first run)`);
+  const jars = fetchKafkaJars(s);
+  const { serverProperties, log4j, dataDir } = writeBrokerConfig(s);
+  const logConfig = `-Dlog4j2.configurationFile=${log4j}`;
+  if (!existsSync(join(dataDir, 'meta.properties'))) {
+    log('formatting Kafka storage (first run)');
+    execFileSync(java, [logConfig, '-cp', `${jars}/*`, 'kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'),
+      '-c', serverProperties, '--standalone'], { stdio: 'ignore' });
+  }
+  log(`starting Kafka on ${kafkaBootstrap(s)}`);
+  startDetached(proc, java, [
+    `-Xms${s.kafkaHeap}`, `-Xmx${s.kafkaHeap}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', logConfig,
+    '-cp', `${jars}/*`, 'kafka.Kafka', serverProperties,
+  ], s.root);
+  await waitUntil(`Kafka on ${kafkaBootstrap(s)}`, () => brokerAnswers(s), { timeoutMs: 90_000, proc });
+  return true;
+}
+
+export async function stopKafka(s: LocalInfraSettings, opts: { kill?: boolean } = {}): Promise<boolean> {
+  return stopProcess(kafkaProcess(s), opts.kill ? 0 : 60_000);
+}

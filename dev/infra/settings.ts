@@ -1,0 +1,53 @@
+import { resolve } from 'node:path';
+
+/**
+ * Where and how the local Kafka broker and schema registry run. Every value can be
+ * overridden from the environment so a machine with busy ports or another Kafka version
+ * needs no code change.
+ */
+export interface LocalInfraSettings {
+  readonly root: string;
+  readonly kafkaVersion: string;
+  readonly log4jVersion: string;
+  readonly kafkaHost: string;
+  readonly kafkaPort: number;
+  readonly controllerPort: number;
+  readonly kafkaHeap: string;
+  readonly registryVersion: string;
+  readonly registryPort: number;
+  readonly registryHeap: string;
+}
+
+function intFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0 || value > 65535) {
+    throw new Error(`${name} must be a port number, got "${raw}"`);
+  }
+  return value;
+}
+
+export function localInfraSettings(cwd: string = process.cwd()): LocalInfraSettings {
+  const env = process.env;
+  return Object.freeze({
+    root: resolve(cwd, env.LIFELINE_HOME ?? '.lifeline'),
+    kafkaVersion: env.LIFELINE_KAFKA_VERSION ?? '4.3.1',
+    log4jVersion: env.LIFELINE_LOG4J_VERSION ?? '2.26.1',
+    kafkaHost: '127.0.0.1',
+    kafkaPort: intFromEnv('LIFELINE_KAFKA_PORT', 9092),
+    controllerPort: intFromEnv('LIFELINE_KAFKA_CONTROLLER_PORT', 9093),
+    kafkaHeap: env.LIFELINE_KAFKA_HEAP ?? '512m',
+    registryVersion: env.LIFELINE_REGISTRY_VERSION ?? '3.3.3',
+    registryPort: intFromEnv('LIFELINE_REGISTRY_PORT', 8081),
+    registryHeap: env.LIFELINE_REGISTRY_HEAP ?? '384m',
+  });
+}
+
+export function kafkaBootstrap(settings: LocalInfraSettings): string {
+  return `${settings.kafkaHost}:${settings.kafkaPort}`;
+}
+
+export function registryUrl(settings: LocalInfraSettings): string {
+  return `http://${settings.kafkaHost}:${settings.registryPort}/apis/ccompat/v7`;
+}

@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { infraDown, infraStatus, infraUp } from '../../dev/infra/local-infra.ts';
+import { kafkaBootstrap, localInfraSettings, registryUrl } from '../../dev/infra/settings.ts';
+
+/** `lifeline dev up|down|status`: the local Kafka broker and schema registry. */
+export function registerDevCommands(program: Command): void {
+  const dev = program.command('dev').description('local infrastructure: a single-node Kafka (KRaft) and a schema registry');
+
+  dev.command('up')
+    .description('fetch (first run only), start and wait for Kafka and the schema registry; does nothing if they run')
+    .action(async () => {
+      const settings = localInfraSettings();
+      const result = await infraUp(settings, (line) => console.error(`lifeline dev: ${line}`));
+      const verb = result.startedKafka || result.startedRegistry ? 'up' : 'already up';
+      console.log(`${verb} in ${result.seconds.toFixed(1)}s: kafka ${kafkaBootstrap(settings)}, registry ${registryUrl(settings)}`);
+      console.log(`logs and data: ${settings.root}`);
+    });
+
+  dev.command('down')
+    .description('stop the local Kafka and schema registry (data is kept)')
+    .action(async () => {
+      const stopped = await infraDown();
+      console.log(`kafka: ${stopped.kafka ? 'stopped' : 'was not running'}; registry: ${stopped.registry ? 'stopped' : 'was not running'}`);
+    });
+
+  dev.command('status')
+    .description('show whether the local Kafka and schema registry run and answer')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const status = await infraStatus();
+      if (options.json) {
+        console.log(JSON.stringify(status, null, 2));
+      } else {
+        for (const component of status) {
+          const state = component.answering ? 'answering' : component.running ? 'running, not answering' : 'stopped';
+          console.log(`${component.name.padEnd(26)} ${state.padEnd(24)} ${component.endpoint}${component.pid ? ` pid ${component.pid}` : ''}`);
+        }
+      }
+      if (!status.every((component) => component.answering)) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,28 @@
+import { Command, CommanderError } from 'commander';
+import { registerDevCommands } from './dev-commands.ts';
+
+/** The composition root: every `lifeline <noun> <verb>` command is registered here. */
+export function buildProgram(): Command {
+  const program = new Command('lifeline')
+    .description('Lifeline: a Kafka integration backbone for Odoo in healthcare')
+    .showHelpAfterError()
+    .exitOverride();
+  registerDevCommands(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`lifeline: ${message}`);
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);
