@@ -1,0 +1,33 @@
+// Runs the whole suite: brings the local Kafka and schema registry up once (reusing them if they
+// already run), runs every tests/**/*.test.ts with node's test runner, and stops the
+// infrastructure again only if this run started it (LIFELINE_KEEP_INFRA=1 keeps it).
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const node = process.execPath;
+const lifeline = ['bin/lifeline.mjs'];
+
+function findTests(dir) {
+  return readdirSync(dir).flatMap((entry) => {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) return findTests(path);
+    return entry.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+const filter = process.argv.slice(2);
+const files = findTests('tests').filter((file) => filter.length === 0 || filter.some((part) => file.includes(part))).sort();
+
+const status = spawnSync(node, [...lifeline, 'dev', 'status'], { stdio: 'ignore' });
+const wasUp = status.status === 0;
+const up = spawnSync(node, [...lifeline, 'dev', 'up'], { stdio: 'inherit' });
+if (up.status !== 0) process.exit(up.status ?? 1);
+
+const run = spawnSync(node, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, LIFELINE_TEST: '1' },
+});
+
+if (!wasUp && process.env.LIFELINE_KEEP_INFRA !== '1') spawnSync(node, [...lifeline, 'dev', 'down'], { stdio: 'inherit' });
+process.exit(run.status ?? 1);

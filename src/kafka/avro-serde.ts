@@ -1,0 +1,191 @@
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import { LifelineError, errorMessage } from '../errors.ts';
+import { compileContract, type AvroContract, type AvroSchemaJson } from './avro-contract.ts';
+import { backwardIncompatibilities } from './schema-compatibility.ts';
+
+export interface SchemaRegistryConfig {
+  /** Base URL of a Confluent-compatible API, e.g. http://127.0.0.1:8081/apis/ccompat/v7 */
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export interface DecodedRecord<T = unknown> {
+  readonly schemaId: number;
+  readonly value: T;
+}
+
+const MAGIC_BYTE = 0;
+const HEADER_BYTES = 5;
+
+export function subjectFor(topic: string): string {
+  return `${topic}-value`;
+}
+
+/** Reads the schema id from Confluent wire-format bytes, or explains why they are not. */
+export function wireSchemaId(bytes: Buffer | null): number {
+  if (!bytes || bytes.length === 0) throw new LifelineError('LL_DESERIALIZE_NOT_AVRO', 'record value is empty; expected Confluent Avro wire format');
+  if (bytes.length < HEADER_BYTES || bytes[0] !== MAGIC_BYTE) {
+    throw new LifelineError('LL_DESERIALIZE_NOT_AVRO',
+      `record value is not Confluent Avro wire format (first byte ${bytes[0]}, length ${bytes.length}; expected magic byte 0 and a 4-byte schema id)`);
+  }
+  return bytes.readInt32BE(1);
+}
+
+function httpStatus(error: unknown): number | undefined {
+  const status = (error as { status?: unknown }).status;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function registryError(error: unknown, what: string): LifelineError {
+  const status = httpStatus(error);
+  if (status === undefined || status >= 500) {
+    return new LifelineError('LL_REGISTRY_UNAVAILABLE', `schema registry unavailable while ${what}: ${errorMessage(error)}`, { cause: error });
+  }
+  return new LifelineError('LL_REGISTRY_REQUEST_FAILED', `schema registry refused ${what} (HTTP ${status}): ${errorMessage(error)}`, { cause: error, details: { status } });
+}
+
+/**
+ * Avro values in the Confluent wire format, with schemas registered under `<topic>-value`
+ * and evolution held to BACKWARD compatibility. Schema ids are cached per topic and per id.
+ */
+export class AvroSerde {
+  readonly registry: SchemaRegistry;
+  private readonly idByTopic = new Map<string, number>();
+  private readonly typeById = new Map<number, avro.Type>();
+  private readonly typeByTopic = new Map<string, avro.Type>();
+
+  constructor(config: SchemaRegistryConfig) {
+    this.registry = new SchemaRegistry({
+      host: config.url,
+      clientId: 'lifeline',
+      retry: { retries: 2, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1 },
+      ...(config.username !== undefined ? { auth: { username: config.username, password: config.password ?? '' } } : {}),
+    });
+  }
+
+  /**
+   * Registers a contract for a topic. If the subject already has versions, the new schema is
+   * first checked locally against the latest, so an incompatible change fails naming the field.
+   */
+  async register(topic: string, contract: AvroContract): Promise<number> {
+    const subject = subjectFor(topic);
+    const latest = await this.latestContract(subject);
+    if (latest) {
+      const problems = backwardIncompatibilities(contract.type, latest.type);
+      if (problems.length > 0) {
+        throw new LifelineError('LL_SCHEMA_INCOMPATIBLE',
+          `schema ${contract.file ?? contract.fullName} is not BACKWARD compatible with the latest version registered under ${subject}: ${problems.join('; ')}`,
+          { details: { subject, problems } });
+      }
+    }
+    let id: number;
+    try {
+      ({ id } = await this.registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(contract.json) },
+        { subject, compatibility: 'BACKWARD' as never },
+      ));
+    } catch (error) {
+      const status = httpStatus(error);
+      if (status === 409) {
+        throw new LifelineError('LL_SCHEMA_INCOMPATIBLE',
+          `the registry refused ${contract.file ?? contract.fullName} under ${subject} as incompatible (BACKWARD): ${errorMessage(error)}`,
+          { cause: error, details: { subject } });
+      }
+      if ((error as Error).name === 'ConfluentSchemaRegistryCompatibilityError') {
+        throw new LifelineError('LL_SCHEMA_INCOMPATIBLE', `${subject}: ${errorMessage(error)} (Lifeline requires BACKWARD)`, { cause: error, details: { subject } });
+      }
+      throw registryError(error, `registering ${subject}`);
+    }
+    this.idByTopic.set(topic, id);
+    this.typeById.set(id, contract.type);
+    this.typeByTopic.set(topic, contract.type);
+    return id;
+  }
+
+  /** The latest version registered under a subject, or undefined when it has none. */
+  async latestContract(subject: string): Promise<AvroContract | undefined> {
+    let id: number;
+    try {
+      id = await this.registry.getLatestSchemaId(subject);
+    } catch (error) {
+      if (httpStatus(error) === 404) return undefined;
+      throw registryError(error, `reading the latest version of ${subject}`);
+    }
+    const type = await this.typeFor(id);
+    return compileContract(JSON.parse(JSON.stringify(type.schema())) as AvroSchemaJson);
+  }
+
+  /** Uses the schema registered last for the topic (looked up once, then cached). */
+  async schemaIdFor(topic: string): Promise<number> {
+    const cached = this.idByTopic.get(topic);
+    if (cached !== undefined) return cached;
+    let id: number;
+    try {
+      id = await this.registry.getLatestSchemaId(subjectFor(topic));
+    } catch (error) {
+      if (httpStatus(error) === 404) {
+        throw new LifelineError('LL_SCHEMA_NOT_REGISTERED', `no value schema is registered for topic ${topic} (subject ${subjectFor(topic)})`, { cause: error });
+      }
+      throw registryError(error, `looking up the schema of ${topic}`);
+    }
+    this.idByTopic.set(topic, id);
+    this.typeByTopic.set(topic, await this.typeFor(id));
+    return id;
+  }
+
+  async encode(topic: string, value: unknown): Promise<Buffer> {
+    const id = await this.schemaIdFor(topic);
+    const type = this.typeByTopic.get(topic) ?? (await this.typeFor(id));
+    const invalid: string[] = [];
+    type.isValid(value, {
+      errorHook: (path, fieldValue, fieldType) => {
+        invalid.push(`${path.join('.') || '(value)'}: expected ${fieldType.typeName}${fieldType.name ? ` ${fieldType.name}` : ''}, got ${describeValue(fieldValue)}`);
+      },
+    });
+    if (invalid.length > 0) {
+      throw new LifelineError('LL_SERIALIZE_INVALID', `value for ${topic} does not match schema ${type.name ?? type.typeName}: ${invalid.join('; ')}`,
+        { details: { topic, fields: invalid } });
+    }
+    const header = Buffer.alloc(HEADER_BYTES);
+    header.writeUInt8(MAGIC_BYTE, 0);
+    header.writeInt32BE(id, 1);
+    return Buffer.concat([header, type.toBuffer(value)]);
+  }
+
+  async decode<T = unknown>(bytes: Buffer | null): Promise<DecodedRecord<T>> {
+    const schemaId = wireSchemaId(bytes);
+    const type = await this.typeFor(schemaId);
+    try {
+      return { schemaId, value: type.fromBuffer((bytes as Buffer).subarray(HEADER_BYTES)) as T };
+    } catch (error) {
+      throw new LifelineError('LL_DESERIALIZE_FAILED', `record bytes do not decode with schema id ${schemaId} (${type.name ?? type.typeName}): ${errorMessage(error)}`, { cause: error, details: { schemaId } });
+    }
+  }
+
+  /** The writer schema for an id, fetched once. */
+  async typeFor(id: number): Promise<avro.Type> {
+    const cached = this.typeById.get(id);
+    if (cached) return cached;
+    let schema: unknown;
+    try {
+      schema = await this.registry.getSchema(id);
+    } catch (error) {
+      if (httpStatus(error) === 404) {
+        throw new LifelineError('LL_DESERIALIZE_UNKNOWN_SCHEMA', `schema id ${id} is not known to the registry`, { cause: error, details: { schemaId: id } });
+      }
+      throw registryError(error, `fetching schema id ${id}`);
+    }
+    const type = schema as avro.Type;
+    this.typeById.set(id, type);
+    return type;
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing (field missing)';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `a string of length ${value.length}`; // never echo values: they may be PHI
+  return typeof value;
+}

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import kafkajs, { CompressionTypes, Kafka, logLevel, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
+import SnappyCodec from 'kafkajs-snappy';
+
+/** How to reach a Kafka cluster; secrets arrive already resolved from the environment or files. */
+export interface KafkaConnectionConfig {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly tls?: boolean | { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string; readonly rejectUnauthorized?: boolean };
+  readonly sasl?: {
+    readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    readonly username: string;
+    readonly password: string;
+  };
+  readonly connectionTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+}
+
+let snappyRegistered = false;
+
+/** Snappy is not built into kafkajs; registering it is global, so do it once. */
+export function registerSnappy(): void {
+  if (snappyRegistered) return;
+  // CompressionCodecs is not visible as an ESM named export of the CommonJS kafkajs package.
+  kafkajs.CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+  snappyRegistered = true;
+}
+
+function tlsOptions(tls: KafkaConnectionConfig['tls']): KafkaConfig['ssl'] {
+  if (tls === undefined || tls === false) return undefined;
+  if (tls === true) return true;
+  return {
+    ...(tls.caFile ? { ca: [readFileSync(tls.caFile, 'utf8')] } : {}),
+    ...(tls.certFile ? { cert: readFileSync(tls.certFile, 'utf8') } : {}),
+    ...(tls.keyFile ? { key: readFileSync(tls.keyFile, 'utf8') } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
+  };
+}
+
+function saslOptions(sasl: KafkaConnectionConfig['sasl']): SASLOptions | undefined {
+  if (!sasl) return undefined;
+  return { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
+}
+
+export function createKafka(config: KafkaConnectionConfig, logger?: logCreator): Kafka {
+  registerSnappy();
+  const ssl = tlsOptions(config.tls);
+  const sasl = saslOptions(config.sasl);
+  return new Kafka({
+    brokers: [...config.brokers],
+    clientId: config.clientId,
+    connectionTimeout: config.connectionTimeoutMs ?? 3000,
+    requestTimeout: config.requestTimeoutMs ?? 30_000,
+    ...(ssl !== undefined ? { ssl } : {}),
+    ...(sasl ? { sasl } : {}),
+    ...(logger ? { logCreator: logger } : { logLevel: logLevel.WARN }),
+  });
+}
