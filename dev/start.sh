@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v node >/dev/null || { echo "Node.js 20+ is needed: https://nodejs.org" >&2; exit 1; }
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund  # see .ci/run for why not npm ci
 fi
 node bin/lifeline.mjs dev up
 node bin/lifeline.mjs dev status
