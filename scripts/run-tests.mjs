@@ -21,13 +21,19 @@ const files = findTests('tests').filter((file) => filter.length === 0 || filter.
 
 const status = spawnSync(node, [...lifeline, 'dev', 'status'], { stdio: 'ignore' });
 const wasUp = status.status === 0;
+const stopIfStartedHere = () => {
+  if (!wasUp && process.env.LIFELINE_KEEP_INFRA !== '1') spawnSync(node, [...lifeline, 'dev', 'down'], { stdio: 'inherit' });
+};
 const up = spawnSync(node, [...lifeline, 'dev', 'up'], { stdio: 'inherit' });
-if (up.status !== 0) process.exit(up.status ?? 1);
+if (up.status !== 0) {
+  stopIfStartedHere();
+  process.exit(up.status ?? 1);
+}
 
 const run = spawnSync(node, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
   env: { ...process.env, LIFELINE_TEST: '1' },
 });
 
-if (!wasUp && process.env.LIFELINE_KEEP_INFRA !== '1') spawnSync(node, [...lifeline, 'dev', 'down'], { stdio: 'inherit' });
+stopIfStartedHere();
 process.exit(run.status ?? 1);

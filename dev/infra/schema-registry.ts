@@ -75,6 +75,8 @@ export async function startRegistry(s: LocalInfraSettings, log: (line: string) =
     // Schemas must outlive a registry restart, or the ids inside stored records stop resolving.
     `-Dapicurio.datasource.url=jdbc:h2:file:${join(dataDir, 'registry')};DB_CLOSE_ON_EXIT=FALSE`,
     '-Dquarkus.log.console.json=false',
+    // Quarkus otherwise opens a management interface on 0.0.0.0:9000, which clashes and is not loopback.
+    '-Dquarkus.management.enabled=false',
     '-jar', join(dir, 'quarkus-run.jar'),
   ], dir);
   await waitUntil(`schema registry on ${registryUrl(s)}`, () => registryAnswers(s), { timeoutMs: 120_000, proc });
