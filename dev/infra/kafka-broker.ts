@@ -146,7 +146,7 @@ export async function startKafka(s: LocalInfraSettings, log: (line: string) => v
   const java = kafkaJava();
   await assertPortFree(s.kafkaHost, s.kafkaPort, 'Kafka broker');
   await assertPortFree(s.kafkaHost, s.controllerPort, 'Kafka controller');
-  log(`fetching Apache Kafka ${s.kafkaVersion} from Maven Central (cached after the first run)`);
+  log(`Apache Kafka ${s.kafkaVersion}: jars from Maven Central (fetched on first use, then cached)`);
   const jars = fetchKafkaJars(s);
   const { serverProperties, log4j, dataDir } = writeBrokerConfig(s);
   const logConfig = `-Dlog4j2.configurationFile=${log4j}`;

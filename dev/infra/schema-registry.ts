@@ -64,7 +64,8 @@ export async function startRegistry(s: LocalInfraSettings, log: (line: string) =
     );
   }
   await assertPortFree(s.kafkaHost, s.registryPort, 'schema registry');
-  log(`fetching Apicurio Registry ${s.registryVersion} from Maven Central (cached after the first run)`);
+  await assertPortFree(s.kafkaHost, s.registryManagementPort, 'schema registry management');
+  log(`Apicurio Registry ${s.registryVersion}: bundle from Maven Central (fetched on first use, then cached)`);
   const dir = fetchRegistry(s);
   const dataDir = join(s.root, 'registry');
   mkdirSync(dataDir, { recursive: true });
@@ -75,8 +76,8 @@ export async function startRegistry(s: LocalInfraSettings, log: (line: string) =
     // Schemas must outlive a registry restart, or the ids inside stored records stop resolving.
     `-Dapicurio.datasource.url=jdbc:h2:file:${join(dataDir, 'registry')};DB_CLOSE_ON_EXIT=FALSE`,
     '-Dquarkus.log.console.json=false',
-    // Quarkus otherwise opens a management interface on 0.0.0.0:9000, which clashes and is not loopback.
-    '-Dquarkus.management.enabled=false',
+    // The management interface (health, metrics) is fixed at build time; keep it on loopback, next to the API.
+    `-Dquarkus.management.host=${s.kafkaHost}`, `-Dquarkus.management.port=${s.registryManagementPort}`,
     '-jar', join(dir, 'quarkus-run.jar'),
   ], dir);
   await waitUntil(`schema registry on ${registryUrl(s)}`, () => registryAnswers(s), { timeoutMs: 120_000, proc });

@@ -15,6 +15,7 @@ export interface LocalInfraSettings {
   readonly kafkaHeap: string;
   readonly registryVersion: string;
   readonly registryPort: number;
+  readonly registryManagementPort: number;
   readonly registryHeap: string;
 }
 
@@ -40,6 +41,7 @@ export function localInfraSettings(cwd: string = process.cwd()): LocalInfraSetti
     kafkaHeap: env.LIFELINE_KAFKA_HEAP ?? '512m',
     registryVersion: env.LIFELINE_REGISTRY_VERSION ?? '3.3.3',
     registryPort: intFromEnv('LIFELINE_REGISTRY_PORT', 8081),
+    registryManagementPort: intFromEnv('LIFELINE_REGISTRY_MANAGEMENT_PORT', intFromEnv('LIFELINE_REGISTRY_PORT', 8081) + 1),
     registryHeap: env.LIFELINE_REGISTRY_HEAP ?? '384m',
   });
 }
