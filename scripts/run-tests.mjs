@@ -22,7 +22,7 @@ const files = findTests('tests').filter((file) => filter.length === 0 || filter.
 const status = spawnSync(node, [...lifeline, 'dev', 'status'], { stdio: 'ignore' });
 const wasUp = status.status === 0;
 const stopIfStartedHere = () => {
-  if (!wasUp && process.env.LIFELINE_KEEP_INFRA !== '1') spawnSync(node, [...lifeline, 'dev', 'down'], { stdio: 'inherit' });
+  if (!wasUp && process.env.LIFELINE_KEEP_INFRA !== '1') spawnSync(node, [...lifeline, 'dev', 'down'], { stdio: 'ignore' }); // quietly: the test summary stays last
 };
 const up = spawnSync(node, [...lifeline, 'dev', 'up'], { stdio: 'inherit' });
 if (up.status !== 0) {
