@@ -1,0 +1,10 @@
+import { countByKey } from '../../processors/count-by-key.ts';
+import { ComponentRegistry } from '../runtime/component-registry.ts';
+import type { ComponentDefinition } from '../runtime/component.ts';
+
+/** Every component type Lifeline knows. A new component is one file and one line here. */
+export function buildComponentRegistry(): ComponentRegistry {
+  return new ComponentRegistry([
+    countByKey as unknown as ComponentDefinition,
+  ]);
+}
