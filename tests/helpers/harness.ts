@@ -43,3 +43,8 @@ export async function createTestTopics(kafka: Kafka, specs: TopicSpec[]): Promis
   await ensureTopics(admin, specs);
   return admin;
 }
+
+/** A topic name in Lifeline's `<domain>.<entity>.<event>.v<major>` form that no other test uses. */
+export function uniqueTopic(domain: string, entity: string, event: string): string {
+  return `${domain}.${entity}_${Date.now().toString(36)}${randomBytes(3).toString('hex')}.${event}.v1`;
+}

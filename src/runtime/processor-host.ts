@@ -1,0 +1,250 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { errorCode, errorMessage } from '../errors.ts';
+import type { AvroSerde } from '../kafka/avro-serde.ts';
+import type { RuntimeMetrics } from '../observe/metrics.ts';
+import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
+import { changelogTopic, deadLetterTopic, type ComponentDeclaration, type RuntimeSettings, type Topology } from '../topology/model.ts';
+import type { ProcessorDefinition, StoreSpec } from './component.ts';
+import { CopartitionedAssigner } from './copartitioned-assigner.ts';
+import { isFencingError, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
+
+export interface ProcessorHostOptions {
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  readonly serde: AvroSerde;
+  readonly metrics: RuntimeMetrics;
+  readonly logger: Logger;
+  readonly topology: Topology;
+  readonly declaration: ComponentDeclaration;
+  readonly definition: ProcessorDefinition;
+  /** Called when the processor must stop the whole runtime (on_error: fail). */
+  readonly onFatal: (error: Error) => void;
+  /** Group session timeout; lower in tests so a killed member's partitions move sooner. */
+  readonly sessionTimeoutMs?: number;
+}
+
+export type HostState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/**
+ * Hosts one processor: one consumer group (`<app_id>.<label>`), one task per assigned partition
+ * number, exactly-once by default. Tasks are opened (fence, restore, init) when the group assigns
+ * their partition and closed when it takes it away; batches wait for their task to be ready.
+ */
+export class ProcessorHost {
+  state: HostState = 'starting';
+  private consumer!: Consumer;
+  private sharedProducer: Producer | undefined;
+  private readonly tasks = new Map<number, Promise<ProcessorTask>>();
+  private readonly env: TaskEnvironment;
+  private readonly groupId: string;
+  private readonly label: string;
+  private readonly logger: Logger;
+  readonly stores: readonly StoreSpec[];
+
+  constructor(private readonly options: ProcessorHostOptions) {
+    const { topology, declaration, definition } = options;
+    this.label = declaration.label;
+    this.groupId = `${topology.runtime.appId}.${declaration.label}`;
+    this.logger = options.logger.child({ component: declaration.label, type: declaration.type });
+    this.stores = definition.stores?.(declaration.config as never) ?? [];
+    const runtime: RuntimeSettings = topology.runtime;
+    const partitionsByTopic = new Map(Object.values(topology.topics).map((topic) => [topic.name, topic.partitions]));
+    const inputPartitions = Math.max(...declaration.inputs.map((input) => partitionsByTopic.get(input) ?? 1));
+    this.env = {
+      kafka: options.kafka,
+      serde: options.serde,
+      metrics: options.metrics,
+      logger: this.logger,
+      label: declaration.label,
+      groupId: this.groupId,
+      transactionalIdPrefix: `${topology.runtime.appId}.${declaration.label}`,
+      exactlyOnce: declaration.guarantee === 'exactly_once',
+      onError: declaration.onError,
+      outputs: declaration.outputs,
+      partitionsByTopic,
+      inputPartitions,
+      deadLetterTopic: deadLetterTopic(declaration.label),
+      stores: this.stores,
+      changelogTopic: (store) => changelogTopic(topology.runtime.appId, declaration.label, store),
+      storeKind: runtime.storeKind,
+      stateDir: runtime.stateDir,
+      commitMaxRecords: runtime.commitMaxRecords,
+      commitIntervalMs: runtime.commitIntervalMs,
+      commitConsumerOffsets: (offsets) => this.consumer.commitOffsets(offsets),
+      fetchCommittedOffsets: (partition) => this.fetchCommittedOffsets(partition),
+      createProcessor: () => definition.create(declaration.config as never),
+      phiPathsByTopic: new Map(Object.values(topology.topics).map((topic) => [topic.name, topic.contract.phiPaths])),
+    };
+  }
+
+  /** Partitions every store changelog needs: as many as the inputs. */
+  changelogTopics(): Array<{ name: string; partitions: number }> {
+    return this.stores.map((store) => ({ name: this.env.changelogTopic(store.name), partitions: this.env.inputPartitions }));
+  }
+
+  async start(): Promise<void> {
+    const { kafka, declaration } = this.options;
+    if (!this.env.exactlyOnce) {
+      this.sharedProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await this.sharedProducer.connect();
+      (this.env as { sharedProducer?: Producer }).sharedProducer = this.sharedProducer;
+    }
+    this.consumer = kafka.consumer({
+      groupId: this.groupId,
+      partitionAssigners: [CopartitionedAssigner],
+      readUncommitted: false,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 10)),
+      rebalanceTimeout: 60_000,
+      maxBytesPerPartition: 1024 * 1024,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      this.logger.error({ err: errorMessage(event.payload.error), restart: event.payload.restart }, 'consumer crashed');
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...declaration.inputs], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, this.env.inputPartitions * declaration.inputs.length),
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    this.state = 'running';
+    this.options.metrics.setUp(this.label, true);
+    this.logger.info({ group: this.groupId, inputs: declaration.inputs, guarantee: declaration.guarantee }, 'processor started');
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const assigned = new Set(Object.values(assignment).flat());
+    this.logger.info({ partitions: [...assigned].sort((a, b) => a - b) }, 'partitions assigned');
+    for (const [partition, task] of this.tasks) {
+      if (assigned.has(partition)) continue;
+      this.tasks.delete(partition);
+      void task.then((open) => open.exclusive(() => open.close({ commit: false }))).catch(() => undefined);
+      for (const topic of this.options.declaration.inputs) this.options.metrics.removeLag(this.groupId, topic, partition);
+    }
+    // Open new tasks right away: restoring before the first batch, and running their timers even if no record arrives.
+    for (const partition of assigned) void this.taskFor(partition).catch(() => undefined);
+  }
+
+  private taskFor(partition: number): Promise<ProcessorTask> {
+    let task = this.tasks.get(partition);
+    if (!task) {
+      const created = new ProcessorTask(this.env, partition);
+      task = created.open().then(() => created);
+      task.catch((error: unknown) => {
+        this.logger.error({ partition, err: errorMessage(error), code: errorCode(error) }, 'task failed to open');
+        if (this.tasks.get(partition) === task) this.tasks.delete(partition);
+        void created.close({ commit: false });
+      });
+      this.tasks.set(partition, task);
+    }
+    return task;
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const taskPromise = this.taskFor(batch.partition);
+    // Restoring a large store can outlast the session timeout; keep the membership alive meanwhile.
+    let ready = false;
+    void taskPromise.then(() => { ready = true; }, () => { ready = true; });
+    while (!ready) {
+      await Promise.race([taskPromise.catch(() => undefined), sleep(1000)]);
+      if (!ready) await heartbeat().catch(() => undefined);
+    }
+    let task: ProcessorTask;
+    try {
+      task = await taskPromise;
+    } catch {
+      await sleep(500);
+      this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: batch.firstOffset() ?? '0' });
+      return;
+    }
+    await task.exclusive(async () => {
+      if (task.closed || !isRunning() || isStale()) return;
+      let lastHandled: string | undefined;
+      try {
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) break;
+          if (BigInt(message.offset) < task.nextOffset(batch.topic)) continue; // committed by us or a previous owner
+          await task.handle(batch.topic, message);
+          lastHandled = message.offset;
+          if (task.shouldCommit()) {
+            await task.commit();
+            resolveOffset(message.offset);
+            await heartbeat();
+          }
+        }
+        await task.commit();
+        if (lastHandled !== undefined) resolveOffset(lastHandled);
+        const high = BigInt(batch.highWatermark);
+        this.options.metrics.setLag(this.groupId, batch.topic, batch.partition, Number(high - task.nextOffset(batch.topic) < 0n ? 0n : high - task.nextOffset(batch.topic)));
+      } catch (error) {
+        task.abortTransaction();
+        if (error instanceof ProcessingHaltedError) {
+          this.fail(error);
+          return;
+        }
+        this.options.metrics.recordRetry(this.label, 'batch');
+        this.logger.warn({ partition: batch.partition, err: errorMessage(error), code: errorCode(error) }, 'batch failed; resuming from the last commit');
+        if (isFencingError(error)) {
+          // Another owner fenced us, or our producer is unusable: drop the task; if we still own the partition it is reopened.
+          this.tasks.delete(batch.partition);
+          await task.close({ commit: false });
+        }
+        await sleep(backoffDelay(Math.min(this.failures++, 6), DEFAULT_RETRY_POLICY));
+        const resume = task.committedOffset(batch.topic);
+        this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: resume >= 0n ? resume.toString() : (batch.firstOffset() ?? '0') });
+        return;
+      }
+      this.failures = 0;
+    });
+  }
+
+  private failures = 0;
+
+  private fail(error: Error): void {
+    if (this.state === 'failed') return;
+    this.state = 'failed';
+    this.options.metrics.setUp(this.label, false);
+    this.logger.error({ err: error.message }, 'processor halted');
+    this.options.onFatal(error);
+  }
+
+  private async fetchCommittedOffsets(partition: number): Promise<Map<string, bigint>> {
+    const result = await this.options.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.options.declaration.inputs] });
+    const offsets = new Map<string, bigint>();
+    for (const topic of result) {
+      const entry = topic.partitions.find((candidate) => candidate.partition === partition);
+      if (entry && Number(entry.offset) >= 0) offsets.set(topic.topic, BigInt(entry.offset));
+    }
+    return offsets;
+  }
+
+  /** Health detail for /readyz. */
+  describe(): { state: string; detail: string } {
+    return { state: this.state, detail: `${this.tasks.size} partition task(s), group ${this.groupId}` };
+  }
+
+  /** Finishes open transactions, closes tasks and leaves the group. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    const previous = this.state;
+    this.state = 'stopping';
+    await this.consumer?.stop().catch(() => undefined);
+    const tasks = [...this.tasks.values()];
+    this.tasks.clear();
+    for (const task of tasks) {
+      const open = await task.catch(() => undefined);
+      if (open) await open.exclusive(() => open.close({ commit: previous !== 'failed' }));
+    }
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.sharedProducer?.disconnect().catch(() => undefined);
+    this.state = 'stopped';
+    this.options.metrics.setUp(this.label, false);
+    this.logger.info('processor stopped');
+  }
+}

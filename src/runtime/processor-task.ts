@@ -1,0 +1,371 @@
+import { join } from 'node:path';
+import type { Kafka, KafkaMessage, Message, Producer, TopicMessages } from 'kafkajs';
+import type { Logger } from 'pino';
+import { errorCode, errorMessage, isRetriable } from '../errors.ts';
+import type { AvroSerde } from '../kafka/avro-serde.ts';
+import type { RuntimeMetrics } from '../observe/metrics.ts';
+import { retry } from '../retry.ts';
+import type { ErrorPolicy } from '../topology/model.ts';
+import type { InputRecord, OutputRecord, Processor, ProcessorContext, StoreSpec } from './component.ts';
+import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
+import { LmdbStoreBackend } from './lmdb-store-backend.ts';
+import { MemoryStoreBackend } from './memory-store-backend.ts';
+import { restoreStores } from './store-restorer.ts';
+import { scrubPhiFromText } from '../observe/phi-scrub.ts';
+import { TransactionalStore } from './transactional-store.ts';
+
+/** Everything a task needs from its host; shared by all tasks of one processor. */
+export interface TaskEnvironment {
+  readonly kafka: Kafka;
+  readonly serde: AvroSerde;
+  readonly metrics: RuntimeMetrics;
+  readonly logger: Logger;
+  readonly label: string;
+  readonly groupId: string;
+  readonly transactionalIdPrefix: string;
+  readonly exactlyOnce: boolean;
+  readonly onError: ErrorPolicy;
+  readonly outputs: Readonly<Record<string, string>>;
+  readonly partitionsByTopic: ReadonlyMap<string, number>;
+  readonly inputPartitions: number;
+  readonly deadLetterTopic: string;
+  readonly stores: readonly StoreSpec[];
+  readonly changelogTopic: (store: string) => string;
+  readonly storeKind: 'memory' | 'lmdb';
+  readonly stateDir: string;
+  readonly commitMaxRecords: number;
+  readonly commitIntervalMs: number;
+  /** Producer for at-least-once mode (one per host); exactly-once tasks own a transactional one. */
+  readonly sharedProducer?: Producer;
+  readonly commitConsumerOffsets: (offsets: Array<{ topic: string; partition: number; offset: string }>) => Promise<void>;
+  readonly fetchCommittedOffsets: (partition: number) => Promise<Map<string, bigint>>;
+  readonly createProcessor: () => Processor;
+  /** PHI paths of each input topic's schema, to scrub PHI values out of error text. */
+  readonly phiPathsByTopic: ReadonlyMap<string, readonly string[]>;
+}
+
+/** Raised when a record failed under `on_error: fail`: the processor stops instead of skipping it. */
+export class ProcessingHaltedError extends Error {
+  override readonly name = 'ProcessingHaltedError';
+}
+
+/** kafkajs transactional races that succeed when the whole transaction is tried again. */
+const TRANSIENT_TRANSACTION_ERRORS = new Set([
+  'CONCURRENT_TRANSACTIONS', 'COORDINATOR_LOAD_IN_PROGRESS', 'COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR',
+  'REQUEST_TIMED_OUT', 'NOT_ENOUGH_REPLICAS', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'UNKNOWN_TOPIC_OR_PARTITION',
+]);
+
+function transactionErrorType(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+    current = (current as { originalError?: unknown }).originalError ?? current.cause;
+  }
+  return undefined;
+}
+
+/** The one place Lifeline retries kafkajs's known transactional races (e.g. kafkajs#1315). */
+export function isTransientTransactionError(error: unknown): boolean {
+  const type = transactionErrorType(error);
+  if (type !== undefined) return TRANSIENT_TRANSACTION_ERRORS.has(type);
+  return error instanceof Error && error.name === 'KafkaJSConnectionError';
+}
+
+/** How often a task sweeps its stores for expired entries (their deletes ride the next commit). */
+const EXPIRY_INTERVAL_MS = 30_000;
+
+interface PendingForward {
+  readonly topic: string;
+  readonly record: OutputRecord;
+}
+
+/**
+ * One input partition of one processor: its stores, its transactional producer (one
+ * transactional id per partition, because kafkajs's TxnOffsetCommit carries no group generation
+ * and fencing rests on the id), its timers, and the transaction being built. Work on a task is
+ * serialised through `exclusive`, so batches of co-partitioned inputs and timers never interleave.
+ */
+export class ProcessorTask {
+  closed = false;
+  private readonly stores = new Map<string, TransactionalStore>();
+  private producer!: Producer;
+  private processor!: Processor;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private committed = new Map<string, bigint>();
+  private recordForwards: PendingForward[] = [];
+  private currentInput: InputRecord | undefined;
+  private pendingMessages = new Map<string, Message[]>();
+  private pendingOffsets = new Map<string, bigint>();
+  private pendingRecords = 0;
+  private transactionOpenedAt = 0;
+  private lastExpiry = Date.now();
+  readonly logger: Logger;
+  readonly context: ProcessorContext;
+
+  constructor(private readonly env: TaskEnvironment, readonly partition: number) {
+    this.logger = env.logger.child({ partition });
+    const task = this;
+    this.context = {
+      label: env.label,
+      partition,
+      logger: this.logger,
+      store<V>(name: string) {
+        const store = task.stores.get(name);
+        if (!store) throw new Error(`processor ${env.label} did not declare a store named ${name}; declared: ${[...task.stores.keys()].join(', ') || 'none'}`);
+        return store as TransactionalStore<V>;
+      },
+      forward(output, record) {
+        const topic = env.outputs[output];
+        if (!topic) throw new Error(`processor ${env.label} forwarded to output "${output}", which topology.yaml does not map; mapped: ${Object.keys(env.outputs).join(', ')}`);
+        task.recordForwards.push({ topic, record });
+      },
+      schedule(intervalMs, callback) {
+        const timer = setInterval(() => {
+          void task.exclusive(() => task.punctuate(callback)).catch((error: unknown) => {
+            task.logger.error({ err: errorMessage(error), code: errorCode(error) }, 'punctuation failed');
+          });
+        }, intervalMs);
+        timer.unref();
+        task.timers.push(timer);
+      },
+    };
+  }
+
+  /** Fences older owners of this partition, restores its stores, then initialises the processor. */
+  async open(): Promise<void> {
+    const env = this.env;
+    if (env.exactlyOnce) {
+      this.producer = env.kafka.producer({
+        transactionalId: `${env.transactionalIdPrefix}.${this.partition}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionTimeout: 60_000,
+      });
+      await this.producer.connect(); // InitProducerId: aborts a zombie's open transaction and fences it
+    } else {
+      this.producer = env.sharedProducer as Producer;
+    }
+    for (const spec of env.stores) {
+      const backend = env.storeKind === 'lmdb'
+        ? new LmdbStoreBackend(join(env.stateDir, env.label, spec.name, String(this.partition)))
+        : new MemoryStoreBackend();
+      this.stores.set(spec.name, new TransactionalStore(spec.name, env.changelogTopic(spec.name), backend, spec.ttlMs));
+    }
+    await restoreStores({
+      kafka: env.kafka, producer: this.producer, transactional: env.exactlyOnce, partition: this.partition,
+      stores: [...this.stores.values()], logger: this.logger,
+    });
+    // Read after fencing, so an older owner's last transaction is settled and its offsets visible.
+    this.committed = await env.fetchCommittedOffsets(this.partition);
+    this.processor = env.createProcessor();
+    await this.processor.init?.(this.context);
+  }
+
+  /** Runs work on this task after everything queued before it. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The next offset to process for an input topic, or -1 when the group has none committed. */
+  nextOffset(topic: string): bigint {
+    return this.pendingOffsets.get(topic) ?? this.committed.get(topic) ?? -1n;
+  }
+
+  shouldCommit(): boolean {
+    if (this.pendingRecords === 0) return false;
+    return this.pendingRecords >= this.env.commitMaxRecords || Date.now() - this.transactionOpenedAt >= this.env.commitIntervalMs;
+  }
+
+  async handle(topic: string, message: KafkaMessage): Promise<void> {
+    const env = this.env;
+    const started = performance.now();
+    if (this.pendingRecords === 0) this.transactionOpenedAt = Date.now();
+    const headers = headersAsStrings(message.headers);
+    const key = message.key === null ? null : message.key.toString('utf8');
+    try {
+      const value = message.value === null ? null : (await env.serde.decode(message.value)).value;
+      this.currentInput = {
+        topic, partition: this.partition, offset: message.offset, timestamp: Number(message.timestamp), key, value, headers,
+      };
+      await this.processor.process(this.currentInput, this.context);
+      await this.acceptRecordScope(headers);
+    } catch (error) {
+      this.discardRecordScope();
+      if (isRetriable(error)) throw error; // the whole transaction is retried; nothing of this record is kept
+      const text = scrubPhiFromText(errorMessage(error), this.currentInput?.value, env.phiPathsByTopic.get(topic) ?? []);
+      await this.applyErrorPolicy(error, text, topic, message);
+    } finally {
+      this.currentInput = undefined;
+    }
+    this.pendingOffsets.set(topic, BigInt(message.offset) + 1n);
+    this.pendingRecords++;
+    env.metrics.recordIn(env.label, topic);
+    env.metrics.observeProcessing(env.label, (performance.now() - started) / 1000);
+  }
+
+  /** `text` is the error's message with the record's PHI values scrubbed out. */
+  private async applyErrorPolicy(error: unknown, text: string, topic: string, message: KafkaMessage): Promise<void> {
+    const env = this.env;
+    const code = errorCode(error);
+    if (env.onError === 'fail') {
+      throw new ProcessingHaltedError(`${env.label}: record ${topic}/${this.partition}@${message.offset} failed (${code}) and on_error is fail: ${text}`);
+    }
+    if (env.onError === 'continue') {
+      this.logger.warn({ topic, offset: message.offset, code }, 'record failed; skipped (on_error: continue)');
+      return;
+    }
+    this.logger.warn({ topic, offset: message.offset, code, error: text }, 'record failed; dead-lettered');
+    this.addMessage(env.deadLetterTopic, deadLetterMessage({
+      component: env.label, error, errorText: text, attempts: 1,
+      origin: { topic, partition: this.partition, offset: message.offset },
+      key: message.key, value: message.value, headers: message.headers,
+    }));
+    env.metrics.recordDeadLetter(env.label, code);
+  }
+
+  /** A record (or a timer) succeeded: its writes and outputs join the open transaction. */
+  private async acceptRecordScope(inputHeaders: Record<string, string>): Promise<void> {
+    const env = this.env;
+    const encoded: Array<[string, Message]> = [];
+    for (const { topic, record } of this.recordForwards) {
+      const value = record.value === null ? null : await env.serde.encode(topic, record.value);
+      const partition = record.partition ?? (env.partitionsByTopic.get(topic) === env.inputPartitions ? this.partition : undefined);
+      encoded.push([topic, {
+        key: record.key, value, headers: { ...inputHeaders, ...(record.headers ?? {}) },
+        ...(partition !== undefined ? { partition } : {}),
+      }]);
+    }
+    for (const [topic, message] of encoded) this.addMessage(topic, message);
+    this.recordForwards = [];
+    for (const store of this.stores.values()) store.acceptRecord();
+  }
+
+  private discardRecordScope(): void {
+    this.recordForwards = [];
+    for (const store of this.stores.values()) store.discardRecord();
+  }
+
+  private addMessage(topic: string, message: Message): void {
+    const list = this.pendingMessages.get(topic);
+    if (list) list.push(message);
+    else this.pendingMessages.set(topic, [message]);
+  }
+
+  private async punctuate(callback: (now: number) => Promise<void> | void): Promise<void> {
+    if (this.closed) return;
+    try {
+      await callback(Date.now());
+      await this.acceptRecordScope({});
+    } catch (error) {
+      this.discardRecordScope();
+      throw error;
+    }
+    await this.commit();
+  }
+
+  /**
+   * Commits outputs, dead letters, changelog writes and input offsets as one Kafka transaction
+   * (exactly-once), or sends then commits offsets (at-least-once). Committed store state is
+   * updated only after Kafka accepted the transaction.
+   */
+  async commit(): Promise<void> {
+    const env = this.env;
+    if (Date.now() - this.lastExpiry >= EXPIRY_INTERVAL_MS) {
+      this.lastExpiry = Date.now();
+      this.expireStores();
+    }
+    for (const store of this.stores.values()) {
+      if (!store.hasPendingWrites()) continue;
+      for (const write of store.changelogWrites()) this.addMessage(store.changelogTopic, { key: write.key, value: write.value, partition: this.partition });
+    }
+    if (this.pendingMessages.size === 0 && this.pendingOffsets.size === 0) return;
+    const topicMessages: TopicMessages[] = [...this.pendingMessages].map(([topic, messages]) => ({ topic, messages }));
+    const offsets = [...this.pendingOffsets].map(([topic, next]) => ({ topic, partition: this.partition, offset: next.toString() }));
+    try {
+      if (env.exactlyOnce) {
+        await retry(async () => {
+          const transaction = await this.producer.transaction();
+          try {
+            if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages });
+            if (offsets.length > 0) {
+              await transaction.sendOffsets({
+                consumerGroupId: env.groupId,
+                topics: offsets.map(({ topic, partition, offset }) => ({ topic, partitions: [{ partition, offset }] })),
+              });
+            }
+            await transaction.commit();
+          } catch (error) {
+            await transaction.abort().catch(() => undefined);
+            throw error;
+          }
+        }, {
+          retries: 6, initialDelayMs: 50, maxDelayMs: 2000, operation: `${env.label} transaction on partition ${this.partition}`,
+          shouldRetry: isTransientTransactionError,
+          onRetry: () => env.metrics.recordRetry(env.label, 'transaction'),
+        });
+      } else {
+        if (topicMessages.length > 0) await this.producer.sendBatch({ topicMessages, acks: -1 });
+        if (offsets.length > 0) await env.commitConsumerOffsets(offsets);
+      }
+    } catch (error) {
+      this.abortTransaction();
+      env.metrics.recordTransaction(env.label, 'aborted');
+      throw error;
+    }
+    for (const store of this.stores.values()) await store.commitTransaction();
+    for (const [topic, next] of this.pendingOffsets) this.committed.set(topic, next);
+    for (const [topic, messages] of this.pendingMessages) env.metrics.recordOut(env.label, topic, messages.length);
+    env.metrics.recordTransaction(env.label, 'committed');
+    this.pendingMessages = new Map();
+    this.pendingOffsets = new Map();
+    this.pendingRecords = 0;
+  }
+
+  /** Drops everything since the last commit; the consumer must seek back to `nextOffset`. */
+  abortTransaction(): void {
+    this.discardRecordScope();
+    for (const store of this.stores.values()) store.abortTransaction();
+    this.pendingMessages = new Map();
+    this.pendingOffsets = new Map();
+    this.pendingRecords = 0;
+  }
+
+  /** The input offset to resume from after an abort. */
+  committedOffset(topic: string): bigint {
+    return this.committed.get(topic) ?? -1n;
+  }
+
+  storeSizes(): Record<string, number> {
+    return Object.fromEntries([...this.stores].map(([name, store]) => [name, store.committedSize()]));
+  }
+
+  /** Expires TTL'd entries in the background of normal commits. */
+  expireStores(limit = 1000): void {
+    for (const store of this.stores.values()) store.expire(limit);
+  }
+
+  async close(options: { commit: boolean }): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    try {
+      if (options.commit) await this.commit();
+    } catch (error) {
+      this.logger.warn({ err: errorMessage(error) }, 'final commit failed; the next owner reprocesses from the last commit');
+    }
+    this.abortTransaction();
+    await Promise.resolve(this.processor?.close?.()).catch(() => undefined);
+    for (const store of this.stores.values()) await store.close().catch(() => undefined);
+    if (this.env.exactlyOnce && this.producer) await this.producer.disconnect().catch(() => undefined);
+  }
+}
+
+export function isFencingError(error: unknown): boolean {
+  const type = transactionErrorType(error);
+  return type === 'INVALID_PRODUCER_EPOCH' || type === 'PRODUCER_FENCED' || type === 'INVALID_TXN_STATE' || type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED';
+}
+

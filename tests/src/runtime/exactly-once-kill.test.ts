@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { loadContract } from '../../../src/kafka/avro-contract.ts';
+import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
+import { testKafka } from '../../helpers/harness.ts';
+import {
+  LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology,
+} from '../../helpers/runtime-fixture.ts';
+
+const TOTAL = 20_000;
+const KILLS = 5;
+
+interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+test(`count_by_key under lifeline run, SIGKILLed ${KILLS} times during a ${TOTAL}-record stream: every input exactly once, counts exact`, { timeout: 600_000 }, async () => {
+  const topology = await writeCounterTopology({ partitions: 3, store: 'lmdb', commitMaxRecords: 250 });
+  const kafka = await testKafka();
+  const admin = kafka.admin();
+  await admin.connect();
+  cleanups.push(() => admin.disconnect());
+  await ensureTopics(admin, [{ name: topology.input, partitions: 3 }, { name: topology.output, partitions: 3 }]);
+  const serde = await registeredSerde();
+  await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
+
+  const collector = await new TopicCollector<KeyCount>(kafka, topology.output, serde).start();
+  cleanups.push(() => collector.stop());
+  const lifeline = new LifelineProcess(topology.file).start();
+  cleanups.push(() => lifeline.kill());
+  await lifeline.waitForLine(/lifeline running/);
+
+  // The stream: produced while the processor is being killed and restarted.
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  cleanups.push(() => producer.disconnect());
+  const expectedPerAccount = new Map<string, number>();
+  const streaming = (async () => {
+    for (let start = 0; start < TOTAL; start += 500) {
+      const messages = [];
+      for (let index = start; index < Math.min(TOTAL, start + 500); index++) {
+        const event = testEvent(index);
+        expectedPerAccount.set(event.account, (expectedPerAccount.get(event.account) ?? 0) + 1);
+        messages.push({ key: event.account, value: await serde.encode(topology.input, event) });
+      }
+      await producer.send({ topic: topology.input, messages, acks: -1 });
+      await sleep(60);
+    }
+  })();
+
+  for (let kill = 0; kill < KILLS; kill++) {
+    await sleep(800 + Math.floor(Math.random() * 2200));
+    await lifeline.kill('SIGKILL');
+    const seenBefore = lifeline.lines.length;
+    lifeline.start();
+    await lifeline.waitForLine(/lifeline running/, 60_000, seenBefore);
+  }
+  await streaming;
+  await collector.waitForCount(TOTAL, 240_000);
+  await sleep(3000); // anything duplicated late would arrive now
+
+  const byOrigin = new Map<string, number>();
+  for (const { value } of collector.records) {
+    const origin = `${value.origin_partition}@${value.origin_offset}`;
+    byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + 1);
+  }
+  const duplicated = [...byOrigin].filter(([, seen]) => seen > 1);
+  assert.equal(duplicated.length, 0, `inputs emitted more than once: ${duplicated.slice(0, 5).map(([origin]) => origin).join(', ')}`);
+  assert.equal(collector.records.length, TOTAL, 'one output per input');
+
+  // The store's counts are exact: per account the emitted counts are exactly 1..n.
+  const countsPerAccount = new Map<string, number[]>();
+  for (const { value } of collector.records) {
+    const list = countsPerAccount.get(value.key) ?? [];
+    list.push(value.count);
+    countsPerAccount.set(value.key, list);
+  }
+  for (const [account, expected] of expectedPerAccount) {
+    const counts = (countsPerAccount.get(account) ?? []).sort((a, b) => a - b);
+    assert.equal(counts.length, expected, `${account}: outputs`);
+    assert.deepEqual(counts, Array.from({ length: expected }, (_, index) => index + 1), `${account}: counts 1..${expected}`);
+  }
+  const restores = lifeline.lines.filter((line) => line.includes('stores restored from changelog'));
+  assert.ok(restores.length >= KILLS, 'each restart restored its stores');
+});
