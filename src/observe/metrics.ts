@@ -1,0 +1,123 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Lifeline's Prometheus metrics, on a registry of their own rather than prom-client's global one,
+ * so several runtimes (and tests) in one process never collide or share counts. Connectors and
+ * processors add their own metrics to {@link RuntimeMetrics.registry}.
+ *
+ * Label values only ever come from component labels, topic names, consumer group names, partition
+ * numbers, operation names and error codes — never from record content. Record fields may be PHI,
+ * and a label value is visible to anyone who can scrape /metrics (and costs a time series each).
+ */
+
+export type TransactionResult = 'committed' | 'aborted';
+
+/** Seconds; from half a millisecond (an in-memory transform) to ten seconds (a slow Odoo write). */
+export const PROCESSING_SECONDS_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface RuntimeMetricsOptions {
+  /** Process and Node.js metrics (CPU, memory, event loop lag, GC); on by default. */
+  readonly collectDefaults?: boolean;
+  /** Labels added to every series, e.g. `{ instance_role: 'processors' }`. */
+  readonly defaultLabels?: Readonly<Record<string, string>>;
+}
+
+export class RuntimeMetrics {
+  readonly registry: Registry;
+  private readonly recordsIn: Counter<'component' | 'topic'>;
+  private readonly recordsOut: Counter<'component' | 'topic'>;
+  private readonly recordsDeadLettered: Counter<'component' | 'error_class'>;
+  private readonly retries: Counter<'component' | 'operation'>;
+  private readonly processingSeconds: Histogram<'component'>;
+  private readonly consumerLag: Gauge<'group' | 'topic' | 'partition'>;
+  private readonly componentUp: Gauge<'component'>;
+  private readonly transactions: Counter<'component' | 'result'>;
+
+  constructor(options: RuntimeMetricsOptions = {}) {
+    this.registry = new Registry();
+    if (options.defaultLabels) this.registry.setDefaultLabels({ ...options.defaultLabels });
+    if (options.collectDefaults ?? true) collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+
+    this.recordsIn = new Counter({
+      name: 'lifeline_records_in_total', help: 'Records a component read, by topic.', labelNames: ['component', 'topic'], registers,
+    });
+    this.recordsOut = new Counter({
+      name: 'lifeline_records_out_total', help: 'Records a component produced, by topic.', labelNames: ['component', 'topic'], registers,
+    });
+    this.recordsDeadLettered = new Counter({
+      name: 'lifeline_records_dead_lettered_total', help: 'Records a component sent to its dead-letter topic, by error code.',
+      labelNames: ['component', 'error_class'], registers,
+    });
+    this.retries = new Counter({
+      name: 'lifeline_retries_total', help: 'Retries of a failed operation after a retriable error.', labelNames: ['component', 'operation'], registers,
+    });
+    this.processingSeconds = new Histogram({
+      name: 'lifeline_processing_seconds', help: 'Time a component spent processing one record or batch.',
+      labelNames: ['component'], buckets: [...PROCESSING_SECONDS_BUCKETS], registers,
+    });
+    this.consumerLag = new Gauge({
+      name: 'lifeline_consumer_lag', help: 'Records in a partition not yet consumed by a group (high watermark minus committed offset).',
+      labelNames: ['group', 'topic', 'partition'], registers,
+    });
+    this.componentUp = new Gauge({
+      name: 'lifeline_component_up', help: '1 while a component is running and connected, 0 otherwise.', labelNames: ['component'], registers,
+    });
+    this.transactions = new Counter({
+      name: 'lifeline_transactions_total', help: 'Kafka transactions a component ended, by result.', labelNames: ['component', 'result'], registers,
+    });
+  }
+
+  /** The Content-Type to serve {@link metricsText} with. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Everything in the registry in the Prometheus text exposition format. */
+  metricsText(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  recordIn(component: string, topic: string, count = 1): void {
+    this.recordsIn.inc({ component, topic }, count);
+  }
+
+  recordOut(component: string, topic: string, count = 1): void {
+    this.recordsOut.inc({ component, topic }, count);
+  }
+
+  /** `errorClass` is an error code (see `errorCode` in errors.ts), never an error message. */
+  recordDeadLetter(component: string, errorClass: string): void {
+    this.recordsDeadLettered.inc({ component, error_class: errorClass });
+  }
+
+  recordRetry(component: string, operation: string): void {
+    this.retries.inc({ component, operation });
+  }
+
+  observeProcessing(component: string, seconds: number): void {
+    this.processingSeconds.observe({ component }, seconds);
+  }
+
+  /** Starts timing one unit of work; call the returned function when it is done. */
+  startProcessingTimer(component: string): () => number {
+    return this.processingSeconds.startTimer({ component });
+  }
+
+  setLag(group: string, topic: string, partition: number, lag: number): void {
+    this.consumerLag.set({ group, topic, partition: String(partition) }, lag);
+  }
+
+  /** Drops a partition's lag series once the group no longer owns it, so a stale value cannot alert. */
+  removeLag(group: string, topic: string, partition: number): void {
+    this.consumerLag.remove({ group, topic, partition: String(partition) });
+  }
+
+  setUp(component: string, up: boolean): void {
+    this.componentUp.set({ component }, up ? 1 : 0);
+  }
+
+  recordTransaction(component: string, result: TransactionResult): void {
+    this.transactions.inc({ component, result });
+  }
+}
