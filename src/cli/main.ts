@@ -1,5 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { registerDevCommands } from './dev-commands.ts';
+import { registerDocsCommands } from './docs-commands.ts';
+import { registerRunCommand } from './run-command.ts';
+import { registerTopologyCommands } from './topology-commands.ts';
 
 /** The composition root: every `lifeline <noun> <verb>` command is registered here. */
 export function buildProgram(): Command {
@@ -8,6 +11,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDevCommands(program);
+  registerTopologyCommands(program);
+  registerDocsCommands(program);
+  registerRunCommand(program);
   return program;
 }
 

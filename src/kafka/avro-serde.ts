@@ -82,10 +82,7 @@ export class AvroSerde {
     }
     let id: number;
     try {
-      ({ id } = await this.registry.register(
-        { type: SchemaType.AVRO, schema: JSON.stringify(contract.json) },
-        { subject, compatibility: 'BACKWARD' as never },
-      ));
+      id = await this.registerWithRule(subject, contract);
     } catch (error) {
       const status = httpStatus(error);
       if (status === 409) {
@@ -102,6 +99,25 @@ export class AvroSerde {
     this.typeById.set(id, contract.type);
     this.typeByTopic.set(topic, contract.type);
     return id;
+  }
+
+  /**
+   * Two processes registering a new subject at once both set its compatibility rule, and Apicurio
+   * answers the second with 409 "rule already exists"; registering again then finds the rule.
+   */
+  private async registerWithRule(subject: string, contract: AvroContract): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { id } = await this.registry.register(
+          { type: SchemaType.AVRO, schema: JSON.stringify(contract.json) },
+          { subject, compatibility: 'BACKWARD' as never },
+        );
+        return id;
+      } catch (error) {
+        if (attempt < 3 && httpStatus(error) === 409 && /already exists/i.test(errorMessage(error))) continue;
+        throw error;
+      }
+    }
   }
 
   /** The latest version registered under a subject, or undefined when it has none. */

@@ -68,11 +68,11 @@ test('poison pills and failing records are dead-lettered with raw bytes and erro
     logger: createLogger({ level: 'debug', destination: logSink }), httpPort: 0, sessionTimeoutMs: 6000,
   });
   cleanups.push(() => runtime.stop());
+  await runtime.start(); // creates the output and dead-letter topics
   const deadLetters = await new TopicCollector<Buffer>(kafka, deadLetterTopic(topology.label)).start();
   cleanups.push(() => deadLetters.stop());
   const outputs = await new TopicCollector(kafka, topology.output, serde).start();
   cleanups.push(() => outputs.stop());
-  await runtime.start();
 
   const refused = valid.filter((event) => event.account.endsWith('7'));
   await deadLetters.waitForCount(2 + refused.length, 60_000);

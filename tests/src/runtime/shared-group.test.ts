@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { loadContract } from '../../../src/kafka/avro-contract.ts';
+import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
+import { testKafka } from '../../helpers/harness.ts';
+import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology } from '../../helpers/runtime-fixture.ts';
+
+interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+function assignedPartitions(process: LifelineProcess, from = 0): number[] {
+  const lines = process.lines.slice(from).filter((line) => line.includes('partitions assigned'));
+  const last = lines[lines.length - 1];
+  return last ? (JSON.parse(last) as { partitions: number[] }).partitions : [];
+}
+
+test('two lifeline run processes share a group; stopping one moves its partitions and state to the other', { timeout: 300_000 }, async () => {
+  const TOTAL = 8000;
+  const topology = await writeCounterTopology({ partitions: 4, store: 'memory', commitMaxRecords: 200 });
+  const kafka = await testKafka();
+  const admin = kafka.admin();
+  await admin.connect();
+  cleanups.push(() => admin.disconnect());
+  await ensureTopics(admin, [{ name: topology.input, partitions: 4 }, { name: topology.output, partitions: 4 }]);
+  const serde = await registeredSerde();
+  await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
+  const collector = await new TopicCollector<KeyCount>(kafka, topology.output, serde).start();
+  cleanups.push(() => collector.stop());
+
+  const first = new LifelineProcess(topology.file).start();
+  const second = new LifelineProcess(topology.file).start();
+  cleanups.push(() => first.kill(), () => second.kill());
+  await first.waitForLine(/lifeline running/);
+  await second.waitForLine(/lifeline running/);
+  // Wait until the group has settled with both members holding partitions.
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && (assignedPartitions(first).length !== 2 || assignedPartitions(second).length !== 2)) await sleep(200);
+  assert.deepEqual([...assignedPartitions(first), ...assignedPartitions(second)].sort(), [0, 1, 2, 3], 'partitions split between the two');
+  assert.equal(assignedPartitions(first).length, 2);
+
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  cleanups.push(() => producer.disconnect());
+  const expected = new Map<string, number>();
+  const send = async (from: number, to: number): Promise<void> => {
+    const messages = [];
+    for (let index = from; index < to; index++) {
+      const event = testEvent(index, 32);
+      expected.set(event.account, (expected.get(event.account) ?? 0) + 1);
+      messages.push({ key: event.account, value: await serde.encode(topology.input, event) });
+    }
+    await producer.send({ topic: topology.input, messages, acks: -1 });
+  };
+  await send(0, TOTAL / 2);
+  await collector.waitForCount(TOTAL / 2, 120_000);
+
+  const stoppedHad = assignedPartitions(second);
+  const firstLinesBefore = first.lines.length;
+  await second.kill('SIGTERM'); // graceful: finishes its transaction and leaves the group
+  assert.equal(second.exitCode, 0, 'graceful stop exits 0');
+  await first.waitForLine(/partitions assigned/, 60_000, firstLinesBefore);
+  assert.deepEqual(assignedPartitions(first, firstLinesBefore), [0, 1, 2, 3], 'the survivor holds every partition');
+  await first.waitForLine(/stores restored from changelog/, 60_000, firstLinesBefore);
+
+  await send(TOTAL / 2, TOTAL);
+  await collector.waitForCount(TOTAL, 120_000);
+  await sleep(2000);
+
+  const origins = new Set(collector.records.map(({ value }) => `${value.origin_partition}@${value.origin_offset}`));
+  assert.equal(origins.size, TOTAL, 'no input lost');
+  assert.equal(collector.records.length, TOTAL, 'no input repeated');
+  // The moved partitions kept their state: counts continue where the stopped process left them.
+  for (const [account, count] of expected) {
+    const counts = collector.records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
+    assert.deepEqual(counts, Array.from({ length: count }, (_, index) => index + 1), `${account} counted 1..${count}`);
+  }
+  assert.ok(stoppedHad.length === 2);
+});
