@@ -11,6 +11,7 @@ import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { restoreStores } from './store-restorer.ts';
+import { maybeCrashBeforeCommit } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
 
@@ -297,6 +298,7 @@ export class ProcessorTask {
                 topics: offsets.map(({ topic, partition, offset }) => ({ topic, partitions: [{ partition, offset }] })),
               });
             }
+            maybeCrashBeforeCommit();
             await transaction.commit();
           } catch (error) {
             await transaction.abort().catch(() => undefined);
@@ -309,6 +311,7 @@ export class ProcessorTask {
         });
       } else {
         if (topicMessages.length > 0) await this.producer.sendBatch({ topicMessages, acks: -1 });
+        maybeCrashBeforeCommit();
         if (offsets.length > 0) await env.commitConsumerOffsets(offsets);
       }
     } catch (error) {

@@ -81,12 +81,17 @@ export class LifelineProcess {
   private child: ChildProcess | undefined;
   exitCode: number | null | undefined;
 
-  constructor(private readonly topologyFile: string, private readonly extraArgs: string[] = []) {}
+  constructor(
+    private readonly topologyFile: string,
+    private readonly extraArgs: string[] = [],
+    private readonly env: Record<string, string> = {},
+  ) {}
 
   start(): this {
     this.exitCode = undefined;
     const child = spawn(process.execPath, ['bin/lifeline.mjs', 'run', '--topology', this.topologyFile, '--http-port', '0', '--session-timeout-ms', '6000', ...this.extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.env },
     });
     let partial = '';
     const collect = (chunk: Buffer): void => {
