@@ -1,5 +1,7 @@
 import type { Static, TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { OdooConnection } from '../topology/model.ts';
 
 /**
  * The component API. A component is one file exporting a definition: its type name, a config
@@ -71,40 +73,81 @@ export interface Processor {
   close?(): Promise<void> | void;
 }
 
-/** A source brings records in from outside (Odoo, webhooks, files). */
-export interface SourceRecordBatch {
-  readonly records: ReadonlyArray<{ readonly output: string } & OutputRecord>;
-  /** The source's position after this batch; committed in the same transaction as the records. */
-  readonly cursor: unknown;
-}
+/** What a connector tells operators about its link to the outside world (/readyz, metrics). */
+export type ConnectorHealth = 'up' | 'degraded' | 'down';
 
-export interface SourceContext {
+/** Shared by source and sink contexts. */
+export interface ConnectorContext {
   readonly label: string;
   readonly logger: Logger;
+  /** Aborted when the runtime stops. */
+  readonly signal: AbortSignal;
+  /** Odoo connections declared under connections.odoo, by name, secrets resolved. */
+  readonly odoo: Readonly<Record<string, OdooConnection>>;
+  /** The runtime's Prometheus registry, for the connector's own metrics. */
+  readonly metricsRegistry: Registry;
+  /** Reports the link's state; anything but `up` makes /readyz say so, with the detail. */
+  setHealth(state: ConnectorHealth, detail?: string): void;
+}
+
+/**
+ * A source brings records in from outside (Odoo, webhooks, files). The host loops: `produce()` a
+ * batch, encode its records, and commit them together with the batch's cursor in one Kafka
+ * transaction (the cursor lives in `_lifeline.source-offsets`); then `acknowledge(batch)`, or
+ * `fail(batch, error)` when the commit did not happen.
+ */
+export interface SourceRecord<V = unknown> extends OutputRecord<V> {
+  /** A key of the source's `outputs` in topology.yaml. */
+  readonly output: string;
+}
+
+export interface SourceBatch {
+  readonly records: readonly SourceRecord[];
+  /** The position after this batch (JSON-serialisable); undefined leaves the stored cursor as it is. */
+  readonly cursor?: unknown;
+}
+
+export interface SourceContext extends ConnectorContext {
   /** The last committed cursor, or undefined on the first run. */
   readonly cursor: unknown;
-  readonly signal: AbortSignal;
 }
 
 export interface Source {
   connect(context: SourceContext): Promise<void>;
-  /** Resolves with the next batch (possibly empty after a poll interval), or undefined when closed. */
-  produce(): Promise<SourceRecordBatch | undefined>;
-  /** Called once the batch and its cursor are committed to Kafka. */
-  acknowledge(batch: SourceRecordBatch): Promise<void>;
+  /**
+   * The next batch, or undefined when there is nothing now (the host asks again at once, so wait
+   * inside — e.g. the poll interval — and return early when `context.signal` aborts).
+   */
+  produce(): Promise<SourceBatch | undefined>;
+  /** The batch and its cursor are committed in Kafka: e.g. answer the webhook 2xx, archive the file. */
+  acknowledge(batch: SourceBatch): Promise<void>;
+  /**
+   * The batch was not committed (Kafka unavailable, a record that does not encode). `committedCursor`
+   * is the last cursor that was; a polling source rewinds to it, a webhook answers 503.
+   */
+  fail(batch: SourceBatch, error: unknown, committedCursor: unknown): Promise<void>;
   close(): Promise<void>;
 }
 
-export interface SinkContext {
-  readonly label: string;
-  readonly logger: Logger;
-  readonly signal: AbortSignal;
+export interface SinkContext extends ConnectorContext {
+  /** Emits a record (e.g. a write-back result event) to a named output; sent before the input offsets commit. */
+  forward<V = unknown>(output: string, record: OutputRecord<V>): void;
+}
+
+/** A record the sink could not write for good (e.g. Odoo rejected its values): it is dead-lettered. */
+export interface SinkFailure {
+  readonly record: InputRecord;
+  readonly error: unknown;
 }
 
 export interface Sink {
   connect(context: SinkContext): Promise<void>;
-  /** Writes a batch; throws a retriable error to pause and retry, a permanent one to dead-letter. */
-  write(records: readonly InputRecord[]): Promise<void>;
+  /**
+   * Writes a batch idempotently (the host is at-least-once; a replay must change nothing). Throw a
+   * retriable error (isRetriable) to pause consumption and retry the batch with backoff; return
+   * permanent per-record failures to dead-letter them while the rest of the batch counts as written.
+   */
+  write(records: readonly InputRecord[]): Promise<{ readonly failed: readonly SinkFailure[] }>;
   close(): Promise<void>;
 }
 

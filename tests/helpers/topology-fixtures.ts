@@ -96,7 +96,7 @@ export const testSink = defineSink({
     batch_size: Type.Optional(Type.Integer({ minimum: 1, default: 100, description: 'Records per write.' })),
     api_key: Type.Optional(Type.String({ description: 'A secret, to check that secrets resolve.' })),
   }, { additionalProperties: false }),
-  create: () => ({ connect: async () => {}, write: async () => {}, close: async () => {} }),
+  create: () => ({ connect: async () => {}, write: async () => ({ failed: [] }), close: async () => {} }),
 });
 
 /** A source with an optional output, standing in for webhook_source. */
@@ -107,7 +107,7 @@ export const testSource = defineSource({
   stateful: false,
   outputs: ['records', 'rejected?'],
   config: Type.Object({}, { additionalProperties: false }),
-  create: () => ({ connect: async () => {}, produce: async () => undefined, acknowledge: async () => {}, close: async () => {} }),
+  create: () => ({ connect: async () => {}, produce: async () => undefined, acknowledge: async () => {}, fail: async () => {}, close: async () => {} }),
 });
 
 export function testComponentRegistry(): ComponentRegistry {

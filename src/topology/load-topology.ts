@@ -1,0 +1,197 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import { errorMessage } from '../errors.ts';
+import type { KafkaConnectionConfig } from '../kafka/client.ts';
+import type { ComponentRegistry } from '../runtime/component-registry.ts';
+import { parseDuration } from '../runtime/duration.ts';
+import { isSecretKey, literalSecretProblem, resolveReferences, type ReferenceContext } from './config-references.ts';
+import type { ComponentDeclaration, OdooConnection, ProcessingGuarantee, TopicDeclaration, Topology } from './model.ts';
+import { PositionedYaml, type PathSegment } from './positioned-yaml.ts';
+import { schemaProblems } from './schema-problems.ts';
+import { brokerEntries, checkTopology, isRecord, resolvePath, type CheckedParts } from './topology-checks.ts';
+import {
+  DEFAULT_APP_ID, DEFAULT_CLIENT_ID, OPTIONAL_SECTIONS, RUNTIME_DEFAULTS, TopologyFileSchema,
+  type ConnectorEntry, type ProcessorEntry, type TopologyFile,
+} from './topology-file-schema.ts';
+import { topologyInvalid, type TopologyProblem } from './topology-problem.ts';
+
+/**
+ * Reads and validates topology.yaml. Every problem in the file is collected (not just the first)
+ * and thrown together as LL_TOPOLOGY_INVALID, each naming file, line, column and path. Nothing
+ * here touches the network: validation happens before anything connects.
+ *
+ * @param file the path as the caller wrote it; problems name the file this way.
+ * @param env where `${VAR}` references are looked up.
+ */
+export function loadTopology(file: string, registry: ComponentRegistry, env: NodeJS.ProcessEnv = process.env): Topology {
+  const absoluteFile = resolve(file);
+  const baseDir = dirname(absoluteFile);
+  let text: string;
+  try {
+    text = readFileSync(absoluteFile, 'utf8');
+  } catch (error) {
+    throw topologyInvalid([{ file, line: 1, column: 1, path: '', message: `cannot read the topology file: ${errorMessage(error)}` }]);
+  }
+  const parsed = PositionedYaml.parse(text, file);
+  if (!parsed.yaml) throw topologyInvalid(parsed.problems);
+  const yaml = parsed.yaml;
+
+  const references: ReferenceContext = { env, baseDir };
+  const resolutionProblems: TopologyProblem[] = [];
+  const plain = yaml.toPlainValue((value, path) => resolveScalar(value, path, references, yaml, resolutionProblems), resolutionProblems);
+  if (!isRecord(plain)) {
+    resolutionProblems.push(yaml.problem([], 'the file must be a mapping with version, connections, topics, processors and connectors'));
+    throw topologyInvalid(resolutionProblems);
+  }
+  dropEmptySections(plain);
+  const checkProblems = schemaProblems(TopologyFileSchema, plain, [], yaml);
+  const checked = checkTopology(plain, { yaml, registry, baseDir, problems: checkProblems });
+  // A value whose reference did not resolve is reported once, for the reference; that its
+  // empty stand-in then "must not be empty" would only echo it.
+  const unresolved = new Set(resolutionProblems.map((problem) => problem.path));
+  const problems = [...resolutionProblems, ...checkProblems.filter((problem) => !unresolved.has(problem.path))];
+  if (problems.length > 0) throw topologyInvalid(problems);
+
+  const topologyFile = Value.Default(TopologyFileSchema, plain) as TopologyFile;
+  return deepFreeze(buildTopology(topologyFile, checked, absoluteFile, baseDir, yaml));
+}
+
+/** Resolves `${…}` in one scalar and enforces that secrets are references, reporting at the scalar. */
+function resolveScalar(value: unknown, path: readonly PathSegment[], references: ReferenceContext, yaml: PositionedYaml, problems: TopologyProblem[]): unknown {
+  if (carriesSecret(path)) {
+    const literal = literalSecretProblem(value);
+    if (literal) problems.push(yaml.problem(path, literal));
+  }
+  if (typeof value !== 'string') return value;
+  const resolved = resolveReferences(value, references);
+  for (const message of resolved.problems) problems.push(yaml.problem(path, message));
+  return resolved.value;
+}
+
+/**
+ * Whether a value sits under a secret-bearing key. Names chosen by the author (topic names,
+ * component labels, odoo connection names, output names) are not keys in this sense: a processor
+ * labelled `token_refresh` holds no secret.
+ */
+function carriesSecret(path: readonly PathSegment[]): boolean {
+  return path.some((segment, index) => typeof segment === 'string' && !isAuthorChosenName(path, index) && isSecretKey(segment));
+}
+
+function isAuthorChosenName(path: readonly PathSegment[], index: number): boolean {
+  const section = path[0];
+  if (index === 1) return section === 'topics' || section === 'processors' || section === 'connectors';
+  if (index === 2) return section === 'connections' && path[1] === 'odoo';
+  if (index === 3) return (section === 'processors' || section === 'connectors') && path[2] === 'outputs';
+  return false;
+}
+
+/** `processors:` with every entry commented out means "none", not "a mapping is required". */
+function dropEmptySections(file: Record<string, unknown>): void {
+  for (const section of OPTIONAL_SECTIONS) if (file[section] === null) delete file[section];
+  for (const section of ['processors', 'connectors'] as const) {
+    const entries = file[section];
+    if (!isRecord(entries)) continue;
+    for (const entry of Object.values(entries)) {
+      if (!isRecord(entry)) continue;
+      for (const key of ['config', 'outputs']) if (entry[key] === null) delete entry[key];
+    }
+  }
+  const connections = file.connections;
+  if (isRecord(connections) && connections.odoo === null) delete connections.odoo;
+}
+
+function buildTopology(file: TopologyFile, checked: CheckedParts, absoluteFile: string, baseDir: string, yaml: PositionedYaml): Topology {
+  const { kafka, registry, odoo = {} } = file.connections;
+  const runtime = file.runtime ?? {};
+  const appId = file.app_id ?? DEFAULT_APP_ID;
+
+  const topics: Record<string, TopicDeclaration> = {};
+  for (const [name, topic] of Object.entries(file.topics ?? {})) {
+    const retentionMs = topic.retention === undefined ? undefined : parseDuration(topic.retention);
+    topics[name] = {
+      name,
+      key: topic.key ?? '',
+      valueSchemaFile: resolvePath(baseDir, topic.value_schema),
+      contract: checked.contracts.get(name) as TopicDeclaration['contract'],
+      partitions: topic.partitions,
+      ...(retentionMs === undefined ? {} : { retentionMs }),
+      compact: topic.compact ?? false,
+      owner: topic.owner,
+      description: topic.description ?? '',
+      classification: topic.classification,
+      sharedWriters: topic.shared_writers ?? false,
+    };
+  }
+
+  const components: Record<string, ComponentDeclaration> = {};
+  const declare = (section: 'processors' | 'connectors', label: string, entry: ProcessorEntry | ConnectorEntry, declared?: ProcessingGuarantee): void => {
+    const kind = checked.kinds.get(label) ?? 'processor';
+    components[label] = {
+      label,
+      kind,
+      type: entry.type,
+      ...(entry.description === undefined ? {} : { description: entry.description }),
+      inputs: entry.inputs ?? [],
+      outputs: entry.outputs ?? {},
+      config: checked.configs.get(label) ?? {},
+      onError: entry.on_error ?? 'dlq',
+      // Only processors choose; a source commits its cursor with its records, a sink relies on idempotent writes.
+      guarantee: declared ?? (kind === 'sink' ? 'at_least_once' : 'exactly_once'),
+      position: yaml.location([section, label], 'key'),
+    };
+  };
+  for (const [label, entry] of Object.entries(file.processors ?? {})) declare('processors', label, entry, entry.guarantee);
+  for (const [label, entry] of Object.entries(file.connectors ?? {})) declare('connectors', label, entry);
+
+  return {
+    file: absoluteFile,
+    kafka: kafkaConnection(kafka, baseDir),
+    registry: {
+      url: registry.url,
+      ...(registry.username ? { username: registry.username } : {}),
+      ...(registry.password ? { password: registry.password } : {}),
+    },
+    odoo: Object.fromEntries(Object.entries(odoo).map(([name, connection]): [string, OdooConnection] => [name, { ...connection }])),
+    runtime: {
+      appId,
+      httpPort: runtime.http_port ?? RUNTIME_DEFAULTS.http_port,
+      stateDir: resolvePath(baseDir, runtime.state_dir ?? RUNTIME_DEFAULTS.state_dir),
+      storeKind: runtime.store ?? RUNTIME_DEFAULTS.store,
+      commitMaxRecords: runtime.commit_max_records ?? RUNTIME_DEFAULTS.commit_max_records,
+      commitIntervalMs: parseDuration(runtime.commit_interval ?? RUNTIME_DEFAULTS.commit_interval) as number,
+      logLevel: (runtime.log_level ?? RUNTIME_DEFAULTS.log_level) as Topology['runtime']['logLevel'],
+    },
+    topics,
+    components,
+  };
+}
+
+function kafkaConnection(kafka: TopologyFile['connections']['kafka'], baseDir: string): KafkaConnectionConfig {
+  const tls = kafka.tls;
+  return {
+    brokers: brokerEntries(kafka.brokers).map((entry) => entry.broker),
+    clientId: kafka.client_id ?? DEFAULT_CLIENT_ID,
+    ...(tls === undefined ? {} : {
+      tls: typeof tls === 'boolean' ? tls : {
+        ...(tls.ca_file ? { caFile: resolvePath(baseDir, tls.ca_file) } : {}),
+        ...(tls.cert_file ? { certFile: resolvePath(baseDir, tls.cert_file) } : {}),
+        ...(tls.key_file ? { keyFile: resolvePath(baseDir, tls.key_file) } : {}),
+        ...(tls.reject_unauthorized === undefined ? {} : { rejectUnauthorized: tls.reject_unauthorized }),
+      },
+    }),
+    ...(kafka.sasl ? { sasl: { ...kafka.sasl } } : {}),
+  };
+}
+
+/**
+ * Freezes plain objects and arrays all the way down. Class instances and values frozen already
+ * (each Avro contract, whose compiled type keeps internal caches) are left as their owner made them.
+ */
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) return value;
+  for (const child of Object.values(value as Record<string, unknown>)) deepFreeze(child);
+  return Object.freeze(value);
+}
