@@ -89,6 +89,6 @@ export async function restoreStores(options: {
   }
   const restored = [...byTopic.values()].reduce((sum, entry) => sum + entry.buffer.restored, 0);
   const ms = performance.now() - started;
-  logger.info({ partition, restored, ms: Math.round(ms), stores: stores.map((store) => store.name) }, 'stores restored from changelog');
+  logger.info({ restored, ms: Math.round(ms), stores: stores.map((store) => store.name) }, 'stores restored from changelog');
   return { restored, ms };
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -33,7 +34,8 @@ export async function writeCounterTopology(options: {
   const appId = uniqueName('app').replace(/\./g, '_');
   const input = uniqueTopic('test', 'event', 'received');
   const output = input.replace(/\.received\.v1$/, '.counted.v1');
-  const label = 'event_counter';
+  // Dead-letter topics are named by label alone (ops.dlq.<label>.v1), so each test needs its own label.
+  const label = `event_counter_${randomBytes(4).toString('hex')}`;
   const file = join(dir, 'topology.yaml');
   writeFileSync(file, [
     'version: 1',
@@ -132,6 +134,7 @@ export class LifelineProcess {
 export class TopicCollector<V = unknown> {
   readonly records: Array<{ key: string | null; value: V; partition: number; offset: string; headers: Record<string, string> }> = [];
   private readonly consumer;
+  private readonly seen = new Set<string>();
   constructor(kafka: Kafka, private readonly topic: string, private readonly serde?: AvroSerde) {
     this.consumer = kafka.consumer({ groupId: uniqueName('test-collector'), readUncommitted: false, maxWaitTimeInMs: 100 });
   }
@@ -141,6 +144,11 @@ export class TopicCollector<V = unknown> {
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
       eachMessage: async ({ message, partition }) => {
+        // A collector that restarts (e.g. it subscribed before the topic's metadata settled) reads
+        // from the beginning again; the same partition and offset is the same record, not a duplicate.
+        const position = `${partition}@${message.offset}`;
+        if (this.seen.has(position)) return;
+        this.seen.add(position);
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[name] = value.toString();
         const value = (this.serde && message.value ? (await this.serde.decode(message.value)).value : message.value) as V;

@@ -55,7 +55,7 @@ test('timer punctuation commits its outputs and store writes in transactions, pe
     assert.deepEqual(ticks, Array.from({ length: ticks.length }, (_, index) => index + 1), 'numbered from the store, committed in order');
   }
   const metrics = await runtime.metrics.metricsText();
-  assert.match(metrics, /lifeline_transactions_total\{component="event_counter",result="committed"\} \d+/);
+  assert.match(metrics, /lifeline_transactions_total\{component="event_counter_[0-9a-f]+",result="committed"\} \d+/);
 });
 
 test('at_least_once is selectable: records flow with plain sends and consumer offset commits', { timeout: 120_000 }, async () => {
