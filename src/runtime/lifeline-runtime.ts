@@ -9,8 +9,18 @@ import { kafkaLogCreator } from '../observe/logger.ts';
 import { RuntimeMetrics } from '../observe/metrics.ts';
 import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
 import type { ComponentRegistry } from './component-registry.ts';
-import type { ProcessorDefinition } from './component.ts';
+import type { ProcessorDefinition, SinkDefinition, SourceDefinition } from './component.ts';
 import { ProcessorHost } from './processor-host.ts';
+import { SinkHost } from './sink-host.ts';
+import { SOURCE_OFFSETS_TOPIC, SourceHost } from './source-host.ts';
+
+/** What the runtime needs of a processor, source or sink host. */
+interface ComponentHost {
+  readonly state: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  describe(): { state: string; detail: string };
+}
 
 export interface RuntimeOptions {
   readonly topology: Topology;
@@ -34,7 +44,7 @@ export class LifelineRuntime {
   readonly metrics = new RuntimeMetrics();
   private readonly kafka: Kafka;
   private admin: Admin | undefined;
-  private readonly hosts = new Map<string, ProcessorHost>();
+  private readonly hosts = new Map<string, ComponentHost>();
   private http: RunningHttpServer | undefined;
   private stopping: Promise<void> | undefined;
   private fatal: Error | undefined;
@@ -78,21 +88,23 @@ export class LifelineRuntime {
     await this.admin.connect();
     for (const component of components) {
       const definition = registry.get(component.type);
-      if (definition.kind !== 'processor') {
-        throw new LifelineError('LL_COMPONENT_UNKNOWN', `${component.label}: ${definition.kind} components are not hosted by this runtime yet`);
-      }
-      this.hosts.set(component.label, new ProcessorHost({
+      const common = {
         kafka: this.kafka,
-        admin: this.admin,
         serde: new AvroSerde(topology.registry),
         metrics: this.metrics,
         logger,
         topology,
         declaration: component,
-        definition: definition as ProcessorDefinition,
-        onFatal: (error) => this.raiseFatal(error),
+        onFatal: (error: Error) => this.raiseFatal(error),
         ...(this.options.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: this.options.sessionTimeoutMs } : {}),
-      }));
+      };
+      if (definition.kind === 'processor') {
+        this.hosts.set(component.label, new ProcessorHost({ ...common, admin: this.admin, definition: definition as ProcessorDefinition }));
+      } else if (definition.kind === 'source') {
+        this.hosts.set(component.label, new SourceHost({ ...common, definition: definition as SourceDefinition }));
+      } else {
+        this.hosts.set(component.label, new SinkHost({ ...common, definition: definition as SinkDefinition }));
+      }
     }
 
     await this.prepareKafka(components);
@@ -113,7 +125,11 @@ export class LifelineRuntime {
       specs.push({ name: deadLetterTopic(component.label), partitions: 1, retentionMs: DEAD_LETTER_RETENTION_MS });
     }
     for (const host of this.hosts.values()) {
+      if (!(host instanceof ProcessorHost)) continue;
       for (const changelog of host.changelogTopics()) specs.push({ name: changelog.name, partitions: changelog.partitions, cleanupPolicy: 'compact' });
+    }
+    if ([...this.hosts.values()].some((host) => host instanceof SourceHost)) {
+      specs.push({ name: SOURCE_OFFSETS_TOPIC, partitions: 1, cleanupPolicy: 'compact' });
     }
     const result = await ensureTopics(this.admin as Admin, specs);
     if (result.created.length > 0) logger.info({ created: result.created }, 'topics created');
@@ -125,7 +141,8 @@ export class LifelineRuntime {
   health(): HealthReport {
     const components: Record<string, { state: string; detail?: string }> = {};
     for (const [label, host] of this.hosts) components[label] = host.describe();
-    const states = [...this.hosts.values()].map((host) => host.state);
+    // A connector whose target is down reports it in describe(): the process is live but not ready.
+    const states = Object.values(components).map((component) => component.state);
     return {
       live: this.fatal === undefined,
       ready: this.fatal === undefined && states.length > 0 && states.every((state) => state === 'running'),

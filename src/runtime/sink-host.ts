@@ -1,0 +1,216 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { errorCode, errorMessage, isRetriable } from '../errors.ts';
+import type { AvroSerde } from '../kafka/avro-serde.ts';
+import { scrubPhiFromText } from '../observe/phi-scrub.ts';
+import type { RuntimeMetrics } from '../observe/metrics.ts';
+import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
+import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
+import type { ConnectorHealth, InputRecord, OutputRecord, Sink, SinkContext, SinkDefinition } from './component.ts';
+import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
+import { maybeCrashBeforeCommit } from './fault-injection.ts';
+
+export interface SinkHostOptions {
+  readonly kafka: Kafka;
+  readonly serde: AvroSerde;
+  readonly metrics: RuntimeMetrics;
+  readonly logger: Logger;
+  readonly topology: Topology;
+  readonly declaration: ComponentDeclaration;
+  readonly definition: SinkDefinition;
+  readonly onFatal: (error: Error) => void;
+  readonly sessionTimeoutMs?: number;
+  /** Backoff between attempts while the sink's target is down (tests shorten it). */
+  readonly retryDelayMs?: { initial: number; max: number };
+}
+
+/**
+ * Hosts one sink: at-least-once with idempotent writes (effectively once in the target). A batch
+ * is decoded (poison → dead letters), written, and only then are dead letters and result events
+ * sent and the input offsets committed. While the target is down (a retriable error) the batch is
+ * retried with backoff and consumption waits — the backlog shows as consumer lag, nothing is
+ * dead-lettered. Permanent per-record failures are dead-lettered and the rest keep flowing.
+ */
+export class SinkHost {
+  state: 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' = 'starting';
+  health: { state: ConnectorHealth; detail?: string } = { state: 'up' };
+  private consumer!: Consumer;
+  private producer!: Producer;
+  private sink!: Sink;
+  private forwards: Array<{ topic: string; record: OutputRecord }> = [];
+  private readonly abort = new AbortController();
+  private readonly logger: Logger;
+  private readonly label: string;
+  private readonly groupId: string;
+  private readonly phiPathsByTopic: Map<string, readonly string[]>;
+
+  constructor(private readonly options: SinkHostOptions) {
+    this.label = options.declaration.label;
+    this.groupId = `${options.topology.runtime.appId}.${this.label}`;
+    this.logger = options.logger.child({ component: this.label, type: options.declaration.type });
+    this.phiPathsByTopic = new Map(Object.values(options.topology.topics).map((topic) => [topic.name, topic.contract.phiPaths]));
+  }
+
+  async start(): Promise<void> {
+    const { kafka, topology, declaration, definition } = this.options;
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await this.producer.connect();
+    this.sink = definition.create(declaration.config as never);
+    const context: SinkContext = {
+      label: this.label,
+      logger: this.logger,
+      signal: this.abort.signal,
+      odoo: topology.odoo,
+      metricsRegistry: this.options.metrics.registry,
+      setHealth: (state, detail) => this.setHealth(state, detail),
+      forward: (output, record) => {
+        const topic = declaration.outputs[output];
+        if (!topic) throw new Error(`sink ${this.label} forwarded to output "${output}", which topology.yaml does not map`);
+        this.forwards.push({ topic, record });
+      },
+    };
+    await this.sink.connect(context);
+    const sessionTimeout = this.options.sessionTimeoutMs ?? 30_000;
+    this.consumer = kafka.consumer({
+      groupId: this.groupId, readUncommitted: false, sessionTimeout, heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
+      maxBytesPerPartition: 1024 * 1024,
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...declaration.inputs], fromBeginning: true });
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.eachBatch(payload) });
+    this.state = 'running';
+    this.options.metrics.setUp(this.label, true);
+    this.logger.info({ group: this.groupId, inputs: declaration.inputs }, 'sink started');
+  }
+
+  private setHealth(state: ConnectorHealth, detail?: string): void {
+    if (state !== this.health.state) this.logger.info({ health: state, detail }, 'connector health changed');
+    this.health = detail === undefined ? { state } : { state, detail };
+    this.options.metrics.setUp(this.label, state === 'up');
+  }
+
+  private async eachBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+    const { serde, metrics, topology, declaration } = this.options;
+    const chunkSize = topology.runtime.commitMaxRecords;
+    for (let start = 0; start < batch.messages.length; start += chunkSize) {
+      if (!isRunning() || isStale()) return;
+      const chunk = batch.messages.slice(start, start + chunkSize);
+      const deadLetters: Message[] = [];
+      const records: InputRecord[] = [];
+      const rawByOffset = new Map<string, (typeof chunk)[number]>();
+      for (const message of chunk) {
+        rawByOffset.set(message.offset, message);
+        try {
+          const value = message.value === null ? null : (await serde.decode(message.value)).value;
+          records.push({
+            topic: batch.topic, partition: batch.partition, offset: message.offset, timestamp: Number(message.timestamp),
+            key: message.key?.toString('utf8') ?? null, value, headers: headersAsStrings(message.headers),
+          });
+        } catch (error) {
+          if (isRetriable(error)) return this.retryLater(batch.topic, batch.partition, message.offset, error);
+          deadLetters.push(this.deadLetter(error, errorMessage(error), batch.topic, batch.partition, message));
+        }
+      }
+      const failed = await this.writeUntilDone(records, heartbeat, () => isRunning() && !isStale());
+      if (failed === undefined) return; // stopping or the partition moved: the next owner writes it again
+      for (const failure of failed) {
+        const raw = rawByOffset.get(failure.record.offset);
+        if (!raw) continue;
+        const text = scrubPhiFromText(errorMessage(failure.error), failure.record.value, this.phiPathsByTopic.get(batch.topic) ?? []);
+        if (declaration.onError === 'fail') {
+          this.state = 'failed';
+          this.options.onFatal(new Error(`${this.label}: record ${batch.topic}/${batch.partition}@${raw.offset} failed and on_error is fail: ${text}`));
+          return;
+        }
+        if (declaration.onError === 'continue') continue;
+        deadLetters.push(this.deadLetter(failure.error, text, batch.topic, batch.partition, raw));
+      }
+      const topicMessages = new Map<string, Message[]>();
+      if (deadLetters.length > 0) topicMessages.set(deadLetterTopic(this.label), deadLetters);
+      for (const { topic, record } of this.forwards) {
+        const list = topicMessages.get(topic) ?? [];
+        list.push({ key: record.key, value: record.value === null ? null : await serde.encode(topic, record.value), headers: record.headers ?? {} });
+        topicMessages.set(topic, list);
+      }
+      this.forwards = [];
+      if (topicMessages.size > 0) await this.producer.sendBatch({ topicMessages: [...topicMessages].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
+      maybeCrashBeforeCommit();
+      const last = chunk[chunk.length - 1] as (typeof chunk)[number];
+      await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+      resolveOffset(last.offset);
+      metrics.recordIn(this.label, batch.topic, chunk.length);
+      for (const [topic, messages] of topicMessages) metrics.recordOut(this.label, topic, messages.length);
+      const lag = BigInt(batch.highWatermark) - BigInt(last.offset) - 1n;
+      metrics.setLag(this.groupId, batch.topic, batch.partition, Number(lag < 0n ? 0n : lag));
+      await heartbeat();
+    }
+  }
+
+  /**
+   * Writes until the sink accepts the batch. Retriable failures (target down) are retried with
+   * backoff while the consumer heartbeats: consumption is paused in effect and lag grows.
+   */
+  private async writeUntilDone(
+    records: readonly InputRecord[], heartbeat: () => Promise<void>, stillOwned: () => boolean,
+  ): Promise<readonly { record: InputRecord; error: unknown }[] | undefined> {
+    const delays = this.options.retryDelayMs ?? { initial: 500, max: 15_000 };
+    for (let attempt = 0; ; attempt++) {
+      if (this.abort.signal.aborted || !stillOwned()) return undefined;
+      this.forwards = [];
+      try {
+        const started = performance.now();
+        const { failed } = records.length === 0 ? { failed: [] } : await this.sink.write(records);
+        this.options.metrics.observeProcessing(this.label, (performance.now() - started) / 1000);
+        if (this.health.state !== 'up') this.setHealth('up');
+        return failed;
+      } catch (error) {
+        if (!isRetriable(error)) {
+          // A whole-batch permanent failure: every record in it failed for this reason.
+          return records.map((record) => ({ record, error }));
+        }
+        this.setHealth('down', `${errorCode(error)}: ${errorMessage(error)}`.slice(0, 300));
+        this.options.metrics.recordRetry(this.label, 'write');
+        const delay = backoffDelay(Math.min(attempt, 10), { ...DEFAULT_RETRY_POLICY, initialDelayMs: delays.initial, maxDelayMs: delays.max });
+        this.logger.warn({ attempt: attempt + 1, delayMs: delay, code: errorCode(error) }, 'sink write failed; retrying');
+        const until = Date.now() + delay;
+        while (Date.now() < until && !this.abort.signal.aborted) {
+          await sleep(Math.min(1000, Math.max(0, until - Date.now())));
+          await heartbeat().catch(() => undefined);
+        }
+      }
+    }
+  }
+
+  private retryLater(topic: string, partition: number, offset: string, error: unknown): void {
+    this.logger.warn({ err: errorMessage(error), code: errorCode(error) }, 'could not decode (registry unavailable); retrying');
+    this.options.metrics.recordRetry(this.label, 'decode');
+    this.consumer.seek({ topic, partition, offset });
+  }
+
+  private deadLetter(error: unknown, text: string, topic: string, partition: number, message: { key: Buffer | null; value: Buffer | null; offset: string; headers?: Message['headers'] }): Message {
+    this.options.metrics.recordDeadLetter(this.label, errorCode(error));
+    this.logger.warn({ topic, offset: message.offset, code: errorCode(error), error: text }, 'record failed; dead-lettered');
+    return deadLetterMessage({
+      component: this.label, error, errorText: text, attempts: 1, origin: { topic, partition, offset: message.offset },
+      key: message.key, value: message.value, ...(message.headers ? { headers: message.headers } : {}),
+    });
+  }
+
+  describe(): { state: string; detail: string } {
+    return { state: this.state === 'running' && this.health.state !== 'up' ? this.health.state : this.state, detail: this.health.detail ?? `group ${this.groupId}` };
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopping';
+    this.abort.abort();
+    await this.consumer?.stop().catch(() => undefined);
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.sink?.close().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    this.state = 'stopped';
+    this.options.metrics.setUp(this.label, false);
+    this.logger.info('sink stopped');
+  }
+}

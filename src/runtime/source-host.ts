@@ -1,0 +1,199 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import type { Logger } from 'pino';
+import { errorCode, errorMessage, isRetriable } from '../errors.ts';
+import type { AvroSerde } from '../kafka/avro-serde.ts';
+import type { RuntimeMetrics } from '../observe/metrics.ts';
+import { backoffDelay, DEFAULT_RETRY_POLICY, retry } from '../retry.ts';
+import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
+import type { ConnectorHealth, Source, SourceBatch, SourceContext, SourceDefinition } from './component.ts';
+import { deadLetterMessage } from './dead-letter.ts';
+import { maybeCrashBeforeCommit } from './fault-injection.ts';
+import { MemoryStoreBackend } from './memory-store-backend.ts';
+import { isFencingError, isTransientTransactionError } from './processor-task.ts';
+import { withIngestHeaders } from './record-headers.ts';
+import { restoreStores } from './store-restorer.ts';
+import { TransactionalStore } from './transactional-store.ts';
+
+/** Where every source's cursor lives, keyed by source label (compacted, one partition). */
+export const SOURCE_OFFSETS_TOPIC = '_lifeline.source-offsets';
+const CURSOR_PARTITION = 0;
+
+export interface SourceHostOptions {
+  readonly kafka: Kafka;
+  readonly serde: AvroSerde;
+  readonly metrics: RuntimeMetrics;
+  readonly logger: Logger;
+  readonly topology: Topology;
+  readonly declaration: ComponentDeclaration;
+  readonly definition: SourceDefinition;
+  readonly onFatal: (error: Error) => void;
+}
+
+/**
+ * Hosts one source: `produce()` a batch, commit its records and its cursor in one Kafka
+ * transaction (transactional id `<app_id>.<label>.source`; a second process running the same
+ * source fences the first), then `acknowledge()` — or `fail()` with the last committed cursor.
+ * Records that do not encode with their topic's schema are dead-lettered in the same transaction.
+ */
+export class SourceHost {
+  state: 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' = 'starting';
+  health: { state: ConnectorHealth; detail?: string } = { state: 'up' };
+  private producer!: Producer;
+  private source!: Source;
+  private cursorStore!: TransactionalStore;
+  private committedCursor: unknown;
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private readonly logger: Logger;
+  private readonly label: string;
+
+  constructor(private readonly options: SourceHostOptions) {
+    this.label = options.declaration.label;
+    this.logger = options.logger.child({ component: this.label, type: options.declaration.type });
+  }
+
+  async start(): Promise<void> {
+    const { kafka, topology, declaration, definition } = this.options;
+    this.producer = kafka.producer({
+      transactionalId: `${topology.runtime.appId}.${this.label}.source`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000,
+    });
+    await this.producer.connect(); // fences an older process running this source
+    this.cursorStore = new TransactionalStore('cursor', SOURCE_OFFSETS_TOPIC, new MemoryStoreBackend(), undefined);
+    await restoreStores({ kafka, producer: this.producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
+    this.committedCursor = this.cursorStore.get(this.label);
+    this.source = definition.create(declaration.config as never);
+    const context: SourceContext = {
+      label: this.label,
+      logger: this.logger,
+      signal: this.abort.signal,
+      odoo: topology.odoo,
+      metricsRegistry: this.options.metrics.registry,
+      cursor: this.committedCursor,
+      setHealth: (state, detail) => this.setHealth(state, detail),
+    };
+    await this.source.connect(context);
+    this.state = 'running';
+    this.options.metrics.setUp(this.label, true);
+    this.logger.info({ cursor: this.committedCursor === undefined ? 'none' : 'restored' }, 'source started');
+    this.loop = this.run();
+  }
+
+  private setHealth(state: ConnectorHealth, detail?: string): void {
+    if (state !== this.health.state) this.logger.info({ health: state, detail }, 'connector health changed');
+    this.health = detail === undefined ? { state } : { state, detail };
+    this.options.metrics.setUp(this.label, state === 'up');
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      let batch: SourceBatch | undefined;
+      try {
+        batch = await this.source.produce();
+      } catch (error) {
+        if (this.abort.signal.aborted) break;
+        this.logger.warn({ err: errorMessage(error), code: errorCode(error) }, 'source produce failed');
+        this.options.metrics.recordRetry(this.label, 'produce');
+        await sleep(backoffDelay(Math.min(failures++, 8), DEFAULT_RETRY_POLICY));
+        continue;
+      }
+      if (!batch) continue;
+      try {
+        await this.commit(batch);
+        failures = 0;
+        await this.source.acknowledge(batch);
+      } catch (error) {
+        this.options.metrics.recordTransaction(this.label, 'aborted');
+        await this.source.fail(batch, error, this.committedCursor).catch((failError: unknown) => {
+          this.logger.error({ err: errorMessage(failError) }, 'source could not handle a failed batch');
+        });
+        if (isFencingError(error)) {
+          this.state = 'failed';
+          this.logger.error({ err: errorMessage(error) }, 'another process now runs this source; stopping it here');
+          this.options.onFatal(new Error(`source ${this.label} was fenced by another process`));
+          return;
+        }
+        this.logger.warn({ err: errorMessage(error), code: errorCode(error), retriable: isRetriable(error) }, 'source batch not committed');
+        this.options.metrics.recordRetry(this.label, 'commit');
+        await sleep(backoffDelay(Math.min(failures++, 8), DEFAULT_RETRY_POLICY));
+      }
+    }
+  }
+
+  private async commit(batch: SourceBatch): Promise<void> {
+    const { serde, declaration, metrics } = this.options;
+    const byTopic = new Map<string, Message[]>();
+    const add = (topic: string, message: Message): void => {
+      const list = byTopic.get(topic);
+      if (list) list.push(message);
+      else byTopic.set(topic, [message]);
+    };
+    const ingestedAt = new Date();
+    for (const record of batch.records) {
+      const topic = declaration.outputs[record.output];
+      if (!topic) throw new Error(`source ${this.label} emitted to output "${record.output}", which topology.yaml does not map`);
+      const headers = withIngestHeaders(record.headers, this.label, ingestedAt);
+      try {
+        const value = record.value === null ? null : await serde.encode(topic, record.value);
+        add(topic, { key: record.key, value, headers, ...(record.partition !== undefined ? { partition: record.partition } : {}) });
+      } catch (error) {
+        if (isRetriable(error)) throw error;
+        // The record is kept, as JSON, with the reason: a source never drops what it was given.
+        add(deadLetterTopic(this.label), deadLetterMessage({
+          component: this.label, error, attempts: 1, origin: { topic, partition: -1, offset: '-1' },
+          key: record.key, value: Buffer.from(JSON.stringify(record.value)), headers,
+        }));
+        metrics.recordDeadLetter(this.label, errorCode(error));
+      }
+    }
+    if (batch.cursor !== undefined) {
+      this.cursorStore.put(this.label, batch.cursor);
+      this.cursorStore.acceptRecord();
+      for (const write of this.cursorStore.changelogWrites()) add(SOURCE_OFFSETS_TOPIC, { key: write.key, value: write.value, partition: CURSOR_PARTITION });
+    }
+    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    if (topicMessages.length === 0) return;
+    try {
+      await retry(async () => {
+        const transaction = await this.producer.transaction();
+        try {
+          await transaction.sendBatch({ topicMessages });
+          maybeCrashBeforeCommit();
+          await transaction.commit();
+        } catch (error) {
+          await transaction.abort().catch(() => undefined);
+          throw error;
+        }
+      }, {
+        retries: 6, initialDelayMs: 50, maxDelayMs: 2000, operation: `${this.label} source transaction`,
+        shouldRetry: isTransientTransactionError, onRetry: () => metrics.recordRetry(this.label, 'transaction'),
+      });
+    } catch (error) {
+      this.cursorStore.abortTransaction();
+      throw error;
+    }
+    await this.cursorStore.commitTransaction();
+    if (batch.cursor !== undefined) this.committedCursor = batch.cursor;
+    metrics.recordTransaction(this.label, 'committed');
+    for (const [topic, messages] of byTopic) {
+      if (topic !== SOURCE_OFFSETS_TOPIC) metrics.recordOut(this.label, topic, messages.length);
+    }
+  }
+
+  describe(): { state: string; detail: string } {
+    return { state: this.state === 'running' && this.health.state !== 'up' ? this.health.state : this.state, detail: this.health.detail ?? 'source' };
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopping';
+    this.abort.abort();
+    await this.loop?.catch(() => undefined);
+    await this.source?.close().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    this.state = 'stopped';
+    this.options.metrics.setUp(this.label, false);
+    this.logger.info('source stopped');
+  }
+}

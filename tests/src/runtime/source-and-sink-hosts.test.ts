@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { Type } from '@sinclair/typebox';
+import { LifelineError } from '../../../src/errors.ts';
+import { loadContract } from '../../../src/kafka/avro-contract.ts';
+import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
+import { createLogger } from '../../../src/observe/logger.ts';
+import { ComponentRegistry } from '../../../src/runtime/component-registry.ts';
+import { defineSink, defineSource, type ComponentDefinition, type InputRecord, type SourceBatch } from '../../../src/runtime/component.ts';
+import { DEAD_LETTER_HEADERS } from '../../../src/runtime/dead-letter.ts';
+import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
+import { LIFELINE_HEADERS } from '../../../src/runtime/record-headers.ts';
+import { loadTopology } from '../../../src/topology/load-topology.ts';
+import { deadLetterTopic } from '../../../src/topology/model.ts';
+import { testKafka } from '../../helpers/harness.ts';
+import { writeConnectorTopology } from '../../helpers/connector-fixture.ts';
+import { TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../../helpers/runtime-fixture.ts';
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+const TOTAL = 1000;
+const acknowledged: number[] = [];
+
+/** Emits events 0..TOTAL-1 in batches of 100; its cursor is the next index. Event 500 has an amount that does not encode. */
+const numberSource = defineSource({
+  kind: 'source', type: 'number_source', description: 'test source', stateful: false, outputs: ['events'],
+  config: Type.Object({}, { additionalProperties: false }),
+  create: () => {
+    let next = 0;
+    let signal: AbortSignal;
+    return {
+      async connect(context) {
+        next = (context.cursor as { next?: number } | undefined)?.next ?? 0;
+        signal = context.signal;
+      },
+      async produce(): Promise<SourceBatch | undefined> {
+        if (next >= TOTAL) {
+          await sleep(50, undefined, { signal }).catch(() => undefined);
+          return undefined;
+        }
+        const upTo = Math.min(TOTAL, next + 100);
+        const records = [];
+        for (let index = next; index < upTo; index++) {
+          const event = testEvent(index);
+          records.push({ output: 'events', key: event.account, value: index === 500 ? { ...event, amount_minor: 'twelve' } : event, headers: { [LIFELINE_HEADERS.idempotencyKey]: event.id } });
+        }
+        next = upTo;
+        return { records, cursor: { next: upTo } };
+      },
+      async acknowledge(batch) { acknowledged.push((batch.cursor as { next: number }).next); },
+      async fail(_batch, _error, committed) { next = (committed as { next?: number } | undefined)?.next ?? 0; },
+      async close() {},
+    };
+  },
+});
+
+test('a source commits records and cursor together; a restart resumes from the cursor; a record that does not encode is dead-lettered', { timeout: 120_000 }, async () => {
+  const topology = await writeConnectorTopology({ kind: 'source', type: 'number_source', partitions: 2 });
+  const registry = new ComponentRegistry([numberSource as unknown as ComponentDefinition]);
+  const kafka = await testKafka();
+  const serde = await registeredSerde();
+  const start = async (): Promise<LifelineRuntime> => {
+    const runtime = new LifelineRuntime({ topology: loadTopology(topology.file, registry), registry, logger: createLogger({ level: 'warn' }), httpPort: 0 });
+    cleanups.push(() => runtime.stop());
+    await runtime.start();
+    return runtime;
+  };
+  let runtime = await start();
+  const events = await new TopicCollector<TestEvent>(kafka, topology.topic, serde).start();
+  cleanups.push(() => events.stop());
+  while (acknowledged.length === 0) await sleep(20);
+  await runtime.stop(); // mid-stream
+  const stoppedAt = acknowledged[acknowledged.length - 1] as number;
+  runtime = await start();
+  await events.waitForCount(TOTAL - 1, 60_000);
+  const deadLetters = await new TopicCollector<Buffer>(kafka, deadLetterTopic(topology.label)).start();
+  cleanups.push(() => deadLetters.stop());
+  await deadLetters.waitForCount(1, 30_000);
+  await sleep(1000);
+  await runtime.stop();
+
+  const ids = events.records.map(({ value }) => value.id);
+  assert.equal(new Set(ids).size, ids.length, 'no event twice');
+  assert.equal(ids.length, TOTAL - 1);
+  assert.ok(stoppedAt < TOTAL, 'the first run stopped before the end');
+  const header = events.records[0]?.headers ?? {};
+  for (const name of Object.values(LIFELINE_HEADERS)) assert.ok(header[name], `header ${name}`);
+  const letter = deadLetters.records[0];
+  assert.equal(letter?.headers[DEAD_LETTER_HEADERS.errorClass], 'LL_SERIALIZE_INVALID');
+  assert.equal(JSON.parse(String(letter?.value)).id, 'evt-500', 'the raw record is kept');
+});
+
+const written = new Map<string, number>();
+let targetDown = false;
+let writeAttempts = 0;
+
+/** Writes to a map; fails retriably while `targetDown`, permanently for account ACC-3. */
+const mapSink = defineSink({
+  kind: 'sink', type: 'map_sink', description: 'test sink', stateful: false, outputs: ['results'],
+  config: Type.Object({}, { additionalProperties: false }),
+  create: () => {
+    let forward: (output: string, record: { key: string; value: unknown }) => void;
+    return {
+      async connect(context) { forward = (output, record) => context.forward(output, record); },
+      async write(records: readonly InputRecord[]) {
+        writeAttempts++;
+        if (targetDown) throw new LifelineError('LL_KAFKA_UNAVAILABLE', 'target down');
+        const failed = [];
+        for (const record of records) {
+          const event = record.value as TestEvent;
+          if (event.account === 'ACC-3') {
+            failed.push({ record, error: new Error(`ValidationError: patient ${event.patient_mrn} unknown`) });
+            continue;
+          }
+          written.set(event.id, (written.get(event.id) ?? 0) + 1);
+          forward('results', { key: event.id, value: { ...event, amount_minor: 0 } });
+        }
+        return { failed };
+      },
+      async close() {},
+    };
+  },
+});
+
+test('a sink retries while its target is down (no dead letters, lag), dead-letters permanent failures, forwards results', { timeout: 120_000 }, async () => {
+  const topology = await writeConnectorTopology({ kind: 'sink', type: 'map_sink', partitions: 2 });
+  const registry = new ComponentRegistry([mapSink as unknown as ComponentDefinition]);
+  const kafka = await testKafka();
+  const admin = kafka.admin();
+  await admin.connect();
+  cleanups.push(() => admin.disconnect());
+  await ensureTopics(admin, [{ name: topology.topic, partitions: 2 }]);
+  const serde = await registeredSerde();
+  await serde.register(topology.topic, loadContract(TEST_EVENT_SCHEMA));
+  const producer = kafka.producer();
+  await producer.connect();
+  cleanups.push(() => producer.disconnect());
+  const events = Array.from({ length: 300 }, (_, index) => testEvent(index, 10));
+  targetDown = true;
+  await producer.send({ topic: topology.topic, messages: await Promise.all(events.map(async (event) => ({ key: event.account, value: await serde.encode(topology.topic, event) }))) });
+
+  const runtime = new LifelineRuntime({ topology: loadTopology(topology.file, registry), registry, logger: createLogger({ level: 'warn' }), httpPort: 0 });
+  cleanups.push(() => runtime.stop());
+  await runtime.start();
+  while (writeAttempts < 2) await sleep(50);
+  assert.equal(runtime.health().ready, false, 'not ready while the target is down');
+  assert.equal(written.size, 0);
+  targetDown = false;
+  const results = await new TopicCollector<TestEvent>(kafka, topology.resultsTopic, serde).start();
+  cleanups.push(() => results.stop());
+  const refused = events.filter((event) => event.account === 'ACC-3');
+  await results.waitForCount(events.length - refused.length, 60_000);
+  const deadLetters = await new TopicCollector<Buffer>(kafka, deadLetterTopic(topology.label)).start();
+  cleanups.push(() => deadLetters.stop());
+  await deadLetters.waitForCount(refused.length, 30_000);
+  await sleep(500);
+  assert.equal(runtime.health().ready, true);
+  await runtime.stop();
+
+  assert.equal(written.size, events.length - refused.length);
+  assert.ok([...written.values()].every((count) => count === 1), 'each written once');
+  assert.equal(deadLetters.records.length, refused.length, 'only the permanent failures were dead-lettered');
+  for (const letter of deadLetters.records) assert.match(letter.headers[DEAD_LETTER_HEADERS.errorMessage] ?? '', /^ValidationError: patient \[PHI\] unknown$/);
+  const metrics = await runtime.metrics.metricsText();
+  assert.match(metrics, /lifeline_retries_total\{component="[a-z0-9_]+",operation="write"\} [1-9]/);
+});
