@@ -7,7 +7,8 @@ import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
-import type { ConnectorHealth, InputRecord, OutputRecord, Sink, SinkContext, SinkDefinition } from './component.ts';
+import type { InputRecord, OutputRecord, Sink, SinkContext, SinkDefinition } from './component.ts';
+import { ConnectorHealthTracker } from './connector-health.ts';
 import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 
@@ -34,7 +35,7 @@ export interface SinkHostOptions {
  */
 export class SinkHost {
   state: 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' = 'starting';
-  health: { state: ConnectorHealth; detail?: string } = { state: 'up' };
+  private readonly health: ConnectorHealthTracker;
   private consumer!: Consumer;
   private producer!: Producer;
   private sink!: Sink;
@@ -49,6 +50,7 @@ export class SinkHost {
     this.label = options.declaration.label;
     this.groupId = `${options.topology.runtime.appId}.${this.label}`;
     this.logger = options.logger.child({ component: this.label, type: options.declaration.type });
+    this.health = new ConnectorHealthTracker(this.label, this.logger, options.metrics);
     this.phiPathsByTopic = new Map(Object.values(options.topology.topics).map((topic) => [topic.name, topic.contract.phiPaths]));
   }
 
@@ -63,7 +65,7 @@ export class SinkHost {
       signal: this.abort.signal,
       odoo: topology.odoo,
       metricsRegistry: this.options.metrics.registry,
-      setHealth: (state, detail) => this.setHealth(state, detail),
+      setHealth: (state, detail) => this.health.set(state, detail),
       forward: (output, record) => {
         const topic = declaration.outputs[output];
         if (!topic) throw new Error(`sink ${this.label} forwarded to output "${output}", which topology.yaml does not map`);
@@ -82,12 +84,6 @@ export class SinkHost {
     this.state = 'running';
     this.options.metrics.setUp(this.label, true);
     this.logger.info({ group: this.groupId, inputs: declaration.inputs }, 'sink started');
-  }
-
-  private setHealth(state: ConnectorHealth, detail?: string): void {
-    if (state !== this.health.state) this.logger.info({ health: state, detail }, 'connector health changed');
-    this.health = detail === undefined ? { state } : { state, detail };
-    this.options.metrics.setUp(this.label, state === 'up');
   }
 
   private async eachBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
@@ -162,14 +158,14 @@ export class SinkHost {
         const started = performance.now();
         const { failed } = records.length === 0 ? { failed: [] } : await this.sink.write(records);
         this.options.metrics.observeProcessing(this.label, (performance.now() - started) / 1000);
-        if (this.health.state !== 'up') this.setHealth('up');
+        if (this.health.state !== 'up') this.health.set('up');
         return failed;
       } catch (error) {
         if (!isRetriable(error)) {
           // A whole-batch permanent failure: every record in it failed for this reason.
           return records.map((record) => ({ record, error }));
         }
-        this.setHealth('down', `${errorCode(error)}: ${errorMessage(error)}`.slice(0, 300));
+        this.health.set('down', `${errorCode(error)}: ${errorMessage(error)}`.slice(0, 300));
         this.options.metrics.recordRetry(this.label, 'write');
         const delay = backoffDelay(Math.min(attempt, 10), { ...DEFAULT_RETRY_POLICY, initialDelayMs: delays.initial, maxDelayMs: delays.max });
         this.logger.warn({ attempt: attempt + 1, delayMs: delay, code: errorCode(error) }, 'sink write failed; retrying');
@@ -198,7 +194,7 @@ export class SinkHost {
   }
 
   describe(): { state: string; detail: string } {
-    return { state: this.state === 'running' && this.health.state !== 'up' ? this.health.state : this.state, detail: this.health.detail ?? `group ${this.groupId}` };
+    return this.health.describe(this.state, `group ${this.groupId}`);
   }
 
   async stop(): Promise<void> {

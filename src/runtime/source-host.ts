@@ -6,7 +6,8 @@ import type { AvroSerde } from '../kafka/avro-serde.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY, retry } from '../retry.ts';
 import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
-import type { ConnectorHealth, Source, SourceBatch, SourceContext, SourceDefinition } from './component.ts';
+import type { Source, SourceBatch, SourceContext, SourceDefinition } from './component.ts';
+import { ConnectorHealthTracker } from './connector-health.ts';
 import { deadLetterMessage } from './dead-letter.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
@@ -38,7 +39,7 @@ export interface SourceHostOptions {
  */
 export class SourceHost {
   state: 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' = 'starting';
-  health: { state: ConnectorHealth; detail?: string } = { state: 'up' };
+  private readonly health: ConnectorHealthTracker;
   private producer!: Producer;
   private source!: Source;
   private cursorStore!: TransactionalStore;
@@ -51,6 +52,7 @@ export class SourceHost {
   constructor(private readonly options: SourceHostOptions) {
     this.label = options.declaration.label;
     this.logger = options.logger.child({ component: this.label, type: options.declaration.type });
+    this.health = new ConnectorHealthTracker(this.label, this.logger, options.metrics);
   }
 
   async start(): Promise<void> {
@@ -70,19 +72,13 @@ export class SourceHost {
       odoo: topology.odoo,
       metricsRegistry: this.options.metrics.registry,
       cursor: this.committedCursor,
-      setHealth: (state, detail) => this.setHealth(state, detail),
+      setHealth: (state, detail) => this.health.set(state, detail),
     };
     await this.source.connect(context);
     this.state = 'running';
     this.options.metrics.setUp(this.label, true);
     this.logger.info({ cursor: this.committedCursor === undefined ? 'none' : 'restored' }, 'source started');
     this.loop = this.run();
-  }
-
-  private setHealth(state: ConnectorHealth, detail?: string): void {
-    if (state !== this.health.state) this.logger.info({ health: state, detail }, 'connector health changed');
-    this.health = detail === undefined ? { state } : { state, detail };
-    this.options.metrics.setUp(this.label, state === 'up');
   }
 
   private async run(): Promise<void> {
@@ -182,7 +178,7 @@ export class SourceHost {
   }
 
   describe(): { state: string; detail: string } {
-    return { state: this.state === 'running' && this.health.state !== 'up' ? this.health.state : this.state, detail: this.health.detail ?? 'source' };
+    return this.health.describe(this.state, 'source');
   }
 
   async stop(): Promise<void> {

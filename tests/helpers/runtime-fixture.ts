@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
+import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { AvroSerde } from '../../src/kafka/avro-serde.ts';
+import { createKafka } from '../../src/kafka/client.ts';
+import { ensureTopics } from '../../src/kafka/topic-admin.ts';
 import { infra, uniqueName, uniqueTopic } from './harness.ts';
 
 export const TEST_EVENT_SCHEMA = resolve('tests/fixtures/schemas/test_event.avsc');
@@ -172,4 +175,37 @@ export class TopicCollector<V = unknown> {
 export async function registeredSerde(): Promise<AvroSerde> {
   const { registryUrl } = await infra();
   return new AvroSerde({ url: registryUrl });
+}
+
+export interface TestEventTopic {
+  readonly kafka: Kafka;
+  readonly admin: import('kafkajs').Admin;
+  readonly serde: AvroSerde;
+  /** Encodes and sends events, keyed by account. */
+  send(events: readonly TestEvent[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Creates a topic for TestEvent records, registers its schema, and connects a producer to it. */
+export async function testEventTopic(topic: string, partitions: number): Promise<TestEventTopic> {
+  const { brokers } = await infra();
+  const kafka = createKafka({ brokers, clientId: uniqueName('test-client') });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [{ name: topic, partitions }]);
+  const serde = await registeredSerde();
+  await serde.register(topic, loadContract(TEST_EVENT_SCHEMA));
+  const producer = kafka.producer();
+  await producer.connect();
+  return {
+    kafka, admin, serde,
+    async send(events) {
+      const messages = await Promise.all(events.map(async (event) => ({ key: event.account, value: await serde.encode(topic, event) })));
+      await producer.send({ topic, messages, acks: -1 });
+    },
+    async close() {
+      await producer.disconnect();
+      await admin.disconnect();
+    },
+  };
 }

@@ -3,16 +3,13 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { ComponentRegistry } from '../../../src/runtime/component-registry.ts';
-import { loadContract } from '../../../src/kafka/avro-contract.ts';
-import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
 import { defineProcessor, type ComponentDefinition } from '../../../src/runtime/component.ts';
 import { DEAD_LETTER_HEADERS } from '../../../src/runtime/dead-letter.ts';
 import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { deadLetterTopic } from '../../../src/topology/model.ts';
-import { testKafka } from '../../helpers/harness.ts';
-import { TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology, type TestEvent } from '../../helpers/runtime-fixture.ts';
+import { TopicCollector, testEvent, testEventTopic, writeCounterTopology, type TestEvent } from '../../helpers/runtime-fixture.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -38,13 +35,9 @@ const pickyCounter = defineProcessor({
 
 test('poison pills and failing records are dead-lettered with raw bytes and error headers; processing goes on; no PHI reaches the logs', { timeout: 120_000 }, async () => {
   const topology = await writeCounterTopology({ partitions: 1 });
-  const kafka = await testKafka();
-  const admin = kafka.admin();
-  await admin.connect();
-  cleanups.push(() => admin.disconnect());
-  await ensureTopics(admin, [{ name: topology.input, partitions: 1 }]);
-  const serde = await registeredSerde();
-  await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
+  const input = await testEventTopic(topology.input, 1);
+  cleanups.push(() => input.close());
+  const { kafka, serde } = input;
 
   const valid = Array.from({ length: 30 }, (_, index) => testEvent(index, 10));
   const randomBytes = Buffer.from([0x13, 0x37, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x42]);

@@ -3,8 +3,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { LifelineError } from '../../../src/errors.ts';
-import { loadContract } from '../../../src/kafka/avro-contract.ts';
-import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
 import { ComponentRegistry } from '../../../src/runtime/component-registry.ts';
 import { defineSink, defineSource, type ComponentDefinition, type InputRecord, type SourceBatch } from '../../../src/runtime/component.ts';
@@ -15,7 +13,7 @@ import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { deadLetterTopic } from '../../../src/topology/model.ts';
 import { testKafka } from '../../helpers/harness.ts';
 import { writeConnectorTopology } from '../../helpers/connector-fixture.ts';
-import { TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../../helpers/runtime-fixture.ts';
+import { TopicCollector, registeredSerde, testEvent, testEventTopic, type TestEvent } from '../../helpers/runtime-fixture.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -129,19 +127,12 @@ const mapSink = defineSink({
 test('a sink retries while its target is down (no dead letters, lag), dead-letters permanent failures, forwards results', { timeout: 120_000 }, async () => {
   const topology = await writeConnectorTopology({ kind: 'sink', type: 'map_sink', partitions: 2 });
   const registry = new ComponentRegistry([mapSink as unknown as ComponentDefinition]);
-  const kafka = await testKafka();
-  const admin = kafka.admin();
-  await admin.connect();
-  cleanups.push(() => admin.disconnect());
-  await ensureTopics(admin, [{ name: topology.topic, partitions: 2 }]);
-  const serde = await registeredSerde();
-  await serde.register(topology.topic, loadContract(TEST_EVENT_SCHEMA));
-  const producer = kafka.producer();
-  await producer.connect();
-  cleanups.push(() => producer.disconnect());
+  const input = await testEventTopic(topology.topic, 2);
+  cleanups.push(() => input.close());
+  const { kafka, serde } = input;
   const events = Array.from({ length: 300 }, (_, index) => testEvent(index, 10));
   targetDown = true;
-  await producer.send({ topic: topology.topic, messages: await Promise.all(events.map(async (event) => ({ key: event.account, value: await serde.encode(topology.topic, event) }))) });
+  await input.send(events);
 
   const runtime = new LifelineRuntime({ topology: loadTopology(topology.file, registry), registry, logger: createLogger({ level: 'warn' }), httpPort: 0 });
   cleanups.push(() => runtime.stop());

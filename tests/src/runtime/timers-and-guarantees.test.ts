@@ -2,15 +2,13 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { buildComponentRegistry } from '../../../src/cli/component-list.ts';
-import { loadContract } from '../../../src/kafka/avro-contract.ts';
-import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
 import { ComponentRegistry } from '../../../src/runtime/component-registry.ts';
 import { defineProcessor, type ComponentDefinition } from '../../../src/runtime/component.ts';
 import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { testKafka } from '../../helpers/harness.ts';
-import { TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology } from '../../helpers/runtime-fixture.ts';
+import { TopicCollector, registeredSerde, testEvent, testEventTopic, writeCounterTopology } from '../../helpers/runtime-fixture.ts';
 
 interface KeyCount { key: string; count: number; origin_topic: string; origin_partition: number; origin_offset: number }
 
@@ -60,18 +58,11 @@ test('timer punctuation commits its outputs and store writes in transactions, pe
 
 test('at_least_once is selectable: records flow with plain sends and consumer offset commits', { timeout: 120_000 }, async () => {
   const topology = await writeCounterTopology({ partitions: 2, guarantee: 'at_least_once' });
-  const kafka = await testKafka();
-  const admin = kafka.admin();
-  await admin.connect();
-  cleanups.push(() => admin.disconnect());
-  await ensureTopics(admin, [{ name: topology.input, partitions: 2 }]);
-  const serde = await registeredSerde();
-  await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
-  const producer = kafka.producer();
-  await producer.connect();
-  cleanups.push(() => producer.disconnect());
+  const input = await testEventTopic(topology.input, 2);
+  cleanups.push(() => input.close());
+  const { kafka, admin, serde } = input;
   const events = Array.from({ length: 200 }, (_, index) => testEvent(index, 8));
-  await producer.send({ topic: topology.input, messages: await Promise.all(events.map(async (event) => ({ key: event.account, value: await serde.encode(topology.input, event) }))) });
+  await input.send(events);
 
   const registry = buildComponentRegistry();
   const runtime = new LifelineRuntime({ topology: loadTopology(topology.file, registry), registry, logger: createLogger({ level: 'warn' }), httpPort: 0, sessionTimeoutMs: 6000 });
