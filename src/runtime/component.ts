@@ -24,6 +24,11 @@ export interface InputRecord<V = unknown> {
   /** The decoded Avro value (null for a tombstone). */
   readonly value: V;
   readonly headers: Readonly<RecordHeaders>;
+  /**
+   * Set when the record came back through one of the processor's repartition topics: the name of
+   * that repartition. `topic` is then still the topic the record first arrived on.
+   */
+  readonly via?: string;
 }
 
 export interface OutputRecord<V = unknown> {
@@ -43,6 +48,18 @@ export interface KeyValueStore<V = unknown> {
   delete(key: string): void;
   /** Live (unexpired) entries, including writes not yet committed by this task. */
   entries(): Iterable<[string, V]>;
+}
+
+/** A read-only view of a reference table (a compacted topic materialised on every instance). */
+export interface ReferenceTableView<V = unknown> {
+  get(key: string): V | undefined;
+  readonly size: number;
+}
+
+/** A reference table a component reads: the latest value per key of a compacted topic. */
+export interface TableSpec {
+  readonly name: string;
+  readonly topic: string;
 }
 
 export interface StoreSpec {
@@ -65,6 +82,14 @@ export interface ProcessorContext {
    * forwards or stores is committed in a transaction of its own.
    */
   schedule(intervalMs: number, callback: (now: number) => Promise<void> | void): void;
+  /** A reference table declared by the definition's `tables`, kept current as its topic changes. */
+  table<V = unknown>(name: string): ReferenceTableView<V>;
+  /**
+   * Sends the record being processed, unchanged, through the named repartition topic keyed by
+   * `key`, so that it comes back (with `via` set) on the partition that owns `key`: how inputs keyed
+   * differently meet on one partition.
+   */
+  repartition(name: string, key: string): void;
 }
 
 export interface Processor {
@@ -162,6 +187,10 @@ interface DefinitionBase<K extends ComponentKind, C extends TObject> {
   /** Whether the component needs its inputs co-partitioned (it keeps per-key state). */
   readonly stateful: boolean;
   stores?(config: Static<C>): StoreSpec[];
+  /** Reference tables (compacted topics, materialised on every instance) the component reads. */
+  tables?(config: Static<C>): TableSpec[];
+  /** Names of internal repartition topics; inputs may then be keyed differently. */
+  repartitions?(config: Static<C>): string[];
 }
 
 export interface ProcessorDefinition<C extends TObject = TObject> extends DefinitionBase<'processor', C> {

@@ -127,6 +127,7 @@ export class LifelineRuntime {
     for (const host of this.hosts.values()) {
       if (!(host instanceof ProcessorHost)) continue;
       for (const changelog of host.changelogTopics()) specs.push({ name: changelog.name, partitions: changelog.partitions, cleanupPolicy: 'compact' });
+      for (const internal of host.internalTopics()) specs.push({ name: internal.name, partitions: internal.partitions, retentionMs: 7 * 24 * 3600 * 1000 });
     }
     if ([...this.hosts.values()].some((host) => host instanceof SourceHost)) {
       specs.push({ name: SOURCE_OFFSETS_TOPIC, partitions: 1, cleanupPolicy: 'compact' });

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -5,9 +6,12 @@ import { errorCode, errorMessage } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
-import { changelogTopic, deadLetterTopic, type ComponentDeclaration, type RuntimeSettings, type Topology } from '../topology/model.ts';
+import { changelogTopic, deadLetterTopic, repartitionTopic, type ComponentDeclaration, type RuntimeSettings, type Topology } from '../topology/model.ts';
 import type { ProcessorDefinition, StoreSpec } from './component.ts';
 import { CopartitionedAssigner } from './copartitioned-assigner.ts';
+import { LmdbStoreBackend } from './lmdb-store-backend.ts';
+import { MemoryStoreBackend } from './memory-store-backend.ts';
+import { ReferenceTable } from './reference-table.ts';
 import { isFencingError, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
 
 export interface ProcessorHostOptions {
@@ -42,6 +46,8 @@ export class ProcessorHost {
   private readonly label: string;
   private readonly logger: Logger;
   readonly stores: readonly StoreSpec[];
+  private readonly tables = new Map<string, ReferenceTable>();
+  private readonly repartitionTopics: Map<string, string>;
 
   constructor(private readonly options: ProcessorHostOptions) {
     const { topology, declaration, definition } = options;
@@ -52,6 +58,15 @@ export class ProcessorHost {
     const runtime: RuntimeSettings = topology.runtime;
     const partitionsByTopic = new Map(Object.values(topology.topics).map((topic) => [topic.name, topic.partitions]));
     const inputPartitions = Math.max(...declaration.inputs.map((input) => partitionsByTopic.get(input) ?? 1));
+    this.repartitionTopics = new Map((definition.repartitions?.(declaration.config as never) ?? []).map((name) => [name, repartitionTopic(topology.runtime.appId, declaration.label, name)]));
+    for (const topic of this.repartitionTopics.values()) partitionsByTopic.set(topic, inputPartitions);
+    const serdeForTables = options.serde;
+    for (const table of definition.tables?.(declaration.config as never) ?? []) {
+      const backend = runtime.storeKind === 'lmdb'
+        ? new LmdbStoreBackend(join(runtime.stateDir, declaration.label, 'tables', table.name))
+        : new MemoryStoreBackend();
+      this.tables.set(table.name, new ReferenceTable(table.topic, options.kafka, serdeForTables, backend, this.logger.child({ table: table.name })));
+    }
     this.env = {
       kafka: options.kafka,
       serde: options.serde,
@@ -75,6 +90,8 @@ export class ProcessorHost {
       commitConsumerOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       fetchCommittedOffsets: (partition) => this.fetchCommittedOffsets(partition),
       createProcessor: () => definition.create(declaration.config as never),
+      tables: this.tables,
+      repartitionTopics: this.repartitionTopics,
       phiPathsByTopic: new Map(Object.values(topology.topics).map((topic) => [topic.name, topic.contract.phiPaths])),
     };
   }
@@ -82,6 +99,11 @@ export class ProcessorHost {
   /** Partitions every store changelog needs: as many as the inputs. */
   changelogTopics(): Array<{ name: string; partitions: number }> {
     return this.stores.map((store) => ({ name: this.env.changelogTopic(store.name), partitions: this.env.inputPartitions }));
+  }
+
+  /** Internal repartition topics, partitioned like the inputs. */
+  internalTopics(): Array<{ name: string; partitions: number }> {
+    return [...this.repartitionTopics.values()].map((name) => ({ name, partitions: this.env.inputPartitions }));
   }
 
   async start(): Promise<void> {
@@ -100,16 +122,19 @@ export class ProcessorHost {
       rebalanceTimeout: 60_000,
       maxBytesPerPartition: 1024 * 1024,
     });
+    // Reference tables first: the first event may need them.
+    for (const table of this.tables.values()) await table.start();
+    for (const table of this.tables.values()) await table.waitReady(60_000);
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.logger.error({ err: errorMessage(event.payload.error), restart: event.payload.restart }, 'consumer crashed');
     });
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...declaration.inputs], fromBeginning: true });
+    await this.consumer.subscribe({ topics: [...declaration.inputs, ...this.repartitionTopics.values()], fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: Math.max(1, this.env.inputPartitions * declaration.inputs.length),
+      partitionsConsumedConcurrently: Math.max(1, this.env.inputPartitions * (declaration.inputs.length + this.repartitionTopics.size)),
       eachBatch: (payload) => this.eachBatch(payload),
     });
     this.state = 'running';
@@ -215,7 +240,7 @@ export class ProcessorHost {
   }
 
   private async fetchCommittedOffsets(partition: number): Promise<Map<string, bigint>> {
-    const result = await this.options.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.options.declaration.inputs] });
+    const result = await this.options.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.options.declaration.inputs, ...this.repartitionTopics.values()] });
     const offsets = new Map<string, bigint>();
     for (const topic of result) {
       const entry = topic.partitions.find((candidate) => candidate.partition === partition);
@@ -243,6 +268,7 @@ export class ProcessorHost {
     }
     await this.consumer?.disconnect().catch(() => undefined);
     await this.sharedProducer?.disconnect().catch(() => undefined);
+    for (const table of this.tables.values()) await table.close();
     this.state = 'stopped';
     this.options.metrics.setUp(this.label, false);
     this.logger.info('processor stopped');

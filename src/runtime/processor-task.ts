@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Kafka, KafkaMessage, Message, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -6,7 +7,7 @@ import type { AvroSerde } from '../kafka/avro-serde.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { retry } from '../retry.ts';
 import type { ErrorPolicy } from '../topology/model.ts';
-import type { InputRecord, OutputRecord, Processor, ProcessorContext, StoreSpec } from './component.ts';
+import type { InputRecord, OutputRecord, Processor, ProcessorContext, ReferenceTableView, StoreSpec } from './component.ts';
 import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
@@ -41,6 +42,10 @@ export interface TaskEnvironment {
   readonly commitConsumerOffsets: (offsets: Array<{ topic: string; partition: number; offset: string }>) => Promise<void>;
   readonly fetchCommittedOffsets: (partition: number) => Promise<Map<string, bigint>>;
   readonly createProcessor: () => Processor;
+  /** Reference tables by name, shared by every task of the processor. */
+  readonly tables: ReadonlyMap<string, ReferenceTableView>;
+  /** Repartition name -> internal topic, and back. */
+  readonly repartitionTopics: ReadonlyMap<string, string>;
   /** PHI paths of each input topic's schema, to scrub PHI values out of error text. */
   readonly phiPathsByTopic: ReadonlyMap<string, readonly string[]>;
 }
@@ -73,6 +78,14 @@ export function isTransientTransactionError(error: unknown): boolean {
   return error instanceof Error && error.name === 'KafkaJSConnectionError';
 }
 
+/** Carries the topic a repartitioned record first arrived on. */
+export const REPARTITION_ORIGIN_HEADER = 'lifeline.repartition.origin-topic';
+
+/** A stable partition for a key: both the sender and the owner of a repartition topic agree on it. */
+export function partitionForKey(key: string, partitions: number): number {
+  return createHash('md5').update(key).digest().readUInt32BE(0) % partitions;
+}
+
 /** How often a task sweeps its stores for expired entries (their deletes ride the next commit). */
 const EXPIRY_INTERVAL_MS = 30_000;
 
@@ -96,7 +109,9 @@ export class ProcessorTask {
   private queue: Promise<unknown> = Promise.resolve();
   private committed = new Map<string, bigint>();
   private recordForwards: PendingForward[] = [];
-  private currentInput: InputRecord | undefined;
+  private recordRepartitions: Array<{ topic: string; message: Message }> = [];
+  private currentInput: (InputRecord & { origin?: string }) | undefined;
+  private currentRaw: KafkaMessage | undefined;
   private pendingMessages = new Map<string, Message[]>();
   private pendingOffsets = new Map<string, bigint>();
   private pendingRecords = 0;
@@ -105,7 +120,10 @@ export class ProcessorTask {
   readonly logger: Logger;
   readonly context: ProcessorContext;
 
+  private readonly repartitionNames: ReadonlyMap<string, string>;
+
   constructor(private readonly env: TaskEnvironment, readonly partition: number) {
+    this.repartitionNames = new Map([...env.repartitionTopics].map(([name, topic]) => [topic, name]));
     this.logger = env.logger.child({ partition });
     const task = this;
     this.context = {
@@ -121,6 +139,24 @@ export class ProcessorTask {
         const topic = env.outputs[output];
         if (!topic) throw new Error(`processor ${env.label} forwarded to output "${output}", which topology.yaml does not map; mapped: ${Object.keys(env.outputs).join(', ')}`);
         task.recordForwards.push({ topic, record });
+      },
+      table<V>(name: string) {
+        const table = env.tables.get(name);
+        if (!table) throw new Error(`processor ${env.label} did not declare a table named ${name}; declared: ${[...env.tables.keys()].join(', ') || 'none'}`);
+        return table as ReferenceTableView<V>;
+      },
+      repartition(name, key) {
+        const topic = env.repartitionTopics.get(name);
+        if (!topic) throw new Error(`processor ${env.label} did not declare a repartition named ${name}`);
+        const raw = task.currentRaw;
+        if (!raw || !task.currentInput) throw new Error('repartition() sends the record being processed; call it from process()');
+        task.recordRepartitions.push({
+          topic,
+          message: {
+            key, value: raw.value, partition: partitionForKey(key, env.inputPartitions),
+            headers: { ...task.currentInput.headers, [REPARTITION_ORIGIN_HEADER]: task.currentInput.origin ?? task.currentInput.topic },
+          },
+        });
       },
       schedule(intervalMs, callback) {
         const timer = setInterval(() => {
@@ -189,8 +225,12 @@ export class ProcessorTask {
     const key = message.key === null ? null : message.key.toString('utf8');
     try {
       const value = message.value === null ? null : (await env.serde.decode(message.value)).value;
+      const via = this.repartitionNames.get(topic);
+      const origin = via === undefined ? undefined : headers[REPARTITION_ORIGIN_HEADER];
+      this.currentRaw = message;
       this.currentInput = {
-        topic, partition: this.partition, offset: message.offset, timestamp: Number(message.timestamp), key, value, headers,
+        topic: origin ?? topic, partition: this.partition, offset: message.offset, timestamp: Number(message.timestamp), key, value, headers,
+        ...(via !== undefined ? { via, origin } : {}),
       };
       await this.processor.process(this.currentInput, this.context);
       await this.acceptRecordScope(headers);
@@ -201,6 +241,7 @@ export class ProcessorTask {
       await this.applyErrorPolicy(error, text, topic, message);
     } finally {
       this.currentInput = undefined;
+      this.currentRaw = undefined;
     }
     this.pendingOffsets.set(topic, BigInt(message.offset) + 1n);
     this.pendingRecords++;
@@ -241,12 +282,15 @@ export class ProcessorTask {
       }]);
     }
     for (const [topic, message] of encoded) this.addMessage(topic, message);
+    for (const { topic, message } of this.recordRepartitions) this.addMessage(topic, message);
     this.recordForwards = [];
+    this.recordRepartitions = [];
     for (const store of this.stores.values()) store.acceptRecord();
   }
 
   private discardRecordScope(): void {
     this.recordForwards = [];
+    this.recordRepartitions = [];
     for (const store of this.stores.values()) store.discardRecord();
   }
 

@@ -81,6 +81,11 @@ export function deadLetterTopic(label: string): string {
   return `ops.dlq.${label}.v1`;
 }
 
+/** The internal topic through which a processor re-keys records (see ProcessorContext.repartition). */
+export function repartitionTopic(appId: string, label: string, name: string): string {
+  return `_lifeline.${appId}.${label}.${name}.repartition`;
+}
+
 /** The changelog topic backing one store of one processor. */
 export function changelogTopic(appId: string, label: string, store: string): string {
   return `_lifeline.${appId}.${label}.${store}.changelog`;

@@ -91,7 +91,10 @@ export function checkTopology(file: Record<string, unknown>, context: CheckConte
       if (config) configs.set(component.label, config);
       checkOutputNames(component, definition, context);
       checkInputPresence(component, definition, context);
-      checkCoPartitioning(component, definition, topics, context);
+      if (config) checkTables(component, definition, config, topics, context);
+      // A processor that repartitions its inputs through an internal topic needs no co-partitioned inputs.
+      const repartitions = config ? definition.repartitions?.(config as never) ?? [] : [];
+      if (repartitions.length === 0) checkCoPartitioning(component, definition, topics, context);
     }
     checkInputTopics(component, topics, labels, context);
     // An output the component does not have was reported above; where it leads does not matter.
@@ -300,6 +303,18 @@ function checkInputTopics(component: ComponentEntry, topics: Record<string, unkn
       continue;
     }
     report(context, path, undeclared(topic));
+  }
+}
+
+/** Reference tables must come from declared, compacted topics: a table is the latest value per key. */
+function checkTables(
+  component: ComponentEntry, definition: ComponentDefinition, config: Record<string, unknown>, topics: Record<string, unknown>, context: CheckContext,
+): void {
+  for (const table of definition.tables?.(config as never) ?? []) {
+    const path = [component.section, component.label, 'config'];
+    const entry = topics[table.topic];
+    if (!isRecord(entry)) report(context, path, `table ${table.name} reads ${undeclared(table.topic)}`);
+    else if (entry.compact !== true) report(context, path, `table ${table.name} reads ${table.topic}, which is not compacted (set compact: true): a table keeps the latest value per key`);
   }
 }
 
