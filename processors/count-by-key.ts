@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { defineProcessor } from '../src/runtime/component.ts';
 import { DURATION_PATTERN, parseDuration } from '../src/runtime/duration.ts';
+import { readPath } from '../src/runtime/value-path.ts';
 
 /**
  * Counts records per key and emits the running count with the offset of the record that moved it.
@@ -31,12 +32,3 @@ export const countByKey = defineProcessor({
     },
   }),
 });
-
-function readPath(value: unknown, path: string): unknown {
-  let current = value;
-  for (const part of path.split('.')) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<string, unknown>)[part];
-  }
-  return current;
-}

@@ -1,10 +1,14 @@
 import { countByKey } from '../../processors/count-by-key.ts';
+import { dedup } from '../../processors/dedup.ts';
+import { enrich } from '../../processors/enrich.ts';
 import { ComponentRegistry } from '../runtime/component-registry.ts';
 import type { ComponentDefinition } from '../runtime/component.ts';
 
 /** Every component type Lifeline knows. A new component is one file and one line here. */
 export function buildComponentRegistry(): ComponentRegistry {
   return new ComponentRegistry([
-    countByKey as unknown as ComponentDefinition,
+    countByKey,
+    dedup,
+    enrich,
   ]);
 }

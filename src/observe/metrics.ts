@@ -32,6 +32,7 @@ export class RuntimeMetrics {
   private readonly consumerLag: Gauge<'group' | 'topic' | 'partition'>;
   private readonly componentUp: Gauge<'component'>;
   private readonly transactions: Counter<'component' | 'result'>;
+  private readonly processorEvents: Counter<'component' | 'event'>;
 
   constructor(options: RuntimeMetricsOptions = {}) {
     this.registry = new Registry();
@@ -66,6 +67,11 @@ export class RuntimeMetrics {
     this.transactions = new Counter({
       name: 'lifeline_transactions_total', help: 'Kafka transactions a component ended, by result.', labelNames: ['component', 'result'], registers,
     });
+    this.processorEvents = new Counter({
+      name: 'lifeline_processor_events_total',
+      help: 'What a processor decided, by a fixed event name from its code (e.g. dedup: first, duplicates, updates).',
+      labelNames: ['component', 'event'], registers,
+    });
   }
 
   /** The Content-Type to serve {@link metricsText} with. */
@@ -89,6 +95,11 @@ export class RuntimeMetrics {
   /** `errorClass` is an error code (see `errorCode` in errors.ts), never an error message. */
   recordDeadLetter(component: string, errorClass: string): void {
     this.recordsDeadLettered.inc({ component, error_class: errorClass });
+  }
+
+  /** `event` is a constant from the processor's code, never a value from a record. */
+  recordProcessorEvent(component: string, event: string, count = 1): void {
+    this.processorEvents.inc({ component, event }, count);
   }
 
   recordRetry(component: string, operation: string): void {

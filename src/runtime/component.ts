@@ -29,6 +29,8 @@ export interface InputRecord<V = unknown> {
    * that repartition. `topic` is then still the topic the record first arrived on.
    */
   readonly via?: string;
+  /** The value's bytes as they arrived (for dead letters and holding records back). */
+  readonly rawValue: Buffer | null;
 }
 
 export interface OutputRecord<V = unknown> {
@@ -60,6 +62,8 @@ export interface ReferenceTableView<V = unknown> {
 export interface TableSpec {
   readonly name: string;
   readonly topic: string;
+  /** Key the table by this value field (e.g. a product's default_code) instead of the record key. */
+  readonly keyField?: string;
 }
 
 export interface StoreSpec {
@@ -90,6 +94,15 @@ export interface ProcessorContext {
    * differently meet on one partition.
    */
   repartition(name: string, key: string): void;
+  /**
+   * Dead-letters a record the processor gives up on later (e.g. held back until a timeout), with its
+   * raw bytes, in the current transaction. Records whose process() throws are dead-lettered by the host.
+   */
+  deadLetter(record: InputRecord, error: Error): void;
+  /** Whether topology.yaml maps the named (optional) output. */
+  hasOutput(output: string): boolean;
+  /** Counts a decision (`lifeline_processor_events_total{component,event}`); `event` must be a constant, never record data. */
+  count(event: string, n?: number): void;
 }
 
 export interface Processor {

@@ -65,7 +65,7 @@ export class ProcessorHost {
       const backend = runtime.storeKind === 'lmdb'
         ? new LmdbStoreBackend(join(runtime.stateDir, declaration.label, 'tables', table.name))
         : new MemoryStoreBackend();
-      this.tables.set(table.name, new ReferenceTable(table.topic, options.kafka, serdeForTables, backend, this.logger.child({ table: table.name })));
+      this.tables.set(table.name, new ReferenceTable(table.topic, options.kafka, serdeForTables, backend, this.logger.child({ table: table.name }), table.keyField));
     }
     this.env = {
       kafka: options.kafka,

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { Kafka, KafkaMessage, Message, Producer, TopicMessages } from 'kafkajs';
+import kafkajs, { type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
@@ -81,9 +80,15 @@ export function isTransientTransactionError(error: unknown): boolean {
 /** Carries the topic a repartitioned record first arrived on. */
 export const REPARTITION_ORIGIN_HEADER = 'lifeline.repartition.origin-topic';
 
-/** A stable partition for a key: both the sender and the owner of a repartition topic agree on it. */
+const javaCompatiblePartitioner = kafkajs.Partitioners.DefaultPartitioner();
+
+/**
+ * The partition Kafka's default partitioner (murmur2, as the Java client and kafkajs use) picks for
+ * a key: a record produced keyed by K and a record repartitioned to K land on the same partition.
+ */
 export function partitionForKey(key: string, partitions: number): number {
-  return createHash('md5').update(key).digest().readUInt32BE(0) % partitions;
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+  return javaCompatiblePartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
 }
 
 /** How often a task sweeps its stores for expired entries (their deletes ride the next commit). */
@@ -110,6 +115,7 @@ export class ProcessorTask {
   private committed = new Map<string, bigint>();
   private recordForwards: PendingForward[] = [];
   private recordRepartitions: Array<{ topic: string; message: Message }> = [];
+  private recordDeadLetters: Message[] = [];
   private currentInput: (InputRecord & { origin?: string }) | undefined;
   private currentRaw: KafkaMessage | undefined;
   private pendingMessages = new Map<string, Message[]>();
@@ -144,6 +150,21 @@ export class ProcessorTask {
         const table = env.tables.get(name);
         if (!table) throw new Error(`processor ${env.label} did not declare a table named ${name}; declared: ${[...env.tables.keys()].join(', ') || 'none'}`);
         return table as ReferenceTableView<V>;
+      },
+      hasOutput(output) {
+        return env.outputs[output] !== undefined;
+      },
+      count(event, n = 1) {
+        env.metrics.recordProcessorEvent(env.label, event, n);
+      },
+      deadLetter(record, error) {
+        const text = scrubPhiFromText(error.message, record.value, env.phiPathsByTopic.get(record.topic) ?? []);
+        task.recordDeadLetters.push(deadLetterMessage({
+          component: env.label, error, errorText: text, attempts: 1,
+          origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+          key: record.key, value: record.rawValue, headers: record.headers,
+        }));
+        env.metrics.recordDeadLetter(env.label, errorCode(error));
       },
       repartition(name, key) {
         const topic = env.repartitionTopics.get(name);
@@ -230,6 +251,7 @@ export class ProcessorTask {
       this.currentRaw = message;
       this.currentInput = {
         topic: origin ?? topic, partition: this.partition, offset: message.offset, timestamp: Number(message.timestamp), key, value, headers,
+        rawValue: message.value,
         ...(via !== undefined ? { via, origin } : {}),
       };
       await this.processor.process(this.currentInput, this.context);
@@ -283,14 +305,17 @@ export class ProcessorTask {
     }
     for (const [topic, message] of encoded) this.addMessage(topic, message);
     for (const { topic, message } of this.recordRepartitions) this.addMessage(topic, message);
+    for (const message of this.recordDeadLetters) this.addMessage(this.env.deadLetterTopic, message);
     this.recordForwards = [];
     this.recordRepartitions = [];
+    this.recordDeadLetters = [];
     for (const store of this.stores.values()) store.acceptRecord();
   }
 
   private discardRecordScope(): void {
     this.recordForwards = [];
     this.recordRepartitions = [];
+    this.recordDeadLetters = [];
     for (const store of this.stores.values()) store.discardRecord();
   }
 

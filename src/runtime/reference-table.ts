@@ -6,6 +6,11 @@ import { errorMessage } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import type { ReferenceTableView } from './component.ts';
 import type { StoreBackend, StoredEntry } from './store-backend.ts';
+import { readPath } from './value-path.ts';
+
+const INDEX_PREFIX = 'i\u0000';
+const RECORD_PREFIX = 'r\u0000';
+
 
 /**
  * A compacted topic materialised in full on every instance (Kafka Streams calls it a global
@@ -27,16 +32,43 @@ export class ReferenceTable<V = unknown> implements ReferenceTableView<V> {
     private readonly serde: AvroSerde,
     private readonly backend: StoreBackend,
     private readonly logger: Logger,
+    /** Index by this dotted value path instead of the record key. */
+    private readonly keyField?: string,
   ) {
     this.ready = new Promise((resolve) => { this.readyResolve = resolve; });
   }
 
   get(key: string): V | undefined {
-    return this.backend.get(key)?.v as V | undefined;
+    return this.backend.get(this.keyField ? `${INDEX_PREFIX}${key}` : key)?.v as V | undefined;
   }
 
   get size(): number {
-    return this.backend.size();
+    return this.keyField ? this.indexed : this.backend.size();
+  }
+
+  private indexed = 0;
+
+  /**
+   * Keyed by a value field, a record's entry moves when that field changes and goes when the record
+   * is deleted; a second entry per record (record key -> field value) remembers where it is.
+   */
+  private indexWrites(key: string, value: unknown, writes: Map<string, StoredEntry | null>): void {
+    const field = this.keyField as string;
+    const pending = writes.get(`${RECORD_PREFIX}${key}`);
+    const previous = (pending === undefined ? this.backend.get(`${RECORD_PREFIX}${key}`)?.v : pending?.v) as string | undefined;
+    const next = value === null ? undefined : readPath(value, field);
+    const nextKey = next === undefined || next === null || next === false ? undefined : String(next);
+    if (previous !== undefined && previous !== nextKey) {
+      writes.set(`${INDEX_PREFIX}${previous}`, null);
+      this.indexed--;
+    }
+    if (nextKey === undefined) {
+      writes.set(`${RECORD_PREFIX}${key}`, null);
+      return;
+    }
+    if (previous !== nextKey) this.indexed++;
+    writes.set(`${INDEX_PREFIX}${nextKey}`, { v: value });
+    writes.set(`${RECORD_PREFIX}${key}`, { v: nextKey });
   }
 
   async start(): Promise<void> {
@@ -62,13 +94,16 @@ export class ReferenceTable<V = unknown> implements ReferenceTableView<V> {
           if (message.key === null) continue;
           const key = message.key.toString('utf8');
           if (message.value === null) {
-            writes.set(key, null);
+            if (this.keyField) this.indexWrites(key, null, writes);
+            else writes.set(key, null);
             continue;
           }
           try {
             const { value } = await this.serde.decode(message.value);
             // Plain data: avsc decodes into generated classes, which an LMDB backend cannot store.
-            writes.set(key, { v: JSON.parse(JSON.stringify(value)) as unknown });
+            const plain = JSON.parse(JSON.stringify(value)) as unknown;
+            if (this.keyField) this.indexWrites(key, plain, writes);
+            else writes.set(key, { v: plain });
           } catch (error) {
             this.logger.warn({ topic: this.topic, offset: message.offset, err: errorMessage(error) }, 'reference record skipped: it does not decode');
           }

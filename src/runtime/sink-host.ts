@@ -101,7 +101,7 @@ export class SinkHost {
           const value = message.value === null ? null : (await serde.decode(message.value)).value;
           records.push({
             topic: batch.topic, partition: batch.partition, offset: message.offset, timestamp: Number(message.timestamp),
-            key: message.key?.toString('utf8') ?? null, value, headers: headersAsStrings(message.headers),
+            key: message.key?.toString('utf8') ?? null, value, headers: headersAsStrings(message.headers), rawValue: message.value,
           });
         } catch (error) {
           if (isRetriable(error)) return this.retryLater(batch.topic, batch.partition, message.offset, error);

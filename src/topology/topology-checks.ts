@@ -242,10 +242,12 @@ function checkComponentConfig(component: ComponentEntry, definition: ComponentDe
   const config = component.entry.config ?? {};
   if (!isRecord(config)) return undefined; // the file's shape check already reported it
   const path = [component.section, component.label, 'config'];
-  const problems = schemaProblems(definition.config, config, path, context.yaml);
+  // Defaults first: a key with a default is not missing when the file leaves it out.
+  const withDefaults = Value.Default(definition.config, Value.Clone(config)) as Record<string, unknown>;
+  const problems = schemaProblems(definition.config, withDefaults, path, context.yaml);
   context.problems.push(...problems);
   if (problems.length > 0) return undefined;
-  return Value.Default(definition.config, Value.Clone(config)) as Record<string, unknown>;
+  return withDefaults;
 }
 
 interface OutputDeclaration {
