@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { buildComponentRegistry } from '../../src/cli/component-list.ts';
+import { loadContract } from '../../src/kafka/avro-contract.ts';
+import { ensureTopics } from '../../src/kafka/topic-admin.ts';
+import { createLogger } from '../../src/observe/logger.ts';
+import { DEAD_LETTER_HEADERS } from '../../src/runtime/dead-letter.ts';
+import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
+import { loadTopology } from '../../src/topology/load-topology.ts';
+import { deadLetterTopic } from '../../src/topology/model.ts';
+import { uniqueTopic } from '../helpers/harness.ts';
+import { TEST_EVENT_SCHEMA, TopicCollector, testEvent, testEventTopic, type TestEvent } from '../helpers/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+
+const PRODUCT_SCHEMA = 'tests/fixtures/schemas/test_product.avsc';
+const ENRICHED_SCHEMA = 'tests/fixtures/schemas/test_event_enriched.avsc';
+
+interface Enriched extends TestEvent { odoo_product_id: number | null; unit_price_minor: number | null; enrichment_status: string }
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+async function scenario(onMiss: 'emit' | 'wait') {
+  const events = uniqueTopic('partner', 'dispense', 'received');
+  const products = uniqueTopic('odoo', 'product', 'changed');
+  const enriched = events.replace('.received.v1', '.enriched.v1');
+  const label = uniqueLabel('dispense_enrich');
+  const { file } = await writeTestTopology({
+    topics: {
+      [events]: { schema: TEST_EVENT_SCHEMA, partitions: 2, key: 'account', classification: 'phi' },
+      [products]: { schema: PRODUCT_SCHEMA, partitions: 1, compact: true, key: '<model>:<id>' },
+      [enriched]: { schema: ENRICHED_SCHEMA, partitions: 2, key: 'account', classification: 'phi' },
+    },
+    processors: {
+      [label]: {
+        type: 'enrich', inputs: [events], outputs: { enriched },
+        config: {
+          tables: { products: { topic: products, key_field: 'default_code' } },
+          joins: [{ table: 'products', key_path: 'account', fields: { odoo_product_id: 'id', unit_price_minor: 'list_price_minor' } }],
+          on_miss: onMiss, wait_timeout: '3s', check_interval: '200ms', status_field: 'enrichment_status',
+        },
+      },
+    },
+  });
+  const input = await testEventTopic(events, 2);
+  cleanups.push(() => input.close());
+  await ensureTopics(input.admin, [{ name: products, partitions: 1, cleanupPolicy: 'compact' }]);
+  await input.serde.register(products, loadContract(PRODUCT_SCHEMA));
+  const producer = input.kafka.producer();
+  await producer.connect();
+  cleanups.push(() => producer.disconnect());
+  const publishProduct = async (id: number, code: string, price: number): Promise<void> => {
+    await producer.send({ topic: products, messages: [{ key: `product.product:${id}`, value: await input.serde.encode(products, { id, default_code: code, name: `Service ${code}`, list_price_minor: price }) }] });
+  };
+  for (let id = 0; id < 5; id++) await publishProduct(100 + id, `ACC-${id}`, 1000 + id);
+
+  const registry = buildComponentRegistry();
+  const runtime = new LifelineRuntime({ topology: loadTopology(file, registry), registry, logger: createLogger({ level: 'warn' }), httpPort: 0, sessionTimeoutMs: 6000 });
+  cleanups.push(() => runtime.stop());
+  await runtime.start(); // returns once the table has caught up
+  const output = await new TopicCollector<Enriched>(input.kafka, enriched, input.serde).start();
+  cleanups.push(() => output.stop());
+  return { input, runtime, output, publishProduct, label };
+}
+
+test('enrich joins events with a reference table indexed by a field, and sees table updates', { timeout: 120_000 }, async () => {
+  const { input, runtime, output, publishProduct } = await scenario('emit');
+  await input.send(Array.from({ length: 14 }, (_, index) => testEvent(index, 7))); // ACC-0..ACC-6; 5 and 6 are unknown
+  await output.waitForCount(14, 30_000);
+  for (const { value } of output.records) {
+    const code = Number(value.account.slice(4));
+    if (code < 5) {
+      assert.equal(value.enrichment_status, 'enriched');
+      assert.equal(value.odoo_product_id, 100 + code);
+      assert.equal(value.unit_price_minor, 1000 + code);
+    } else {
+      assert.equal(value.enrichment_status, 'unenriched');
+      assert.equal(value.odoo_product_id, null);
+    }
+  }
+  await publishProduct(100, 'ACC-0', 4242); // a price change in Odoo
+  await sleep(1500);
+  await input.send([testEvent(700, 7)]); // account ACC-0
+  await output.waitForCount(15, 30_000);
+  assert.equal(output.records[14]?.value.unit_price_minor, 4242, 'the table follows its topic');
+  await runtime.stop();
+});
+
+test('on_miss: wait holds an event until the table has its key, and dead-letters it after the timeout', { timeout: 120_000 }, async () => {
+  const { input, runtime, output, publishProduct, label } = await scenario('wait');
+  await input.send([testEvent(0, 7), testEvent(5, 7), testEvent(6, 7)]); // ACC-0 known, ACC-5 and ACC-6 not yet
+  await output.waitForCount(1, 30_000);
+  await sleep(500);
+  assert.equal(output.records.length, 1, 'the two unknown ones are held');
+  await publishProduct(105, 'ACC-5', 1505);
+  await output.waitForCount(2, 30_000);
+  assert.equal(output.records[1]?.value.account, 'ACC-5');
+  assert.equal(output.records[1]?.value.unit_price_minor, 1505);
+  const deadLetters = await new TopicCollector<Buffer>(input.kafka, deadLetterTopic(label)).start();
+  cleanups.push(() => deadLetters.stop());
+  await deadLetters.waitForCount(1, 30_000);
+  const letter = deadLetters.records[0];
+  assert.equal(letter?.headers[DEAD_LETTER_HEADERS.errorClass], 'EnrichmentMiss');
+  assert.match(letter?.headers[DEAD_LETTER_HEADERS.errorMessage] ?? '', /still no products entry for account after 3s/);
+  assert.equal((await input.serde.decode(letter?.value as Buffer)).value && 'ok', 'ok', 'the raw Avro bytes are kept');
+  assert.equal(letter?.key, 'ACC-6');
+  await runtime.stop();
+});
