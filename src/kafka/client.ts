@@ -21,6 +21,9 @@ let snappyRegistered = false;
 /** Snappy is not built into kafkajs; registering it is global, so do it once. */
 export function registerSnappy(): void {
   if (snappyRegistered) return;
+  // Lifeline uses kafkajs's default (Java-compatible murmur2) partitioner on purpose: repartitioning
+  // relies on it. Silence kafkajs's v1→v2 migration notice about it.
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   // CompressionCodecs is not visible as an ESM named export of the CommonJS kafkajs package.
   kafkajs.CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
   snappyRegistered = true;
