@@ -2,6 +2,7 @@ import kafkajs, { type Admin } from 'kafkajs';
 
 const { ConfigResourceTypes } = kafkajs; // not an ESM named export of the CommonJS package
 import { LifelineError } from '../errors.ts';
+import { retry } from '../retry.ts';
 
 export interface TopicSpec {
   readonly name: string;
@@ -33,6 +34,14 @@ function desiredConfig(spec: TopicSpec): Record<string, string> {
  * raising them changes which partition a key lands on, so a difference is an error.
  */
 export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<EnsureTopicsResult> {
+  const created: string[] = [];
+  // A topic just created (here or by someone else) can be unknown to the broker's metadata for a
+  // moment (UNKNOWN_TOPIC_OR_PARTITION, retriable): try again until every topic answers.
+  const result = await retry(() => ensureTopicsOnce(admin, specs, created), { operation: 'ensure topics', retries: 10, initialDelayMs: 100, maxDelayMs: 2000 });
+  return { ...result, created };
+}
+
+async function ensureTopicsOnce(admin: Admin, specs: readonly TopicSpec[], created: string[]): Promise<EnsureTopicsResult> {
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((spec) => !existing.has(spec.name));
   const present = specs.filter((spec) => existing.has(spec.name));
@@ -46,6 +55,7 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
         configEntries: Object.entries(desiredConfig(spec)).map(([name, value]) => ({ name, value })),
       })),
     });
+    created.push(...missing.map((spec) => spec.name));
   }
   const updated: string[] = [];
   const unchanged: string[] = [];
@@ -80,5 +90,6 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
       updated.push(spec.name);
     }
   }
-  return { created: missing.map((spec) => spec.name), updated, unchanged };
+  if (specs.length > 0) await admin.fetchTopicMetadata({ topics: specs.map((spec) => spec.name) }); // every topic answers now
+  return { created, updated, unchanged: unchanged.filter((name) => !created.includes(name)) };
 }

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { AvroSerde } from '../../src/kafka/avro-serde.ts';
+import { retry } from '../../src/retry.ts';
 import { createKafka } from '../../src/kafka/client.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
 import { infra, uniqueName, uniqueTopic } from './harness.ts';
@@ -144,7 +145,8 @@ export class TopicCollector<V = unknown> {
 
   async start(): Promise<this> {
     await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    // A topic created a moment ago may not be in the broker's metadata yet (retriable).
+    await retry(() => this.consumer.subscribe({ topic: this.topic, fromBeginning: true }), { retries: 10, initialDelayMs: 100, maxDelayMs: 2000 });
     await this.consumer.run({
       eachMessage: async ({ message, partition }) => {
         // A collector that restarts (e.g. it subscribed before the topic's metadata settled) reads
