@@ -1,6 +1,7 @@
 import { countByKey } from '../../processors/count-by-key.ts';
 import { dedup } from '../../processors/dedup.ts';
 import { enrich } from '../../processors/enrich.ts';
+import { slaTracker } from '../../processors/sla-tracker.ts';
 import { ComponentRegistry } from '../runtime/component-registry.ts';
 import type { ComponentDefinition } from '../runtime/component.ts';
 
@@ -10,5 +11,6 @@ export function buildComponentRegistry(): ComponentRegistry {
     countByKey,
     dedup,
     enrich,
+    slaTracker,
   ]);
 }

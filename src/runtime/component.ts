@@ -78,6 +78,12 @@ export interface ProcessorContext {
   /** The partition this task owns (the same number on every co-partitioned input). */
   readonly partition: number;
   readonly logger: Logger;
+  /**
+   * The runtime's Prometheus registry, for the processor's own metrics. Every task of the process
+   * shares it, so register each metric once (reuse `registry.getSingleMetric(name)` when present).
+   * Labels must never carry record content.
+   */
+  readonly metricsRegistry?: Registry;
   store<V = unknown>(name: string): KeyValueStore<V>;
   /** Sends to a named output (a key of the processor's `outputs` in topology.yaml), inside the task's transaction. */
   forward<V = unknown>(output: string, record: OutputRecord<V>): void;

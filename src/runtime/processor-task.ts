@@ -136,6 +136,7 @@ export class ProcessorTask {
       label: env.label,
       partition,
       logger: this.logger,
+      metricsRegistry: env.metrics.registry,
       store<V>(name: string) {
         const store = task.stores.get(name);
         if (!store) throw new Error(`processor ${env.label} did not declare a store named ${name}; declared: ${[...task.stores.keys()].join(', ') || 'none'}`);
@@ -174,7 +175,8 @@ export class ProcessorTask {
         task.recordRepartitions.push({
           topic,
           message: {
-            key, value: raw.value, partition: partitionForKey(key, env.inputPartitions),
+            // The original timestamp travels with the record (as in Kafka Streams): event time survives the hop.
+            key, value: raw.value, timestamp: raw.timestamp, partition: partitionForKey(key, env.inputPartitions),
             headers: { ...task.currentInput.headers, [REPARTITION_ORIGIN_HEADER]: task.currentInput.origin ?? task.currentInput.topic },
           },
         });
