@@ -34,6 +34,8 @@ export interface CheckedParts {
 
 export const TOPIC_NAME = /^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[1-9][0-9]*$/;
 export const INTERNAL_TOPIC_NAME = /^_lifeline\.[A-Za-z0-9._-]+$/;
+/** Operational topics the design names directly: ops.sla.v1, ops.audit.v1, ops.quarantine.v1, ops.replay-plans.v1. */
+export const OPS_TOPIC_NAME = /^ops\.[a-z][a-z0-9_-]*\.v[1-9][0-9]*$/;
 const DEAD_LETTER_TOPIC = /^ops\.dlq\.([a-z][a-z0-9_]*)\.v1$/;
 const LABEL = /^[a-z][a-z0-9_]*$/;
 const APP_ID = /^[A-Za-z0-9._-]+$/;
@@ -167,9 +169,9 @@ function checkTopics(topics: Record<string, unknown>, context: CheckContext): Ma
   const contracts = new Map<string, AvroContract>();
   const bySchemaFile = new Map<string, AvroContract | undefined>();
   for (const [name, entry] of Object.entries(topics)) {
-    if (!(TOPIC_NAME.test(name) || INTERNAL_TOPIC_NAME.test(name)) || name.length > MAX_TOPIC_NAME_LENGTH) {
+    if (!(TOPIC_NAME.test(name) || OPS_TOPIC_NAME.test(name) || INTERNAL_TOPIC_NAME.test(name)) || name.length > MAX_TOPIC_NAME_LENGTH) {
       report(context, ['topics', name],
-        'topic names must look like <domain>.<entity>.<event>.v<major> (lower case, e.g. partner.lab_charge.received.v1) or start with _lifeline.', 'key');
+        'topic names must look like <domain>.<entity>.<event>.v<major> (lower case, e.g. partner.lab_charge.received.v1), ops.<name>.v<major>, or start with _lifeline.', 'key');
     }
     if (!isRecord(entry)) continue;
     if (entry.compact === true && entry.retention !== undefined) {
