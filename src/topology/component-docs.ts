@@ -40,7 +40,9 @@ function renderComponent(definition: ComponentDefinition): string[] {
     '',
     `- kind: ${definition.kind}`,
     `- outputs: ${outputs.length > 0 ? outputs.join(', ') : 'none'}`,
-    `- stateful: ${definition.stateful ? 'yes — its inputs must be co-partitioned (same partition count and key)' : 'no'}`,
+    `- stateful: ${!definition.stateful ? 'no' : definition.repartitions
+      ? 'yes — it repartitions its inputs by key through an internal topic, so they may be keyed differently'
+      : 'yes — its inputs must be co-partitioned (same partition count and key)'}`,
     `- stores: ${stores.length > 0 ? stores.map((name) => `\`${name}\``).join(', ') : 'none'}`,
     '',
   ];
