@@ -98,7 +98,8 @@ export function withCorrelation(logger: Logger, correlationId: string): Logger {
 const KAFKAJS_TO_PINO_LEVEL: ReadonlyMap<KafkaLogLevel, Level> = new Map([
   [kafkajs.logLevel.ERROR, 'error'],
   [kafkajs.logLevel.WARN, 'warn'],
-  [kafkajs.logLevel.INFO, 'info'],
+  // kafkajs narrates every join, fetch loop and restore consumer at INFO; that is debugging detail here.
+  [kafkajs.logLevel.INFO, 'debug'],
   [kafkajs.logLevel.DEBUG, 'debug'],
 ]);
 
