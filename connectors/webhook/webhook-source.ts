@@ -1,0 +1,403 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import { LifelineError, errorCode, errorMessage } from '../../src/errors.ts';
+import { defineSource, type Source, type SourceBatch, type SourceContext, type SourceRecord } from '../../src/runtime/component.ts';
+import { DURATION_PATTERN, parseDuration } from '../../src/runtime/duration.ts';
+import { PARTNER_FEED_OUTPUTS, errorLocation, type CanonicalRecord, type DeliveryContext } from '../formats/canonical.ts';
+import { checkPartnerFormat, decodeDelivery, partnerFormatProperties, type PartnerFormat } from '../formats/partner-format.ts';
+import { PartnerFeedMetrics, canonicalSourceRecord, headersFor, quarantineRecords } from '../partner-feed.ts';
+import { decodeWebhookSecret, verifyWebhook } from './standard-webhooks.ts';
+
+/**
+ * `webhook_source`: partners POST signed notifications (Standard Webhooks) to a path of their
+ * own. A delivery is answered only once its fate is durable in Kafka:
+ *
+ * | outcome | answer |
+ * | --- | --- |
+ * | records committed (acknowledge) | 200 `{"status":"accepted"}` |
+ * | same webhook-id and body as a delivery already accepted by this process | 200 `{"status":"duplicate"}`, nothing produced |
+ * | bad or missing signature / timestamp outside tolerance | 401, after the quarantine record is committed |
+ * | body larger than max_body_bytes | 413, after the quarantine record (headers, no body) is committed |
+ * | content type the format does not accept | 415, after quarantine |
+ * | content that does not decode or map (HL7, FHIR, CSV, encoding, empty, unsupported) | 422, after quarantine |
+ * | not committed (Kafka unavailable: fail), intake queue full, or no commit within response_timeout | 503 + Retry-After: the partner retries |
+ * | unknown path / not POST | 404 / 405, nothing recorded |
+ *
+ * The webhook-id is the idempotency key (header `lifeline.idempotency-key`; `<id>#<n>` when one
+ * delivery yields several records), so a retried delivery — same id, new timestamp — is
+ * deduplicated downstream even after this process restarted. A 503 never loses anything: the
+ * delivery was either not committed, or committed and then deduplicated when the partner retries.
+ */
+
+const partnerSchema = Type.Object({
+  ...partnerFormatProperties,
+  path: Type.String({ pattern: '^/[A-Za-z0-9/_.-]*$', description: 'URL path the partner POSTs to (exact match).', examples: ['/webhooks/acme_lab'] }),
+  secrets: Type.Array(Type.String(), {
+    minItems: 1,
+    description: 'Standard Webhooks secrets ("whsec_<base64>"), as ${ENV} or ${file:…} references only. Every one is tried, so a rotation lists old and new together.',
+  }),
+  max_body_bytes: Type.Integer({ minimum: 1, default: 1_048_576, description: 'Largest body accepted; larger ones are answered 413.' }),
+  content_types: Type.Optional(Type.Array(Type.String({ minLength: 3 }), {
+    minItems: 1,
+    description: 'Media types accepted (parameters such as charset ignored). Defaults: hl7v2 x-application/hl7-v2+er7, application/hl7-v2, text/plain; fhir_r4 application/fhir+json, application/json; csv text/csv, application/csv, text/plain.',
+  })),
+}, { additionalProperties: false });
+
+const configSchema = Type.Object({
+  host: Type.String({ default: '0.0.0.0', description: 'Interface to listen on.' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8088, description: 'TCP port (0 picks a free one; the chosen port is logged).' }),
+  tolerance: Type.String({ pattern: DURATION_PATTERN, default: '5m', description: 'How far webhook-timestamp may be from this server\'s clock (Standard Webhooks uses 5m).' }),
+  response_timeout: Type.String({ pattern: DURATION_PATTERN, default: '10s', description: 'A delivery not committed by then is answered 503 (the partner retries; a late commit is deduplicated).' }),
+  max_batch_deliveries: Type.Integer({ minimum: 1, default: 200, description: 'Deliveries committed together in one Kafka transaction at most.' }),
+  max_pending_deliveries: Type.Integer({ minimum: 1, default: 2000, description: 'Deliveries waiting for Kafka at most; more are answered 503 at once (bounded memory under load or while Kafka is down).' }),
+  remember_deliveries: Type.Integer({ minimum: 0, default: 10_000, description: 'Accepted webhook-ids remembered to answer an identical re-delivery 200 "duplicate" without producing it again.' }),
+  partners: Type.Array(partnerSchema, { minItems: 1, description: 'One entry per partner: its path, format and secrets.' }),
+}, { additionalProperties: false });
+
+type WebhookConfig = Static<typeof configSchema>;
+type PartnerConfig = Static<typeof partnerSchema>;
+
+const DEFAULT_CONTENT_TYPES: Readonly<Record<PartnerFormat, readonly string[]>> = {
+  hl7v2: ['x-application/hl7-v2+er7', 'application/hl7-v2', 'text/plain'],
+  fhir_r4: ['application/fhir+json', 'application/json'],
+  csv: ['text/csv', 'application/csv', 'text/plain'],
+};
+
+const REJECTION_STATUS: Readonly<Record<string, number>> = {
+  LL_WEBHOOK_SIGNATURE_INVALID: 401, LL_WEBHOOK_TIMESTAMP_STALE: 401, LL_WEBHOOK_BODY_TOO_LARGE: 413, LL_WEBHOOK_CONTENT_TYPE: 415,
+};
+const RETRY_AFTER_SECONDS = 5;
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+/** Request headers never copied into quarantine records. */
+const PRIVATE_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
+
+interface Partner {
+  readonly config: PartnerConfig;
+  readonly keys: readonly Buffer[];
+  readonly contentTypes: ReadonlySet<string>;
+}
+
+/** A request waiting for its records to be committed. */
+interface PendingDelivery {
+  readonly partner: string;
+  readonly webhookId: string | undefined;
+  readonly bodySha256: string;
+  readonly receivedAt: number;
+  readonly records: readonly SourceRecord[];
+  readonly canonical: readonly CanonicalRecord[];
+  /** What to answer once committed: 200 accepted, or the rejection (its quarantine record is in `records`). */
+  readonly outcome: { kind: 'accept' } | { kind: 'reject'; status: number; code: string; message: string; location: string | undefined };
+  readonly response: ServerResponse;
+  answered: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export const webhookSource = defineSource({
+  kind: 'source',
+  type: 'webhook_source',
+  description: 'Receives partner webhooks (Standard Webhooks signatures; HL7 v2, FHIR R4 or CSV bodies) and answers 2xx only once the canonical records are committed in Kafka.',
+  stateful: false,
+  outputs: PARTNER_FEED_OUTPUTS,
+  config: configSchema,
+  create: (config) => new WebhookSource(config),
+});
+
+class WebhookSource implements Source {
+  private readonly partnersByPath = new Map<string, Partner>();
+  private readonly toleranceMs: number;
+  private readonly responseTimeoutMs: number;
+  private readonly queue: PendingDelivery[] = [];
+  private readonly inFlight = new WeakMap<SourceBatch, PendingDelivery[]>();
+  /** webhook-id → sha256 of the body, for deliveries committed and answered 200 (insertion-ordered, oldest evicted). */
+  private readonly accepted = new Map<string, string>();
+  private wake: (() => void) | undefined;
+  private server: Server | undefined;
+  private context!: SourceContext;
+  private logger!: Logger;
+  private metrics!: PartnerFeedMetrics;
+
+  constructor(private readonly config: WebhookConfig) {
+    this.toleranceMs = parseDuration(config.tolerance) as number;
+    this.responseTimeoutMs = parseDuration(config.response_timeout) as number;
+    config.partners.forEach((partner, index) => {
+      const where = `webhook_source partners[${index}]`;
+      checkPartnerFormat(partner, where);
+      if (this.partnersByPath.has(partner.path)) throw new LifelineError('LL_CONFIG_INVALID', `${where}: path ${partner.path} is already used by partner ${this.partnersByPath.get(partner.path)?.config.name}`);
+      this.partnersByPath.set(partner.path, {
+        config: partner,
+        keys: partner.secrets.map((secret, secretIndex) => decodeWebhookSecret(secret, `${where}.secrets[${secretIndex}]`)),
+        contentTypes: new Set((partner.content_types ?? DEFAULT_CONTENT_TYPES[partner.format]).map((type) => type.toLowerCase())),
+      });
+    });
+  }
+
+  async connect(context: SourceContext): Promise<void> {
+    this.context = context;
+    this.logger = context.logger;
+    this.metrics = new PartnerFeedMetrics(context.metricsRegistry, context.label, 'webhook');
+    const server = createServer((request, response) => {
+      this.handle(request, response).catch((error: unknown) => {
+        this.logger.error({ err: errorMessage(error) }, 'webhook request failed unexpectedly');
+        if (!response.headersSent) answer(response, 500, { status: 'error', error: { code: 'INTERNAL', message: 'unexpected error; retry later' } });
+      });
+    });
+    server.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.port, this.config.host, () => resolve());
+    });
+    this.server = server;
+    const { port } = server.address() as AddressInfo;
+    context.signal.addEventListener('abort', () => this.wake?.(), { once: true });
+    context.setHealth('up');
+    this.logger.info({ port, host: this.config.host, partners: this.config.partners.map((partner) => `${partner.name} ${partner.path}`) }, 'webhook source listening');
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const receivedAt = Date.now();
+    const path = (request.url ?? '/').split('?')[0] as string;
+    const partner = this.partnersByPath.get(path);
+    if (!partner) {
+      request.resume();
+      answer(response, 404, { status: 'rejected', error: { code: 'not_found', message: 'no partner is configured at this path' } });
+      return;
+    }
+    if (request.method !== 'POST') {
+      request.resume();
+      answer(response, 405, { status: 'rejected', error: { code: 'method_not_allowed', message: 'deliveries are POSTed' } }, { Allow: 'POST' });
+      return;
+    }
+    const name = partner.config.name;
+    this.metrics.deliveryReceived(name);
+    const headers = copyHeaders(request);
+    const webhookId = headerValue(request, 'webhook-id');
+    const contentType = headerValue(request, 'content-type');
+
+    const body = await readBody(request, partner.config.max_body_bytes);
+    if (body.tooLarge) {
+      response.setHeader('Connection', 'close');
+      const reason = new LifelineError('LL_WEBHOOK_BODY_TOO_LARGE', `body is larger than this partner's limit of ${partner.config.max_body_bytes} bytes`);
+      // The body is not kept (it is the problem); the headers and the reason are.
+      this.enqueueRejection({ partner, webhookId, receivedAt, response, headers, contentType, raw: Buffer.alloc(0), truncated: true, error: reason, originalSize: body.size });
+      return;
+    }
+    const raw = body.bytes;
+    try {
+      verifyWebhook({ id: webhookId, timestamp: headerValue(request, 'webhook-timestamp'), signature: headerValue(request, 'webhook-signature') }, raw, partner.keys, this.toleranceMs, receivedAt);
+    } catch (error) {
+      this.enqueueRejection({ partner, webhookId, receivedAt, response, headers, contentType, raw, error });
+      return;
+    }
+    const id = webhookId as string;
+    const bodySha256 = createHash('sha256').update(raw).digest('hex');
+    if (this.accepted.get(id) === bodySha256) {
+      this.metrics.deliveryAcceptedWithoutRecords(name, (Date.now() - receivedAt) / 1000);
+      answer(response, 200, { status: 'duplicate', webhook_id: id, message: 'this delivery was already accepted' });
+      return;
+    }
+    const mediaType = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+    if (!partner.contentTypes.has(mediaType)) {
+      const error = new LifelineError('LL_WEBHOOK_CONTENT_TYPE', `Content-Type must be one of ${[...partner.contentTypes].join(', ')} for ${partner.config.format}`);
+      this.enqueueRejection({ partner, webhookId: id, receivedAt, response, headers, contentType, raw, error, bodySha256 });
+      return;
+    }
+    const delivery: DeliveryContext = { partner: name, channel: 'WEBHOOK', deliveryId: id, receivedAt, defaultCurrency: partner.config.default_currency };
+    let canonical: CanonicalRecord[];
+    try {
+      canonical = decodeDelivery(raw, partner.config, delivery);
+    } catch (error) {
+      if (!(error instanceof LifelineError)) throw error;
+      this.enqueueRejection({ partner, webhookId: id, receivedAt, response, headers, contentType, raw, error, bodySha256 });
+      return;
+    }
+    const traceparent = headerValue(request, 'traceparent');
+    const ingestedAt = new Date(receivedAt).toISOString();
+    const records = canonical.map((record, index) => canonicalSourceRecord(record, headersFor({
+      idempotencyKey: canonical.length === 1 ? id : `${id}#${index + 1}`,
+      correlationId: record.value.correlation_id ?? id,
+      ingestedAt,
+      source: this.context.label,
+      ...(traceparent && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+    })));
+    this.enqueue({ partner: name, webhookId: id, bodySha256, receivedAt, records, canonical, outcome: { kind: 'accept' }, response, answered: false, timer: undefined });
+  }
+
+  private enqueueRejection(rejection: {
+    partner: Partner; webhookId: string | undefined; receivedAt: number; response: ServerResponse; headers: Record<string, string>;
+    contentType: string | undefined; raw: Buffer; error: unknown; truncated?: boolean; originalSize?: number; bodySha256?: string;
+  }): void {
+    const code = errorCode(rejection.error);
+    const message = errorMessage(rejection.error);
+    const location = errorLocation(rejection.error);
+    const status = REJECTION_STATUS[code] ?? 422;
+    const bodySha256 = rejection.bodySha256 ?? createHash('sha256').update(rejection.raw).digest('hex');
+    const records = quarantineRecords({
+      source: this.context.label,
+      partner: rejection.partner.config.name,
+      channel: 'WEBHOOK',
+      reasonCode: code,
+      message,
+      location,
+      receivedAt: rejection.receivedAt,
+      contentType: rejection.contentType,
+      deliveryId: rejection.webhookId,
+      raw: rejection.raw,
+      ...(rejection.truncated ? { truncated: true, originalSize: rejection.originalSize ?? 0 } : { sha256: bodySha256 }),
+      headers: rejection.headers,
+    }, headersFor({
+      idempotencyKey: `${rejection.webhookId ?? bodySha256}:quarantine`,
+      correlationId: rejection.webhookId ?? randomUUID(),
+      ingestedAt: new Date(rejection.receivedAt).toISOString(),
+      source: this.context.label,
+    }));
+    this.logger.info({ partner: rejection.partner.config.name, webhook_id: rejection.webhookId, code, location, status }, 'webhook delivery rejected; quarantining it');
+    this.enqueue({
+      partner: rejection.partner.config.name, webhookId: rejection.webhookId, bodySha256, receivedAt: rejection.receivedAt, records, canonical: [],
+      outcome: { kind: 'reject', status, code, message, location }, response: rejection.response, answered: false, timer: undefined,
+    });
+  }
+
+  private enqueue(delivery: PendingDelivery): void {
+    if (this.queue.length >= this.config.max_pending_deliveries) {
+      this.answerUnavailable(delivery, 'too many deliveries are waiting for Kafka');
+      return;
+    }
+    delivery.timer = setTimeout(() => {
+      const queued = this.queue.indexOf(delivery);
+      if (queued !== -1) this.queue.splice(queued, 1);
+      this.answerUnavailable(delivery, `not committed to Kafka within ${this.config.response_timeout}`);
+    }, this.responseTimeoutMs);
+    this.queue.push(delivery);
+    this.wake?.();
+  }
+
+  async produce(): Promise<SourceBatch | undefined> {
+    if (this.queue.length === 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 250);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+    if (this.queue.length === 0 || this.context.signal.aborted) return undefined;
+    const deliveries = this.queue.splice(0, this.config.max_batch_deliveries).filter((delivery) => !delivery.answered);
+    if (deliveries.length === 0) return undefined;
+    const batch: SourceBatch = { records: deliveries.flatMap((delivery) => delivery.records) };
+    this.inFlight.set(batch, deliveries);
+    return batch;
+  }
+
+  async acknowledge(batch: SourceBatch): Promise<void> {
+    this.context.setHealth('up');
+    for (const delivery of this.inFlight.get(batch) ?? []) {
+      const seconds = (Date.now() - delivery.receivedAt) / 1000;
+      if (delivery.outcome.kind === 'accept') {
+        this.remember(delivery);
+        this.metrics.deliveryAccepted(delivery.partner, delivery.canonical, seconds);
+        this.reply(delivery, 200, { status: 'accepted', webhook_id: delivery.webhookId, records: delivery.records.length });
+      } else {
+        const { status, code, message, location } = delivery.outcome;
+        this.metrics.deliveryRejected(delivery.partner, code, seconds);
+        this.reply(delivery, status, { status: 'rejected', webhook_id: delivery.webhookId ?? null, quarantined: true, error: { code, message, ...(location ? { location } : {}) } });
+      }
+    }
+    this.inFlight.delete(batch);
+  }
+
+  async fail(batch: SourceBatch, error: unknown): Promise<void> {
+    this.context.setHealth('degraded', `deliveries not committed: ${errorMessage(error)}`);
+    for (const delivery of this.inFlight.get(batch) ?? []) this.answerUnavailable(delivery, 'Kafka did not accept the delivery');
+    this.inFlight.delete(batch);
+  }
+
+  async close(): Promise<void> {
+    for (const delivery of this.queue.splice(0)) this.answerUnavailable(delivery, 'the receiver is shutting down');
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 1000).unref();
+    });
+  }
+
+  private remember(delivery: PendingDelivery): void {
+    if (this.config.remember_deliveries === 0 || !delivery.webhookId) return;
+    this.accepted.delete(delivery.webhookId);
+    this.accepted.set(delivery.webhookId, delivery.bodySha256);
+    if (this.accepted.size > this.config.remember_deliveries) this.accepted.delete(this.accepted.keys().next().value as string);
+  }
+
+  private answerUnavailable(delivery: PendingDelivery, why: string): void {
+    if (delivery.answered) return;
+    this.metrics.deliveryRejected(delivery.partner, 'LL_SOURCE_UNAVAILABLE', (Date.now() - delivery.receivedAt) / 1000);
+    this.reply(delivery, 503, { status: 'unavailable', webhook_id: delivery.webhookId ?? null, error: { code: 'LL_SOURCE_UNAVAILABLE', message: `${why}; retry later` } }, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+  }
+
+  private reply(delivery: PendingDelivery, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
+    if (delivery.answered) return;
+    delivery.answered = true;
+    if (delivery.timer) clearTimeout(delivery.timer);
+    answer(delivery.response, status, body, extraHeaders);
+  }
+}
+
+function answer(response: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
+  if (response.headersSent || response.destroyed) return;
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...extraHeaders });
+  response.end(text);
+  if (response.getHeader('Connection') === 'close') response.once('finish', () => response.socket?.destroy());
+}
+
+function headerValue(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function copyHeaders(request: IncomingMessage): Record<string, string> {
+  const copy: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || PRIVATE_HEADERS.has(name)) continue;
+    copy[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return copy;
+}
+
+/**
+ * Reads the body up to `limit` bytes. Past it (or when Content-Length already says so) reading
+ * stops without destroying the request, so the 413 can still be written; the connection is then
+ * closed, which discards the unread rest.
+ */
+function readBody(request: IncomingMessage, limit: number): Promise<{ bytes: Buffer; tooLarge: false } | { tooLarge: true; size: number }> {
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    request.pause();
+    return Promise.resolve({ tooLarge: true, size: declared });
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.pause();
+      resolve({ tooLarge: true, size });
+    };
+    const onEnd = (): void => resolve({ bytes: Buffer.concat(chunks, size), tooLarge: false });
+    request.on('data', onData);
+    request.once('end', onEnd);
+    request.once('error', reject);
+  });
+}
