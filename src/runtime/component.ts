@@ -132,6 +132,11 @@ export interface ConnectorContext {
   readonly metricsRegistry: Registry;
   /** Reports the link's state; anything but `up` makes /readyz say so, with the detail. */
   setHealth(state: ConnectorHealth, detail?: string): void;
+  /**
+   * Whether topology.yaml maps the named (optional) output; records for an unmapped one belong in
+   * quarantine. Always set by the runtime's hosts (optional only so hand-made test contexts may omit it).
+   */
+  hasOutput?(output: string): boolean;
 }
 
 /**

@@ -73,6 +73,7 @@ export class SourceHost {
       metricsRegistry: this.options.metrics.registry,
       cursor: this.committedCursor,
       setHealth: (state, detail) => this.health.set(state, detail),
+      hasOutput: (output) => declaration.outputs[output] !== undefined,
     };
     await this.source.connect(context);
     this.state = 'running';
