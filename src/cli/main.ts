@@ -1,7 +1,17 @@
 import { Command, CommanderError } from 'commander';
+import { registerAuditCommands } from './audit-commands.ts';
+import { registerCatalogCommands } from './catalog-commands.ts';
+import { registerConsumeCommand } from './consume-command.ts';
 import { registerDevCommands } from './dev-commands.ts';
+import { registerDlqCommands } from './dlq-commands.ts';
 import { registerDocsCommands } from './docs-commands.ts';
+import { registerGroupsCommands } from './groups-commands.ts';
+import { registerOffsetsCommands } from './offsets-commands.ts';
+import { registerProduceCommand } from './produce-command.ts';
+import { registerReplayCommands } from './replay-commands.ts';
 import { registerRunCommand } from './run-command.ts';
+import { registerSchemasCommands } from './schemas-commands.ts';
+import { registerTopicsCommands } from './topics-commands.ts';
 import { registerTopologyCommands } from './topology-commands.ts';
 
 /** The composition root: every `lifeline <noun> <verb>` command is registered here. */
@@ -14,6 +24,16 @@ export function buildProgram(): Command {
   registerTopologyCommands(program);
   registerDocsCommands(program);
   registerRunCommand(program);
+  registerTopicsCommands(program);
+  registerConsumeCommand(program);
+  registerProduceCommand(program);
+  registerGroupsCommands(program);
+  registerOffsetsCommands(program);
+  registerDlqCommands(program);
+  registerReplayCommands(program);
+  registerSchemasCommands(program);
+  registerAuditCommands(program);
+  registerCatalogCommands(program);
   return program;
 }
 

@@ -10,6 +10,8 @@ import { RuntimeMetrics } from '../observe/metrics.ts';
 import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
 import type { ComponentRegistry } from './component-registry.ts';
 import type { ProcessorDefinition, SinkDefinition, SourceDefinition } from './component.ts';
+import { ControlListener } from './control-listener.ts';
+import { CONTROL_TOPIC, CONTROL_TOPIC_RETENTION_MS } from './control-protocol.ts';
 import { ProcessorHost } from './processor-host.ts';
 import { SinkHost } from './sink-host.ts';
 import { SOURCE_OFFSETS_TOPIC, SourceHost } from './source-host.ts';
@@ -46,6 +48,7 @@ export class LifelineRuntime {
   private admin: Admin | undefined;
   private readonly hosts = new Map<string, ComponentHost>();
   private http: RunningHttpServer | undefined;
+  private control: ControlListener | undefined;
   private stopping: Promise<void> | undefined;
   private fatal: Error | undefined;
   private readonly fatalListeners: Array<(error: Error) => void> = [];
@@ -108,6 +111,12 @@ export class LifelineRuntime {
     }
 
     await this.prepareKafka(components);
+    // Listening before any group is joined, so an operator's pause never finds a host deaf to it.
+    this.control = new ControlListener({
+      kafka: this.kafka, admin: this.admin, logger, appId: topology.runtime.appId,
+      hosts: () => [...this.hosts.values()].filter((host) => host instanceof ProcessorHost || host instanceof SinkHost),
+    });
+    await this.control.start();
     for (const host of this.hosts.values()) await host.start();
     logger.info({ components: components.map((component) => component.label) }, 'lifeline running');
   }
@@ -129,6 +138,7 @@ export class LifelineRuntime {
       for (const changelog of host.changelogTopics()) specs.push({ name: changelog.name, partitions: changelog.partitions, cleanupPolicy: 'compact' });
       for (const internal of host.internalTopics()) specs.push({ name: internal.name, partitions: internal.partitions, retentionMs: 7 * 24 * 3600 * 1000 });
     }
+    specs.push({ name: CONTROL_TOPIC, partitions: 1, retentionMs: CONTROL_TOPIC_RETENTION_MS });
     if ([...this.hosts.values()].some((host) => host instanceof SourceHost)) {
       specs.push({ name: SOURCE_OFFSETS_TOPIC, partitions: 1, cleanupPolicy: 'compact' });
     }
@@ -159,6 +169,7 @@ export class LifelineRuntime {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.control?.stop();
       for (const host of this.hosts.values()) {
         await host.stop().catch((error: unknown) => this.options.logger.error({ err: errorMessage(error) }, 'stopping a processor failed'));
       }

@@ -29,7 +29,7 @@ export interface ProcessorHostOptions {
   readonly sessionTimeoutMs?: number;
 }
 
-export type HostState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+export type HostState = 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'failed';
 
 /**
  * Hosts one processor: one consumer group (`<app_id>.<label>`), one task per assigned partition
@@ -42,8 +42,8 @@ export class ProcessorHost {
   private sharedProducer: Producer | undefined;
   private readonly tasks = new Map<number, Promise<ProcessorTask>>();
   private readonly env: TaskEnvironment;
-  private readonly groupId: string;
-  private readonly label: string;
+  readonly groupId: string;
+  readonly label: string;
   private readonly logger: Logger;
   readonly stores: readonly StoreSpec[];
   private readonly tables = new Map<string, ReferenceTable>();
@@ -113,6 +113,18 @@ export class ProcessorHost {
       await this.sharedProducer.connect();
       (this.env as { sharedProducer?: Producer }).sharedProducer = this.sharedProducer;
     }
+    // Reference tables first: the first event may need them.
+    for (const table of this.tables.values()) await table.start();
+    for (const table of this.tables.values()) await table.waitReady(60_000);
+    await this.startConsumer();
+    this.state = 'running';
+    this.options.metrics.setUp(this.label, true);
+    this.logger.info({ group: this.groupId, inputs: declaration.inputs, guarantee: declaration.guarantee }, 'processor started');
+  }
+
+  /** A fresh consumer joins the group (at start, and when an operator resumes the group). */
+  private async startConsumer(): Promise<void> {
+    const { kafka, declaration } = this.options;
     this.consumer = kafka.consumer({
       groupId: this.groupId,
       partitionAssigners: [CopartitionedAssigner],
@@ -122,9 +134,6 @@ export class ProcessorHost {
       rebalanceTimeout: 60_000,
       maxBytesPerPartition: 1024 * 1024,
     });
-    // Reference tables first: the first event may need them.
-    for (const table of this.tables.values()) await table.start();
-    for (const table of this.tables.values()) await table.waitReady(60_000);
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.logger.error({ err: errorMessage(event.payload.error), restart: event.payload.restart }, 'consumer crashed');
@@ -137,9 +146,6 @@ export class ProcessorHost {
       partitionsConsumedConcurrently: Math.max(1, this.env.inputPartitions * (declaration.inputs.length + this.repartitionTopics.size)),
       eachBatch: (payload) => this.eachBatch(payload),
     });
-    this.state = 'running';
-    this.options.metrics.setUp(this.label, true);
-    this.logger.info({ group: this.groupId, inputs: declaration.inputs, guarantee: declaration.guarantee }, 'processor started');
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
@@ -252,6 +258,33 @@ export class ProcessorHost {
   /** Health detail for /readyz. */
   describe(): { state: string; detail: string } {
     return { state: this.state, detail: `${this.tasks.size} partition task(s), group ${this.groupId}` };
+  }
+
+  /**
+   * Leaves the group so an operator can reset its offsets (see control-listener.ts): the batch in
+   * flight finishes, open transactions commit, tasks close; stores are rebuilt on resume.
+   */
+  async suspendConsumer(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'paused';
+    await this.consumer.stop().catch(() => undefined);
+    const tasks = [...this.tasks.values()];
+    this.tasks.clear();
+    for (const task of tasks) {
+      const open = await task.catch(() => undefined);
+      if (open) await open.exclusive(() => open.close({ commit: true }));
+    }
+    await this.consumer.disconnect().catch(() => undefined);
+    this.options.metrics.setUp(this.label, false);
+    this.logger.warn({ group: this.groupId }, 'processor paused by an operator');
+  }
+
+  async resumeConsumer(): Promise<void> {
+    if (this.state !== 'paused') return;
+    await this.startConsumer();
+    this.state = 'running';
+    this.options.metrics.setUp(this.label, true);
+    this.logger.info({ group: this.groupId }, 'processor resumed');
   }
 
   /** Finishes open transactions, closes tasks and leaves the group. */

@@ -34,7 +34,7 @@ export interface SinkHostOptions {
  * dead-lettered. Permanent per-record failures are dead-lettered and the rest keep flowing.
  */
 export class SinkHost {
-  state: 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' = 'starting';
+  state: 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'failed' = 'starting';
   private readonly health: ConnectorHealthTracker;
   private consumer!: Consumer;
   private producer!: Producer;
@@ -42,8 +42,8 @@ export class SinkHost {
   private forwards: Array<{ topic: string; record: OutputRecord }> = [];
   private readonly abort = new AbortController();
   private readonly logger: Logger;
-  private readonly label: string;
-  private readonly groupId: string;
+  readonly label: string;
+  readonly groupId: string;
   private readonly phiPathsByTopic: Map<string, readonly string[]>;
 
   constructor(private readonly options: SinkHostOptions) {
@@ -66,6 +66,7 @@ export class SinkHost {
       odoo: topology.odoo,
       metricsRegistry: this.options.metrics.registry,
       setHealth: (state, detail) => this.health.set(state, detail),
+      hasOutput: (output) => declaration.outputs[output] !== undefined,
       forward: (output, record) => {
         const topic = declaration.outputs[output];
         if (!topic) throw new Error(`sink ${this.label} forwarded to output "${output}", which topology.yaml does not map`);
@@ -73,6 +74,15 @@ export class SinkHost {
       },
     };
     await this.sink.connect(context);
+    await this.startConsumer();
+    this.state = 'running';
+    this.options.metrics.setUp(this.label, true);
+    this.logger.info({ group: this.groupId, inputs: declaration.inputs }, 'sink started');
+  }
+
+  /** A fresh consumer joins the group (at start, and when an operator resumes the group). */
+  private async startConsumer(): Promise<void> {
+    const { kafka, declaration } = this.options;
     const sessionTimeout = this.options.sessionTimeoutMs ?? 30_000;
     this.consumer = kafka.consumer({
       groupId: this.groupId, readUncommitted: false, sessionTimeout, heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
@@ -81,9 +91,28 @@ export class SinkHost {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...declaration.inputs], fromBeginning: true });
     await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.eachBatch(payload) });
+  }
+
+  /**
+   * Leaves the group so an operator can reset its offsets (see control-listener.ts). A batch being
+   * written finishes or, if the target is down, is left uncommitted: writes are idempotent, so it is
+   * written again after the resume.
+   */
+  async suspendConsumer(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'paused';
+    await this.consumer.stop().catch(() => undefined);
+    await this.consumer.disconnect().catch(() => undefined);
+    this.options.metrics.setUp(this.label, false);
+    this.logger.warn({ group: this.groupId }, 'sink paused by an operator');
+  }
+
+  async resumeConsumer(): Promise<void> {
+    if (this.state !== 'paused') return;
+    await this.startConsumer();
     this.state = 'running';
     this.options.metrics.setUp(this.label, true);
-    this.logger.info({ group: this.groupId, inputs: declaration.inputs }, 'sink started');
+    this.logger.info({ group: this.groupId }, 'sink resumed');
   }
 
   private async eachBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
