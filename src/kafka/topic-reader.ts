@@ -70,6 +70,8 @@ export async function readTopicRanges(kafka: Kafka, topic: string, ranges: reado
     consumer.on(consumer.events.CRASH, (event) => {
       if (!event.payload.restart) finish(event.payload.error);
     });
+    // pause() and seek() throw until the consumer has joined its group; wait for that, not for run() to return.
+    const joined = new Promise<void>((resolveJoin) => consumer.on(consumer.events.GROUP_JOIN, () => resolveJoin()));
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
@@ -99,6 +101,7 @@ export async function readTopicRanges(kafka: Kafka, topic: string, ranges: reado
         completedBatchEnd.set(batch.partition, BigInt(batch.lastOffset()));
       },
     });
+    await joined;
     const others = (await partitionsOf(kafka, topic)).filter((partition) => !open.has(partition));
     if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
     for (const range of open.values()) consumer.seek({ topic, partition: range.partition, offset: range.from.toString() });
