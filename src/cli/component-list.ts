@@ -1,9 +1,11 @@
 import { fileSource } from '../../connectors/files/file-source.ts';
+import { odooSink } from '../../connectors/odoo/odoo-sink.ts';
+import { odooSource } from '../../connectors/odoo/odoo-source.ts';
+import { webhookSource } from '../../connectors/webhook/webhook-source.ts';
 import { countByKey } from '../../processors/count-by-key.ts';
 import { dedup } from '../../processors/dedup.ts';
 import { enrich } from '../../processors/enrich.ts';
 import { slaTracker } from '../../processors/sla-tracker.ts';
-import { webhookSource } from '../../connectors/webhook/webhook-source.ts';
 import { ComponentRegistry } from '../runtime/component-registry.ts';
 import type { ComponentDefinition } from '../runtime/component.ts';
 
@@ -13,6 +15,8 @@ export function buildComponentRegistry(): ComponentRegistry {
     countByKey,
     webhookSource,
     fileSource,
+    odooSource,
+    odooSink,
     dedup,
     enrich,
     slaTracker,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { infraDown, infraStatus, infraUp } from '../../dev/infra/local-infra.ts';
 import { kafkaBootstrap, localInfraSettings, registryUrl } from '../../dev/infra/settings.ts';
+import { startOdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
 
 /** `lifeline dev up|down|status`: the local Kafka broker and schema registry. */
 export function registerDevCommands(program: Command): void {
@@ -21,6 +22,22 @@ export function registerDevCommands(program: Command): void {
     .action(async () => {
       const stopped = await infraDown();
       console.log(`kafka: ${stopped.kafka ? 'stopped' : 'was not running'}; registry: ${stopped.registry ? 'stopped' : 'was not running'}`);
+    });
+
+  dev.command('odoo')
+    .description('run the Odoo simulator: Odoo 17\'s XML-RPC API over an in-memory healthcare database (Ctrl-C stops)')
+    .option('--port <port>', 'port to listen on', '8069')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--database <name>', 'database name')
+    .action(async (options: { port: string; host: string; database?: string }) => {
+      const simulator = await startOdooSimulator({ port: Number(options.port), host: options.host, ...(options.database ? { database: options.database } : {}) });
+      console.log(`odoo simulator on ${simulator.url}: database ${simulator.database}, user ${simulator.credentials.username}, API key ${simulator.credentials.password}`);
+      console.log(`failure switches: POST ${simulator.url}/__simulator/control, state: GET ${simulator.url}/__simulator/state`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await simulator.close();
     });
 
   dev.command('status')

@@ -22,6 +22,8 @@ export interface PauseTiming {
 
 export const DEFAULT_PAUSE_TIMING: PauseTiming = Object.freeze({ ackTimeoutMs: 10_000, emptyTimeoutMs: 120_000, leaseMs: 300_000, resumeTimeoutMs: 60_000 });
 
+/** How long an empty group waits for the pause acknowledgement that names who paused it. */
+const ACK_AFTER_EMPTY_GRACE_MS = 3000;
 const EMPTY_STATES = new Set(['Empty', 'Dead']);
 
 export interface GroupMembership {
@@ -69,6 +71,7 @@ export class GroupPauser {
     this.progress(`asked the lifeline runtimes owning ${group} to pause (command ${commandId})`);
     const started = Date.now();
     let lastReport = 0;
+    let emptySince: number | undefined;
     for (;;) {
       const acks = this.acksFor(commandId);
       const failed = acks.find((ack) => ack.state === 'failed');
@@ -83,6 +86,13 @@ export class GroupPauser {
       }
       if (EMPTY_STATES.has(membership.state)) {
         const pausedBy = acks.filter((ack) => ack.state === 'paused');
+        // A runtime acknowledges after its consumer has left, so the group can look empty a moment
+        // before the acknowledgement arrives: give it a few seconds, to report who paused.
+        emptySince ??= Date.now();
+        if (pausedBy.length === 0 && Date.now() - emptySince < ACK_AFTER_EMPTY_GRACE_MS) {
+          await sleep(200);
+          continue;
+        }
         this.progress(`${group} is empty${pausedBy.length > 0 ? ` (paused by ${pausedBy.map((ack) => ack.instance).join(', ')})` : ''}`);
         return { group, commandId, leaseUntil, pausedBy };
       }

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import type { Admin } from 'kafkajs';
+import { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
+import { startOdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
+import { loadContract } from '../../../src/kafka/avro-contract.ts';
+import { createTestTopics, testKafka, uniqueTopic } from '../../helpers/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
+import { invoiceSinkConfig, testClaim, TEST_CLAIM_SCHEMA, type WritebackResult } from './odoo-sink-fixture.ts';
+import { writeOdooTopology } from './odoo-topology.ts';
+
+const TOTAL = 2_000;
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+test(`odoo_sink: ${TOTAL} claims, killed mid-batch and restarted, then the group replayed from earliest: each invoice once, with the right values`, { timeout: 240_000 }, async () => {
+  const simulator = await startOdooSimulator({ port: 0 });
+  cleanups.push(() => simulator.close());
+  const odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
+  cleanups.push(async () => odoo.close());
+  const input = uniqueTopic('billing', 'claim', 'ready');
+  const results = uniqueTopic('odoo', 'writeback', 'result');
+  const topology = await writeOdooTopology({
+    simulator, labelPrefix: 'invoice_sink',
+    topics: {
+      claims: { name: input, schema: TEST_CLAIM_SCHEMA, partitions: 3, classification: 'phi' },
+      results: { name: results, schema: 'schemas/odoo/writeback_result.avsc', partitions: 3 },
+    },
+    connector: { type: 'odoo_sink', inputs: [input], outputs: { results }, config: invoiceSinkConfig('lifeline_replay', 100) },
+  });
+  const kafka = await testKafka();
+  const admin = await createTestTopics(kafka, [{ name: input, partitions: 3 }, { name: results, partitions: 3 }]);
+  cleanups.push(() => admin.disconnect());
+  const serde = await registeredSerde();
+  await serde.register(input, loadContract(TEST_CLAIM_SCHEMA));
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  cleanups.push(() => producer.disconnect());
+  for (let start = 0; start < TOTAL; start += 500) {
+    const messages = [];
+    for (let index = start; index < Math.min(TOTAL, start + 500); index++) {
+      messages.push({ key: `claim:${index}`, value: await serde.encode(input, testClaim(index)), headers: { 'lifeline.idempotency-key': `claim:${index}` } });
+    }
+    await producer.send({ topic: input, messages, acks: -1 });
+  }
+  const collector = await new TopicCollector<WritebackResult>(kafka, results, serde).start();
+  cleanups.push(() => collector.stop());
+
+  // Slow writes make each batch take a while, so the kill lands while batches are being written;
+  // 5% of batches also crash after writing to Odoo and sending results, before the offsets commit.
+  simulator.control.setSlow(250, 'writes');
+  const lifeline = new LifelineProcess(topology.file, [], { ...topology.env, LIFELINE_FAULT_KILL_BEFORE_COMMIT: '0.05' }).start();
+  cleanups.push(() => lifeline.kill());
+  await lifeline.waitForLine(/lifeline running/);
+  await collector.waitForCount(TOTAL / 4, 60_000);
+  // Kill the moment Odoo has committed a batch, before the sink hears back: Odoo is now ahead of
+  // the group's offsets, and the restarted sink writes that batch again.
+  await new Promise<void>((resolveKill, rejectKill) => {
+    const timer = setTimeout(() => rejectKill(new Error(`no Odoo commit to kill at (${collector.records.length} results so far)`)), 30_000);
+    simulator.events.once('commit', () => {
+      clearTimeout(timer);
+      void lifeline.kill('SIGKILL').then(resolveKill);
+    });
+  });
+  const killedAt = collector.records.length;
+  simulator.control.setSlow(0);
+  const restart = async (): Promise<void> => {
+    lifeline.start();
+    await lifeline.waitForLine(/lifeline running/, 60_000, lifeline.lines.length);
+  };
+  await restart();
+  let restarts = 1;
+  // Restart after every injected crash until every claim has a result.
+  const deadline = Date.now() + 150_000;
+  while (distinctKeys(collector.records) < TOTAL && Date.now() < deadline) {
+    if (lifeline.exitCode !== undefined) {
+      restarts++;
+      await restart();
+    }
+    await sleep(200);
+  }
+  assert.equal(distinctKeys(collector.records), TOTAL, 'every claim written');
+  await lifeline.kill('SIGTERM');
+  const firstPass = collector.records.length;
+  const firstOutcomes = countBy(collector.records.map(({ value }) => value.outcome));
+  assert.ok((firstOutcomes.unchanged ?? 0) > 0, 'the batch Odoo committed before the kill was found already written after the restart');
+  await assertInvoices(odoo);
+
+  // Replay everything: the group's offsets back to the start (the group is empty now).
+  await waitForEmptyGroup(admin, `${topology.appId}.${topology.label}`);
+  await admin.setOffsets({ groupId: `${topology.appId}.${topology.label}`, topic: input, partitions: [0, 1, 2].map((partition) => ({ partition, offset: '0' })) });
+  const replay = new LifelineProcess(topology.file, [], topology.env).start();
+  cleanups.push(() => replay.kill());
+  await replay.waitForLine(/lifeline running/);
+  await collector.waitForCount(firstPass + TOTAL, 120_000);
+  await replay.kill('SIGTERM');
+  const replayed = collector.records.slice(firstPass);
+  const outcomes = countBy(replayed.map(({ value }) => value.outcome));
+  console.log(`killed after ${killedAt} results; ${restarts} restarts; first pass ${firstPass} results ${JSON.stringify(firstOutcomes)}; replay outcomes ${JSON.stringify(outcomes)}`);
+  assert.deepEqual(outcomes, { unchanged: TOTAL }, 'a replay changes nothing');
+  await assertInvoices(odoo);
+});
+
+async function assertInvoices(odoo: OdooClient): Promise<void> {
+  const moves = await odoo.searchRead('account.move', [['ref', '=like', 'CLM-K-%']], { fields: ['ref', 'amount_total', 'invoice_line_ids', 'partner_id', 'invoice_date'] });
+  assert.equal(moves.length, TOTAL, 'one invoice per claim');
+  assert.equal(new Set(moves.map((move) => move.ref)).size, TOTAL, 'no claim twice');
+  for (const move of moves) {
+    const index = Number(String(move.ref).slice('CLM-K-'.length));
+    const claim = testClaim(index);
+    const expectedMinor = claim.lines.reduce((sum, line) => sum + line.quantity * line.amount_minor, 0);
+    assert.equal(Math.round(Number(move.amount_total) * 100), expectedMinor, `${String(move.ref)} total`);
+    assert.equal((move.invoice_line_ids as number[]).length, claim.lines.length, `${String(move.ref)} lines`);
+  }
+  const externalIds = await odoo.searchCount('ir.model.data', [['module', '=', 'lifeline_replay']]);
+  assert.equal(externalIds, TOTAL, 'one external id per claim');
+}
+
+async function waitForEmptyGroup(admin: Admin, groupId: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const { groups } = await admin.describeGroups([groupId]);
+    if (groups[0]?.state === 'Empty' || groups[0]?.state === 'Dead') return;
+    await sleep(300);
+  }
+  throw new Error(`group ${groupId} did not become empty`);
+}
+
+function distinctKeys(records: ReadonlyArray<{ value: WritebackResult }>): number {
+  return new Set(records.map(({ value }) => value.key)).size;
+}
+
+function countBy(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
