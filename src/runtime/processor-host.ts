@@ -1,32 +1,21 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage } from '../errors.ts';
-import type { AvroSerde } from '../kafka/avro-serde.ts';
-import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
-import { changelogTopic, deadLetterTopic, repartitionTopic, type ComponentDeclaration, type RuntimeSettings, type Topology } from '../topology/model.ts';
+import { changelogTopic, deadLetterTopic, phiPathsByTopic, repartitionTopic, type RuntimeSettings } from '../topology/model.ts';
 import type { ProcessorDefinition, StoreSpec } from './component.ts';
 import { CopartitionedAssigner } from './copartitioned-assigner.ts';
+import type { HostOptions } from './host-options.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { ReferenceTable } from './reference-table.ts';
 import { isFencingError, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
 
-export interface ProcessorHostOptions {
-  readonly kafka: Kafka;
+export interface ProcessorHostOptions extends HostOptions {
   readonly admin: Admin;
-  readonly serde: AvroSerde;
-  readonly metrics: RuntimeMetrics;
-  readonly logger: Logger;
-  readonly topology: Topology;
-  readonly declaration: ComponentDeclaration;
   readonly definition: ProcessorDefinition;
-  /** Called when the processor must stop the whole runtime (on_error: fail). */
-  readonly onFatal: (error: Error) => void;
-  /** Group session timeout; lower in tests so a killed member's partitions move sooner. */
-  readonly sessionTimeoutMs?: number;
 }
 
 export type HostState = 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'failed';
@@ -92,7 +81,7 @@ export class ProcessorHost {
       createProcessor: () => definition.create(declaration.config as never),
       tables: this.tables,
       repartitionTopics: this.repartitionTopics,
-      phiPathsByTopic: new Map(Object.values(topology.topics).map((topic) => [topic.name, topic.contract.phiPaths])),
+      phiPathsByTopic: phiPathsByTopic(topology),
     };
   }
 

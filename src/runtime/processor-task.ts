@@ -87,9 +87,16 @@ const javaCompatiblePartitioner = kafkajs.Partitioners.DefaultPartitioner();
  * a key: a record produced keyed by K and a record repartitioned to K land on the same partition.
  */
 export function partitionForKey(key: string, partitions: number): number {
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+  let partitionMetadata = partitionMetadataByCount.get(partitions);
+  if (!partitionMetadata) {
+    partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+    partitionMetadataByCount.set(partitions, partitionMetadata);
+  }
   return javaCompatiblePartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
 }
+
+/** The partitioner only reads partition ids; built once per partition count, not per record. */
+const partitionMetadataByCount = new Map<number, Array<{ partitionId: number; leader: number; replicas: number[]; isr: number[]; partitionErrorCode: number }>>();
 
 /** How often a task sweeps its stores for expired entries (their deletes ride the next commit). */
 const EXPIRY_INTERVAL_MS = 30_000;

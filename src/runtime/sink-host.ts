@@ -1,27 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
-import type { AvroSerde } from '../kafka/avro-serde.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
-import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
-import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
+import { deadLetterTopic, phiPathsByTopic } from '../topology/model.ts';
 import type { InputRecord, OutputRecord, Sink, SinkContext, SinkDefinition } from './component.ts';
 import { ConnectorHealthTracker } from './connector-health.ts';
+import type { HostOptions } from './host-options.ts';
 import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 
-export interface SinkHostOptions {
-  readonly kafka: Kafka;
-  readonly serde: AvroSerde;
-  readonly metrics: RuntimeMetrics;
-  readonly logger: Logger;
-  readonly topology: Topology;
-  readonly declaration: ComponentDeclaration;
+export interface SinkHostOptions extends HostOptions {
   readonly definition: SinkDefinition;
-  readonly onFatal: (error: Error) => void;
-  readonly sessionTimeoutMs?: number;
   /** Backoff between attempts while the sink's target is down (tests shorten it). */
   readonly retryDelayMs?: { initial: number; max: number };
 }
@@ -44,14 +35,14 @@ export class SinkHost {
   private readonly logger: Logger;
   readonly label: string;
   readonly groupId: string;
-  private readonly phiPathsByTopic: Map<string, readonly string[]>;
+  private readonly phiPathsByTopic: ReadonlyMap<string, readonly string[]>;
 
   constructor(private readonly options: SinkHostOptions) {
     this.label = options.declaration.label;
     this.groupId = `${options.topology.runtime.appId}.${this.label}`;
     this.logger = options.logger.child({ component: this.label, type: options.declaration.type });
     this.health = new ConnectorHealthTracker(this.label, this.logger, options.metrics);
-    this.phiPathsByTopic = new Map(Object.values(options.topology.topics).map((topic) => [topic.name, topic.contract.phiPaths]));
+    this.phiPathsByTopic = phiPathsByTopic(options.topology);
   }
 
   async start(): Promise<void> {

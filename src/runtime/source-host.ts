@@ -1,13 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import type { Message, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
-import type { AvroSerde } from '../kafka/avro-serde.ts';
-import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY, retry } from '../retry.ts';
-import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
+import { deadLetterTopic } from '../topology/model.ts';
 import type { Source, SourceBatch, SourceContext, SourceDefinition } from './component.ts';
 import { ConnectorHealthTracker } from './connector-health.ts';
+import type { HostOptions } from './host-options.ts';
 import { deadLetterMessage } from './dead-letter.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
@@ -20,15 +19,8 @@ import { TransactionalStore } from './transactional-store.ts';
 export const SOURCE_OFFSETS_TOPIC = '_lifeline.source-offsets';
 const CURSOR_PARTITION = 0;
 
-export interface SourceHostOptions {
-  readonly kafka: Kafka;
-  readonly serde: AvroSerde;
-  readonly metrics: RuntimeMetrics;
-  readonly logger: Logger;
-  readonly topology: Topology;
-  readonly declaration: ComponentDeclaration;
+export interface SourceHostOptions extends HostOptions {
   readonly definition: SourceDefinition;
-  readonly onFatal: (error: Error) => void;
 }
 
 /**

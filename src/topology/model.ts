@@ -76,6 +76,11 @@ export interface Topology {
   readonly components: Readonly<Record<string, ComponentDeclaration>>;
 }
 
+/** PHI field paths of every declared topic's value schema, for scrubbing error text. */
+export function phiPathsByTopic(topology: Topology): ReadonlyMap<string, readonly string[]> {
+  return new Map(Object.values(topology.topics).map((topic) => [topic.name, topic.contract.phiPaths]));
+}
+
 /** The dead-letter topic of a component. */
 export function deadLetterTopic(label: string): string {
   return `ops.dlq.${label}.v1`;

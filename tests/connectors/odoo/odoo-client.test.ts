@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import { tracebackSummary } from '../../../connectors/odoo/odoo-faults.ts';
 import { assertSendable, parseOdooDatetime, shiftOdooDatetime, toOdooDatetime } from '../../../connectors/odoo/odoo-values.ts';
-import { startOdooSimulator, type OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
+import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
 import { LifelineError, isRetriable } from '../../../src/errors.ts';
+import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
 
 let simulator: OdooSimulator;
 let odoo: OdooClient;
-before(async () => {
-  simulator = await startOdooSimulator({ port: 0 });
-  odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
-});
-after(async () => {
-  odoo.close();
-  await simulator.close();
-});
+useOdooSimulator((started) => ({ simulator, odoo } = started));
 
 function client(overrides: Partial<ConstructorParameters<typeof OdooClient>[0]> = {}): OdooClient {
   return new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials, ...overrides });

@@ -1,24 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
+import { test } from 'node:test';
+import type { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import { odooSink, externalName, type OdooSinkConfig } from '../../../connectors/odoo/odoo-sink.ts';
-import { startOdooSimulator, type OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
+import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
 import { isRetriable } from '../../../src/errors.ts';
 import type { InputRecord } from '../../../src/runtime/component.ts';
 import { simulatorConnection, testConnectorContext } from './odoo-test-context.ts';
+import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
 
 // odoo_sink driven directly (connect / write) against the simulator: no Kafka.
 
 let simulator: OdooSimulator;
 let odoo: OdooClient;
-before(async () => {
-  simulator = await startOdooSimulator({ port: 0 });
-  odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
-});
-after(async () => {
-  odoo.close();
-  await simulator.close();
-});
+useOdooSimulator((started) => ({ simulator, odoo } = started));
 
 let offset = 0;
 function input(key: string, value: Record<string, unknown>): InputRecord {

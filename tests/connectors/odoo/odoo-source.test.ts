@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
-import { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
+import { test } from 'node:test';
+import type { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import { odooSource, type OdooSourceConfig } from '../../../connectors/odoo/odoo-source.ts';
 import type { OdooCursor } from '../../../connectors/odoo/odoo-cursor.ts';
-import { startOdooSimulator, type OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
+import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
 import type { Source, SourceBatch, SourceRecord } from '../../../src/runtime/component.ts';
 import { simulatorConnection, testConnectorContext } from './odoo-test-context.ts';
+import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
 
 // odoo_source driven directly (connect / produce / acknowledge) against the simulator: no Kafka.
 
 let simulator: OdooSimulator;
 let odoo: OdooClient;
-before(async () => {
-  simulator = await startOdooSimulator({ port: 0 });
-  odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
-});
-after(async () => {
-  odoo.close();
-  await simulator.close();
-});
+useOdooSimulator((started) => ({ simulator, odoo } = started));
 
 const PARTNER_FIELDS = ['name', 'ref', 'is_company', 'parent_id', 'email', 'active'];
 

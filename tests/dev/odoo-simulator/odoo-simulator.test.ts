@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import xmlrpc from 'xmlrpc';
-import { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
-import { startOdooSimulator, type OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
+import type { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
+import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
+import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
 
 let simulator: OdooSimulator;
 let odoo: OdooClient;
-before(async () => {
-  simulator = await startOdooSimulator({ port: 0 });
-  odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
-});
-after(async () => {
-  odoo.close();
-  await simulator.close();
-});
+useOdooSimulator((started) => ({ simulator, odoo } = started));
 
 const refs = async (domain: unknown[], options: { order?: string; limit?: number; offset?: number } = {}): Promise<string[]> =>
   (await odoo.searchRead('res.partner', domain as never, { fields: ['ref'], ...options })).map((row) => String(row.ref));
