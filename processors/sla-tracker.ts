@@ -28,6 +28,8 @@ import { readPath } from '../src/runtime/value-path.ts';
 const BY_TRANSACTION = 'by_transaction';
 const TRANSACTIONS_STORE = 'transactions';
 const EVENTS_OUTPUT = 'events';
+/** Optional output receiving the breached events only, e.g. for an odoo_sink that schedules an activity per breach. */
+const BREACHES_OUTPUT = 'breaches';
 const FLOW_NAME = /^[a-z][a-z0-9_]*$/;
 /** forget_after defaults to this many breach_after, and to no less than MIN_FORGET_AFTER_MS. */
 const FORGET_AFTER_BREACHES = 10;
@@ -165,7 +167,7 @@ export const slaTracker = defineProcessor({
   type: 'sla',
   description: 'Tracks business transactions from start to end event against warn and breach thresholds; emits SLA events (schemas/ops/sla_event.avsc) and per-flow metrics.',
   stateful: true,
-  outputs: [EVENTS_OUTPUT],
+  outputs: [EVENTS_OUTPUT, `${BREACHES_OUTPUT}?`],
   config: SlaConfig,
   stores: () => [{ name: TRANSACTIONS_STORE }],
   // Topology validation calls this with the config: checking the flows here makes
@@ -460,7 +462,7 @@ class SlaTracker implements Processor {
       correlation_id: transaction.correlation_id,
     };
     const id = transactionId(flow, transaction.key);
-    context.forward<SlaEvent>(EVENTS_OUTPUT, {
+    const event = {
       key: id,
       value,
       headers: {
@@ -468,7 +470,9 @@ class SlaTracker implements Processor {
         [LIFELINE_HEADERS.idempotencyKey]: `${id}:${type}${milestone === undefined ? '' : `:${milestone}`}`,
         ...(transaction.correlation_id === null ? {} : { [LIFELINE_HEADERS.correlationId]: transaction.correlation_id }),
       },
-    });
+    };
+    context.forward<SlaEvent>(EVENTS_OUTPUT, event);
+    if (type === 'breached' && context.hasOutput(BREACHES_OUTPUT)) context.forward<SlaEvent>(BREACHES_OUTPUT, event);
   }
 }
 

@@ -35,7 +35,7 @@ const ValueSpecSchema = Type.Object(valueKeys, { additionalProperties: false, de
 export const FieldSpecSchema = Type.Object({
   ...valueKeys,
   lines: Type.Optional(Type.Object({
-    path: Type.String({ minLength: 1, description: 'Dotted path of the list in the record.' }),
+    path: Type.String({ minLength: 1, description: 'Dotted path of the list in the record, or "." for one line made from the record itself (a charge that is one invoice line).' }),
     fields: Type.Record(Type.String({ pattern: '^[a-z_][a-z0-9_]*$' }), ValueSpecSchema, { description: 'Line field → value, relative to one list item.' }),
   }, { additionalProperties: false, description: 'one2many lines, one per list item.' })),
 }, { additionalProperties: false, description: 'One of path, constant, lookup or lines.' });
@@ -111,7 +111,7 @@ export function referencesOf(value: unknown, fields: Readonly<Record<string, Fie
   };
   for (const spec of Object.values(fields)) {
     if (isLines(spec)) {
-      const items = readPath(value, spec.lines.path);
+      const items = lineItems(value, spec.lines.path);
       if (Array.isArray(items)) for (const item of items) for (const line of Object.values(spec.lines.fields)) collect(line, item);
     } else {
       collect(spec, value);
@@ -120,12 +120,17 @@ export function referencesOf(value: unknown, fields: Readonly<Record<string, Fie
   return requests;
 }
 
+/** The items lines are built from: the list at `path`, or the record itself for ".". */
+function lineItems(value: unknown, path: string): unknown {
+  return path === '.' ? [value] : readPath(value, path);
+}
+
 /** The Odoo values a record maps to; a LifelineError (permanent) names the field that cannot be built. */
 export function desiredValues(value: unknown, fields: Readonly<Record<string, FieldSpec>>, resolve: ReferenceResolver): Record<string, DesiredValue> {
   const result: Record<string, DesiredValue> = {};
   for (const [field, spec] of Object.entries(fields)) {
     if (isLines(spec)) {
-      const items = readPath(value, spec.lines.path);
+      const items = lineItems(value, spec.lines.path);
       if (items !== undefined && items !== null && !Array.isArray(items)) {
         throw new LifelineError('LL_ODOO_VALUE_INVALID', `${field}: ${spec.lines.path} is not a list`, { details: { field } });
       }

@@ -206,7 +206,21 @@ export const MODELS: readonly ModelDefinition[] = [
       date_done: { type: 'datetime', string: 'Date of Transfer' },
       state: { type: 'selection', string: 'Status', selection: selection(['draft', 'Draft'], ['waiting', 'Waiting Another Operation'], ['confirmed', 'Waiting'], ['assigned', 'Ready'], ['done', 'Done'], ['cancel', 'Cancelled']), default: 'draft' },
       note: { type: 'html', string: 'Notes' },
+      move_ids: { type: 'one2many', string: 'Stock moves', relation: 'stock.move', inverse: 'picking_id' },
     },
+  },
+  {
+    name: 'stock.move', description: 'Stock Move', order: 'sequence, id',
+    fields: {
+      picking_id: { type: 'many2one', string: 'Transfer', relation: 'stock.picking' },
+      sequence: { type: 'integer', string: 'Sequence', default: 10 },
+      name: { type: 'char', string: 'Description', required: true },
+      product_id: { type: 'many2one', string: 'Product', relation: 'product.product', required: true },
+      product_uom_qty: { type: 'float', string: 'Demand', default: 1 },
+      quantity: { type: 'float', string: 'Quantity', default: 0 },
+      state: { type: 'selection', string: 'Status', selection: selection(['draft', 'New'], ['confirmed', 'Waiting Availability'], ['assigned', 'Available'], ['done', 'Done'], ['cancel', 'Cancelled']), default: 'draft' },
+    },
+    displayName: (row) => String(row.name ?? ''),
   },
   {
     name: 'ir.model', description: 'Models', order: 'model',

@@ -65,6 +65,13 @@ const PRODUCTS: ReadonlyArray<Record<string, string | number>> = [
   { name: 'Sharps container 2 gal', default_code: 'SUP-SHARPS-2G', type: 'product', list_price: 6.4, standard_price: 3.35 },
   { name: 'Insulin syringes 0.5 mL 31G (100)', default_code: 'SUP-SYR-INS-05', type: 'product', list_price: 24.9, standard_price: 14.6 },
   { name: 'Alcohol prep pads (200)', default_code: 'SUP-ALC-PREP', type: 'consu', list_price: 4.1, standard_price: 1.95 },
+  // Outpatient pharmacy formulary, by NDC (11-digit 5-4-2): what partner pharmacies dispense and bill.
+  { name: 'Atorvastatin calcium 20 mg tablet (90)', default_code: 'NDC-00093-5057-98', type: 'product', list_price: 18.6, standard_price: 7.9 },
+  { name: 'Metformin HCl 500 mg tablet (180)', default_code: 'NDC-00093-1048-18', type: 'product', list_price: 12.4, standard_price: 4.3 },
+  { name: 'Lisinopril 10 mg tablet (90)', default_code: 'NDC-68180-0513-09', type: 'product', list_price: 9.8, standard_price: 3.1 },
+  { name: 'Insulin glargine 100 units/mL pen 3 mL (5)', default_code: 'NDC-00088-5020-05', type: 'product', list_price: 412.5, standard_price: 298 },
+  { name: 'Albuterol sulfate HFA 90 mcg inhaler', default_code: 'NDC-00173-0682-20', type: 'product', list_price: 62.3, standard_price: 41.75 },
+  { name: 'Amoxicillin 500 mg capsule (30)', default_code: 'NDC-65862-0017-30', type: 'product', list_price: 11.2, standard_price: 3.6 },
 ];
 
 export function seedDatabase(store: RecordStore): void {

@@ -1,5 +1,5 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import avro from 'avsc';
 import { LifelineError, errorMessage } from '../errors.ts';
 
@@ -44,7 +44,49 @@ export function loadContract(file: string): AvroContract {
   } catch (error) {
     throw new LifelineError('LL_SCHEMA_INVALID', `${file}: not valid JSON: ${errorMessage(error)}`, { cause: error, details: { file } });
   }
-  return compileContract(json, file);
+  return compileContract(extendBase(json, file, [resolve(file)]), file);
+}
+
+/** The key of a record schema that adds fields to the record of another schema file (relative path). */
+export const EXTENDS_ATTRIBUTE = 'lifeline.extends';
+
+/**
+ * A record schema with `"lifeline.extends": "<file>"` is that file's record with this one's name,
+ * namespace and doc and its fields appended: an enriched event declares only what enrichment adds
+ * (which must be optional, with defaults) and stays in step with the event it enriches. The result
+ * is a plain Avro schema; the attribute is not kept.
+ */
+function extendBase(json: AvroSchemaJson, file: string, chain: readonly string[]): AvroSchemaJson {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return json;
+  const node = json as Record<string, unknown>;
+  const baseFile = node[EXTENDS_ATTRIBUTE];
+  if (baseFile === undefined) return json;
+  const fail = (message: string): never => {
+    throw new LifelineError('LL_SCHEMA_INVALID', `${file}: ${EXTENDS_ATTRIBUTE}: ${message}`, { details: { file } });
+  };
+  if (typeof baseFile !== 'string' || node.type !== 'record' || !Array.isArray(node.fields)) fail('goes on a record schema and names a schema file');
+  const basePath = resolve(dirname(file), baseFile as string);
+  if (chain.includes(basePath)) fail(`${baseFile as string} extends itself (${chain.join(' → ')})`);
+  let baseText: string;
+  try {
+    baseText = readFileSync(basePath, 'utf8');
+  } catch (error) {
+    return fail(`${baseFile as string} cannot be read: ${errorMessage(error)}`);
+  }
+  let base: Record<string, unknown>;
+  try {
+    base = extendBase(JSON.parse(baseText) as AvroSchemaJson, basePath, [...chain, basePath]) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof LifelineError) throw error;
+    return fail(`${baseFile as string} is not valid JSON: ${errorMessage(error)}`);
+  }
+  if (base === null || typeof base !== 'object' || base.type !== 'record' || !Array.isArray(base.fields)) fail(`${baseFile as string} is not a record schema`);
+  const baseFields = base.fields as Array<Record<string, unknown>>;
+  const ownFields = node.fields as Array<Record<string, unknown>>;
+  const clash = ownFields.find((field) => baseFields.some((baseField) => baseField.name === field.name));
+  if (clash) fail(`field ${String(clash.name)} is already a field of ${baseFile as string}`);
+  const { [EXTENDS_ATTRIBUTE]: _omitted, ...own } = node;
+  return { ...own, fields: [...baseFields, ...ownFields] };
 }
 
 /** Every `*.avsc` under a folder, sorted, as paths relative to `base`. */
