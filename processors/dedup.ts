@@ -22,7 +22,9 @@ export const DEDUP_RESULT_HEADER = 'lifeline.dedup.result';
  * already passed is never passed again — exactly once, including across crashes, restarts and
  * rebalances, because the key store's changelog and the outputs commit in one transaction with
  * the input offsets. Keys are owned per partition: a record not keyed by its idempotency key is
- * first repartitioned by it (Kafka's default partitioner), so every copy meets the same store. After
+ * first repartitioned by it (Kafka's default partitioner), so every copy meets the same store —
+ * unless `repartition: false` says the record key already brings every copy to one partition (it
+ * must: copies on two partitions would each pass once). After
  * `ttl` a key is forgotten and a very late copy passes again. With `pass_updates`, a record with
  * the key of an earlier one but different content (or, with `version_path`, a higher version) passes
  * as an update; an older version never overwrites a newer one.
@@ -39,9 +41,13 @@ export const dedup = defineProcessor({
     ttl: Type.String({ pattern: DURATION_PATTERN, default: '7d', description: 'How long a key is remembered after it was last seen.' }),
     pass_updates: Type.Boolean({ default: false, description: 'Let a record with a known key but different content (an amended charge, a corrected result) pass as an update.' }),
     version_path: Type.Optional(Type.String({ description: 'With pass_updates: dotted path of a version that must increase for an update to pass (e.g. a result revision).' })),
+    repartition: Type.Boolean({
+      default: true,
+      description: 'Send records whose key is not their idempotency key through a repartition topic keyed by it. Set false when every copy of an idempotency key already has the same record key (partner records keyed by entity_key): no extra hop, and the versions of one entity keep their order.',
+    }),
   }, { additionalProperties: false }),
   stores: (config) => [{ name: 'seen_keys', ttlMs: parseDuration(config.ttl) as number }],
-  repartitions: () => ['by_idempotency_key'],
+  repartitions: (config) => (config.repartition ? ['by_idempotency_key'] : []),
   create: (config) => {
     const keyOf = (record: InputRecord): string | undefined => {
       const raw = config.key_path ? readPath(record.value, config.key_path) : record.headers[config.key_header];
@@ -53,7 +59,7 @@ export const dedup = defineProcessor({
         if (key === undefined) {
           throw new Error(`dedup: record has no idempotency key (${config.key_path ? `value field ${config.key_path}` : `header ${config.key_header}`} is missing)`);
         }
-        if (record.via === undefined && record.key !== key) {
+        if (config.repartition && record.via === undefined && record.key !== key) {
           context.repartition('by_idempotency_key', key);
           return;
         }

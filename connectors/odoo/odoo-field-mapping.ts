@@ -9,7 +9,7 @@ import { toOdooDate, toOdooDatetime } from './odoo-values.ts';
  * the record — and how a value is converted (money in minor units to Odoo's float, epoch ms or ISO
  * text to Odoo's UTC datetime strings).
  */
-const CONVERSIONS = ['amount', 'date', 'datetime', 'string', 'integer', 'float', 'boolean'] as const;
+const CONVERSIONS = ['amount', 'date', 'datetime', 'string', 'integer', 'float', 'boolean', 'id'] as const;
 export type Conversion = (typeof CONVERSIONS)[number];
 
 // One flat object per field rather than a union of shapes: a typo then gets "unknown key" from
@@ -18,7 +18,7 @@ export type Conversion = (typeof CONVERSIONS)[number];
 const valueKeys = {
   path: Type.Optional(Type.String({ minLength: 1, description: 'Dotted path in the record value, e.g. payer.code.' })),
   as: Type.Optional(Type.Union(CONVERSIONS.map((name) => Type.Literal(name)), {
-    description: 'With path. amount: minor units (or a decimal string) to Odoo\'s float; date/datetime: epoch ms or ISO text to UTC `YYYY-MM-DD[ HH:MM:SS]`; string, integer, float, boolean.',
+    description: 'With path. amount: minor units (or a decimal string) to Odoo\'s float; date/datetime: epoch ms or ISO text to UTC `YYYY-MM-DD[ HH:MM:SS]`; string, integer, float, boolean; id: the value is the database id of a many2one\'s record (e.g. added by enrich).',
   })),
   scale: Type.Optional(Type.Integer({ minimum: 0, maximum: 6, description: 'With as: amount: decimal places of the minor units (2 when absent).' })),
   default: Type.Optional(Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], { description: 'With path: used when the path is absent or null.' })),
@@ -163,6 +163,12 @@ function valueFor(name: string, scope: unknown, spec: ValueSpec, resolve: Refere
   }
   const raw = readPath(scope, spec.path);
   const present = raw === undefined || raw === null ? (spec.default ?? null) : raw;
+  if (spec.as === 'id') {
+    if (present === null || present === '') return { kind: 'many2one', id: null };
+    const id = Number(present);
+    if (!Number.isInteger(id) || id <= 0) throw new LifelineError('LL_ODOO_VALUE_INVALID', `${name}: expected a record id (a positive integer) at ${spec.path}`, { details: { field: name } });
+    return { kind: 'many2one', id };
+  }
   return { kind: 'scalar', value: convert(name, present, spec.as, spec.scale ?? 2) };
 }
 

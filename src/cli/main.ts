@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerCatalogCommands } from './catalog-commands.ts';
 import { registerConsumeCommand } from './consume-command.ts';
+import { registerDemoCommand } from './demo-command.ts';
 import { registerDevCommands } from './dev-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
 import { registerDocsCommands } from './docs-commands.ts';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerTopologyCommands(program);
   registerDocsCommands(program);
   registerRunCommand(program);
+  registerDemoCommand(program);
   registerTopicsCommands(program);
   registerConsumeCommand(program);
   registerProduceCommand(program);

@@ -1,0 +1,275 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, test, type TestContext } from 'node:test';
+import { OdooClient } from '../../connectors/odoo/odoo-client.ts';
+import { externalName } from '../../connectors/odoo/odoo-sink.ts';
+import { planTraffic, type Delivery, type TrafficPlan } from '../../dev/demo/partner-traffic.ts';
+import { sendTraffic, type SendStats } from '../../dev/demo/traffic-sender.ts';
+import { startOdooSimulator, type OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
+import type { SlaEvent } from '../../processors/sla-tracker.ts';
+import { testKafka } from '../helpers/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../helpers/runtime-fixture.ts';
+import { writeGoldenTopology, type GoldenTopology } from './golden-path-fixture.ts';
+
+/**
+ * The golden path end to end, as topology.yaml declares it, on the real broker and registry and the
+ * Odoo simulator: partner traffic from the demo generator (HL7 lab charges and FHIR supply
+ * deliveries as signed webhooks, pharmacy CSV files) with 20% duplicates, through dedup → enrich →
+ * odoo_sink, and the charge SLA. Sources run in one `lifeline run` process, processors and sinks in
+ * another (the one the second test kills).
+ *
+ * Phases: A (Odoo fast) — S (Odoo made slow: every write call holds 15 s, longer than the 10 s
+ * breach threshold) — B (fast again, amended charges at the end). Each phase starts once the charges
+ * of the one before are written, so a charge breaches exactly when it was sent while Odoo was slow —
+ * or, in the kill test, while the pipeline was dead.
+ */
+const EVENTS = 10_000;
+const DUPLICATE_RATIO = 0.2;
+const CORRECTIONS = 50;
+const SLOW_DELIVERIES = 150;
+const WARN_AFTER_MS = 5_000;
+const BREACH_AFTER_MS = 10_000;
+const SLOW_WRITE_MS = 15_000;
+const SEND_RATE = 110;
+
+interface WriteResult { key: string; odoo_id: number | null; outcome: string; written_at: number }
+
+describe('golden path: partner feeds → dedup → enrich → Odoo, with the charge SLA', { timeout: 900_000 }, () => {
+  test('10,000 partner events with 20% duplicates leave Odoo holding exactly the unique records, enriched; every charge completes its SLA and only those sent while Odoo was slow breach', async (t) => {
+    await runGoldenPath(t, { kills: false });
+  });
+
+  test('the same run with the processors and sinks SIGKILLed at random points gives the same Odoo, and every SLA event once', async (t) => {
+    await runGoldenPath(t, { kills: true });
+  });
+});
+
+async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promise<void> {
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  try {
+    const simulator = await startOdooSimulator({ port: 0 });
+    cleanups.push(() => simulator.close());
+    const odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
+    cleanups.push(() => odoo.close());
+    const topology = await writeGoldenTopology({ simulator, warnAfter: `${WARN_AFTER_MS / 1000}s`, breachAfter: `${BREACH_AFTER_MS / 1000}s` });
+    cleanups.push(() => rmSync(topology.dir, { recursive: true, force: true }));
+
+    const intake = new LifelineProcess(topology.file, ['--only', topology.intakeLabels.join(',')], topology.env).start();
+    cleanups.push(() => intake.kill('SIGTERM'));
+    const pipeline = new LifelineProcess(topology.file, ['--only', topology.pipelineLabels.join(',')], topology.env).start();
+    cleanups.push(() => pipeline.kill('SIGTERM'));
+    const listening = await intake.waitForLine(/"msg":"webhook source listening"/, 120_000);
+    const webhookUrl = `http://127.0.0.1:${String((JSON.parse(listening) as { port: number }).port)}`;
+    await intake.waitForLine(/"msg":"lifeline running"/, 120_000);
+    await pipeline.waitForLine(/"msg":"lifeline running"/, 120_000);
+
+    const kafka = await testKafka();
+    const serde = await registeredSerde();
+    const collect = async <V>(topic: string): Promise<TopicCollector<V>> => {
+      const collector = await new TopicCollector<V>(kafka, topology.topic(topic), serde).start();
+      cleanups.push(() => collector.stop());
+      return collector;
+    };
+    const chargeResults = await collect<WriteResult>('billing.vendor_bill.written.v1');
+    const slaEvents = await collect<SlaEvent>('ops.sla_charge_to_invoice.v1');
+    const products = await collect<{ default_code: string | null }>('odoo.product.changed.v1');
+    await waitFor('the Odoo products to reach their topic', 60_000, () => products.records.length >= 19);
+
+    const plan = planTraffic({ events: EVENTS, duplicateRatio: DUPLICATE_RATIO, corrections: CORRECTIONS, runId: randomBytes(3).toString('hex').toUpperCase() });
+    const phases = splitPhases(plan);
+    const kills = options.kills ? startKilling(pipeline) : undefined;
+    cleanups.push(() => kills?.stop());
+    const send = async (deliveries: readonly Delivery[]): Promise<SendStats> => {
+      const stats = await sendTraffic(deliveries, { webhookUrl, secrets: topology.secrets, inboxDir: topology.inboxDir, ratePerSecond: SEND_RATE });
+      assert.deepEqual(stats.failed, [], 'every delivery is answered 2xx in the end');
+      return stats;
+    };
+    const written = (keys: ReadonlySet<string>) => () => {
+      const done = new Set(chargeResults.records.map((record) => record.value.key));
+      return [...keys].every((key) => done.has(key));
+    };
+
+    const started = Date.now();
+    const statsA = await send(phases.a);
+    await waitFor('the phase A charges to be written', 300_000, written(phases.chargesA));
+    simulator.control.setSlow(SLOW_WRITE_MS, 'writes');
+    const statsS = await send(phases.slow);
+    await waitFor('the charges sent while Odoo was slow to be written', 300_000, written(phases.chargesSlow));
+    simulator.control.setSlow(0);
+    const phaseBStarted = Date.now();
+    const statsB = await send(phases.b);
+    await waitFor('every charge to complete its SLA', 400_000, () => {
+      const completed = new Set(slaEvents.records.filter((record) => record.value.event_type.startsWith('completed')).map((record) => record.value.transaction_key));
+      return [...plan.expected.charges.keys()].every((key) => completed.has(key));
+    });
+    await waitFor('Odoo to hold every bill and receipt', 300_000, async () => {
+      const bills = await odoo.searchCount('account.move', [['move_type', '=', 'in_invoice'], ['ref', 'like', plan.runId]]);
+      const receipts = await odoo.searchCount('ir.model.data', [['module', '=', 'lifeline'], ['model', '=', 'stock.picking']]);
+      return bills >= plan.expected.charges.size + plan.expected.dispenses.size && receipts >= plan.expected.deliveries.size;
+    });
+    await kills?.stop();
+    const lastWrite = Math.max(...chargeResults.records.map((record) => record.value.written_at));
+    const sent = [statsA, statsS, statsB].reduce((sum, stats) => sum + stats.events, 0);
+    t.diagnostic(`run ${plan.runId}: ${sent} events sent in ${((Date.now() - started) / 1000).toFixed(0)} s; phase B ${statsB.events} events, last charge written ${((lastWrite - phaseBStarted) / 1000).toFixed(1)} s after it began`);
+    t.diagnostic(`webhooks accepted ${statsA.accepted + statsS.accepted + statsB.accepted}, answered "duplicate" ${statsA.duplicateAnswers + statsS.duplicateAnswers + statsB.duplicateAnswers}, retried attempts ${statsA.retriedAttempts + statsS.retriedAttempts + statsB.retriedAttempts}; kills ${kills?.times.length ?? 0}`);
+    // Let the sinks' last result events and any late activity arrive before reading Odoo once more.
+    await sleep(3_000);
+
+    await assertOdooHoldsTheUniqueRecords(odoo, plan);
+    assertSlaEvents(slaEvents, plan, phases.chargesSlow, kills?.times ?? []);
+    await assertBreachActivities(odoo, slaEvents);
+  } finally {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
+  }
+}
+
+interface Phases {
+  readonly a: readonly Delivery[];
+  readonly slow: readonly Delivery[];
+  readonly b: readonly Delivery[];
+  readonly chargesA: ReadonlySet<string>;
+  readonly chargesSlow: ReadonlySet<string>;
+}
+
+/** A: the first 40% of deliveries; S: the next SLOW_DELIVERIES; B: the rest (corrections last). */
+function splitPhases(plan: TrafficPlan): Phases {
+  const cut = Math.floor(plan.deliveries.length * 0.4);
+  const a = plan.deliveries.slice(0, cut);
+  const slow = plan.deliveries.slice(cut, cut + SLOW_DELIVERIES);
+  const b = plan.deliveries.slice(cut + SLOW_DELIVERIES);
+  const originals = (deliveries: readonly Delivery[]): Set<string> => new Set(deliveries.flatMap((delivery) =>
+    delivery.kind === 'webhook' && delivery.role === 'original' && plan.expected.charges.has(delivery.entityKey) ? [delivery.entityKey] : []));
+  return { a, slow, b, chargesA: originals(a), chargesSlow: originals(slow) };
+}
+
+/** SIGKILLs the pipeline every 5-15 s (random), restarting it after 0.5-2 s, until stopped. */
+function startKilling(pipeline: LifelineProcess): { readonly times: Array<{ killed: number; restarted: number }>; stop(): Promise<void> } {
+  const times: Array<{ killed: number; restarted: number }> = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await sleep(5_000 + Math.random() * 10_000);
+      if (!running) break;
+      const killed = Date.now();
+      await pipeline.kill('SIGKILL');
+      await sleep(500 + Math.random() * 1_500);
+      pipeline.start();
+      times.push({ killed, restarted: Date.now() });
+    }
+  })();
+  return {
+    times,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+async function assertOdooHoldsTheUniqueRecords(odoo: OdooClient, plan: TrafficPlan): Promise<void> {
+  const partnerIds = new Map((await odoo.searchRead('res.partner', [['ref', '!=', false]], { fields: ['ref'] })).map((row) => [String(row.ref), row.id]));
+  const productIds = new Map((await odoo.searchRead('product.product', [], { fields: ['default_code'] })).map((row) => [String(row.default_code), row.id]));
+  const idOf = (value: unknown): unknown => (Array.isArray(value) ? value[0] : value);
+
+  // Bills: exactly one per unique charge and dispense, found by the external id the sink gave it.
+  const bills = await odoo.searchRead('account.move', [['move_type', '=', 'in_invoice'], ['ref', 'like', plan.runId]], { fields: ['ref', 'partner_id', 'invoice_line_ids', 'state'] });
+  const billRefs = bills.map((bill) => String(bill.ref));
+  assert.equal(new Set(billRefs).size, billRefs.length, 'no charge or dispense was billed twice');
+  assert.deepEqual(new Set(billRefs), new Set([...plan.expected.charges.keys(), ...plan.expected.dispenses.keys()]), 'Odoo holds a bill for exactly the unique charges and dispenses');
+  const lines = new Map((await odoo.read('account.move.line', bills.flatMap((bill) => bill.invoice_line_ids as number[]), ['move_id', 'product_id', 'quantity', 'price_unit']))
+    .map((line) => [idOf(line.move_id) as number, line]));
+  let corrected = 0;
+  for (const bill of bills) {
+    const ref = String(bill.ref);
+    const line = lines.get(bill.id);
+    assert.ok(line, `bill ${ref} has its line`);
+    assert.equal((bill.invoice_line_ids as number[]).length, 1, `bill ${ref} has one line`);
+    assert.equal(bill.state, 'draft');
+    const charge = plan.expected.charges.get(ref);
+    if (charge) {
+      assert.equal(idOf(bill.partner_id), partnerIds.get(charge.labRef), `bill ${ref} is from ${charge.labRef}`);
+      assert.equal(idOf(line.product_id), productIds.get(`CPT-${charge.productCode}`), `bill ${ref} bills CPT ${charge.productCode}`);
+      assert.equal(line.quantity, charge.quantity);
+      assert.equal(line.price_unit, charge.unitPriceMinor / 100, `bill ${ref} has the ${charge.corrected ? 'amended' : 'charged'} price`);
+      if (charge.corrected) corrected++;
+      continue;
+    }
+    const dispense = plan.expected.dispenses.get(ref);
+    assert.ok(dispense);
+    assert.equal(idOf(bill.partner_id), partnerIds.get(dispense.pharmacyRef), `bill ${ref} is from ${dispense.pharmacyRef}`);
+    assert.equal(idOf(line.product_id), productIds.get(`NDC-${dispense.productCode}`), `bill ${ref} bills NDC ${dispense.productCode}`);
+    assert.equal(line.price_unit, dispense.totalMinor / 100);
+  }
+  assert.equal(corrected, plan.counts.corrections, 'every amended charge updated its bill');
+
+  // Receipts: one incoming transfer per unique delivery, with its stock move.
+  const receiptIds = await odoo.searchRead('ir.model.data', [['module', '=', 'lifeline'], ['model', '=', 'stock.picking']], { fields: ['name', 'res_id'] });
+  assert.equal(receiptIds.length, plan.expected.deliveries.size, 'one receipt per unique supply delivery');
+  const pickingByName = new Map(receiptIds.map((row) => [String(row.name), row.res_id as number]));
+  const pickings = new Map((await odoo.read('stock.picking', [...pickingByName.values()], ['partner_id', 'origin', 'picking_type_code', 'move_ids'])).map((row) => [row.id, row]));
+  const moves = new Map((await odoo.searchRead('stock.move', [['picking_id', 'in', [...pickingByName.values()]]], { fields: ['picking_id', 'product_id', 'product_uom_qty'] }))
+    .map((move) => [idOf(move.picking_id) as number, move]));
+  for (const delivery of plan.expected.deliveries.values()) {
+    const pickingId = pickingByName.get(externalName(delivery.entityKey));
+    assert.ok(pickingId, `delivery ${delivery.entityKey} has a receipt`);
+    const picking = pickings.get(pickingId);
+    const move = moves.get(pickingId);
+    assert.ok(picking && move);
+    assert.equal(picking.picking_type_code, 'incoming');
+    assert.equal(picking.origin, delivery.orderRef);
+    assert.equal(idOf(picking.partner_id), partnerIds.get(delivery.supplierRef));
+    assert.equal(idOf(move.product_id), productIds.get(delivery.productCode));
+    assert.equal(move.product_uom_qty, delivery.quantity);
+  }
+}
+
+function assertSlaEvents(events: TopicCollector<SlaEvent>, plan: TrafficPlan, slowCharges: ReadonlySet<string>, kills: ReadonlyArray<{ killed: number; restarted: number }>): void {
+  const byKey = new Map<string, SlaEvent[]>();
+  for (const { value } of events.records) byKey.set(value.transaction_key, [...(byKey.get(value.transaction_key) ?? []), value]);
+  assert.deepEqual(new Set(byKey.keys()), new Set(plan.expected.charges.keys()), 'one SLA transaction per unique charge, none for duplicates');
+  const breached = new Set<string>();
+  for (const [key, steps] of byKey) {
+    const count = (type: string): number => steps.filter((step) => step.event_type === type).length;
+    assert.equal(count('started'), 1, `${key} started once`);
+    assert.equal(count('completed') + count('completed_late'), 1, `${key} completed once`);
+    assert.ok(count('breached') <= 1 && count('warning') <= 1, `${key} warned and breached at most once`);
+    assert.equal(count('milestone'), 1, `${key} reached its enriched milestone once`);
+    if (count('breached') === 1) breached.add(key);
+  }
+  const missingBreaches = [...slowCharges].filter((key) => !breached.has(key));
+  assert.deepEqual(missingBreaches, [], 'every charge sent while Odoo was slow breached');
+  assert.ok(slowCharges.size >= 50, `the slow phase held ${slowCharges.size} charges`);
+  // Outside the slow phase a breach is only allowed where the pipeline was dead for part of the window.
+  const unexplained = [...breached].filter((key) => {
+    if (slowCharges.has(key)) return false;
+    const start = (byKey.get(key) as SlaEvent[])[0] as SlaEvent;
+    return !kills.some((kill) => kill.killed <= start.started_at + BREACH_AFTER_MS && kill.restarted + 30_000 >= start.started_at);
+  });
+  assert.deepEqual(unexplained, [], 'no charge breached while Odoo was fast and the pipeline alive');
+}
+
+async function assertBreachActivities(odoo: OdooClient, events: TopicCollector<SlaEvent>): Promise<void> {
+  const breaches = events.records.filter((record) => record.value.event_type === 'breached').map((record) => record.value);
+  await waitFor('one Odoo activity per breach', 120_000, async () => (await odoo.searchCount('mail.activity', [['summary', 'like', 'Charge not invoiced within SLA']])) >= breaches.length);
+  const activities = await odoo.searchRead('mail.activity', [['summary', 'like', 'Charge not invoiced within SLA']], { fields: ['summary', 'res_model', 'res_id', 'user_id'] });
+  assert.equal(activities.length, breaches.length, 'exactly one activity per breach');
+  const partners = new Map((await odoo.searchRead('res.partner', [['ref', '!=', false]], { fields: ['ref'] })).map((row) => [String(row.ref), row.id]));
+  const bySummary = new Map(activities.map((activity) => [String(activity.summary), activity]));
+  for (const breach of breaches) {
+    const activity = bySummary.get(`Charge not invoiced within SLA: ${breach.transaction_key}`);
+    assert.ok(activity, `an activity tells the owner about ${breach.transaction_key}`);
+    assert.equal(activity.res_model, 'res.partner');
+    assert.equal(activity.res_id, partners.get(breach.owner as string), 'on the lab the charge came from');
+    assert.equal((activity.user_id as [number, string])[0], 2, 'assigned to the billing owner (admin)');
+  }
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(500);
+  }
+}
