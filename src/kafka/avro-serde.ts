@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { LifelineError, errorMessage } from '../errors.ts';
@@ -103,7 +104,8 @@ export class AvroSerde {
 
   /**
    * Two processes registering a new subject at once both set its compatibility rule, and Apicurio
-   * answers the second with 409 "rule already exists"; registering again then finds the rule.
+   * answers the second with 409 "rule already exists"; registering again then finds the rule. The
+   * second may also find the subject before the first has set the rule (it reads NONE): it waits.
    */
   private async registerWithRule(subject: string, contract: AvroContract): Promise<number> {
     for (let attempt = 0; ; attempt++) {
@@ -115,6 +117,11 @@ export class AvroSerde {
         return id;
       } catch (error) {
         if (attempt < 3 && httpStatus(error) === 409 && /already exists/i.test(errorMessage(error))) continue;
+        // The other process created the subject but has not set its rule yet: the rule reads NONE for a moment.
+        if (attempt < 20 && (error as Error).name === 'ConfluentSchemaRegistryCompatibilityError' && /!= NONE/.test(errorMessage(error))) {
+          await sleep(100 * (attempt + 1));
+          continue;
+        }
         throw error;
       }
     }

@@ -31,6 +31,7 @@ export class SinkHost {
   private producer!: Producer;
   private sink!: Sink;
   private forwards: Array<{ topic: string; record: OutputRecord }> = [];
+  private heartbeatIntervalMs = 3_000;
   private readonly abort = new AbortController();
   private readonly logger: Logger;
   readonly label: string;
@@ -75,8 +76,9 @@ export class SinkHost {
   private async startConsumer(): Promise<void> {
     const { kafka, declaration } = this.options;
     const sessionTimeout = this.options.sessionTimeoutMs ?? 30_000;
+    this.heartbeatIntervalMs = Math.max(500, Math.floor(sessionTimeout / 10));
     this.consumer = kafka.consumer({
-      groupId: this.groupId, readUncommitted: false, sessionTimeout, heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
+      groupId: this.groupId, readUncommitted: false, sessionTimeout, heartbeatInterval: this.heartbeatIntervalMs,
       maxBytesPerPartition: 1024 * 1024,
     });
     await this.consumer.connect();
@@ -176,7 +178,9 @@ export class SinkHost {
       this.forwards = [];
       try {
         const started = performance.now();
-        const { failed } = records.length === 0 ? { failed: [] } : await this.sink.write(records);
+        // A write may take longer than the session timeout (a slow Odoo): heartbeat meanwhile, or the
+        // group would give the partition away and the write would be repeated forever.
+        const { failed } = records.length === 0 ? { failed: [] } : await whileHeartbeating(this.sink.write(records), heartbeat, this.heartbeatIntervalMs);
         this.options.metrics.observeProcessing(this.label, (performance.now() - started) / 1000);
         if (this.health.state !== 'up') this.health.set('up');
         return failed;
@@ -228,5 +232,17 @@ export class SinkHost {
     this.state = 'stopped';
     this.options.metrics.setUp(this.label, false);
     this.logger.info('sink stopped');
+  }
+}
+
+/** Awaits `work`, calling `heartbeat` every `intervalMs` until it settles. */
+async function whileHeartbeating<T>(work: Promise<T>, heartbeat: () => Promise<void>, intervalMs: number): Promise<T> {
+  const timer = setInterval(() => {
+    heartbeat().catch(() => undefined);
+  }, intervalMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
   }
 }

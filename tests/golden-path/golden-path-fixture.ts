@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { webhookSecretVariable } from '../../dev/demo/traffic-sender.ts';
 import type { OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
@@ -80,7 +80,7 @@ export async function writeGoldenTopology(options: {
       odoo: { main: { url: options.simulator.url, database: options.simulator.database, username: options.simulator.credentials.username, password: '${ODOO_API_KEY}' } },
     },
     runtime: { ...document.runtime, http_port: 0, state_dir: join(dir, 'state') },
-    topics: Object.fromEntries(Object.entries(document.topics).map(([name, topic]) => [topicNames.get(name) as string, { ...topic, retention: '1d' }])),
+    topics: Object.fromEntries(Object.entries(document.topics).map(([name, topic]) => [topicNames.get(name) as string, { ...topic, value_schema: resolve(String(topic.value_schema)), ...(topic.compact ? {} : { retention: '1d' }) }])),
     connectors: relabel(document.connectors),
     processors: relabel(document.processors),
   };
