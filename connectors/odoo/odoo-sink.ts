@@ -236,8 +236,9 @@ class OdooSink implements Sink {
     if (this.match.by === 'external_id') await this.upsertByLoad(live, failed);
     else await this.upsertByField(toCreate, live.filter((item) => item.outcome === 'updated'), failed);
 
-    const written = live.filter((item) => item.outcome !== undefined && item.odooId !== undefined);
-    await this.notify(written, shape);
+    let written = live.filter((item) => item.outcome !== undefined && item.odooId !== undefined);
+    await this.notify(written, shape, failed);
+    written = written.filter((item) => item.outcome !== undefined);
     const writeMs = Math.round(performance.now() - started);
     for (const item of written) this.emitResult(item, writeMs);
     for (const outcome of ['created', 'updated', 'unchanged'] as const) {
@@ -414,7 +415,7 @@ class OdooSink implements Sink {
   }
 
   /** Chatter messages and activities for the outcomes that ask for them, each at most once per record. */
-  private async notify(items: Item[], shape: ModelShape): Promise<void> {
+  private async notify(items: Item[], shape: ModelShape, failed: SinkFailure[]): Promise<void> {
     const { model, message, activity } = this.config;
     if (message) {
       const when = message.when ?? ['created', 'updated'];
@@ -448,20 +449,44 @@ class OdooSink implements Sink {
         (userModel, field, values) => this.link.call('res.users.search_read', (client) => client.searchRead(userModel, [[field, 'in', [...values]]], { fields: [field] })),
       );
       const deadline = toOdooDate(Date.now() + (activity.deadline_days ?? 0) * 86_400_000);
-      const vals: OdooValues[] = [];
+      const vals: Array<{ item: Item; values: OdooValues }> = [];
       for (const item of due) {
         const summary = summaries.get(item) as string;
         if (done.has(`${item.odooId}|${summary}`)) continue;
         const login = loginFor(activity, item);
         const userId = login && users ? users({ model: 'res.users', field: 'login', value: login }) : undefined;
-        vals.push({
+        vals.push({ item, values: {
           res_model_id: shape.modelId as number, res_id: item.odooId as number, summary, date_deadline: deadline,
           ...(activity.note ? { note: renderTemplate(activity.note, item.record.value, placeholders(item)) } : {}),
           ...(typeof userId === 'number' ? { user_id: userId } : {}),
-        });
+        } });
       }
-      if (vals.length > 0) await this.link.call('mail.activity.create', (client) => client.create('mail.activity', vals));
+      await this.scheduleActivities(vals.map(({ item, values }) => ({ item, values })), failed);
     }
+  }
+
+  /**
+   * Activities go in by `load` with an external id derived from the record, model and summary:
+   * when a crashed process's call and its successor's race to create the same activity, Odoo lets
+   * one commit and fails the other with a serialization conflict, whose retry finds the activity.
+   * An activity Odoo rejects fails its record (dead-lettered; a replay writes nothing else again).
+   */
+  private async scheduleActivities(due: ReadonlyArray<{ item: Item; values: OdooValues }>, failed: SinkFailure[]): Promise<void> {
+    if (due.length === 0) return;
+    const module = this.match.by === 'external_id' ? this.match.module : 'lifeline';
+    const fields = ['id', 'res_model_id/.id', 'res_id', 'summary', 'date_deadline', 'note', 'user_id/.id'];
+    const rows = due.map(({ values }) => {
+      const name = `activity_${createHash('sha256').update(`${this.config.model}|${String(values.res_id)}|${String(values.summary)}`).digest('hex').slice(0, 32)}`;
+      return [`${module}.${name}`, String(values.res_model_id), String(values.res_id), String(values.summary), String(values.date_deadline), values.note === undefined ? '' : String(values.note), values.user_id === undefined ? '' : String(values.user_id)];
+    });
+    const result: LoadResult = await this.link.call('mail.activity.load', (client) => client.load('mail.activity', fields, rows));
+    if (result.ids !== false) return;
+    const errors = result.messages.filter((message) => message.type === 'error');
+    due.forEach(({ item }, index) => {
+      const own = errors.filter((message) => message.record === index || message.record === undefined);
+      failed.push({ record: item.record, error: new LifelineError('LL_ODOO_USER_ERROR', `Odoo refused the activity for ${item.key}: ${own.map((message) => message.message).join('; ') || 'load saved nothing'}`) });
+      item.outcome = undefined;
+    });
   }
 
   private emitResult(item: Item, writeMs: number): void {

@@ -7,8 +7,8 @@ import { MODELS, type StoredValue } from './model-definitions.ts';
  * (`cr.now()`, microseconds), and what it writes becomes visible to others only when it commits —
  * which a `slow` switch can delay, to play the long transaction that commits rows older than a
  * cursor that has already moved on. Ids come from sequences, which (as in PostgreSQL) are not
- * rolled back. Two transactions that write the same row: the later commit fails with a
- * serialization failure.
+ * rolled back. Two transactions that write the same row, or create the same external id: the later
+ * commit fails with a serialization failure.
  */
 export type Row = { id: number } & Record<string, StoredValue>;
 
@@ -150,7 +150,24 @@ export class Transaction {
   }
 
   commit(): void {
+    this.checkExternalIdsStillFree();
     this.store.apply(this.overlay, this.baseVersions);
+  }
+
+  /**
+   * ir.model.data is unique on (module, name). Odoo inserts external ids with ON CONFLICT DO
+   * UPDATE under REPEATABLE READ, so when another transaction committed the same external id
+   * meanwhile (two loads of one record racing), this one fails with a serialization failure — and
+   * a retry then finds the record instead of creating a second one.
+   */
+  private checkExternalIdsStillFree(): void {
+    const staged = this.overlay.get('ir.model.data');
+    if (!staged) return;
+    const committed = this.store.table('ir.model.data');
+    const added = [...staged.values()].filter((row): row is Row => row !== null && !committed.has(row.id));
+    if (added.length === 0) return;
+    const taken = new Set([...committed.values()].map((row) => `${String(row.module)}.${String(row.name)}`));
+    if (added.some((row) => taken.has(`${String(row.module)}.${String(row.name)}`))) throw serializationFailure();
   }
 
   /** Bumped by every write of this transaction, so derived indexes know when to rebuild. */

@@ -66,6 +66,30 @@ test('load upserts by external id in one call, and a rejected row rolls the whol
   }
 });
 
+test('two loads racing to create one external id: the later commit fails as a serialization conflict, and its retry finds the record', async () => {
+  const fields = ['id', 'name', 'ref'];
+  simulator.control.setSlow(400, 'writes');
+  let results: PromiseSettledResult<Awaited<ReturnType<OdooClient['load']>>>[];
+  try {
+    // Both start before either commits (each holds its transaction 400 ms), as a killed process's call and its successor's can.
+    results = await Promise.allSettled([
+      odoo.load('res.partner', fields, [['lifeline.race_1', 'Race Lab', 'RACE-1']]),
+      (async () => {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return odoo.load('res.partner', fields, [['lifeline.race_1', 'Race Lab', 'RACE-1']]);
+      })(),
+    ]);
+  } finally {
+    simulator.control.setSlow(0);
+  }
+  assert.equal(results[0]?.status, 'fulfilled');
+  assert.equal(results[1]?.status, 'rejected');
+  assert.equal(((results[1] as PromiseRejectedResult).reason as { code?: string }).code, 'LL_ODOO_CONFLICT');
+  assert.equal(await odoo.searchCount('res.partner', [['ref', '=', 'RACE-1']]), 1, 'one record, not two');
+  const retried = await odoo.load('res.partner', fields, [['lifeline.race_1', 'Race Lab', 'RACE-1']]);
+  assert.deepEqual(retried.ids, (results[0] as PromiseFulfilledResult<{ ids: readonly number[] | false }>).value.ids);
+});
+
 test('invoices with one2many commands; amounts come back as doubles; chatter and activities', async () => {
   const moveId = await odoo.create('account.move', {
     move_type: 'out_invoice', partner_id: 8, invoice_date: '2026-02-02',
