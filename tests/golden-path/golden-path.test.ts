@@ -28,11 +28,17 @@ import { writeGoldenTopology, type GoldenTopology } from './golden-path-fixture.
 const EVENTS = Number(process.env.LIFELINE_GOLDEN_EVENTS ?? 10_000); // smaller only to debug locally
 const DUPLICATE_RATIO = 0.2;
 const CORRECTIONS = 50;
-const SLOW_DELIVERIES = 150;
+const SLOW_DELIVERIES = 220;
 const WARN_AFTER_MS = 5_000;
 const BREACH_AFTER_MS = 10_000;
 const SLOW_WRITE_MS = 15_000;
-const SEND_RATE = 110;
+const SEND_RATE = 200;
+/**
+ * Outside the slow phase, partners send at most this many charges ahead of what Odoo has written:
+ * the sender follows the pipeline's pace, so on a slower machine a charge still waits seconds, not
+ * minutes (the throughput is measured by `npm run bench -- golden`, not here).
+ */
+const MAX_CHARGES_AHEAD = 120;
 
 interface WriteResult { key: string; odoo_id: number | null; outcome: string; written_at: number }
 
@@ -81,8 +87,24 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
     const phases = splitPhases(plan);
     const kills = options.kills ? startKilling(pipeline) : undefined;
     cleanups.push(() => kills?.stop());
-    const send = async (deliveries: readonly Delivery[]): Promise<SendStats> => {
-      const stats = await sendTraffic(deliveries, { webhookUrl, secrets: topology.secrets, inboxDir: topology.inboxDir, ratePerSecond: SEND_RATE });
+    const sentCharges = new Set<string>();
+    const writtenCharges = new Set<string>();
+    let resultsSeen = 0;
+    const chargesAhead = (): number => {
+      for (; resultsSeen < chargeResults.records.length; resultsSeen++) writtenCharges.add((chargeResults.records[resultsSeen] as { value: WriteResult }).value.key);
+      let ahead = 0;
+      for (const key of sentCharges) if (!writtenCharges.has(key)) ahead++;
+      return ahead;
+    };
+    const send = async (deliveries: readonly Delivery[], paced = true): Promise<SendStats> => {
+      const stats = await sendTraffic(deliveries, {
+        webhookUrl, secrets: topology.secrets, inboxDir: topology.inboxDir, ratePerSecond: SEND_RATE,
+        beforeDelivery: async (_index, delivery) => {
+          if (delivery.kind !== 'webhook' || delivery.role !== 'original' || !plan.expected.charges.has(delivery.entityKey)) return;
+          while (paced && chargesAhead() >= MAX_CHARGES_AHEAD) await sleep(50);
+          sentCharges.add(delivery.entityKey);
+        },
+      });
       assert.deepEqual(stats.failed, [], 'every delivery is answered 2xx in the end');
       return stats;
     };
@@ -103,7 +125,7 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
     const statsA = await send(phases.a);
     await waitFor('the phase A charges to be written', 300_000, written(phases.chargesA));
     simulator.control.setSlow(SLOW_WRITE_MS, 'writes');
-    const statsS = await send(phases.slow);
+    const statsS = await send(phases.slow, false);
     await waitFor('the charges sent while Odoo was slow to be written', 300_000, written(phases.chargesSlow));
     simulator.control.setSlow(0);
     const phaseBStarted = Date.now();
@@ -154,13 +176,13 @@ function splitPhases(plan: TrafficPlan): Phases {
   return { a, slow, b, chargesA: originals(a), chargesSlow: originals(slow) };
 }
 
-/** SIGKILLs the pipeline every 5-15 s (random), restarting it after 0.5-2 s, until stopped. */
+/** SIGKILLs the pipeline every 10-25 s (random), restarting it after 0.5-2 s, until stopped. */
 function startKilling(pipeline: LifelineProcess): { readonly times: Array<{ killed: number; restarted: number }>; stop(): Promise<void> } {
   const times: Array<{ killed: number; restarted: number }> = [];
   let running = true;
   const loop = (async () => {
     while (running) {
-      await sleep(5_000 + Math.random() * 10_000);
+      await sleep(10_000 + Math.random() * 15_000);
       if (!running) break;
       const killed = Date.now();
       await pipeline.kill('SIGKILL');
@@ -258,7 +280,15 @@ function assertSlaEvents(events: TopicCollector<SlaEvent>, plan: TrafficPlan, sl
     const start = (byKey.get(key) as SlaEvent[])[0] as SlaEvent;
     return !kills.some((kill) => kill.killed <= start.started_at + BREACH_AFTER_MS && kill.restarted + 30_000 >= start.started_at);
   });
-  assert.deepEqual(unexplained, [], 'no charge breached while Odoo was fast and the pipeline alive');
+  const explain = (key: string): string => {
+    const steps = byKey.get(key) as SlaEvent[];
+    const at = (type: string): string => {
+      const step = steps.find((candidate) => candidate.event_type.startsWith(type));
+      return step ? `${type} +${((step.occurred_at - step.started_at) / 1000).toFixed(1)}s` : `no ${type}`;
+    };
+    return `${key}: started ${new Date((steps[0] as SlaEvent).started_at).toISOString()}, ${at('breached')}, ${at('completed')}`;
+  };
+  assert.deepEqual(unexplained.map(explain), [], 'no charge breached while Odoo was fast and the pipeline alive');
 }
 
 async function assertBreachActivities(odoo: OdooClient, events: TopicCollector<SlaEvent>): Promise<void> {
