@@ -20,7 +20,7 @@ import { writeGoldenTopology, type GoldenTopology } from './golden-path-fixture.
  * odoo_sink, and the charge SLA. Sources run in one `lifeline run` process, processors and sinks in
  * another (the one the second test kills).
  *
- * Phases: A (Odoo fast) — S (Odoo made slow: every write call holds 15 s, longer than the 10 s
+ * Phases: A (Odoo fast) — S (Odoo made slow: every write call holds 25 s, longer than the 20 s
  * breach threshold) — B (fast again, amended charges at the end). Each phase starts once the charges
  * of the one before are written, so a charge breaches exactly when it was sent while Odoo was slow —
  * or, in the kill test, while the pipeline was dead.
@@ -29,9 +29,9 @@ const EVENTS = Number(process.env.LIFELINE_GOLDEN_EVENTS ?? 10_000); // smaller 
 const DUPLICATE_RATIO = 0.2;
 const CORRECTIONS = 50;
 const SLOW_DELIVERIES = 220;
-const WARN_AFTER_MS = 5_000;
-const BREACH_AFTER_MS = 10_000;
-const SLOW_WRITE_MS = 15_000;
+const WARN_AFTER_MS = 10_000;
+const BREACH_AFTER_MS = 20_000;
+const SLOW_WRITE_MS = 25_000;
 const SEND_RATE = 200;
 /**
  * Outside the slow phase, partners send at most this many charges ahead of what Odoo has written:
