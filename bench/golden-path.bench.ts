@@ -32,7 +32,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 90
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await sleep(200);
+    await sleep(2_000);
   }
 }
 
@@ -42,6 +42,18 @@ try {
   await intake.waitForLine(/"msg":"lifeline running"/, 120_000);
   const send = (plan: TrafficPlan) => sendTraffic(plan.deliveries, { webhookUrl, secrets: topology.secrets, inboxDir: topology.inboxDir, concurrency: 64 });
 
+  if (process.env.BENCH_GOLDEN_END_TO_END_ONLY === '1') {
+    // Step 3 alone, on an empty Odoo and empty stores: tells whether step 3 is slower for the data steps 1-2 left.
+    pipeline.start();
+    await pipeline.waitForLine(/"msg":"lifeline running"/, 120_000);
+    const live = planTraffic({ events: EVENTS, duplicateRatio: 0.2, seed: 7 });
+    const liveStarted = Date.now();
+    const liveStats = await send(live);
+    await until('the end-to-end batch to reach Odoo', () => odooHolds(live));
+    const seconds = (Date.now() - liveStarted) / 1000;
+    console.log(`end to end only: ${liveStats.events} events in ${seconds.toFixed(1)} s = ${(liveStats.events / seconds).toFixed(0)} events/s`);
+    process.exit(0);
+  }
   const backlog = planTraffic({ events: EVENTS, duplicateRatio: 0.2 });
   const intakeStarted = Date.now();
   const intakeStats = await send(backlog);
@@ -70,6 +82,13 @@ try {
     const rate = events / seconds;
     console.log(`| ${step} | ${events} | ${seconds.toFixed(1)} | ${rate.toFixed(0)} | ${((rate / baseline) * 100).toFixed(0)}% |`);
   }
+  // What the processes complained about (retries, rebalances), to explain a slow step.
+  const complaints = new Map<string, number>();
+  for (const line of [...intake.lines, ...pipeline.lines]) {
+    const match = /"level":"(warn|error)".*"msg":"([^"]+)"/.exec(line);
+    if (match && !line.includes('"component":"kafkajs"')) complaints.set(`${match[1]}: ${match[2]}`, (complaints.get(`${match[1]}: ${match[2]}`) ?? 0) + 1);
+  }
+  for (const [message, count] of complaints) console.log(`${count} × ${message}`);
 } finally {
   await pipeline.kill('SIGTERM');
   await intake.kill('SIGTERM');
