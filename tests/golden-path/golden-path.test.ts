@@ -150,6 +150,8 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
     await sleep(3_000);
 
     await assertOdooHoldsTheUniqueRecords(odoo, plan);
+    const breachedCount = new Set(slaEvents.records.filter((record) => record.value.event_type === 'breached').map((record) => record.value.transaction_key)).size;
+    t.diagnostic(`Odoo: ${plan.expected.charges.size + plan.expected.dispenses.size} bills, ${plan.expected.deliveries.size} receipts expected; ${phases.chargesSlow.size} charges sent while Odoo was slow, ${breachedCount} breached`);
     assertSlaEvents(slaEvents, plan, phases.chargesSlow, kills?.times ?? []);
     await assertBreachActivities(odoo, slaEvents);
   } finally {
