@@ -9,6 +9,7 @@ import { buildComponentRegistry } from '../../src/cli/component-list.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
 import { asyncApiDocument } from '../../src/ops/asyncapi-document.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
+import { repositoryTopologySecrets } from '../golden-path/golden-path-fixture.ts';
 import { testKafka, uniqueTopic } from '../helpers/harness.ts';
 import { runLifeline, writeTestOperators } from '../helpers/cli-runner.ts';
 import { KEY_COUNT_SCHEMA, TEST_EVENT_SCHEMA, registeredSerde, testEvent } from '../helpers/runtime-fixture.ts';
@@ -29,9 +30,12 @@ async function validateAsyncApi(text: string): Promise<{ errors: string[]; addre
 }
 
 test('catalog asyncapi writes an AsyncAPI 3.0 document of topology.yaml that the official parser validates, Avro payloads included', { timeout: 120_000 }, async () => {
-  const result = await runLifeline(['catalog', 'asyncapi', '--topology', 'topology.yaml']);
+  const secrets = repositoryTopologySecrets();
+  const result = await runLifeline(['catalog', 'asyncapi', '--topology', 'topology.yaml'], { env: secrets });
   assert.equal(result.code, 0, result.stderr);
+  Object.assign(process.env, secrets);
   const topology = loadTopology('topology.yaml', buildComponentRegistry());
+  for (const name of Object.keys(secrets)) delete process.env[name];
   const validation = await validateAsyncApi(result.stdout);
   assert.deepEqual(validation.errors, []);
   assert.deepEqual(validation.addresses, Object.keys(topology.topics).sort());

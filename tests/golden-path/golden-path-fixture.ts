@@ -40,6 +40,14 @@ interface TopologyDocument {
   processors: Record<string, { type: string; config: Record<string, unknown> } & Record<string, unknown>>;
 }
 
+/** Stand-in values for the secrets the repository's topology.yaml references (it holds none itself). */
+export function repositoryTopologySecrets(): Record<string, string> {
+  return {
+    ODOO_API_KEY: 'not-a-real-key',
+    ...Object.fromEntries(GOLDEN_PARTNERS.map((partner) => [webhookSecretVariable(partner), `whsec_${Buffer.from(`test secret of ${partner}`).toString('base64')}`])),
+  };
+}
+
 export async function writeGoldenTopology(options: {
   simulator: OdooSimulator;
   warnAfter: string;

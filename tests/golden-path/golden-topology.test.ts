@@ -1,0 +1,16 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runLifeline } from '../helpers/cli-runner.ts';
+import { repositoryTopologySecrets } from './golden-path-fixture.ts';
+
+test('the repository\'s topology.yaml (the golden path) is valid once its secrets are in the environment, and names each one missing otherwise', async () => {
+  const valid = await runLifeline(['topology', 'validate', '--topology', 'topology.yaml'], { env: repositoryTopologySecrets() });
+  assert.equal(valid.code, 0, valid.stderr);
+  assert.match(valid.stdout, /topology\.yaml is valid: \d+ topics, \d+ components/);
+  // Whatever of them this shell does not set is named (a developer may have some exported).
+  const absent = Object.keys(repositoryTopologySecrets()).filter((name) => process.env[name] === undefined);
+  if (absent.length === 0) return;
+  const missing = await runLifeline(['topology', 'validate', '--topology', 'topology.yaml']);
+  assert.equal(missing.code, 1);
+  for (const name of absent) assert.match(missing.stderr + missing.stdout, new RegExp(`environment variable ${name} is not set`));
+});
