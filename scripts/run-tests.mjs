@@ -17,7 +17,11 @@ function findTests(dir) {
 }
 
 const filter = process.argv.slice(2);
-const files = findTests('tests').filter((file) => filter.length === 0 || filter.some((part) => file.includes(part))).sort();
+// The golden path file runs longest (10,000 events, twice): it starts first, and the rest of the
+// suite runs beside it in the second slot.
+const LONGEST_FIRST = ['tests/golden-path/golden-path.test.ts'];
+const files = findTests('tests').filter((file) => filter.length === 0 || filter.some((part) => file.includes(part)))
+  .sort((a, b) => Number(LONGEST_FIRST.includes(b)) - Number(LONGEST_FIRST.includes(a)) || a.localeCompare(b));
 
 const status = spawnSync(node, [...lifeline, 'dev', 'status'], { stdio: 'ignore' });
 const wasUp = status.status === 0;
