@@ -38,16 +38,16 @@ const SEND_RATE = 200;
  * the sender follows the pipeline's pace, so on a slower machine a charge still waits seconds, not
  * minutes (the throughput is measured by `npm run bench -- golden`, not here).
  */
-const MAX_CHARGES_AHEAD = 120;
+const MAX_CHARGES_AHEAD = 250;
 
 interface WriteResult { key: string; odoo_id: number | null; outcome: string; written_at: number }
 
-describe('golden path: partner feeds → dedup → enrich → Odoo, with the charge SLA', { timeout: 900_000 }, () => {
-  test('10,000 partner events with 20% duplicates leave Odoo holding exactly the unique records, enriched; every charge completes its SLA and only those sent while Odoo was slow breach', async (t) => {
+describe('golden path: partner feeds → dedup → enrich → Odoo, with the charge SLA', () => {
+  test('10,000 partner events with 20% duplicates leave Odoo holding exactly the unique records, enriched; every charge completes its SLA and only those sent while Odoo was slow breach', { timeout: 1_500_000 }, async (t) => {
     await runGoldenPath(t, { kills: false });
   });
 
-  test('the same run with the processors and sinks SIGKILLed at random points gives the same Odoo, and every SLA event once', async (t) => {
+  test('the same run with the processors and sinks SIGKILLed at random points gives the same Odoo, and every SLA event once', { timeout: 1_500_000 }, async (t) => {
     await runGoldenPath(t, { kills: true });
   });
 });
@@ -178,13 +178,13 @@ function splitPhases(plan: TrafficPlan): Phases {
   return { a, slow, b, chargesA: originals(a), chargesSlow: originals(slow) };
 }
 
-/** SIGKILLs the pipeline every 10-25 s (random), restarting it after 0.5-2 s, until stopped. */
+/** SIGKILLs the pipeline every 15-35 s (random), restarting it after 0.5-2 s, until stopped. */
 function startKilling(pipeline: LifelineProcess): { readonly times: Array<{ killed: number; restarted: number }>; stop(): Promise<void> } {
   const times: Array<{ killed: number; restarted: number }> = [];
   let running = true;
   const loop = (async () => {
     while (running) {
-      await sleep(10_000 + Math.random() * 15_000);
+      await sleep(15_000 + Math.random() * 20_000);
       if (!running) break;
       const killed = Date.now();
       await pipeline.kill('SIGKILL');
