@@ -53,6 +53,7 @@ class InMemoryContext implements ProcessorContext {
   readonly label = 'sla_in_memory';
   readonly logger = createLogger({ level: 'error' });
   readonly events: SlaEvent[] = [];
+  readonly breaches: SlaEvent[] = [];
   readonly repartitioned: string[] = [];
   readonly counts = new Map<string, number>();
   checkDeadlines: ((now: number) => Promise<void> | void) | undefined;
@@ -70,8 +71,8 @@ class InMemoryContext implements ProcessorContext {
     };
   }
 
-  forward<V>(_output: string, record: OutputRecord<V>): void {
-    this.events.push(record.value as SlaEvent);
+  forward<V>(output: string, record: OutputRecord<V>): void {
+    (output === 'breaches' ? this.breaches : this.events).push(record.value as SlaEvent);
   }
 
   schedule(_intervalMs: number, callback: (now: number) => Promise<void> | void): void {
@@ -207,6 +208,7 @@ test('sla in memory: the timer warns and breaches once each; a late end complete
   assert.deepEqual(await check(T0 + 10 * MINUTE), ['charge_to_invoice:C3:warning']);
   assert.deepEqual(await check(T0 + 12 * MINUTE), []);
   assert.deepEqual(await check(T0 + 15 * MINUTE), ['charge_to_invoice:C3:breached']);
+  assert.deepEqual(kinds([...context.breaches, ...other.breaches]), ['charge_to_invoice:C3:breached'], 'the breaches output gets the breach alone');
   assert.deepEqual(await check(T0 + 40 * MINUTE), []);
   const metrics = await registry.metrics();
   assert.match(metrics, /lifeline_sla_open_transactions\{component="sla_in_memory",flow="charge_to_invoice"\} 2/, 'summed over the partitions');
