@@ -85,7 +85,10 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
 
     const plan = planTraffic({ events: EVENTS, duplicateRatio: DUPLICATE_RATIO, corrections: CORRECTIONS, runId: randomBytes(3).toString('hex').toUpperCase() });
     const phases = splitPhases(plan);
-    const kills = options.kills ? startKilling(pipeline) : undefined;
+    // Kills fall in the fast phases: during the slow one every Odoo write takes 25 s, and a kill more
+    // often than that would stop the sink from ever finishing one.
+    let kills = options.kills ? startKilling(pipeline) : undefined;
+    const killTimes: Array<{ killed: number; restarted: number }> = [];
     cleanups.push(() => kills?.stop());
     const sentCharges = new Set<string>();
     const writtenCharges = new Set<string>();
@@ -124,10 +127,15 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
     const started = Date.now();
     const statsA = await send(phases.a);
     await waitFor('the phase A charges to be written', 300_000, written(phases.chargesA));
+    if (kills) {
+      await kills.stop();
+      killTimes.push(...kills.times);
+    }
     simulator.control.setSlow(SLOW_WRITE_MS, 'writes');
     const statsS = await send(phases.slow, false);
     await waitFor('the charges sent while Odoo was slow to be written', 300_000, written(phases.chargesSlow));
     simulator.control.setSlow(0);
+    if (options.kills) kills = startKilling(pipeline);
     const phaseBStarted = Date.now();
     const statsB = await send(phases.b);
     await waitFor('every charge to complete its SLA', 400_000, () => {
@@ -141,18 +149,21 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
       const receipts = await odoo.searchCount('ir.model.data', [['module', '=', 'lifeline'], ['model', '=', 'stock.picking']]);
       return bills >= plan.expected.charges.size + plan.expected.dispenses.size && receipts >= plan.expected.deliveries.size;
     });
-    await kills?.stop();
+    if (kills) {
+      await kills.stop();
+      killTimes.push(...kills.times);
+    }
     const lastWrite = Math.max(...chargeResults.records.map((record) => record.value.written_at));
     const sent = [statsA, statsS, statsB].reduce((sum, stats) => sum + stats.events, 0);
     t.diagnostic(`run ${plan.runId}: ${sent} events sent in ${((Date.now() - started) / 1000).toFixed(0)} s; phase B ${statsB.events} events, last charge written ${((lastWrite - phaseBStarted) / 1000).toFixed(1)} s after it began`);
-    t.diagnostic(`webhooks accepted ${statsA.accepted + statsS.accepted + statsB.accepted}, answered "duplicate" ${statsA.duplicateAnswers + statsS.duplicateAnswers + statsB.duplicateAnswers}, retried attempts ${statsA.retriedAttempts + statsS.retriedAttempts + statsB.retriedAttempts}; kills ${kills?.times.length ?? 0}`);
+    t.diagnostic(`webhooks accepted ${statsA.accepted + statsS.accepted + statsB.accepted}, answered "duplicate" ${statsA.duplicateAnswers + statsS.duplicateAnswers + statsB.duplicateAnswers}, retried attempts ${statsA.retriedAttempts + statsS.retriedAttempts + statsB.retriedAttempts}; kills ${killTimes.length}`);
     // Let the sinks' last result events and any late activity arrive before reading Odoo once more.
     await sleep(3_000);
 
     await assertOdooHoldsTheUniqueRecords(odoo, plan);
     const breachedCount = new Set(slaEvents.records.filter((record) => record.value.event_type === 'breached').map((record) => record.value.transaction_key)).size;
     t.diagnostic(`Odoo: ${plan.expected.charges.size + plan.expected.dispenses.size} bills, ${plan.expected.deliveries.size} receipts expected; ${phases.chargesSlow.size} charges sent while Odoo was slow, ${breachedCount} breached`);
-    assertSlaEvents(slaEvents, plan, phases.chargesSlow, kills?.times ?? []);
+    assertSlaEvents(slaEvents, plan, phases.chargesSlow, killTimes);
     await assertBreachActivities(odoo, slaEvents);
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
