@@ -52,8 +52,18 @@ try {
     await until('the end-to-end batch to reach Odoo', () => odooHolds(live));
     const seconds = (Date.now() - liveStarted) / 1000;
     console.log(`end to end only: ${liveStats.events} events in ${seconds.toFixed(1)} s = ${(liveStats.events / seconds).toFixed(0)} events/s`);
-    process.exit(0);
+  } else {
+    await threeSteps(send);
   }
+} finally {
+  await pipeline.kill('SIGTERM');
+  await intake.kill('SIGTERM');
+  odoo.close();
+  await simulator.close();
+}
+
+/** Steps 1-3 of the table above. */
+async function threeSteps(send: (plan: TrafficPlan) => ReturnType<typeof sendTraffic>): Promise<void> {
   const backlog = planTraffic({ events: EVENTS, duplicateRatio: 0.2 });
   const intakeStarted = Date.now();
   const intakeStats = await send(backlog);
@@ -89,9 +99,4 @@ try {
     if (match && !line.includes('"component":"kafkajs"')) complaints.set(`${match[1]}: ${match[2]}`, (complaints.get(`${match[1]}: ${match[2]}`) ?? 0) + 1);
   }
   for (const [message, count] of complaints) console.log(`${count} × ${message}`);
-} finally {
-  await pipeline.kill('SIGTERM');
-  await intake.kill('SIGTERM');
-  odoo.close();
-  await simulator.close();
 }
