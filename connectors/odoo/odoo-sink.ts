@@ -461,7 +461,7 @@ class OdooSink implements Sink {
           ...(typeof userId === 'number' ? { user_id: userId } : {}),
         } });
       }
-      await this.scheduleActivities(vals.map(({ item, values }) => ({ item, values })), failed);
+      await this.scheduleActivities(vals, failed);
     }
   }
 
