@@ -15,6 +15,7 @@ import { CONTROL_TOPIC, CONTROL_TOPIC_RETENTION_MS } from './control-protocol.ts
 import { ProcessorHost } from './processor-host.ts';
 import { SinkHost } from './sink-host.ts';
 import { SOURCE_OFFSETS_TOPIC, SourceHost } from './source-host.ts';
+import { claimStateDirectory, type ClaimedStateDirectory } from './state-directory.ts';
 
 /** What the runtime needs of a processor, source or sink host. */
 interface ComponentHost {
@@ -52,6 +53,7 @@ export class LifelineRuntime {
   private stopping: Promise<void> | undefined;
   private fatal: Error | undefined;
   private readonly fatalListeners: Array<(error: Error) => void> = [];
+  private stateDirectory: ClaimedStateDirectory | undefined;
 
   constructor(private readonly options: RuntimeOptions) {
     this.kafka = createKafka(options.topology.kafka, kafkaLogCreator(options.logger));
@@ -89,6 +91,11 @@ export class LifelineRuntime {
 
     this.admin = this.kafka.admin();
     await this.admin.connect();
+    // On-disk stores: this process's own slot of state_dir, so processes sharing a topology.yaml on one host never share a folder.
+    if (topology.runtime.storeKind === 'lmdb' && components.some((component) => registry.get(component.type).kind === 'processor')) {
+      this.stateDirectory = claimStateDirectory(topology.runtime.stateDir);
+      logger.info({ stateDir: this.stateDirectory.dir }, 'state directory claimed');
+    }
     for (const component of components) {
       const definition = registry.get(component.type);
       const common = {
@@ -102,7 +109,10 @@ export class LifelineRuntime {
         ...(this.options.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: this.options.sessionTimeoutMs } : {}),
       };
       if (definition.kind === 'processor') {
-        this.hosts.set(component.label, new ProcessorHost({ ...common, admin: this.admin, definition: definition as ProcessorDefinition }));
+        this.hosts.set(component.label, new ProcessorHost({
+          ...common, admin: this.admin, definition: definition as ProcessorDefinition,
+          ...(this.stateDirectory ? { stateDir: this.stateDirectory.dir } : {}),
+        }));
       } else if (definition.kind === 'source') {
         this.hosts.set(component.label, new SourceHost({ ...common, definition: definition as SourceDefinition }));
       } else {
@@ -174,6 +184,7 @@ export class LifelineRuntime {
         await host.stop().catch((error: unknown) => this.options.logger.error({ err: errorMessage(error) }, 'stopping a processor failed'));
       }
       await this.admin?.disconnect().catch(() => undefined);
+      this.stateDirectory?.release();
       await this.http?.close();
     })();
     return this.stopping;

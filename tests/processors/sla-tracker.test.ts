@@ -13,6 +13,8 @@ import { createLogger } from '../../src/observe/logger.ts';
 import { ComponentRegistry } from '../../src/runtime/component-registry.ts';
 import type { InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, ReferenceTableView } from '../../src/runtime/component.ts';
 import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
+import { MemoryStoreBackend } from '../../src/runtime/memory-store-backend.ts';
+import { TransactionalStore } from '../../src/runtime/transactional-store.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
 import { infra, testKafka, uniqueName, uniqueTopic } from '../helpers/harness.ts';
 import { TopicCollector, registeredSerde } from '../helpers/runtime-fixture.ts';
@@ -56,26 +58,26 @@ class InMemoryContext implements ProcessorContext {
   readonly breaches: SlaEvent[] = [];
   readonly repartitioned: string[] = [];
   readonly counts = new Map<string, number>();
-  checkDeadlines: ((now: number) => Promise<void> | void) | undefined;
-  private readonly state = new Map<string, unknown>();
+  checkDeadlines: ((now: number) => Promise<void | boolean> | void | boolean) | undefined;
+  /** The runtime's own store class over the memory backend (TTL, deadlines and ranges as in production). */
+  private readonly stores = new Map<string, TransactionalStore>();
 
   constructor(readonly partition = 0, readonly metricsRegistry?: Registry) {}
 
-  store<V>(): KeyValueStore<V> {
-    const state = this.state;
-    return {
-      get: (key) => state.get(key) as V | undefined,
-      put: (key, value) => { state.set(key, value); },
-      delete: (key) => { state.delete(key); },
-      entries: () => [...state.entries()] as Array<[string, V]>,
-    };
+  store<V>(name: string): KeyValueStore<V> {
+    let store = this.stores.get(name);
+    if (!store) {
+      store = new TransactionalStore(name, `changelog-${name}`, new MemoryStoreBackend(), undefined);
+      this.stores.set(name, store);
+    }
+    return store as TransactionalStore<V>;
   }
 
   forward<V>(output: string, record: OutputRecord<V>): void {
     (output === 'breaches' ? this.breaches : this.events).push(record.value as SlaEvent);
   }
 
-  schedule(_intervalMs: number, callback: (now: number) => Promise<void> | void): void {
+  schedule(_intervalMs: number, callback: (now: number) => Promise<void | boolean> | void | boolean): void {
     this.checkDeadlines = callback;
   }
 
