@@ -47,7 +47,7 @@ export interface OutputRecord<V = unknown> {
 }
 
 export interface PutOptions {
-  /** Overrides the store's default time to live for this entry. */
+  /** Overrides the store's default time to live for this entry; Infinity keeps it until deleted. */
   readonly ttlMs?: number;
   /**
    * Schedules the entry for a timer: `due(now)` returns it once now >= dueAt (epoch ms). Putting the

@@ -38,7 +38,7 @@ export class TransactionalStore<V = unknown> implements KeyValueStore<V> {
     const ttl = options.ttlMs ?? this.defaultTtlMs;
     this.recordWrites.set(key, {
       v: value,
-      ...(ttl === undefined ? {} : { exp: this.now() + ttl }),
+      ...(ttl === undefined || ttl === Infinity ? {} : { exp: this.now() + ttl }),
       ...(options.dueAt === undefined ? {} : { due: options.dueAt }),
     });
   }
