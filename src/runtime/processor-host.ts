@@ -292,7 +292,7 @@ export class ProcessorHost {
    * progress; and not ready with the reason when a restore passed its deadline, until one succeeds.
    */
   describe(): { state: string; detail: string } {
-    const base = `${this.tasks.size} partition task(s), group ${this.groupId}`;
+    const base = `${this.tasks.size} partition task(s) [${[...this.tasks.keys()].sort((a, b) => a - b).join(',')}], group ${this.groupId}`;
     if (this.state === 'running' && this.restoreFailures.size > 0) {
       return { state: 'restore_failed', detail: `${base}; ${[...this.restoreFailures].map(([partition, reason]) => `partition ${partition}: ${reason}`).join('; ')}` };
     }

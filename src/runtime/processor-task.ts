@@ -254,11 +254,12 @@ export class ProcessorTask {
       this.stores.set(spec.name, new TransactionalStore(spec.name, env.changelogTopic(spec.name), backend, spec.ttlMs));
     }
     try {
-      await restoreStores({
+      const restore = await restoreStores({
         kafka: env.kafka, admin: env.admin, producer: this.producer, transactional: env.exactlyOnce, partition: this.partition,
         stores: [...this.stores.values()], logger: this.logger, timeoutMs: env.restoreTimeoutMs,
         onProgress: (progress) => env.onRestoreProgress?.(this.partition, progress),
       });
+      if (restore.plans.length > 0) env.metrics.recordRestore(env.label, restore.plans.some((plan) => plan.mode === 'full') ? 'full' : 'tail', restore.restored);
     } finally {
       env.onRestoreProgress?.(this.partition, undefined);
     }
