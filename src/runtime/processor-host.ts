@@ -43,6 +43,7 @@ export class ProcessorHost {
   private assigned = new Set<number>();
   private readonly restoring = new Map<number, RestoreProgress>();
   private readonly restoreFailures = new Map<number, string>();
+  private readonly openFailures = new Map<number, number>();
 
   constructor(private readonly options: ProcessorHostOptions) {
     const { topology, declaration, definition } = options;
@@ -167,9 +168,11 @@ export class ProcessorHost {
 
   /** Opens an assigned partition's task again after a failed open or a fence, even if no batch arrives. */
   private reopenLater(partition: number): void {
+    const failures = (this.openFailures.get(partition) ?? 0) + 1;
+    this.openFailures.set(partition, failures);
     const timer = setTimeout(() => {
       if (this.state === 'running' && this.assigned.has(partition) && !this.tasks.has(partition)) void this.taskFor(partition).catch(() => undefined);
-    }, 1000);
+    }, Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
     timer.unref();
   }
 
@@ -194,6 +197,7 @@ export class ProcessorHost {
       const created = new ProcessorTask(this.env, partition);
       task = created.open().then(() => {
         this.restoreFailures.delete(partition);
+        this.openFailures.delete(partition);
         return created;
       });
       task.catch((error: unknown) => {
