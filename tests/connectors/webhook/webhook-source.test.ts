@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { LIFELINE_HEADERS } from '../../../src/runtime/record-headers.ts';
-import { testKafka } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
-import { deliver, newWebhookSecret, partnerTopics, webhookPort, writePartnerFeedTopology } from '../partner-feed-fixture.ts';
+import { LIFELINE_HEADERS } from '../../../src/component/record-headers.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
+import { deliver, newWebhookSecret, partnerTopics, webhookPort, writePartnerFeedTopology } from '../../../testing/partner-feed-fixture.ts';
 
 /**
  * webhook_source under `lifeline run`, against the real broker and registry: every documented

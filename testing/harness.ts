@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
-import { infraUp } from '../../dev/infra/local-infra.ts';
-import { kafkaBootstrap, localInfraSettings, registryUrl } from '../../dev/infra/settings.ts';
-import { createKafka } from '../../src/kafka/client.ts';
-import { ensureTopics, type TopicSpec } from '../../src/kafka/topic-admin.ts';
+import { infraUp } from '../dev/infra/local-infra.ts';
+import { kafkaBootstrap, localInfraSettings, registryUrl } from '../dev/infra/settings.ts';
+import { createKafka } from '../src/kafka/client.ts';
+import { ensureTopics, type TopicSpec } from '../src/kafka/topic-admin.ts';
 
 /**
  * The shared test harness: the real local Kafka broker and schema registry, started once per
