@@ -18,6 +18,10 @@ export interface TestInfra {
 let ready: Promise<TestInfra> | undefined;
 
 export function infra(): Promise<TestInfra> {
+  if (process.env.LIFELINE_TEST_TIER === 'unit') {
+    // scripts/run-tests.mjs: the unit tier starts no JVM. A test that needs the broker is a broker test.
+    throw new Error('this test needs the Kafka broker, but it runs in the unit tier: name its file *.test.ts, not *.unit.test.ts (docs/testing.md)');
+  }
   ready ??= (async () => {
     const settings = localInfraSettings();
     await infraUp(settings);

@@ -10,7 +10,7 @@ import { deliver, newWebhookSecret, partnerTopics, webhookPort, writePartnerFeed
 /**
  * webhook_source under `lifeline run`, against the real broker and registry: every documented
  * answer, and for every rejection the quarantine record (committed before the answer) with the
- * raw body and the reason. Kafka being unavailable is covered in webhook-source-unit.test.ts.
+ * raw body and the reason. Kafka being unavailable is covered in webhook-source.unit.test.ts.
  */
 
 interface Quarantined { partner: string; reason_code: string; message: string; location: string | null; raw: Buffer; delivery_id: string | null; truncated: boolean; size_bytes: number; headers: Record<string, string> }
