@@ -14,6 +14,7 @@ import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
 import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
 import { TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
+import { keyPerPartition } from '../../testing/sentinel.ts';
 
 const CHARGE_SCHEMA = resolve('tests/fixtures/schemas/sla_charge_received.avsc');
 const INVOICE_SCHEMA = resolve('tests/fixtures/schemas/sla_invoice_update.avsc');
@@ -163,6 +164,22 @@ function assertNoRepeats(events: readonly SlaEvent[]): void {
   assert.deepEqual(repeated, [], 'every event kind at most once per transaction');
 }
 
+const isSentinel = (event: SlaEvent): boolean => event.transaction_key.includes('sentinel-');
+
+/**
+ * Sentinels instead of a sleep: a charge and its posted invoice for a transaction key on each
+ * partition of the by-transaction repartition, so each task completes one after everything it did
+ * before (its timer ticks included, committed earlier on the same output partition). Once every
+ * sentinel's completion has arrived, a repeated event would have too. Returns how many were sent.
+ */
+async function sendSentinels(send: ReturnType<typeof sender>, topics: SlaTopicNames, collector: TopicCollector<SlaEvent>): Promise<number> {
+  const keys = keyPerPartition('sentinel', PARTITIONS);
+  await send(topics.charges, keys.map((id) => charge(id)));
+  await send(topics.invoices, keys.map((id) => invoiceStep(id, 'posted')));
+  await collector.waitUntil((records) => keys.every((id) => records.some(({ value }) => value.transaction_key === id && value.event_type.startsWith('completed'))), 'a sentinel completed on each partition', 30_000);
+  return keys.length;
+}
+
 async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -231,8 +248,8 @@ test('sla: start and end keyed differently meet by transaction; completed, late,
   const invoicesWritten = early.length + fast.length + failed.length + slow.length;
   const expected = firstFlowEvents + invoicesWritten + fast.length;
   await collector.waitForCount(expected, 30_000);
-  await sleep(1500); // a repeated event would arrive now
-  const events = collector.records.map((record) => record.value);
+  const sentinels = await sendSentinels(send, topics, collector);
+  const events = collector.records.map((record) => record.value).filter((event) => !isSentinel(event));
   assertNoRepeats(events);
   assert.equal(events.length, expected);
 
@@ -275,10 +292,10 @@ test('sla: start and end keyed differently meet by transaction; completed, late,
   const labels = { component: topology.label, flow };
   assert.equal(metricValue(metrics, 'lifeline_sla_open_transactions', labels), never.length + failed.length);
   assert.equal(metricValue(metrics, 'lifeline_sla_breaches_total', labels), slow.length + never.length + failed.length);
-  assert.equal(metricValue(metrics, 'lifeline_sla_latency_seconds_count', labels), fast.length + early.length + slow.length);
+  assert.equal(metricValue(metrics, 'lifeline_sla_latency_seconds_count', labels), fast.length + early.length + slow.length + sentinels);
   assert.ok((metricValue(metrics, 'lifeline_sla_oldest_open_age_seconds', labels) ?? 0) >= BREACH_MS / 1000);
   const paymentLabels = { component: topology.label, flow: 'invoice_to_payment' };
-  assert.equal(metricValue(metrics, 'lifeline_sla_open_transactions', paymentLabels), invoicesWritten - fast.length);
+  assert.equal(metricValue(metrics, 'lifeline_sla_open_transactions', paymentLabels), invoicesWritten - fast.length + sentinels, 'the sentinels\' invoices are not paid');
   assert.equal(metricValue(metrics, 'lifeline_sla_breaches_total', paymentLabels), 0);
   const decisions = (event: string): number => metricValue(metrics, 'lifeline_processor_events_total', { component: topology.label, event }) ?? 0;
   assert.ok(decisions('sla_early_step_held') >= early.length, 'the early ends waited for their starts');
@@ -332,9 +349,9 @@ test('sla: a runtime stopped with transactions open hands them to the next one t
   const ended = open.slice(0, 2);
   await send(topics.invoices, ended.map((id) => invoiceStep(id, 'posted')));
   await waitUntil(() => countOf('completed_late') === ended.length, 15_000, 'the late completions');
-  await sleep(1500); // a repeated event would arrive now
+  await sendSentinels(send, topics, collector);
 
-  const events = collector.records.map((record) => record.value);
+  const events = collector.records.map((record) => record.value).filter((event) => !isSentinel(event));
   assertNoRepeats(events);
   for (const id of open) {
     assert.deepEqual(typesOf(events, flow, id), ended.includes(id) ? ['started', 'warning', 'breached', 'completed_late'] : ['started', 'warning', 'breached'], id);
