@@ -156,6 +156,21 @@ export interface SourceBatch {
   readonly cursor?: unknown;
 }
 
+/** A record of a committed batch that was dead-lettered instead of written to its output. */
+export interface SourceRecordFailure {
+  /** Its index in `batch.records`. */
+  readonly index: number;
+  /** An LL_* code, e.g. LL_RECORD_TOO_LARGE (details: size, limit), LL_SERIALIZE_INVALID. */
+  readonly code: string;
+  readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** What the host did with a committed batch's records, beside writing them. */
+export interface SourceBatchOutcome {
+  readonly deadLettered: readonly SourceRecordFailure[];
+}
+
 export interface SourceContext extends ConnectorContext {
   /** The last committed cursor, or undefined on the first run. */
   readonly cursor: unknown;
@@ -169,7 +184,7 @@ export interface Source {
    */
   produce(): Promise<SourceBatch | undefined>;
   /** The batch and its cursor are committed in Kafka: e.g. answer the webhook 2xx, archive the file. */
-  acknowledge(batch: SourceBatch): Promise<void>;
+  acknowledge(batch: SourceBatch, outcome?: SourceBatchOutcome): Promise<void>;
   /**
    * The batch was not committed (Kafka unavailable, a record that does not encode). `committedCursor`
    * is the last cursor that was; a polling source rewinds to it, a webhook answers 503.
