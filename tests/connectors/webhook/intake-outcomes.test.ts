@@ -42,6 +42,7 @@ const cleanups: Array<() => Promise<void>> = [];
 let port = 0;
 let httpPort = 0;
 let lifeline: LifelineProcess;
+let sourceLabel = '';
 let charges: TopicCollector<Delivered>;
 let supplies: TopicCollector<Delivered>;
 let quarantine: TopicCollector<Quarantined>;
@@ -69,6 +70,7 @@ before(async () => {
   const admin = await createTestTopics(kafka, [{ name: topics.supply_deliveries, partitions: 3, retentionMs: 86_400_000, config: { 'max.message.bytes': String(SUPPLY_TOPIC_LIMIT) } }]);
   await admin.disconnect();
   const label = uniqueLabel('partner_webhooks');
+  sourceLabel = label;
   const topology = await writeTestTopology({
     topics: {
       [topics.service_charges]: { schema: 'schemas/partner/service_charge.avsc', partitions: 3, key: 'entity_key', classification: 'phi' },
@@ -205,6 +207,7 @@ describe('intake: every delivery gets its own outcome', { timeout: 240_000 }, ()
     const small = Array.from({ length: 6 }, (_, index) => index % 2 === 0
       ? deliver(port, '/w/acme_lab', dftFrom('S', index), { secret: secrets.acme })
       : deliver(port, '/w/beta_lab', dftFrom('T', index), { secret: secrets.beta }));
+    const abortedBefore = await metricValue(httpPort, 'lifeline_transactions_total', { component: sourceLabel, result: 'aborted' });
     const tooLarge = deliver(port, '/w/supplier', supplyJson('ORD-HUGE', 100_000), { secret: secrets.supplier, ...fhir });
     const [big, smallAnswers, huge] = await Promise.all([Promise.all(burst), Promise.all(small), tooLarge]);
     for (const answer of [...big, ...smallAnswers]) assert.equal(answer.status, 200, JSON.stringify(answer.body));
@@ -213,6 +216,8 @@ describe('intake: every delivery gets its own outcome', { timeout: 240_000 }, ()
     assert.equal(problem(huge).limit_bytes, SUPPLY_TOPIC_LIMIT);
     await writtenOnce(supplies, big, 1);
     await writtenOnce(charges, smallAnswers, 2);
+    assert.equal(await metricValue(httpPort, 'lifeline_transactions_total', { component: sourceLabel, result: 'aborted' }), abortedBefore,
+      'no transaction failed: they were bounded by bytes, and the oversized record was dead-lettered before sending');
     // Later deliveries pass too: the source's producer was not left broken.
     const later = await Promise.all([
       deliver(port, '/w/acme_lab', dftFrom('L', 1), { secret: secrets.acme }),
