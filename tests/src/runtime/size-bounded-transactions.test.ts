@@ -12,7 +12,7 @@ import { deadLetterTopic } from '../../../src/topology/model.ts';
 import { uniqueTopic } from '../../helpers/harness.ts';
 import { TEST_EVENT_SCHEMA, TopicCollector, testEventTopic, type TestEvent } from '../../helpers/runtime-fixture.ts';
 import { uniqueLabel, writeTestTopology } from '../../helpers/topology-writer.ts';
-import { until } from '../../connectors/webhook/intake-fixture.ts';
+import { metricValue, until } from '../../connectors/webhook/intake-fixture.ts';
 
 /**
  * Issue 11, "no livelock on size": 5 KiB, 200 KiB and (topic limit + 1) byte records through a
@@ -128,4 +128,8 @@ test('5 KiB, 200 KiB and topic-limit+1 records through dedup → enrich with def
   assert.equal(letter.headers[DEAD_LETTER_HEADERS.errorClass], 'LL_RECORD_TOO_LARGE');
   assert.match(letter.headers[DEAD_LETTER_HEADERS.errorMessage] ?? '', new RegExp(`max\\.message\\.bytes ${CHAIN_TOPIC_LIMIT}`));
   assert.equal(runtime.health().ready, true, 'no host reports a stall');
+  for (const label of [dedupLabel, enrichLabel]) {
+    assert.equal(await metricValue(runtime.port as number, 'lifeline_stalled_batches_total', { component: label }), 0, `${label} never failed a batch twice`);
+    assert.equal(await metricValue(runtime.port as number, 'lifeline_transactions_total', { component: label, result: 'aborted' }), 0, `${label} aborted no transaction`);
+  }
 });
