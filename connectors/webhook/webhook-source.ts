@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import { ERROR_CODES, LifelineError, errorCode, errorMessage, isRetriable } from '../../src/errors.ts';
-import { defineSource, type Source, type SourceBatch, type SourceBatchOutcome, type SourceContext, type SourceRecord } from '../../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../../src/runtime/duration.ts';
+import { defineSource, type Source, type SourceBatch, type SourceBatchOutcome, type SourceContext, type SourceRecord } from '../../src/component/component.ts';
+import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts';
 import { PARTNER_FEED_OUTPUTS, errorLocation, type CanonicalRecord, type DeliveryContext } from '../formats/canonical.ts';
 import { checkPartnerFormat, decodeDelivery, partnerFormatProperties, type PartnerFormat } from '../formats/partner-format.ts';
 import {

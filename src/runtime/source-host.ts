@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY, retry } from '../retry.ts';
 import { deadLetterTopic } from '../topology/model.ts';
-import type { Source, SourceBatch, SourceBatchOutcome, SourceContext, SourceDefinition, SourceRecordFailure } from './component.ts';
+import type { Source, SourceBatch, SourceBatchOutcome, SourceContext, SourceDefinition, SourceRecordFailure } from '../component/component.ts';
 import { ConnectorHealthTracker } from './connector-health.ts';
 import type { HostOptions } from './host-options.ts';
 import { sourceDeadLetterMessage } from './dead-letter.ts';
@@ -13,7 +13,7 @@ import { ProgressGuard, readSizeLimits, recreateProducer, sendBounded, type Size
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { isFencingError, isTransientTransactionError } from './processor-task.ts';
-import { withIngestHeaders } from './record-headers.ts';
+import { withIngestHeaders } from '../component/record-headers.ts';
 import { restoreStores } from './store-restorer.ts';
 import { TransactionalStore } from './transactional-store.ts';
 
@@ -80,7 +80,7 @@ export class SourceHost {
       label: this.label,
       logger: this.logger,
       signal: this.abort.signal,
-      odoo: topology.odoo,
+      connections: topology.connections,
       metricsRegistry: this.options.metrics.registry,
       cursor: this.committedCursor,
       setHealth: (state, detail) => this.health.set(state, detail),

@@ -13,12 +13,12 @@ import { deadLetterTopic } from '../../../src/topology/model.ts';
 import { decodeDelivery } from '../../../connectors/formats/partner-format.ts';
 import { canonicalSourceRecord, headersFor } from '../../../connectors/partner-feed.ts';
 import { webhookSource } from '../../../connectors/webhook/webhook-source.ts';
-import { createTestTopics, infra, testKafka, uniqueTopic } from '../../helpers/harness.ts';
-import { runLifeline, writeTestOperators } from '../../helpers/cli-runner.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../../helpers/topology-writer.ts';
-import { deliver, newWebhookSecret, webhookPort, type DeliveryAnswer } from '../partner-feed-fixture.ts';
-import { until } from './intake-fixture.ts';
+import { createTestTopics, infra, testKafka, uniqueTopic } from '../../../testing/harness.ts';
+import { runLifeline, writeTestOperators } from '../../../testing/cli-runner.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../../testing/topology-writer.ts';
+import { deliver, newWebhookSecret, webhookPort, type DeliveryAnswer } from '../../../testing/partner-feed-fixture.ts';
+import { until } from '../../../testing/intake-fixture.ts';
 
 /**
  * Issue 11, "outages are retried, never dead-lettered", on the real broker with the registry

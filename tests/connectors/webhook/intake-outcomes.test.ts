@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { createTestTopics, testKafka, uniqueTopic } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../../helpers/topology-writer.ts';
-import { deliver, newWebhookSecret, webhookPort, type DeliveryAnswer } from '../partner-feed-fixture.ts';
-import { metricValue, readyStatus, runtimePort, until } from './intake-fixture.ts';
+import { createTestTopics, testKafka, uniqueTopic } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../../testing/topology-writer.ts';
+import { deliver, newWebhookSecret, webhookPort, type DeliveryAnswer } from '../../../testing/partner-feed-fixture.ts';
+import { metricValue, readyStatus, runtimePort, until } from '../../../testing/intake-fixture.ts';
 
 /**
  * Issue 11 on the real broker: every delivery gets its own outcome. Unrouted message types (HL7

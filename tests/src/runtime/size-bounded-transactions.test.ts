@@ -9,10 +9,10 @@ import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
 import { SizeLimits, splitIntoRequests, estimateMessageBytes } from '../../../src/runtime/transaction-budget.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { deadLetterTopic } from '../../../src/topology/model.ts';
-import { uniqueTopic } from '../../helpers/harness.ts';
-import { TEST_EVENT_SCHEMA, TopicCollector, testEventTopic, type TestEvent } from '../../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../../helpers/topology-writer.ts';
-import { metricValue, until } from '../../connectors/webhook/intake-fixture.ts';
+import { uniqueTopic } from '../../../testing/harness.ts';
+import { TEST_EVENT_SCHEMA, TopicCollector, testEventTopic, type TestEvent } from '../../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../../testing/topology-writer.ts';
+import { metricValue, until } from '../../../testing/intake-fixture.ts';
 
 /**
  * Issue 11, "no livelock on size": 5 KiB, 200 KiB and (topic limit + 1) byte records through a

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LifelineProcess } from '../../helpers/runtime-fixture.ts';
+import type { LifelineProcess } from './runtime-fixture.ts';
 
 /** Polls until `check` holds (or throws naming `what` after `timeoutMs`). */
 export async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
