@@ -6,7 +6,6 @@ import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
 import { DEAD_LETTER_HEADERS } from '../../../src/runtime/dead-letter.ts';
 import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
-import { SizeLimits, splitIntoRequests, estimateMessageBytes } from '../../../src/runtime/transaction-budget.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { deadLetterTopic } from '../../../src/topology/model.ts';
 import { uniqueTopic } from '../../../testing/harness.ts';
@@ -28,24 +27,6 @@ const CHAIN_TOPIC_LIMIT = 262_144;
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
-
-test('splitIntoRequests keeps every topic\'s share of a request under its limit, in order', () => {
-  const limits = SizeLimits.fixed(10_000, new Map([['small', 2_000]]));
-  const messages = Array.from({ length: 20 }, (_, index) => ({ key: `k${index}`, value: Buffer.alloc(300, index) }));
-  const requests = splitIntoRequests([{ topic: 'small', messages }, { topic: 'large', messages: messages.slice(0, 5) }], limits);
-  assert.ok(requests.length > 1);
-  const sent: Buffer[] = [];
-  for (const request of requests) {
-    for (const { topic, messages: part } of request) {
-      const bytes = part.reduce((sum, message) => sum + estimateMessageBytes(message), 0);
-      assert.ok(bytes <= limits.limitFor(topic) * 0.9, `${topic}: ${bytes} bytes in one request`);
-      if (topic === 'small') sent.push(...part.map((message) => message.value as Buffer));
-    }
-  }
-  assert.deepEqual(sent, messages.map((message) => message.value), 'every message once, in order');
-  assert.equal(limits.tooLarge('small', { key: 'k', value: Buffer.alloc(2_000) })?.code, 'LL_RECORD_TOO_LARGE');
-  assert.equal(limits.tooLarge('small', { key: 'k', value: Buffer.alloc(1_000) }), undefined);
 });
 
 test('5 KiB, 200 KiB and topic-limit+1 records through dedup → enrich with default commit settings: progress, the oversized one dead-lettered', { timeout: 180_000 }, async () => {
