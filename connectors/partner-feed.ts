@@ -269,3 +269,26 @@ export function unroutedTypeCounts(types: readonly string[], format: string, unr
   if (Object.keys(counts).length === 0) for (const record of unrouted) counts[record.kind] = (counts[record.kind] ?? 0) + 1;
   return counts;
 }
+
+/**
+ * `topology validate` warnings for a partner-feed source: each partner whose format can produce a
+ * kind no output of the source maps (and whose policy does not drop such content on purpose).
+ */
+export function partnerRoutingWarnings(
+  partners: ReadonlyArray<{ name: string; format: string; csv?: { record_type: string } | undefined; unrouted?: string }>,
+  outputs: { has(output: string): boolean },
+  source: 'webhook_source' | 'file_source',
+): Array<{ path: Array<string | number>; message: string }> {
+  const warnings: Array<{ path: Array<string | number>; message: string }> = [];
+  partners.forEach((partner, index) => {
+    if (partner.unrouted === 'accept_and_drop') return;
+    const kinds = unroutedKinds(partner, (output) => outputs.has(output));
+    if (kinds.length === 0) return;
+    const listed = kinds.map((kind) => `${describeKind(partner.format, kind)} (output ${OUTPUT_OF_KIND[kind]})`).join('; ');
+    const fate = source === 'webhook_source'
+      ? 'such deliveries are answered 422 and quarantined (LL_PARTNER_TYPE_UNROUTED); map the output, or set unrouted: accept_and_drop if the partner sends everything'
+      : 'such records are rejected and quarantined at run time; map the output';
+    warnings.push({ path: ['partners', index, 'format'], message: `partner ${partner.name} can send ${listed}, which no output of this source maps: ${fate}` });
+  });
+  return warnings;
+}

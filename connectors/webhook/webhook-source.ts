@@ -9,7 +9,7 @@ import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts
 import { PARTNER_FEED_OUTPUTS, errorLocation, type CanonicalRecord, type DeliveryContext } from '../formats/canonical.ts';
 import { checkPartnerFormat, decodeDelivery, partnerFormatProperties, type PartnerFormat } from '../formats/partner-format.ts';
 import {
-  MIXED_POLICIES, PartnerFeedMetrics, UNROUTED_POLICIES, acceptedTypes, canonicalSourceRecord, deliveryMessageTypes, headersFor, quarantineRecords,
+  MIXED_POLICIES, PartnerFeedMetrics, UNROUTED_POLICIES, acceptedTypes, canonicalSourceRecord, deliveryMessageTypes, headersFor, partnerRoutingWarnings, quarantineRecords,
   routeRecords, unroutedTypeCounts,
 } from '../partner-feed.ts';
 import { decodeWebhookSecret, verifyWebhook } from './standard-webhooks.ts';
@@ -132,6 +132,7 @@ export const webhookSource = defineSource({
   outputs: PARTNER_FEED_OUTPUTS,
   config: configSchema,
   create: (config) => new WebhookSource(config),
+  warnings: (config, outputs) => partnerRoutingWarnings(config.partners, outputs, 'webhook_source'),
 });
 
 class WebhookSource implements Source {

@@ -259,6 +259,16 @@ interface DefinitionBase<K extends ComponentKind, C extends TObject> {
   repartitions?(config: Static<C>): string[];
   /** Kinds of connection (`connections.<kind>` in topology.yaml) the component uses. */
   readonly connections?: readonly ConnectionKind[];
+  /**
+   * Things `topology validate` should warn about (the topology is still valid), e.g. a partner
+   * whose format can produce a record kind no output maps. `path` is relative to `config`.
+   */
+  warnings?(config: Static<C>, outputs: { has(output: string): boolean }): ComponentWarning[];
+}
+
+export interface ComponentWarning {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
 }
 
 export interface ProcessorDefinition<C extends TObject = TObject> extends DefinitionBase<'processor', C> {
