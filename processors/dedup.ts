@@ -107,7 +107,12 @@ export const dedup = defineProcessor({
         const fingerprint = contentFingerprint(record.value, volatile);
         const rawVersion = config.version_path ? readPath(record.value, config.version_path) : undefined;
         const version = typeof rawVersion === 'number' || typeof rawVersion === 'string' ? rawVersion : undefined;
-        const previous = seen.get(key);
+        // Without repartitioning, a key is remembered per record key too: two entities that share an
+        // idempotency key (an HL7 control id reused for another FT1-2 transaction) are two records on
+        // whichever partitions they land, never a conflict on one partition and two passes on two.
+        // Entries written before this scoping are found under the bare key.
+        const storeKey = config.repartition || record.key === null ? key : `${record.key}\u0000${key}`;
+        const previous = seen.get(storeKey) ?? (storeKey === key ? undefined : seen.get(key));
         const sameContent = previous !== undefined && (previous.fp !== undefined ? previous.fp === fingerprint : previous.hash === contentHash(record.value));
         const isCorrection = readPath(record.value, config.correction_path) === true;
         let result: 'first' | 'update' | 'duplicate' | 'stale' | 'conflict';
@@ -119,14 +124,14 @@ export const dedup = defineProcessor({
         else result = 'conflict';
         const headers = { [DEDUP_RESULT_HEADER]: result };
         if (result === 'duplicate' || result === 'stale') {
-          seen.put(key, previous as SeenKey); // seen again: the TTL window restarts
+          seen.put(storeKey, previous as SeenKey); // seen again: the TTL window restarts
           if (context.hasOutput('duplicates')) context.forward('duplicates', { key: record.key, value: record.value, headers });
           context.count(result === 'duplicate' ? 'duplicates' : 'stale');
           return;
         }
         if (result === 'conflict') {
           const before = previousFingerprint(previous as SeenKey);
-          seen.put(key, previous as SeenKey); // the content seen first stays the reference
+          seen.put(storeKey, previous as SeenKey); // the content seen first stays the reference
           const reason = version !== undefined && previous?.version === version
             ? 'same idempotency key and version with different content'
             : 'same idempotency key with different content, not marked as a correction';
@@ -153,7 +158,7 @@ export const dedup = defineProcessor({
           }
           return;
         }
-        seen.put(key, version === undefined ? { fp: fingerprint } : { fp: fingerprint, version });
+        seen.put(storeKey, version === undefined ? { fp: fingerprint } : { fp: fingerprint, version });
         context.forward('unique', { key: record.key, value: record.value, headers });
         context.count(result === 'first' ? 'first' : 'updates');
       },
