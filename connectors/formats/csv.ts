@@ -279,6 +279,8 @@ function parserOptions(mapping: CsvMapping, onHeader: (header: string[]) => void
     quote: mapping.quote,
     info: true,
     skip_empty_lines: true,
+    // Spreadsheet exports end with rows of only separators (",,,,"): rows with every cell empty carry nothing.
+    skip_records_with_empty_values: true,
     columns: (header: string[]) => {
       onHeader(header);
       return header.map((name) => name.trim());
