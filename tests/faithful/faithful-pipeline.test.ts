@@ -8,10 +8,10 @@ import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
 import type { OdooClient } from '../../connectors/odoo/odoo-client.ts';
 import { DEDUP_CONFLICT_HEADERS, DEDUP_RESULT_HEADER } from '../../processors/dedup.ts';
-import { infra, testKafka, uniqueName, uniqueTopic } from '../helpers/harness.ts';
-import { useOdooSimulator } from '../helpers/odoo-simulator-fixture.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../helpers/runtime-fixture.ts';
-import { deliver, newWebhookSecret, webhookPort } from '../connectors/partner-feed-fixture.ts';
+import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
+import { useOdooSimulator } from '../../testing/odoo-simulator-fixture.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
+import { deliver, newWebhookSecret, webhookPort } from '../../testing/partner-feed-fixture.ts';
 
 /**
  * Issue 12's "done when", on the real broker and registry with the Odoo simulator: partner

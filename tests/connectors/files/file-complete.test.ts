@@ -3,9 +3,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { testKafka } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
-import { partnerTopics, writePartnerFeedTopology } from '../partner-feed-fixture.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
+import { partnerTopics, writePartnerFeedTopology } from '../../../testing/partner-feed-fixture.ts';
 
 /**
  * file_source takes a file only when it is complete (issue 12): a file renamed into the inbox

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { Value } from '@sinclair/typebox/value';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../src/observe/logger.ts';
-import type { InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, ReferenceTableView } from '../../src/runtime/component.ts';
+import type { InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, ReferenceTableView } from '../../src/component/component.ts';
 import { DEDUP_CONFLICT_HEADERS, DEDUP_RESULT_HEADER, contentFingerprint, dedup } from '../../processors/dedup.ts';
 
 /**
