@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { errorCode, errorMessage } from '../errors.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { changelogTopic, deadLetterTopic, phiPathsByTopic, repartitionTopic, type RuntimeSettings } from '../topology/model.ts';
-import type { ProcessorDefinition, StoreSpec } from './component.ts';
+import type { ProcessorDefinition, StoreSpec } from '../component/component.ts';
 import { CopartitionedAssigner } from './copartitioned-assigner.ts';
 import type { HostOptions } from './host-options.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
-import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
+import { useOdooSimulator } from '../../../testing/odoo-simulator-fixture.ts';
 
 /**
  * The simulator as a real Odoo 17 with sale, purchase, stock and account behaves for what the

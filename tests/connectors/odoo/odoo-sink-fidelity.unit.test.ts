@@ -5,8 +5,8 @@ import { odooSink, type OdooSinkConfig } from '../../../connectors/odoo/odoo-sin
 import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
 import { INTEGRATION_GROUPS } from '../../../dev/odoo-simulator/seed-data.ts';
 import { errorCode, isRetriable } from '../../../src/errors.ts';
-import type { InputRecord } from '../../../src/runtime/component.ts';
-import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
+import type { InputRecord } from '../../../src/component/component.ts';
+import { useOdooSimulator } from '../../../testing/odoo-simulator-fixture.ts';
 import { simulatorConnection, testConnectorContext } from './odoo-test-context.ts';
 
 /**
