@@ -7,7 +7,7 @@ import {
 import { odooConnectionKind } from './odoo-connection.ts';
 import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts';
 import { readPath } from '../../src/component/value-path.ts';
-import type { FieldDescription, LoadResult } from './odoo-client.ts';
+import type { FieldDescription, LoadResult, OdooClient } from './odoo-client.ts';
 import {
   FieldSpecSchema, describeLink, desiredValues, isLines, linkKey, linksOf, parseFieldSpecs, referencesOf, renderTemplate,
   type DesiredValue, type FieldSpec, type LinkSpec, type ReferenceResolver,
@@ -257,7 +257,7 @@ class OdooSink implements Sink {
         problems.push(`${field}: not a relational field, cannot link it to ${describeLink(link)}`);
         continue;
       }
-      const outcome = await resolveLink(this.link, link, relation);
+      const outcome = await resolveLink((operation, fn) => this.link.call(operation, fn), link, relation);
       if (typeof outcome === 'number') resolved.set(key, outcome);
       else problems.push(`${field}: ${outcome}`);
     }
@@ -689,8 +689,15 @@ async function runBounded<T>(tasks: readonly T[], limit: number, run: (task: T) 
   if (failure) throw failure.error;
 }
 
-/** One link to its id: an external id (of the right model), the first record a domain finds, or an existing id. */
-async function resolveLink(link: OdooLink, spec: LinkSpec, relation: string): Promise<number | string> {
+/** How a caller makes an Odoo call (through an OdooLink's metrics, or directly). */
+export type OdooCall = <T>(operation: string, fn: (client: OdooClient) => Promise<T>) => Promise<T>;
+
+/**
+ * One link to its id: an external id (of the right model), the first record a domain finds, or an
+ * existing id. A text (what is wrong, for a person) when it does not resolve.
+ */
+export async function resolveLink(call: OdooCall, spec: LinkSpec, relation: string): Promise<number | string> {
+  const link = { call };
   if (spec.external_id) {
     const dot = spec.external_id.indexOf('.');
     const [module, name] = [spec.external_id.slice(0, dot), spec.external_id.slice(dot + 1)];

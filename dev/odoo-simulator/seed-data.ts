@@ -39,7 +39,7 @@ export const SIMULATOR_USERS: readonly SimulatorUser[] = [
   { uid: 7, login: 'auditor', name: 'Compliance Auditor', password: 'auditor', apiKeys: [], groups: ['base.group_user', 'account.group_account_readonly'], partnerId: 6 },
 ];
 
-const PARTNERS: ReadonlyArray<Record<string, string | boolean | number>> = [
+export const PARTNERS: ReadonlyArray<Record<string, string | boolean | number>> = [
   // Payers
   { name: 'Medicare Part B (Novitas Solutions)', ref: 'PAYER-MCR-B', is_company: true, city: 'Mechanicsburg', zip: '17050', email: 'edi@novitas.example', phone: '+1 855-555-0101', customer_rank: 1 },
   { name: 'Blue Cross Blue Shield of Illinois', ref: 'PAYER-BCBS-IL', is_company: true, city: 'Chicago', zip: '60601', email: 'claims@bcbsil.example', phone: '+1 800-555-0102', customer_rank: 1 },
@@ -62,7 +62,7 @@ const PARTNERS: ReadonlyArray<Record<string, string | boolean | number>> = [
   { name: 'Henry Schein Medical', ref: 'SUP-SCHEIN', is_company: true, city: 'Melville', zip: '11747', email: 'orders@schein.example', phone: '+1 800-555-0404', supplier_rank: 1 },
 ];
 
-const PRODUCTS: ReadonlyArray<Record<string, string | number>> = [
+export const PRODUCTS: ReadonlyArray<Record<string, string | number>> = [
   { name: 'Comprehensive metabolic panel (CPT 80053)', default_code: 'CPT-80053', type: 'service', list_price: 14.49 },
   { name: 'CBC with automated differential (CPT 85025)', default_code: 'CPT-85025', type: 'service', list_price: 10.66 },
   { name: 'Hemoglobin A1c (CPT 83036)', default_code: 'CPT-83036', type: 'service', list_price: 13.32 },
