@@ -292,11 +292,27 @@ function convert(name: string, value: unknown, conversion: Conversion | undefine
   }
 }
 
-/** `{path}` placeholders in a message or activity text, filled from the record. */
+/**
+ * `{path}` placeholders in a message or activity text, filled from the record; `{path|duration}`
+ * shows milliseconds as people say them ("15 minutes"), `{path|datetime}` epoch ms as UTC time.
+ */
 export function renderTemplate(template: string, value: unknown, extra: Readonly<Record<string, string | number>> = {}): string {
-  return template.replace(/\{([a-zA-Z0-9_.]+)\}/g, (whole, path: string) => {
-    if (path in extra) return String(extra[path]);
-    const found = readPath(value, path);
-    return found === undefined || found === null ? '' : typeof found === 'object' ? JSON.stringify(found) : String(found);
+  return template.replace(/\{([a-zA-Z0-9_.]+)(?:\|(duration|datetime))?\}/g, (whole, path: string, format: string | undefined) => {
+    const found = path in extra ? extra[path] : readPath(value, path);
+    if (found === undefined || found === null) return '';
+    if (format === 'duration') return formatDuration(Number(found));
+    if (format === 'datetime') return Number.isFinite(Number(found)) ? `${toOdooDatetime(Number(found))} UTC` : String(found);
+    return typeof found === 'object' ? JSON.stringify(found) : String(found);
   });
+}
+
+/** 900000 → "15 minutes", 5400000 → "90 minutes", 7200000 → "2 hours", 45000 → "45 seconds". */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  const unit = (count: number, name: string): string => `${count} ${name}${count === 1 ? '' : 's'}`;
+  if (ms % 86_400_000 === 0 && ms > 0) return unit(ms / 86_400_000, 'day');
+  if (ms % 3_600_000 === 0 && ms > 0) return unit(ms / 3_600_000, 'hour');
+  if (ms % 60_000 === 0 && ms > 0) return unit(ms / 60_000, 'minute');
+  if (ms % 1000 === 0) return unit(ms / 1000, 'second');
+  return `${ms} ms`;
 }

@@ -9,7 +9,7 @@ import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts
 import { readPath } from '../../src/component/value-path.ts';
 import type { FieldDescription, LoadResult, OdooClient } from './odoo-client.ts';
 import {
-  FieldSpecSchema, describeLink, desiredValues, isLines, linkKey, linksOf, parseFieldSpecs, referencesOf, renderTemplate,
+  FieldSpecSchema, LinkSchema, describeLink, desiredValues, isLines, linkKey, linksOf, parseFieldSpecs, referencesOf, renderTemplate,
   type DesiredValue, type FieldSpec, type LinkSpec, type ReferenceResolver,
 } from './odoo-field-mapping.ts';
 import { OdooLink } from './odoo-link.ts';
@@ -23,10 +23,18 @@ const OdooSinkConfig = Type.Object({
   connection: Type.String({ minLength: 1, description: 'Name of the Odoo connection under connections.odoo.', examples: ['main'] }),
   model: Type.String({ pattern: '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*$', description: 'The Odoo model to write.', examples: ['account.move'] }),
   match: Type.Optional(Type.Object({
-    by: Type.Union([Type.Literal('external_id'), Type.Literal('field')], {
+    by: Type.Union([Type.Literal('external_id'), Type.Literal('field'), Type.Literal('chain')], {
       default: 'external_id',
-      description: 'external_id: ir.model.data `<module>.<key>` (creation through `load` makes the id and the record in one transaction); field: a field holding the key.',
+      description: 'external_id: ir.model.data `<module>.<key>` (creation through `load` makes the id and the record in one transaction); field: a field holding the key; chain: an existing record found by the first step of `chain` that finds one (never creates).',
     }),
+    chain: Type.Optional(Type.Array(Type.Object({
+      field: Type.Optional(Type.String({ minLength: 1, description: 'A field of the model to search, e.g. ref or email.' })),
+      path: Type.Optional(Type.String({ minLength: 1, description: 'With field: the dotted path of the value in the record.' })),
+      link: Type.Optional(LinkSchema),
+    }, { additionalProperties: false }), {
+      minItems: 1,
+      description: 'With by: chain, the steps tried in order: `{ field, path }` searches the model, `{ link }` is a fixed fallback record (e.g. the owning team\'s partner). A record no step finds is dead-lettered with what each step looked for.',
+    })),
     module: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]*$', default: 'lifeline', description: 'With by: external_id, the module part of the external ids.' })),
     field: Type.Optional(Type.String({ minLength: 1, description: 'With by: field (required then), the field that holds the key, e.g. ref, client_order_ref or an x_ field; the sink writes the key into it on create.' })),
     key_path: Type.Optional(Type.String({ minLength: 1, description: 'Dotted path of the key in the record; default: the lifeline.idempotency-key header, else the record key.' })),
@@ -67,7 +75,9 @@ type Outcome = Static<typeof Outcome>;
 interface VersionConfig { readonly field: string; readonly header: string; readonly path?: string }
 type MatchConfig =
   | { readonly by: 'external_id'; readonly module: string; readonly key_path?: string }
-  | { readonly by: 'field'; readonly field: string; readonly key_path?: string };
+  | { readonly by: 'field'; readonly field: string; readonly key_path?: string }
+  | { readonly by: 'chain'; readonly steps: readonly ChainStep[]; readonly key_path?: string };
+type ChainStep = { readonly field: string; readonly path: string } | { readonly link: LinkSpec };
 
 /**
  * Upserts records into an Odoo model idempotently: each record's key finds its Odoo record (by
@@ -100,6 +110,8 @@ interface Item {
   bump?: boolean;
   /** The external id module.name (external id matching). */
   externalId?: string;
+  /** Chain matching: which step found the record, for texts ({matched_by}). */
+  matchedBy?: string;
 }
 
 interface ModelShape {
@@ -206,6 +218,9 @@ class OdooSink implements Sink {
       }
     }
     if (this.match.by === 'field' && !fields[this.match.field]) problems.push(`match field ${this.match.field} is not a field of ${model}`);
+    if (this.match.by === 'chain') {
+      for (const step of this.match.steps) if ('field' in step && !fields[step.field]) problems.push(`match.chain field ${step.field} is not a field of ${model}`);
+    }
     if (this.match.by === 'field' && this.match.field in this.fields) {
       problems.push(`match field ${this.match.field} is also mapped under fields; the sink writes the key there itself (set match.key_path to take the key from the record)`);
     }
@@ -248,11 +263,14 @@ class OdooSink implements Sink {
   private async resolveLinks(fields: Readonly<Record<string, FieldDescription>>, lineFields: Readonly<Record<string, Readonly<Record<string, FieldDescription>>>>): Promise<ReadonlyMap<string, number>> {
     const resolved = new Map<string, number>();
     const problems: string[] = [];
-    for (const { field, link } of linksOf(this.fields)) {
+    const chainLinks = this.match.by === 'chain'
+      ? this.match.steps.flatMap((step, index) => ('link' in step ? [{ field: `match.chain[${index}]`, link: step.link }] : []))
+      : [];
+    for (const { field, link } of [...linksOf(this.fields), ...chainLinks]) {
       const key = linkKey(link);
       if (resolved.has(key)) continue;
       const [head, sub] = field.split('.') as [string, string | undefined];
-      const relation = sub ? lineFields[head]?.[sub]?.relation : fields[head]?.relation;
+      const relation = field.startsWith('match.') ? this.config.model : sub ? lineFields[head]?.[sub]?.relation : fields[head]?.relation;
       if (!relation) {
         problems.push(`${field}: not a relational field, cannot link it to ${describeLink(link)}`);
         continue;
@@ -277,7 +295,10 @@ class OdooSink implements Sink {
       if (record.value === null) continue; // a tombstone asks for nothing to be written
       const key = this.keyOf(record);
       if (!key) {
-        failed.push({ record, error: new LifelineError('LL_ODOO_VALUE_INVALID', 'the record has no key to match an Odoo record by (no lifeline.idempotency-key header, record key or key_path value)') });
+        const why = this.match.key_path
+          ? `its value has nothing at match.key_path ${this.match.key_path}`
+          : 'it has no lifeline.idempotency-key header and no record key';
+        failed.push({ record, error: new LifelineError('LL_ODOO_VALUE_INVALID', `the record cannot be matched to an Odoo record: ${why}`) });
         continue;
       }
       if (current.length >= this.batchSize || keys.has(key)) {
@@ -337,8 +358,10 @@ class OdooSink implements Sink {
     const toCreate = onMissing === 'create' ? missing : [];
     live = live.filter((item) => item.odooId !== undefined || toCreate.includes(item));
 
-    if (this.match.by === 'external_id') await this.upsertByLoad(live, failed);
-    else await this.upsertByField(toCreate, live.filter((item) => item.outcome === 'updated' || item.bump), failed);
+    if (this.match.by === 'chain') {
+      // Nothing to create: only what differs on the found record is written.
+    } else if (this.match.by === 'external_id') await this.upsertByLoad(live, failed);
+    if (this.match.by !== 'external_id') await this.upsertByField(toCreate, live.filter((item) => item.outcome === 'updated' || item.bump), failed);
 
     let written = live.filter((item) => item.outcome !== undefined && item.odooId !== undefined);
     await this.notify(written, shape, failed);
@@ -370,6 +393,7 @@ class OdooSink implements Sink {
       }
       return;
     }
+    if (this.match.by === 'chain') return this.findByChain(items, this.match.steps, fail);
     const field = this.match.field;
     // Archived records still match: a replay must not create a second one beside an archived first.
     const rows = await this.link.call(`${model}.search_read`, (client) =>
@@ -380,6 +404,55 @@ class OdooSink implements Sink {
       const ids = byKey.get(item.key) ?? [];
       if (ids.length > 1) fail(item, new LifelineError('LL_ODOO_USER_ERROR', `${ids.length} ${model} records have ${field} = ${item.key} (ids ${ids.join(', ')}); the match field must be unique`));
       else if (ids.length === 1) item.odooId = ids[0];
+    }
+  }
+
+  /**
+   * Chain matching: each step in order for the items still without a record — a field search
+   * (one search per step for the batch), or the fixed fallback record. An item no step finds fails
+   * with what each step looked for; it is never skipped in silence.
+   */
+  private async findByChain(items: Item[], steps: readonly ChainStep[], fail: (item: Item, error: unknown) => void): Promise<void> {
+    const { model } = this.config;
+    const misses = new Map<Item, string[]>(items.map((item) => [item, []]));
+    for (const [index, step] of steps.entries()) {
+      const open = items.filter((item) => item.odooId === undefined);
+      if (open.length === 0) break;
+      if ('link' in step) {
+        const id = this.shape?.links.get(linkKey(step.link));
+        for (const item of open) {
+          if (id !== undefined) {
+            item.odooId = id;
+            item.matchedBy = `fallback ${describeLink(step.link)}`;
+          } else {
+            misses.get(item)?.push(`step ${index + 1}: ${describeLink(step.link)} did not resolve`);
+          }
+        }
+        continue;
+      }
+      const values = new Map<Item, string>();
+      for (const item of open) {
+        const raw = readPath(item.record.value, step.path);
+        if (typeof raw === 'string' && raw.trim() !== '' || typeof raw === 'number') values.set(item, String(raw));
+        else misses.get(item)?.push(`step ${index + 1}: ${step.path} is empty, no ${step.field} to search`);
+      }
+      if (values.size === 0) continue;
+      const rows = await this.link.call(`${model}.search_read`, (client) => client.searchRead(model, [[step.field, 'in', [...new Set(values.values())]]], { fields: [step.field] }));
+      const byValue = new Map<string, number[]>();
+      for (const row of rows) byValue.set(String(row[step.field]), [...(byValue.get(String(row[step.field])) ?? []), row.id]);
+      for (const [item, value] of values) {
+        const ids = byValue.get(value) ?? [];
+        if (ids.length === 1) {
+          item.odooId = ids[0];
+          item.matchedBy = `${step.field} = ${value}`;
+        } else {
+          misses.get(item)?.push(`step ${index + 1}: ${ids.length === 0 ? 'no' : `${ids.length}`} ${model} with ${step.field} = ${JSON.stringify(value)}`);
+        }
+      }
+    }
+    for (const item of items) {
+      if (item.odooId !== undefined) continue;
+      fail(item, new LifelineError('LL_ODOO_OWNER_MISSING', `no ${model} record found for ${item.key}: ${(misses.get(item) ?? []).join('; ')}`));
     }
   }
 
@@ -720,6 +793,16 @@ export async function resolveLink(call: OdooCall, spec: LinkSpec, relation: stri
 
 function matchOf(match: OdooSinkConfig['match']): MatchConfig {
   const keyPath = match?.key_path ? { key_path: match.key_path } : {};
+  if (match?.by === 'chain') {
+    if (!match.chain) throw new LifelineError('LL_CONFIG_INVALID', 'odoo_sink match.chain is required when match.by is chain');
+    const steps = match.chain.map((step, index): ChainStep => {
+      if (step.link && !step.field && !step.path) return { link: step.link };
+      if (step.field && step.path && !step.link) return { field: step.field, path: step.path };
+      throw new LifelineError('LL_CONFIG_INVALID', `odoo_sink match.chain[${index}]: give { field, path } or { link }`);
+    });
+    return { by: 'chain', steps, ...keyPath };
+  }
+  if (match?.chain) throw new LifelineError('LL_CONFIG_INVALID', 'odoo_sink match.chain goes with match.by: chain');
   if (match?.by === 'field') {
     if (!match.field) throw new LifelineError('LL_CONFIG_INVALID', 'odoo_sink match.field is required when match.by is field');
     return { by: 'field', field: match.field, ...keyPath };
@@ -729,7 +812,7 @@ function matchOf(match: OdooSinkConfig['match']): MatchConfig {
 }
 
 function placeholders(item: Item): Record<string, string | number> {
-  return { key: item.key, odoo_id: item.odooId ?? '', outcome: item.outcome ?? '' };
+  return { key: item.key, odoo_id: item.odooId ?? '', outcome: item.outcome ?? '', matched_by: item.matchedBy ?? '' };
 }
 
 function loginFor(activity: NonNullable<OdooSinkConfig['activity']>, item: Item): string | undefined {

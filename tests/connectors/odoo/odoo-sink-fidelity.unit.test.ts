@@ -225,3 +225,44 @@ test('partitions are written concurrently, each in order; a slow Odoo shrinks th
   assert.deepEqual(moves.map((move) => [move.ref, move.amount_total]).sort(), Array.from({ length: 10 }, (_, key) => [`PAR-${key}`, (1030 + key) / 100]).sort());
   await sink.close();
 });
+
+test('breach activities always land: owner by ref, by email, else the fallback partner; texts from the flow\'s thresholds; none found says why', async () => {
+  const breachSink = (withFallback: boolean): OdooSinkConfig => ({
+    connection: 'main', model: 'res.partner',
+    match: { by: 'chain', chain: [{ field: 'ref', path: 'owner' }, { field: 'email', path: 'owner' }, ...(withFallback ? [{ link: { external_id: 'base.main_partner' } }] : [])] },
+    on_missing: 'fail',
+    activity: {
+      summary: 'Charge not invoiced within SLA: {transaction_key}',
+      note: '<p>{transaction_key}: the SLA breaches after {breach_after_ms|duration} (warns after {warn_after_ms|duration}); found for {matched_by}.</p>',
+      user_login: 'admin', when: ['unchanged', 'updated'],
+    },
+  });
+  const breach = (key: string, owner: string | null, breachAfterMs: number): InputRecord => ({
+    topic: 'ops.sla_breached.v1', partition: 0, offset: String(offset++), timestamp: Date.now(), key: `charge_to_invoice:${key}`,
+    value: { flow: 'charge_to_invoice', transaction_key: key, owner, warn_after_ms: breachAfterMs * 2 / 3, breach_after_ms: breachAfterMs }, headers: {}, rawValue: null,
+  });
+  const context = testConnectorContext(simulatorConnection(simulator));
+  const sink = odooSink.create(breachSink(true));
+  await sink.connect(context.sink());
+  const { failed } = await sink.write([
+    breach('CHG-1', 'LAB-MAYO', 900_000), breach('CHG-2', 'results@quest.example', 1_800_000), breach('CHG-3', 'SMITH^JOHN^MD', 3_600_000), breach('CHG-4', null, 900_000),
+  ]);
+  assert.deepEqual(failed, [], 'no breach is lost');
+  const activities = await odoo.searchRead('mail.activity', [['summary', 'like', 'Charge not invoiced within SLA: CHG-']], { fields: ['summary', 'res_id', 'note'], order: 'summary asc' });
+  const main = (await odoo.searchRead('ir.model.data', [['module', '=', 'base'], ['name', '=', 'main_partner']], { fields: ['res_id'] }))[0]?.res_id;
+  assert.deepEqual(activities.map((activity) => activity.res_id), [await partnerId('LAB-MAYO'), await partnerId('LAB-QUEST-WD'), main, main]);
+  assert.match(String(activities[0]?.note), /CHG-1: the SLA breaches after 15 minutes \(warns after 10 minutes\); found for ref = LAB-MAYO/);
+  assert.match(String(activities[1]?.note), /breaches after 30 minutes .* found for email = results@quest\.example/);
+  assert.match(String(activities[2]?.note), /breaches after 1 hour .* found for fallback external id base\.main_partner/);
+  await sink.close();
+
+  const strict = odooSink.create(breachSink(false));
+  const strictContext = testConnectorContext(simulatorConnection(simulator));
+  await strict.connect(strictContext.sink());
+  const lost = await strict.write([breach('CHG-5', null, 900_000), breach('CHG-6', 'Dr. Nobody', 900_000)]);
+  assert.deepEqual(lost.failed.map((failure) => [errorCode(failure.error), (failure.error as Error).message]), [
+    ['LL_ODOO_OWNER_MISSING', 'no res.partner record found for charge_to_invoice:CHG-5: step 1: owner is empty, no ref to search; step 2: owner is empty, no email to search'],
+    ['LL_ODOO_OWNER_MISSING', 'no res.partner record found for charge_to_invoice:CHG-6: step 1: no res.partner with ref = "Dr. Nobody"; step 2: no res.partner with email = "Dr. Nobody"'],
+  ]);
+  await strict.close();
+});
