@@ -58,6 +58,9 @@ export const ERROR_CODES = {
   LL_ODOO_UNAVAILABLE: { retriable: true, summary: 'Odoo could not be reached, timed out, or answered HTTP 5xx.' },
   LL_ODOO_PROTOCOL: { retriable: false, summary: 'Odoo\'s URL answered something that is not XML-RPC (HTTP 404, an HTML page): check the connection url.' },
   LL_ODOO_VALUE_INVALID: { retriable: false, summary: 'A value cannot be sent to Odoo over XML-RPC (an integer beyond 32 bits, a JS Date, NaN, undefined); the message names its path.' },
+  LL_ODOO_LINK_UNRESOLVED: { retriable: true, summary: 'A link in odoo_sink\'s field mapping (external id, model + domain, or id) does not resolve to exactly one Odoo record: the sink pauses until it does (`lifeline odoo check` names the fix).' },
+  LL_ODOO_SETUP_MISSING: { retriable: false, summary: '`lifeline odoo check` found a model, field, record or access right a sink or source needs missing in Odoo; the message says which and how to fix it.' },
+  LL_ODOO_OWNER_MISSING: { retriable: false, summary: 'No owner in an odoo_sink activity\'s owner chain resolved to an Odoo record (each step and what it looked for is in the message).' },
   LL_ODOO_REFERENCE_NOT_FOUND: { retriable: false, summary: 'A many2one lookup declared in odoo_sink\'s field mapping found no record (or several) for the value.' },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 
