@@ -26,7 +26,22 @@ export function registerSnappy(): void {
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   // CompressionCodecs is not visible as an ESM named export of the CommonJS kafkajs package.
   kafkajs.CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+  silenceNegativeTimeoutWarning();
   snappyRegistered = true;
+}
+
+/**
+ * kafkajs's request queue schedules its throttle check with `setTimeout(fn, throttledUntil - now)`,
+ * negative once the throttle has passed; Node 24 then prints a TimeoutNegativeWarning (and runs the
+ * check after 1 ms, which is what kafkajs meant). The warning says nothing an operator can act on.
+ */
+function silenceNegativeTimeoutWarning(): void {
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const name = warning instanceof Error ? warning.name : typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (name === 'TimeoutNegativeWarning') return;
+    emitWarning(warning, ...rest);
+  }) as typeof process.emitWarning;
 }
 
 function tlsOptions(tls: KafkaConnectionConfig['tls']): KafkaConfig['ssl'] {
