@@ -39,9 +39,12 @@ function httpStatus(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+const UNREACHABLE = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|EPIPE)\b|socket hang up/;
+
 function registryError(error: unknown, what: string): LifelineError {
   const status = httpStatus(error);
-  if (status === undefined || status >= 500) {
+  // The registry client (mappersmith) reports a connection it could not make as an HTTP 400.
+  if (status === undefined || status >= 500 || UNREACHABLE.test(errorMessage(error))) {
     return new LifelineError('LL_REGISTRY_UNAVAILABLE', `schema registry unavailable while ${what}: ${errorMessage(error)}`, { cause: error });
   }
   return new LifelineError('LL_REGISTRY_REQUEST_FAILED', `schema registry refused ${what} (HTTP ${status}): ${errorMessage(error)}`, { cause: error, details: { status } });

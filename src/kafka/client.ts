@@ -36,12 +36,13 @@ export function registerSnappy(): void {
  * check after 1 ms, which is what kafkajs meant). The warning says nothing an operator can act on.
  */
 function silenceNegativeTimeoutWarning(): void {
-  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const name = warning instanceof Error ? warning.name : typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
-    if (name === 'TimeoutNegativeWarning') return;
-    emitWarning(warning, ...rest);
-  }) as typeof process.emitWarning;
+  // Node prints warnings from a 'warning' listener it installs at start: filter in front of it.
+  const printers = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (warning: Error) => {
+    if (warning.name === 'TimeoutNegativeWarning') return;
+    for (const print of printers) print(warning);
+  });
 }
 
 function tlsOptions(tls: KafkaConnectionConfig['tls']): KafkaConfig['ssl'] {
