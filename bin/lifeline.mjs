@@ -5,6 +5,14 @@
 // loader, so a change never needs a build before a run. LIFELINE_FROM_SOURCE=1 forces the sources.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 
+// Output to a reader that went away (`lifeline groups describe … | head`) ends the command quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 const root = new URL('../', import.meta.url);
 const built = new URL('dist/src/cli/main.js', root);
 const stamp = new URL('dist/BUILD.json', root);

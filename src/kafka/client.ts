@@ -16,6 +16,13 @@ export interface KafkaConnectionConfig {
   readonly requestTimeoutMs?: number;
 }
 
+/**
+ * How long a fetch waits for records when there are none (kafkajs's default is 5 s). A consumer's
+ * stop waits for the fetch in flight, so this bounds a graceful stop; an idle consumer pays one
+ * small fetch request a second for it.
+ */
+export const CONSUMER_MAX_WAIT_MS = 1_000;
+
 let snappyRegistered = false;
 
 /** Snappy is not built into kafkajs; registering it is global, so do it once. */

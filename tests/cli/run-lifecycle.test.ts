@@ -8,7 +8,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
+import { writeGoldenTopology } from '../golden-path/golden-path-fixture.ts';
 import { infra } from '../helpers/harness.ts';
+import { useOdooSimulator } from '../helpers/odoo-simulator-fixture.ts';
 import { LifelineProcess, testEvent, testEventTopic, writeCounterTopology } from '../helpers/runtime-fixture.ts';
 
 /** A TCP proxy to `target` on a port reserved now; it accepts connections only while open. */
@@ -144,5 +147,31 @@ test('a healthy start logs no error-level line, and SIGTERM with records in flig
   } finally {
     await lifeline.kill('SIGKILL');
     await input.close();
+  }
+});
+
+let simulator: OdooSimulator;
+useOdooSimulator((started) => { simulator = started.simulator; });
+
+test('the golden path split in two processes starts with no error-level line and each stops within 5 s', { timeout: 300_000 }, async () => {
+  const topology = await writeGoldenTopology({ simulator, warnAfter: '1h', breachAfter: '2h' });
+  const intake = new LifelineProcess(topology.file, ['--only', topology.intakeLabels.join(',')], topology.env).start();
+  const pipeline = new LifelineProcess(topology.file, ['--only', topology.pipelineLabels.join(',')], topology.env).start();
+  try {
+    for (const process of [intake, pipeline]) {
+      const port = await httpPort(process);
+      await until('ready', async () => ((await health(port, '/readyz')).status === 200 ? true : undefined), 180_000);
+    }
+    const [intakeMs, pipelineMs] = await Promise.all([stopAndMeasure(intake), stopAndMeasure(pipeline)]);
+    for (const line of pipeline.lines.filter((text) => /did not stop|"stopped"|stopped"/.test(text))) console.log(line.slice(0, 400));
+    console.log(`intake stopped in ${intakeMs} ms, pipeline (${topology.pipelineLabels.length} components) in ${pipelineMs} ms`);
+    for (const process of [intake, pipeline]) {
+      assert.equal(process.exitCode, 0, process.lines.slice(-10).join('\n'));
+      const errors = jsonLines(process).filter((line) => line.level === 'error' || line.level === 'fatal');
+      assert.deepEqual(errors, [], 'no error-level line in a healthy start and stop');
+    }
+    assert.ok(intakeMs < 5_000 && pipelineMs < 5_000, `stopped in ${intakeMs} ms and ${pipelineMs} ms`);
+  } finally {
+    await Promise.all([intake.kill('SIGKILL'), pipeline.kill('SIGKILL')]);
   }
 });
