@@ -78,9 +78,11 @@ function withoutSecrets(value: unknown, depth: number): unknown {
  */
 function writableCopy(value: object): object {
   const descriptors = Object.getOwnPropertyDescriptors(value);
-  for (const descriptor of Object.values(descriptors)) {
+  for (const [key, descriptor] of Object.entries(descriptors)) {
     descriptor.configurable = true;
     if ('value' in descriptor) descriptor.writable = true;
+    // An accessor read on the copy would see the copy (Node 24's Error `stack` is one): keep its value.
+    else if (descriptor.get) descriptors[key] = { value: (value as Record<string, unknown>)[key], enumerable: descriptor.enumerable ?? false, writable: true, configurable: true };
   }
   return Object.create(Object.getPrototypeOf(value) as object | null, descriptors) as object;
 }
