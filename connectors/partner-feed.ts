@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { RecordHeaders, SourceRecord } from '../src/runtime/component.ts';
-import { LIFELINE_HEADERS } from '../src/runtime/record-headers.ts';
+import type { RecordHeaders, SourceRecord } from '../src/component/component.ts';
+import { LIFELINE_HEADERS } from '../src/component/record-headers.ts';
 import { OUTPUT_OF_KIND, type CanonicalRecord, type Channel } from './formats/canonical.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import { defineProcessor, type InputRecord } from '../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../src/runtime/duration.ts';
-import { LIFELINE_HEADERS } from '../src/runtime/record-headers.ts';
-import { readPath } from '../src/runtime/value-path.ts';
+import { defineProcessor, type InputRecord } from '../src/component/component.ts';
+import { DURATION_PATTERN, parseDuration } from '../src/component/duration.ts';
+import { LIFELINE_HEADERS } from '../src/component/record-headers.ts';
+import { readPath } from '../src/component/value-path.ts';
 
 /** What dedup remembers per idempotency key. */
 interface SeenKey {

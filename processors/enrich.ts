@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { defineProcessor, type InputRecord, type ProcessorContext } from '../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../src/runtime/duration.ts';
-import { readPath } from '../src/runtime/value-path.ts';
+import { defineProcessor, type InputRecord, type ProcessorContext } from '../src/component/component.ts';
+import { DURATION_PATTERN, parseDuration } from '../src/component/duration.ts';
+import { readPath } from '../src/component/value-path.ts';
 
 const JoinSchema = Type.Object({
   table: Type.String({ description: 'Name of a table under `tables`.' }),

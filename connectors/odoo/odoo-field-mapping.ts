@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { LifelineError } from '../../src/errors.ts';
-import { readPath } from '../../src/runtime/value-path.ts';
+import { readPath } from '../../src/component/value-path.ts';
 import { toOdooDate, toOdooDatetime } from './odoo-values.ts';
 
 /**

@@ -3,9 +3,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import { LifelineError, errorCode, errorMessage, isRetriable } from '../../src/errors.ts';
 import {
   defineSink, type InputRecord, type Sink, type SinkContext, type SinkFailure,
-} from '../../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../../src/runtime/duration.ts';
-import { readPath } from '../../src/runtime/value-path.ts';
+} from '../../src/component/component.ts';
+import { odooConnectionKind } from './odoo-connection.ts';
+import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts';
+import { readPath } from '../../src/component/value-path.ts';
 import type { FieldDescription, LoadResult } from './odoo-client.ts';
 import {
   FieldSpecSchema, desiredValues, isLines, parseFieldSpecs, referencesOf, renderTemplate, type DesiredValue, type FieldSpec, type ReferenceResolver,
@@ -71,6 +72,7 @@ export const odooSink = defineSink({
   type: 'odoo_sink',
   description: 'Upserts records into an Odoo model over XML-RPC, idempotently (external id via load, or a match field), with a declared field mapping, many2one lookups and one2many lines; emits a result event per record; can post a chatter message or schedule an activity.',
   stateful: false,
+  connections: [odooConnectionKind],
   outputs: ['results?'],
   config: OdooSinkConfig,
   create: (config) => new OdooSink(config),

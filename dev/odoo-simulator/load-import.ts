@@ -1,7 +1,16 @@
 import { OdooFault, applicationError, invalidField } from './odoo-fault.ts';
-import { fieldsOf, modelNamed, type FieldDefinition, type ModelDefinition } from './model-definitions.ts';
-import type { Orm } from './orm.ts';
-import type { Row } from './record-store.ts';
+import { fieldsOf, modelNamed, type FieldDefinition, type ModelDefinition, type StoredValue } from './model-definitions.ts';
+import type { Row, Transaction } from './record-store.ts';
+
+/** What an import needs of the ORM; orm.ts calls importRecords, so it is not imported back (no cycle). */
+export interface ImportOrm {
+  readonly txn: Pick<Transaction, 'savepoint' | 'rollbackTo'>;
+  create(model: ModelDefinition, vals: unknown): number;
+  write(model: ModelDefinition, ids: readonly number[], vals: unknown): true;
+  row(model: string, id: number): Row | undefined;
+  rows(model: string): Iterable<Row>;
+  value(model: ModelDefinition, row: Row, field: string): StoredValue;
+}
 
 /**
  * `Model.load(fields, rows)`: Odoo's import, the one call that creates or updates records by
@@ -24,7 +33,7 @@ interface Column {
   readonly path: readonly string[];
 }
 
-export function importRecords(orm: Orm, model: ModelDefinition, fieldsArg: unknown, dataArg: unknown): { ids: number[] | false; messages: LoadMessage[]; nextrow: number } {
+export function importRecords(orm: ImportOrm, model: ModelDefinition, fieldsArg: unknown, dataArg: unknown): { ids: number[] | false; messages: LoadMessage[]; nextrow: number } {
   if (!Array.isArray(fieldsArg) || !fieldsArg.every((field) => typeof field === 'string')) throw applicationError('TypeError: load() fields must be a list of field names');
   if (!Array.isArray(dataArg)) throw applicationError('TypeError: load() data must be a list of rows');
   const all = fieldsOf(model);
@@ -83,7 +92,7 @@ function isOne2many(all: Readonly<Record<string, FieldDefinition>>, column: Colu
   return all[column.path[0] as string]?.type === 'one2many';
 }
 
-function importRecord(orm: Orm, model: ModelDefinition, all: Readonly<Record<string, FieldDefinition>>, columns: readonly Column[], rows: readonly string[][]): number {
+function importRecord(orm: ImportOrm, model: ModelDefinition, all: Readonly<Record<string, FieldDefinition>>, columns: readonly Column[], rows: readonly string[][]): number {
   const first = rows[0] ?? [];
   const vals: Record<string, unknown> = {};
   let externalId: { module: string; name: string } | undefined;
@@ -150,13 +159,13 @@ function splitExternalId(value: string): { module: string; name: string } {
   return dot > 0 ? { module: value.slice(0, dot), name: value.slice(dot + 1) } : { module: '__import__', name: value };
 }
 
-function findExternalId(orm: Orm, module: string, name: string): Row | undefined {
+function findExternalId(orm: ImportOrm, module: string, name: string): Row | undefined {
   for (const row of orm.rows('ir.model.data')) if (row.module === module && row.name === name) return row;
   return undefined;
 }
 
 /** One cell in import form to the value create/write take, with Odoo's import messages. */
-function convertCell(orm: Orm, model: ModelDefinition, name: string, field: FieldDefinition, rest: readonly string[], cell: string): unknown {
+function convertCell(orm: ImportOrm, model: ModelDefinition, name: string, field: FieldDefinition, rest: readonly string[], cell: string): unknown {
   const label = field.string;
   const suffix = rest[0];
   if (field.type === 'many2one' || field.type === 'many2many') {

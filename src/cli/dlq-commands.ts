@@ -6,7 +6,7 @@ import {
 } from '../ops/dead-letter-replay.ts';
 import { RecordViewer } from '../ops/record-view.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
-import { LIFELINE_HEADERS } from '../runtime/record-headers.ts';
+import { LIFELINE_HEADERS } from '../component/record-headers.ts';
 import { deadLetterTopic, type Topology } from '../topology/model.ts';
 import { requireReason } from './offsets-commands.ts';
 import { EXIT_CODES, parseInteger, parseTime, printJson, printTable, runOpsCommand, topologyOption, type TopologyOptions } from './ops-session.ts';

@@ -10,8 +10,8 @@ import { startHttpServer, type HealthReport, type RunningHttpServer } from '../o
 import { kafkaLogCreator } from '../observe/logger.ts';
 import { RuntimeMetrics } from '../observe/metrics.ts';
 import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
-import type { ComponentRegistry } from './component-registry.ts';
-import type { ProcessorDefinition, SinkDefinition, SourceDefinition } from './component.ts';
+import type { ComponentRegistry } from '../component/component-registry.ts';
+import type { ProcessorDefinition, SinkDefinition, SourceDefinition } from '../component/component.ts';
 import { ControlListener } from './control-listener.ts';
 import { CONTROL_TOPIC, CONTROL_TOPIC_RETENTION_MS } from './control-protocol.ts';
 import { ProcessorHost } from './processor-host.ts';

@@ -6,7 +6,7 @@ import { errorCode, errorMessage } from '../errors.ts';
 import { CONSUMER_MAX_WAIT_MS } from '../kafka/client.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { changelogTopic, deadLetterTopic, phiPathsByTopic, repartitionTopic, type RuntimeSettings } from '../topology/model.ts';
-import type { ProcessorDefinition, StoreSpec } from './component.ts';
+import type { ProcessorDefinition, StoreSpec } from '../component/component.ts';
 import { CopartitionedAssigner } from './copartitioned-assigner.ts';
 import type { HostOptions } from './host-options.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';

@@ -6,7 +6,7 @@ import type { AvroSerde } from '../kafka/avro-serde.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { retry } from '../retry.ts';
 import type { ErrorPolicy } from '../topology/model.ts';
-import type { InputRecord, OutputRecord, Processor, ProcessorContext, ReferenceTableView, StoreSpec } from './component.ts';
+import type { InputRecord, OutputRecord, Processor, ProcessorContext, ReferenceTableView, StoreSpec } from '../component/component.ts';
 import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';

@@ -4,9 +4,9 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
-import type { ReferenceTableView } from './component.ts';
+import type { ReferenceTableView } from '../component/component.ts';
 import type { StoreBackend, StoredEntry } from './store-backend.ts';
-import { readPath } from './value-path.ts';
+import { readPath } from '../component/value-path.ts';
 
 const INDEX_PREFIX = 'i\u0000';
 const RECORD_PREFIX = 'r\u0000';

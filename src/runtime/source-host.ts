@@ -4,14 +4,14 @@ import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY, retry } from '../retry.ts';
 import { deadLetterTopic } from '../topology/model.ts';
-import type { Source, SourceBatch, SourceContext, SourceDefinition } from './component.ts';
+import type { Source, SourceBatch, SourceContext, SourceDefinition } from '../component/component.ts';
 import { ConnectorHealthTracker } from './connector-health.ts';
 import type { HostOptions } from './host-options.ts';
 import { deadLetterMessage } from './dead-letter.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { isFencingError, isTransientTransactionError } from './processor-task.ts';
-import { withIngestHeaders } from './record-headers.ts';
+import { withIngestHeaders } from '../component/record-headers.ts';
 import { restoreStores } from './store-restorer.ts';
 import { TransactionalStore } from './transactional-store.ts';
 
@@ -61,7 +61,7 @@ export class SourceHost {
       label: this.label,
       logger: this.logger,
       signal: this.abort.signal,
-      odoo: topology.odoo,
+      connections: topology.connections,
       metricsRegistry: this.options.metrics.registry,
       cursor: this.committedCursor,
       setHealth: (state, detail) => this.health.set(state, detail),

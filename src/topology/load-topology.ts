@@ -3,15 +3,15 @@ import { dirname, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { errorMessage } from '../errors.ts';
 import type { KafkaConnectionConfig } from '../kafka/client.ts';
-import type { ComponentRegistry } from '../runtime/component-registry.ts';
-import { parseDuration } from '../runtime/duration.ts';
+import type { ComponentRegistry } from '../component/component-registry.ts';
+import { parseDuration } from '../component/duration.ts';
 import { isSecretKey, literalSecretProblem, resolveReferences, type ReferenceContext } from './config-references.ts';
-import type { ComponentDeclaration, OdooConnection, ProcessingGuarantee, TopicDeclaration, Topology } from './model.ts';
+import type { ComponentDeclaration, ProcessingGuarantee, TopicDeclaration, Topology } from './model.ts';
 import { PositionedYaml, type PathSegment } from './positioned-yaml.ts';
 import { schemaProblems } from './schema-problems.ts';
 import { brokerEntries, checkTopology, isRecord, resolvePath, type CheckedParts } from './topology-checks.ts';
 import {
-  DEFAULT_APP_ID, DEFAULT_CLIENT_ID, OPTIONAL_SECTIONS, RUNTIME_DEFAULTS, TopologyFileSchema,
+  CORE_CONNECTION_KINDS, DEFAULT_APP_ID, DEFAULT_CLIENT_ID, OPTIONAL_SECTIONS, RUNTIME_DEFAULTS, TopologyFileSchema,
   type ConnectorEntry, type ProcessorEntry, type TopologyFile,
 } from './topology-file-schema.ts';
 import { topologyInvalid, type TopologyProblem } from './topology-problem.ts';
@@ -88,7 +88,7 @@ const WHOLE_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
 
 /**
  * Whether a value sits under a secret-bearing key. Names chosen by the author (topic names,
- * component labels, odoo connection names, output names) are not keys in this sense: a processor
+ * component labels, connection names, output names) are not keys in this sense: a processor
  * labelled `token_refresh` holds no secret.
  */
 function carriesSecret(path: readonly PathSegment[]): boolean {
@@ -98,7 +98,7 @@ function carriesSecret(path: readonly PathSegment[]): boolean {
 function isAuthorChosenName(path: readonly PathSegment[], index: number): boolean {
   const section = path[0];
   if (index === 1) return section === 'topics' || section === 'processors' || section === 'connectors';
-  if (index === 2) return section === 'connections' && path[1] === 'odoo';
+  if (index === 2) return section === 'connections' && typeof path[1] === 'string' && !(CORE_CONNECTION_KINDS as readonly string[]).includes(path[1]);
   if (index === 3) return (section === 'processors' || section === 'connectors') && path[2] === 'outputs';
   return false;
 }
@@ -115,11 +115,12 @@ function dropEmptySections(file: Record<string, unknown>): void {
     }
   }
   const connections = file.connections;
-  if (isRecord(connections) && connections.odoo === null) delete connections.odoo;
+  if (!isRecord(connections)) return;
+  for (const [kind, named] of Object.entries(connections)) if (named === null && !(CORE_CONNECTION_KINDS as readonly string[]).includes(kind)) delete connections[kind];
 }
 
 function buildTopology(file: TopologyFile, checked: CheckedParts, absoluteFile: string, baseDir: string, yaml: PositionedYaml): Topology {
-  const { kafka, registry, odoo = {} } = file.connections;
+  const { kafka, registry } = file.connections;
   const runtime = file.runtime ?? {};
   const appId = file.app_id ?? DEFAULT_APP_ID;
 
@@ -169,7 +170,7 @@ function buildTopology(file: TopologyFile, checked: CheckedParts, absoluteFile: 
       ...(registry.username ? { username: registry.username } : {}),
       ...(registry.password ? { password: registry.password } : {}),
     },
-    odoo: Object.fromEntries(Object.entries(odoo).map(([name, connection]): [string, OdooConnection] => [name, { ...connection }])),
+    connections: checked.connections,
     runtime: {
       appId,
       httpPort: runtime.http_port ?? RUNTIME_DEFAULTS.http_port,

@@ -9,10 +9,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
-import { writeGoldenTopology } from '../golden-path/golden-path-fixture.ts';
-import { infra } from '../helpers/harness.ts';
-import { useOdooSimulator } from '../helpers/odoo-simulator-fixture.ts';
-import { LifelineProcess, testEvent, testEventTopic, writeCounterTopology } from '../helpers/runtime-fixture.ts';
+import { writeGoldenTopology } from '../../testing/golden-path-fixture.ts';
+import { infra } from '../../testing/harness.ts';
+import { useOdooSimulator } from '../../testing/odoo-simulator-fixture.ts';
+import { LifelineProcess, testEvent, testEventTopic, writeCounterTopology } from '../../testing/runtime-fixture.ts';
 
 /** A TCP proxy to `target` on a port reserved now; it accepts connections only while open. */
 class Outage {

@@ -9,9 +9,9 @@ import { planTraffic, type Delivery, type TrafficPlan } from '../../dev/demo/par
 import { sendTraffic, type SendStats } from '../../dev/demo/traffic-sender.ts';
 import { startOdooSimulator, type OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
 import type { SlaEvent } from '../../processors/sla-tracker.ts';
-import { testKafka } from '../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../helpers/runtime-fixture.ts';
-import { writeGoldenTopology, type GoldenTopology } from './golden-path-fixture.ts';
+import { testKafka } from '../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
+import { writeGoldenTopology, type GoldenTopology } from '../../testing/golden-path-fixture.ts';
 
 /**
  * The golden path end to end, as topology.yaml declares it, on the real broker and registry and the

@@ -4,12 +4,12 @@ import { after, test } from 'node:test';
 import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
 import { REPLAY_HEADERS } from '../../src/ops/dead-letter-replay.ts';
-import { LIFELINE_HEADERS } from '../../src/runtime/record-headers.ts';
+import { LIFELINE_HEADERS } from '../../src/component/record-headers.ts';
 import { deadLetterTopic } from '../../src/topology/model.ts';
-import { testKafka, uniqueTopic } from '../helpers/harness.ts';
-import { runLifeline, writeTestOperators } from '../helpers/cli-runner.ts';
-import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+import { testKafka, uniqueTopic } from '../../testing/harness.ts';
+import { runLifeline, writeTestOperators } from '../../testing/cli-runner.ts';
+import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
 const PRODUCT_SCHEMA = 'tests/fixtures/schemas/test_product.avsc';
 const ENRICHED_SCHEMA = 'tests/fixtures/schemas/test_event_enriched.avsc';

@@ -3,12 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
-import { LIFELINE_HEADERS } from '../../src/runtime/record-headers.ts';
-import { testKafka, uniqueName, uniqueTopic } from '../helpers/harness.ts';
-import { runLifeline, writeTestOperators } from '../helpers/cli-runner.ts';
-import { kafkaConsumerGroups } from '../helpers/kafka-tools.ts';
-import { KEY_COUNT_SCHEMA, LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+import { LIFELINE_HEADERS } from '../../src/component/record-headers.ts';
+import { testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
+import { runLifeline, writeTestOperators } from '../../testing/cli-runner.ts';
+import { kafkaConsumerGroups } from '../../testing/kafka-tools.ts';
+import { KEY_COUNT_SCHEMA, LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
 interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
 interface AuditLine { who: string; action: string; target: string; result: string; parameters: Record<string, unknown>; detail: string }

@@ -4,12 +4,12 @@ import { after, test } from 'node:test';
 import { buildComponentRegistry } from '../../src/cli/component-list.ts';
 import { createLogger } from '../../src/observe/logger.ts';
 import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
-import { LIFELINE_HEADERS } from '../../src/runtime/record-headers.ts';
+import { LIFELINE_HEADERS } from '../../src/component/record-headers.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
 import { DEDUP_RESULT_HEADER, contentHash } from '../../processors/dedup.ts';
-import { uniqueTopic } from '../helpers/harness.ts';
-import { TEST_EVENT_SCHEMA, TopicCollector, testEvent, testEventTopic, type TestEvent } from '../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+import { uniqueTopic } from '../../testing/harness.ts';
+import { TEST_EVENT_SCHEMA, TopicCollector, testEvent, testEventTopic, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {

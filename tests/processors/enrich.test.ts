@@ -9,9 +9,9 @@ import { DEAD_LETTER_HEADERS } from '../../src/runtime/dead-letter.ts';
 import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
 import { deadLetterTopic } from '../../src/topology/model.ts';
-import { uniqueTopic } from '../helpers/harness.ts';
-import { TEST_EVENT_SCHEMA, TopicCollector, testEvent, testEventTopic, type TestEvent } from '../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+import { uniqueTopic } from '../../testing/harness.ts';
+import { TEST_EVENT_SCHEMA, TopicCollector, testEvent, testEventTopic, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
 const PRODUCT_SCHEMA = 'tests/fixtures/schemas/test_product.avsc';
 const ENRICHED_SCHEMA = 'tests/fixtures/schemas/test_event_enriched.avsc';

@@ -10,12 +10,12 @@ import { Registry } from 'prom-client';
 import { slaTracker, type SlaEvent, type SlaEventType } from '../../processors/sla-tracker.ts';
 import type { AvroSerde } from '../../src/kafka/avro-serde.ts';
 import { createLogger } from '../../src/observe/logger.ts';
-import { ComponentRegistry } from '../../src/runtime/component-registry.ts';
-import type { InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, ReferenceTableView } from '../../src/runtime/component.ts';
+import { ComponentRegistry } from '../../src/component/component-registry.ts';
+import type { InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, ReferenceTableView } from '../../src/component/component.ts';
 import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
-import { infra, testKafka, uniqueName, uniqueTopic } from '../helpers/harness.ts';
-import { TopicCollector, registeredSerde } from '../helpers/runtime-fixture.ts';
+import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
+import { TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
 
 const CHARGE_SCHEMA = resolve('tests/fixtures/schemas/sla_charge_received.avsc');
 const INVOICE_SCHEMA = resolve('tests/fixtures/schemas/sla_invoice_update.avsc');

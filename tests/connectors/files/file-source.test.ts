@@ -3,10 +3,10 @@ import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, r
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { LIFELINE_HEADERS } from '../../../src/runtime/record-headers.ts';
-import { testKafka } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
-import { partnerTopics, writePartnerFeedTopology } from '../partner-feed-fixture.ts';
+import { LIFELINE_HEADERS } from '../../../src/component/record-headers.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
+import { partnerTopics, writePartnerFeedTopology } from '../../../testing/partner-feed-fixture.ts';
 
 /** file_source under `lifeline run`: all or none per file, archive / failed + report + quarantine, exactly once across a kill. */
 

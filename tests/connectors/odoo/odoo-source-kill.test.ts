@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import { startOdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
-import { createTestTopics, testKafka, uniqueTopic } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
+import { createTestTopics, testKafka, uniqueTopic } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
 import { writeOdooTopology } from './odoo-topology.ts';
 
 const CHANGES = 5_000;

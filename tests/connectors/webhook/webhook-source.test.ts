@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { LIFELINE_HEADERS } from '../../../src/runtime/record-headers.ts';
-import { testKafka } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
-import { deliver, newWebhookSecret, partnerTopics, webhookPort, writePartnerFeedTopology } from '../partner-feed-fixture.ts';
+import { LIFELINE_HEADERS } from '../../../src/component/record-headers.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
+import { deliver, newWebhookSecret, partnerTopics, webhookPort, writePartnerFeedTopology } from '../../../testing/partner-feed-fixture.ts';
 
 /**
  * webhook_source under `lifeline run`, against the real broker and registry: every documented
  * answer, and for every rejection the quarantine record (committed before the answer) with the
- * raw body and the reason. Kafka being unavailable is covered in webhook-source-unit.test.ts.
+ * raw body and the reason. Kafka being unavailable is covered in webhook-source.unit.test.ts.
  */
 
 interface Quarantined { partner: string; reason_code: string; message: string; location: string | null; raw: Buffer; delivery_id: string | null; truncated: boolean; size_bytes: number; headers: Record<string, string> }

@@ -3,10 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { loadContract } from '../../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
-import { testKafka } from '../../helpers/harness.ts';
+import { testKafka } from '../../../testing/harness.ts';
 import {
   LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology,
-} from '../../helpers/runtime-fixture.ts';
+} from '../../../testing/runtime-fixture.ts';
 
 const TOTAL = 20_000;
 const KILLS = 5;

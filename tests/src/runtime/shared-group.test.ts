@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { loadContract } from '../../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
-import { testKafka } from '../../helpers/harness.ts';
-import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology } from '../../helpers/runtime-fixture.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology } from '../../../testing/runtime-fixture.ts';
 
 interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
 

@@ -4,16 +4,16 @@ import { after, test } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { LifelineError } from '../../../src/errors.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
-import { ComponentRegistry } from '../../../src/runtime/component-registry.ts';
-import { defineSink, defineSource, type ComponentDefinition, type InputRecord, type SourceBatch } from '../../../src/runtime/component.ts';
+import { ComponentRegistry } from '../../../src/component/component-registry.ts';
+import { defineSink, defineSource, type ComponentDefinition, type InputRecord, type SourceBatch } from '../../../src/component/component.ts';
 import { DEAD_LETTER_HEADERS } from '../../../src/runtime/dead-letter.ts';
 import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
-import { LIFELINE_HEADERS } from '../../../src/runtime/record-headers.ts';
+import { LIFELINE_HEADERS } from '../../../src/component/record-headers.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { deadLetterTopic } from '../../../src/topology/model.ts';
-import { testKafka } from '../../helpers/harness.ts';
-import { writeConnectorTopology } from '../../helpers/connector-fixture.ts';
-import { TopicCollector, registeredSerde, testEvent, testEventTopic, type TestEvent } from '../../helpers/runtime-fixture.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { writeConnectorTopology } from '../../../testing/connector-fixture.ts';
+import { TopicCollector, registeredSerde, testEvent, testEventTopic, type TestEvent } from '../../../testing/runtime-fixture.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runLifeline } from '../helpers/cli-runner.ts';
-import { repositoryTopologySecrets } from './golden-path-fixture.ts';
+import { runLifeline } from '../../testing/cli-runner.ts';
+import { repositoryTopologySecrets } from '../../testing/golden-path-fixture.ts';
 
 test('the repository\'s topology.yaml (the golden path) is valid once its secrets are in the environment, and names each one missing otherwise (a warning; a problem with --strict)', async () => {
   const valid = await runLifeline(['topology', 'validate', '--topology', 'topology.yaml'], { env: repositoryTopologySecrets() });

@@ -5,9 +5,9 @@ import type { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import { odooSource, type OdooSourceConfig } from '../../../connectors/odoo/odoo-source.ts';
 import type { OdooCursor } from '../../../connectors/odoo/odoo-cursor.ts';
 import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
-import type { Source, SourceBatch, SourceRecord } from '../../../src/runtime/component.ts';
+import type { Source, SourceBatch, SourceRecord } from '../../../src/component/component.ts';
 import { simulatorConnection, testConnectorContext } from './odoo-test-context.ts';
-import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
+import { useOdooSimulator } from '../../../testing/odoo-simulator-fixture.ts';
 
 // odoo_source driven directly (connect / produce / acknowledge) against the simulator: no Kafka.
 

@@ -5,7 +5,7 @@ import { tracebackSummary } from '../../../connectors/odoo/odoo-faults.ts';
 import { assertSendable, parseOdooDatetime, shiftOdooDatetime, toOdooDatetime } from '../../../connectors/odoo/odoo-values.ts';
 import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
 import { LifelineError, isRetriable } from '../../../src/errors.ts';
-import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
+import { useOdooSimulator } from '../../../testing/odoo-simulator-fixture.ts';
 
 let simulator: OdooSimulator;
 let odoo: OdooClient;

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { findJava } from '../../dev/infra/java-process.ts';
-import { kafkaBootstrap, localInfraSettings } from '../../dev/infra/settings.ts';
-import { kafkaClasspath } from '../../dev/infra/kafka-broker.ts';
+import { findJava } from '../dev/infra/java-process.ts';
+import { kafkaBootstrap, localInfraSettings } from '../dev/infra/settings.ts';
+import { kafkaClasspath } from '../dev/infra/kafka-broker.ts';
 
 const run = promisify(execFile);
 

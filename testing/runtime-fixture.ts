@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
-import { loadContract } from '../../src/kafka/avro-contract.ts';
-import { AvroSerde } from '../../src/kafka/avro-serde.ts';
-import { retry } from '../../src/retry.ts';
-import { createKafka } from '../../src/kafka/client.ts';
-import { ensureTopics } from '../../src/kafka/topic-admin.ts';
+import { loadContract } from '../src/kafka/avro-contract.ts';
+import { AvroSerde } from '../src/kafka/avro-serde.ts';
+import { retry } from '../src/retry.ts';
+import { createKafka } from '../src/kafka/client.ts';
+import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { infra, uniqueName, uniqueTopic } from './harness.ts';
 
 export const TEST_EVENT_SCHEMA = resolve('tests/fixtures/schemas/test_event.avsc');

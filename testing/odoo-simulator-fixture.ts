@@ -1,6 +1,6 @@
 import { after, before } from 'node:test';
-import { OdooClient } from '../../connectors/odoo/odoo-client.ts';
-import { startOdooSimulator, type OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
+import { OdooClient } from '../connectors/odoo/odoo-client.ts';
+import { startOdooSimulator, type OdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
 
 /**
  * Registers before/after hooks for a test file: an Odoo simulator on a free port and a client

@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { webhookSecretVariable } from '../../dev/demo/traffic-sender.ts';
-import type { OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
-import { infra } from '../helpers/harness.ts';
+import { webhookSecretVariable } from '../dev/demo/traffic-sender.ts';
+import type { OdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
+import { infra } from './harness.ts';
 
 /**
  * The repository's own topology.yaml, made runnable side by side with other tests: every topic

@@ -1,7 +1,6 @@
 import type { Static, TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { OdooConnection } from '../topology/model.ts';
 
 /**
  * The component API. A component is one file exporting a definition: its type name, a config
@@ -126,8 +125,13 @@ export interface ConnectorContext {
   readonly logger: Logger;
   /** Aborted when the runtime stops. */
   readonly signal: AbortSignal;
-  /** Odoo connections declared under connections.odoo, by name, secrets resolved. */
-  readonly odoo: Readonly<Record<string, OdooConnection>>;
+  /**
+   * The connections topology.yaml declares under `connections.<kind>.<name>`, for every kind a
+   * registered component declares (see `ConnectionKind`): validated by that kind's schema, defaults
+   * applied, secrets resolved. The core hands them over untyped; the connector that declared the kind
+   * knows their shape (e.g. `connections.odoo.main`).
+   */
+  readonly connections: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>>;
   /** The runtime's Prometheus registry, for the connector's own metrics. */
   readonly metricsRegistry: Registry;
   /** Reports the link's state; anything but `up` makes /readyz say so, with the detail. */
@@ -200,6 +204,29 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/**
+ * A kind of connection to an outside system (e.g. `odoo`), declared by the connectors that use it:
+ * topology.yaml then accepts `connections.<kind>.<name>: {…}`, validates each against `schema`
+ * before anything connects, and hands the result to the connector as `context.connections[kind][name]`.
+ * Definitions that share a kind share one ConnectionKind object.
+ */
+export interface ConnectionKind<S extends TObject = TObject> {
+  /** The key under `connections:` in topology.yaml, e.g. `odoo`. */
+  readonly kind: string;
+  readonly description: string;
+  /** TypeBox schema of one named connection (descriptions and defaults document it). */
+  readonly schema: S;
+  /** Checks beyond the schema (e.g. that a URL is http(s)); each problem names the key it is about. */
+  check?(connection: Static<S>): Array<{ readonly key: string; readonly message: string }>;
+  /** One line for `lifeline topology describe`, without credentials. */
+  summary?(connection: Static<S>): string;
+}
+
+/** Keeps a connection kind's type tied to its schema. */
+export function defineConnectionKind<S extends TObject>(kind: ConnectionKind<S>): ConnectionKind<S> {
+  return Object.freeze(kind);
+}
+
 interface DefinitionBase<K extends ComponentKind, C extends TObject> {
   readonly kind: K;
   /** The `type:` used in topology.yaml, e.g. `dedup`, `odoo_source`. */
@@ -215,6 +242,8 @@ interface DefinitionBase<K extends ComponentKind, C extends TObject> {
   tables?(config: Static<C>): TableSpec[];
   /** Names of internal repartition topics; inputs may then be keyed differently. */
   repartitions?(config: Static<C>): string[];
+  /** Kinds of connection (`connections.<kind>` in topology.yaml) the component uses. */
+  readonly connections?: readonly ConnectionKind[];
 }
 
 export interface ProcessorDefinition<C extends TObject = TObject> extends DefinitionBase<'processor', C> {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { buildComponentRegistry } from '../../../src/cli/component-list.ts';
 import { renderComponentDocs } from '../../../src/topology/component-docs.ts';
-import { testComponentRegistry } from '../../helpers/topology-fixtures.ts';
+import { testComponentRegistry } from '../../../testing/topology-fixtures.ts';
 
 test('docs/components.md is what the component definitions render to', () => {
   const committed = readFileSync('docs/components.md', 'utf8');

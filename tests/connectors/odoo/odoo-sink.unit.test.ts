@@ -4,9 +4,9 @@ import type { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import { odooSink, externalName, type OdooSinkConfig } from '../../../connectors/odoo/odoo-sink.ts';
 import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
 import { isRetriable } from '../../../src/errors.ts';
-import type { InputRecord } from '../../../src/runtime/component.ts';
+import type { InputRecord } from '../../../src/component/component.ts';
 import { simulatorConnection, testConnectorContext } from './odoo-test-context.ts';
-import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
+import { useOdooSimulator } from '../../../testing/odoo-simulator-fixture.ts';
 
 // odoo_sink driven directly (connect / write) against the simulator: no Kafka.
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { describeTopology } from '../../../src/topology/describe-topology.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
-import { VALID_TOPOLOGY, testComponentRegistry, topologyFixtureDir, withLine } from '../../helpers/topology-fixtures.ts';
+import { VALID_TOPOLOGY, testComponentRegistry, topologyFixtureDir, withLine } from '../../../testing/topology-fixtures.ts';
 
 let dir: string;
 before(() => { dir = topologyFixtureDir(); });

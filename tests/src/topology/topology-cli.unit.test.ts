@@ -5,7 +5,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { topologyFixtureDir, withLine, writeFixture } from '../../helpers/topology-fixtures.ts';
+import { topologyFixtureDir, withLine, writeFixture } from '../../../testing/topology-fixtures.ts';
 
 const lifeline = fileURLToPath(new URL('../../../bin/lifeline.mjs', import.meta.url));
 

@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { countByKey } from '../../processors/count-by-key.ts';
-import { ComponentRegistry } from '../../src/runtime/component-registry.ts';
-import { defineSink, defineSource, type ComponentDefinition } from '../../src/runtime/component.ts';
+import { countByKey } from '../processors/count-by-key.ts';
+import { ComponentRegistry } from '../src/component/component-registry.ts';
+import { defineConnectionKind, defineSink, defineSource, type ComponentDefinition } from '../src/component/component.ts';
 
 /**
  * Topology files for tests: a temp folder holding two schemas and whatever topology text a test
@@ -85,6 +85,19 @@ export function writeFixture(dir: string, relativePath: string, text: string): s
   return path;
 }
 
+/** A kind of connection a test connector declares (`connections.test_link.<name>`), standing in for odoo. */
+export const testLinkKind = defineConnectionKind({
+  kind: 'test_link',
+  description: 'An outside system reached over HTTP, for topology tests.',
+  schema: Type.Object({
+    url: Type.String({ minLength: 1, description: 'Base URL.' }),
+    token: Type.String({ description: 'A secret: a ${ENV} reference.' }),
+    timeout: Type.Optional(Type.String({ default: '5s', description: 'Per call.' })),
+  }, { additionalProperties: false }),
+  check: (connection) => (connection.url.startsWith('http') ? [] : [{ key: 'url', message: `"${connection.url}" must be an http:// or https:// URL` }]),
+  summary: (connection) => connection.url,
+});
+
 /** A sink with a defaulted key and a secret, standing in for odoo_sink. */
 export const testSink = defineSink({
   kind: 'sink',
@@ -92,6 +105,7 @@ export const testSink = defineSink({
   description: 'Writes records nowhere; stands in for a real sink in topology tests.',
   stateful: false,
   outputs: [],
+  connections: [testLinkKind],
   config: Type.Object({
     batch_size: Type.Optional(Type.Integer({ minimum: 1, default: 100, description: 'Records per write.' })),
     api_key: Type.Optional(Type.String({ description: 'A secret, to check that secrets resolve.' })),

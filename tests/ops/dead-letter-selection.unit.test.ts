@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { REPLAY_HEADERS, replayMessage, selectForReplay, type DeadLetter } from '../../src/ops/dead-letter-replay.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
 import { downstreamReach } from '../../src/ops/topology-lineage.ts';
-import { testComponentRegistry, topologyFixtureDir, VALID_TOPOLOGY, writeFixture } from '../helpers/topology-fixtures.ts';
+import { testComponentRegistry, topologyFixtureDir, VALID_TOPOLOGY, writeFixture } from '../../testing/topology-fixtures.ts';
 
 function letter(offset: number, extra: Partial<DeadLetter> = {}): DeadLetter {
   return {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { uniqueTopic } from '../helpers/harness.ts';
-import type { LifelineProcess } from '../helpers/runtime-fixture.ts';
-import { writeTestTopology, uniqueLabel, type TestComponentSpec } from '../helpers/topology-writer.ts';
+import { uniqueTopic } from './harness.ts';
+import type { LifelineProcess } from './runtime-fixture.ts';
+import { writeTestTopology, uniqueLabel, type TestComponentSpec } from './topology-writer.ts';
 
 /** Topics for the partner-feed outputs a test needs, each under a unique name. */
 export function partnerTopics(): Record<'service_charges' | 'pharmacy_dispenses' | 'claims' | 'order_acknowledgements' | 'quarantine', string> {
@@ -65,7 +65,7 @@ export async function deliver(port: number, path: string, body: string | Buffer,
   const timestamp = options.timestampSeconds ?? Math.floor(Date.now() / 1000);
   const signature = options.signature ?? (typeof body === 'string'
     ? new Webhook(options.secret).sign(id, new Date(timestamp * 1000), body)
-    : (await import('../../connectors/webhook/standard-webhooks.ts')).signWebhook(Buffer.from(options.secret.slice('whsec_'.length), 'base64'), id, timestamp, body));
+    : (await import('../connectors/webhook/standard-webhooks.ts')).signWebhook(Buffer.from(options.secret.slice('whsec_'.length), 'base64'), id, timestamp, body));
   const response = await fetch(`http://127.0.0.1:${port}${path}`, {
     method: 'POST',
     body: typeof body === 'string' ? body : new Uint8Array(body),

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import xmlrpc from 'xmlrpc';
 import type { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
-import { useOdooSimulator } from '../../helpers/odoo-simulator-fixture.ts';
+import { useOdooSimulator } from '../../../testing/odoo-simulator-fixture.ts';
 
 let simulator: OdooSimulator;
 let odoo: OdooClient;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
-import { infraUp } from '../../dev/infra/local-infra.ts';
-import { kafkaBootstrap, localInfraSettings, registryUrl } from '../../dev/infra/settings.ts';
-import { createKafka } from '../../src/kafka/client.ts';
-import { ensureTopics, type TopicSpec } from '../../src/kafka/topic-admin.ts';
+import { infraUp } from '../dev/infra/local-infra.ts';
+import { kafkaBootstrap, localInfraSettings, registryUrl } from '../dev/infra/settings.ts';
+import { createKafka } from '../src/kafka/client.ts';
+import { ensureTopics, type TopicSpec } from '../src/kafka/topic-admin.ts';
 
 /**
  * The shared test harness: the real local Kafka broker and schema registry, started once per
@@ -18,6 +18,10 @@ export interface TestInfra {
 let ready: Promise<TestInfra> | undefined;
 
 export function infra(): Promise<TestInfra> {
+  if (process.env.LIFELINE_TEST_TIER === 'unit') {
+    // scripts/run-tests.mjs: the unit tier starts no JVM. A test that needs the broker is a broker test.
+    throw new Error('this test needs the Kafka broker, but it runs in the unit tier: name its file *.test.ts, not *.unit.test.ts (docs/testing.md)');
+  }
   ready ??= (async () => {
     const settings = localInfraSettings();
     await infraUp(settings);

@@ -7,8 +7,8 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import kafkajs from 'kafkajs';
 import { webhookSource } from '../../../connectors/webhook/webhook-source.ts';
-import type { ConnectorHealth, Source, SourceContext } from '../../../src/runtime/component.ts';
-import { deliver, newWebhookSecret } from '../partner-feed-fixture.ts';
+import type { ConnectorHealth, Source, SourceContext } from '../../../src/component/component.ts';
+import { deliver, newWebhookSecret } from '../../../testing/partner-feed-fixture.ts';
 
 /**
  * The webhook source driven by hand, as the source host drives it (produce → commit → acknowledge,
@@ -34,7 +34,7 @@ async function startSource(overrides: Record<string, unknown> = {}): Promise<{ s
   const health: Array<[ConnectorHealth, string | undefined]> = [];
   const registry = new Registry();
   const context: SourceContext = {
-    label: 'partner_webhooks', logger, signal: new AbortController().signal, odoo: {}, metricsRegistry: registry, cursor: undefined,
+    label: 'partner_webhooks', logger, signal: new AbortController().signal, connections: {}, metricsRegistry: registry, cursor: undefined,
     setHealth: (state, detail) => health.push([state, detail]),
   };
   await source.connect(context);

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import type { Topology } from '../../../src/topology/model.ts';
 import { toDot, toMermaid } from '../../../src/topology/topology-graph.ts';
-import { VALID_TOPOLOGY, testComponentRegistry, topologyFixtureDir } from '../../helpers/topology-fixtures.ts';
+import { VALID_TOPOLOGY, testComponentRegistry, topologyFixtureDir } from '../../../testing/topology-fixtures.ts';
 
 let dir: string;
 let topology: Topology;

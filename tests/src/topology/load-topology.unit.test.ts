@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { LifelineError } from '../../../src/errors.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { topologyProblemsOf } from '../../../src/topology/topology-problem.ts';
-import { VALID_TOPOLOGY, testComponentRegistry, topologyFixtureDir, withLine, writeFixture } from '../../helpers/topology-fixtures.ts';
+import { VALID_TOPOLOGY, testComponentRegistry, topologyFixtureDir, withLine, writeFixture } from '../../../testing/topology-fixtures.ts';
 
 // Each test writes bad.yaml into a temp folder and loads it by that relative name, so problems
 // read exactly as `lifeline topology validate` prints them when run next to the file.
