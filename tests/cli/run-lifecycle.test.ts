@@ -72,6 +72,18 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
+/** Waits for /readyz to answer 200; on a timeout the error shows its last answer. */
+async function untilReady(port: number, timeoutMs: number): Promise<void> {
+  let last: unknown;
+  await until('ready', async () => {
+    const answer = await health(port, '/readyz');
+    last = answer.body;
+    return answer.status === 200 ? true : undefined;
+  }, timeoutMs).catch((error: unknown) => {
+    throw new Error(`${String(error)}; last /readyz: ${JSON.stringify(last)}`);
+  });
+}
+
 function jsonLines(process: LifelineProcess): Array<Record<string, unknown>> {
   return process.lines.filter((line) => line.trim() !== '').map((line) => {
     try {
@@ -113,7 +125,7 @@ for (const dependency of ['broker', 'registry'] as const) {
       assert.equal(lifeline.exitCode, undefined, 'it keeps waiting rather than exiting');
 
       await outage.open();
-      await until('ready once the dependency answers', async () => ((await health(port, '/readyz')).status === 200 ? true : undefined), 120_000);
+      await untilReady(port, 120_000);
       const ready = await health(port, '/readyz');
       assert.equal(ready.body.starting, undefined);
       assert.deepEqual(Object.values(ready.body.components).map((component) => component.state), ['running']);
@@ -135,7 +147,7 @@ test('a healthy start logs no error-level line, and SIGTERM with records in flig
   const lifeline = new LifelineProcess(topology.file).start();
   try {
     const port = await httpPort(lifeline);
-    await until('ready', async () => ((await health(port, '/readyz')).status === 200 ? true : undefined), 120_000);
+    await untilReady(port, 120_000);
     await input.send(Array.from({ length: 3000 }, (_, index) => testEvent(index)));
     await lifeline.waitForLine(/"msg":"[^"]*(commit|partition)/i, 60_000).catch(() => undefined);
     const stopMs = await stopAndMeasure(lifeline);
@@ -160,7 +172,7 @@ test('the golden path split in two processes starts with no error-level line and
   try {
     for (const process of [intake, pipeline]) {
       const port = await httpPort(process);
-      await until('ready', async () => ((await health(port, '/readyz')).status === 200 ? true : undefined), 180_000);
+      await untilReady(port, 180_000);
     }
     const [intakeMs, pipelineMs] = await Promise.all([stopAndMeasure(intake), stopAndMeasure(pipeline)]);
     for (const line of pipeline.lines.filter((text) => /did not stop|"stopped"|stopped"/.test(text))) console.log(line.slice(0, 400));
