@@ -82,3 +82,21 @@ export function createKafka(config: KafkaConnectionConfig, logger?: logCreator):
     ...(logger ? { logCreator: logger } : { logLevel: logLevel.WARN }),
   });
 }
+
+/**
+ * Deletes a consumer group Lifeline made for itself (a CLI read, a restore, a reference table, the
+ * control listener: `_lifeline.*` with a random part) once its consumer has left, so such groups do
+ * not pile up in `kafka-consumer-groups --list` until the broker expires them. Best effort: a
+ * failure leaves the group to the broker's offsets retention, which removes it anyway.
+ */
+export async function deleteOwnGroup(kafka: Kafka, groupId: string): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.deleteGroups([groupId]);
+  } catch {
+    // best effort, see above
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
