@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { LifelineError } from '../errors.ts';
+import { deleteOwnGroup } from '../kafka/client.ts';
 import { STORE_FORMAT } from './store-backend.ts';
 import type { TransactionalStore } from './transactional-store.ts';
 
@@ -126,8 +127,9 @@ export async function restoreStores(options: {
   const deadlineAt = startedAt + timeoutMs;
   const progress = (): RestoreProgress => ({ stores: stores.map((store) => store.name), read: restoredSoFar(), toRead: Number(toRead), startedAt, deadlineAt });
   options.onProgress?.(progress());
+  const groupId = `_lifeline.restore.${randomUUID()}`;
   const consumer = kafka.consumer({
-    groupId: `_lifeline.restore.${randomUUID()}`,
+    groupId,
     readUncommitted: false,
     maxBytesPerPartition: 1024 * 1024,
     maxBytes: 8 * 1024 * 1024,
@@ -180,6 +182,7 @@ export async function restoreStores(options: {
     clearTimeout(deadlineTimer);
     clearInterval(progressTimer);
     await consumer.disconnect().catch(() => undefined);
+    void deleteOwnGroup(kafka, groupId); // in the background: the restore is done
     // What was read is kept, with the checkpoint it reaches: a retry continues from there.
     for (const entry of byTopic.values()) if (!entry.done) await entry.buffer.flush().catch(() => undefined);
   }

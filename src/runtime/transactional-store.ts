@@ -1,4 +1,4 @@
-import type { KeyValueStore, PutOptions } from './component.ts';
+import type { KeyValueStore, PutOptions } from '../component/component.ts';
 import { isExpired, STORE_FORMAT, type StoreBackend, type StoreCheckpoint, type StoredEntry } from './store-backend.ts';
 
 export interface ChangelogWrite {

@@ -10,8 +10,8 @@ import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
 import { partitionForKey } from '../../../src/runtime/processor-task.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { changelogTopic } from '../../../src/topology/model.ts';
-import { testKafka, uniqueName } from '../../helpers/harness.ts';
-import { TopicCollector, testEvent, testEventTopic, writeCounterTopology, type CounterTopology } from '../../helpers/runtime-fixture.ts';
+import { testKafka, uniqueName } from '../../../testing/harness.ts';
+import { TopicCollector, testEvent, testEventTopic, writeCounterTopology, type CounterTopology } from '../../../testing/runtime-fixture.ts';
 
 interface KeyCount { key: string; count: number; origin_topic: string; origin_partition: number; origin_offset: number }
 
