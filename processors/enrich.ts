@@ -46,9 +46,7 @@ interface HeldEvent {
 const RELEASE_CHUNK = 500;
 /** Retries back off from check_interval to this many times it. */
 const MAX_BACKOFF_FACTOR = 16;
-/** Marks a held_events store whose entries carry their retry deadline. */
-const FORMAT_KEY = '~format';
-const HELD_FORMAT = 2;
+
 
 class EnrichmentMiss extends Error {
   override readonly name = 'EnrichmentMiss';
@@ -124,13 +122,16 @@ function forwardEnriched(
   context.forward('enriched', { key: record.key, value });
 }
 
+const scheduledLegacy = new WeakSet<ProcessorContext>();
+
 /** Retries the held events that are due (at most RELEASE_CHUNK; true when more are due). */
 function releaseHeld(config: EnrichConfigType, context: ProcessorContext, now: number, timeoutMs: number, intervalMs: number): boolean {
   const held = context.store<HeldEvent>('held_events');
-  if (context.store<number>('held_events').get(FORMAT_KEY) !== HELD_FORMAT) {
-    // Once: events held by an earlier version carry no deadline; schedule them now.
-    for (const [id, event] of [...held.entries()]) if (id !== FORMAT_KEY) held.put(id, event, { dueAt: now });
-    context.store<number>('held_events').put(FORMAT_KEY, HELD_FORMAT, { ttlMs: Infinity });
+  if (!scheduledLegacy.has(context)) {
+    // Once per task: events held by an earlier version carry no deadline (nor attempts); schedule them
+    // now. Held events are few (each waits wait_timeout at most), so this one scan is small.
+    scheduledLegacy.add(context);
+    for (const [id, event] of [...held.entries()]) if (event.attempts === undefined) held.put(id, { ...event, attempts: 0 }, { dueAt: now });
   }
   const due = held.due(now, RELEASE_CHUNK);
   for (const [id, event] of due) {

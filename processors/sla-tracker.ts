@@ -29,12 +29,16 @@ const BY_TRANSACTION = 'by_transaction';
 const TRANSACTIONS_STORE = 'transactions';
 /** Finished transactions, kept for settle_window: only ever read by key, never scanned. */
 const FINISHED_STORE = 'finished';
-/** Open transactions by start time (`~start:<flow>:<started_at>:<key>` in the transactions store): the oldest is the first key. */
-const START_INDEX = '~start:';
-/** Per-flow count of open transactions (`~open:<flow>`), kept in the same transactions as the entries. */
-const OPEN_COUNT = '~open:';
-/** Marks a transactions store whose open transactions carry deadlines, counts and a start index. */
-const FORMAT_KEY = '~format';
+/**
+ * Beside the open transactions, written in the same Kafka transactions: an index by start time
+ * (`start:<flow>:<started_at>:<key>`, the oldest is the first key) and per-flow open counts
+ * (`open:<flow>`), so the gauges never scan.
+ */
+const OPEN_INDEX_STORE = 'open_index';
+const START_INDEX = 'start:';
+const OPEN_COUNT = 'open:';
+/** Marks (in open_index) a transactions store whose open transactions carry deadlines, counts and a start index. */
+const FORMAT_KEY = 'format';
 const TRACKER_FORMAT = 2;
 /** Transactions a timer call handles before it commits and is called again. */
 const DUE_CHUNK = 500;
@@ -182,7 +186,7 @@ export const slaTracker = defineProcessor({
   stateful: true,
   outputs: [EVENTS_OUTPUT, `${BREACHES_OUTPUT}?`],
   config: SlaConfig,
-  stores: () => [{ name: TRANSACTIONS_STORE }, { name: FINISHED_STORE }],
+  stores: () => [{ name: TRANSACTIONS_STORE }, { name: FINISHED_STORE }, { name: OPEN_INDEX_STORE }],
   // Topology validation calls this with the config: checking the flows here makes
   // `lifeline topology validate` (and `lifeline run`) refuse flows the tracker cannot run.
   repartitions: (config) => {
@@ -441,7 +445,7 @@ class SlaTracker implements Processor {
 
   /** Keeps the per-flow open count and start-time index in step with the open transactions (same transaction). */
   private indexOpen(context: ProcessorContext, flow: FlowPlan, transaction: OpenTransaction, change: 1 | -1): void {
-    const store = context.store<number>(TRANSACTIONS_STORE);
+    const store = context.store<number>(OPEN_INDEX_STORE);
     const indexKey = startIndexKey(flow, transaction);
     if (change > 0) store.put(indexKey, 1);
     else store.delete(indexKey);
@@ -458,7 +462,7 @@ class SlaTracker implements Processor {
    */
   private checkDeadlines(context: ProcessorContext, now: number): boolean {
     const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
-    if (context.store<number>(TRANSACTIONS_STORE).get(FORMAT_KEY) !== TRACKER_FORMAT) {
+    if (context.store<number>(OPEN_INDEX_STORE).get(FORMAT_KEY) !== TRACKER_FORMAT) {
       this.migrate(context);
     }
     const due = store.due(now, DUE_CHUNK);
@@ -502,10 +506,10 @@ class SlaTracker implements Processor {
   private migrate(context: ProcessorContext): void {
     const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
     const open: OpenTransaction[] = [];
-    for (const [storeKey, entry] of store.entries()) if (!storeKey.startsWith('~') && entry.state === 'open') open.push(entry);
+    for (const [, entry] of store.entries()) if (entry.state === 'open') open.push(entry);
     // Idempotent: counts are set (not added to) from what the scan saw, index keys and deadlines put again.
     const counts = new Map<string, number>([...this.plan.flows.keys()].map((name) => [name, 0]));
-    const numbers = context.store<number>(TRANSACTIONS_STORE);
+    const numbers = context.store<number>(OPEN_INDEX_STORE);
     for (const transaction of open) {
       const flow = this.plan.flows.get(transaction.flow);
       if (!flow) continue;
@@ -520,7 +524,7 @@ class SlaTracker implements Processor {
 
   /** Per flow: open transactions (a stored count) and the oldest one's age (the first key of the start index). */
   private snapshot(context: ProcessorContext, now: number): Map<string, FlowSnapshot> {
-    const store = context.store<number>(TRANSACTIONS_STORE);
+    const store = context.store<number>(OPEN_INDEX_STORE);
     const snapshot = new Map<string, FlowSnapshot>();
     for (const name of this.plan.flows.keys()) {
       const open = store.get(`${OPEN_COUNT}${name}`) ?? 0;
