@@ -55,12 +55,47 @@ function createCluster(kafka: Kafka): KafkaCluster {
   return factory({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
 }
 
-/** Counts what remains to be read for each requested partition (see the module comment). */
+/** Counts what remains to be read for each requested partition (see the module comment); one connection per call. */
 export async function committedBacklog(kafka: Kafka, requests: readonly BacklogRequest[]): Promise<Backlog[]> {
   if (requests.length === 0) return [];
-  const cluster = createCluster(kafka);
-  await cluster.connect();
+  const reader = new BacklogReader(kafka);
   try {
+    return await reader.read(requests);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Keeps its connections between reads (a lag monitor reads every few seconds). */
+export class BacklogReader {
+  private cluster: KafkaCluster | undefined;
+  private connected: Promise<void> | undefined;
+
+  constructor(private readonly kafka: Kafka) {}
+
+  async read(requests: readonly BacklogRequest[]): Promise<Backlog[]> {
+    if (requests.length === 0) return [];
+    this.cluster ??= createCluster(this.kafka);
+    this.connected ??= this.cluster.connect();
+    try {
+      await this.connected;
+    } catch (error) {
+      this.connected = undefined;
+      throw error;
+    }
+    return readBacklog(this.cluster, requests);
+  }
+
+  async close(): Promise<void> {
+    const cluster = this.cluster;
+    this.cluster = undefined;
+    this.connected = undefined;
+    await cluster?.disconnect().catch(() => undefined);
+  }
+}
+
+async function readBacklog(cluster: KafkaCluster, requests: readonly BacklogRequest[]): Promise<Backlog[]> {
+  {
     const topics = [...new Set(requests.map((request) => request.topic))];
     await cluster.addMultipleTargetTopics(topics);
     const ends = new Map<string, bigint>();
@@ -90,8 +125,6 @@ export async function committedBacklog(kafka: Kafka, requests: readonly BacklogR
       out.push({ topic: request.topic, partition: request.partition, end, start, ...counted });
     }
     return out;
-  } finally {
-    await cluster.disconnect().catch(() => undefined);
   }
 }
 
