@@ -96,7 +96,7 @@ test('files: an HL7 batch is ingested and archived, the same content dropped aga
   await charges.waitForCount(3, 30_000);
   await until('the batch file archived', () => existsSync(join(labInbox, 'archive', 'batch-0001.hl7')));
   assert.deepEqual(charges.records.map((record) => record.headers[LIFELINE_HEADERS.idempotencyKey]).sort(), [
-    'LABSYS|ACME_LAB|DFT000200#FT1-1', 'LABSYS|ACME_LAB|DFT000201#FT1-1', 'LABSYS|ACME_LAB|DFT000202#FT1-1',
+    'acme_lab|LABSYS|ACME_LAB|DFT000200#FT1-1', 'acme_lab|LABSYS|ACME_LAB|DFT000201#FT1-1', 'acme_lab|LABSYS|ACME_LAB|DFT000202#FT1-1',
   ]);
 
   // The same content again, under another name: recognised by its sha256, archived, not produced.
