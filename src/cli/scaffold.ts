@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LifelineError } from '../errors.ts';
 import {
   processorTemplate, processorTestTemplate, sinkTemplate, sinkTestTemplate, sourceTemplate, sourceTestTemplate, type TemplateNames,
@@ -23,7 +22,6 @@ export interface ScaffoldResult {
 
 const COMPONENT_LIST = 'src/cli/component-list.ts';
 const TYPE_NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'lifeline.mjs');
 
 export function templateNames(type: string): TemplateNames {
   if (!TYPE_NAME.test(type)) {
@@ -61,7 +59,7 @@ export function scaffoldComponent(root: string, kind: ScaffoldKind, type: string
   const changed = [COMPONENT_LIST];
   if (options.regenerateDocs ?? true) {
     // A child process: this one loaded the component list before the new component existed.
-    const docs = spawnSync(process.execPath, [BIN, 'docs', 'components', '--write'], { cwd: root, encoding: 'utf8' });
+    const docs = spawnSync(process.execPath, [join(root, 'bin', 'lifeline.mjs'), 'docs', 'components', '--write'], { cwd: root, encoding: 'utf8' });
     if (docs.status !== 0) throw new LifelineError('LL_CONFIG_INVALID', `the component was written, but docs/components.md was not regenerated: ${docs.stderr || docs.stdout}`);
     changed.push('docs/components.md');
   }
