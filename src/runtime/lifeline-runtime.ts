@@ -90,6 +90,7 @@ export class LifelineRuntime {
       logger,
     });
     logger.info({ port: this.http.port }, 'serving /metrics, /healthz and /readyz');
+    for (const warning of topology.warnings ?? []) logger.warn({ path: warning.path, line: warning.line }, `topology warning: ${warning.message}`);
 
     this.admin = this.kafka.admin();
     await this.admin.connect();
