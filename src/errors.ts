@@ -26,6 +26,9 @@ export const ERROR_CODES = {
   LL_FORMAT_HL7_INVALID: { retriable: false, summary: 'An HL7 v2 message is malformed or lacks a required field; the message names the message, segment and field (e.g. MSH-10, FT1-11).' },
   LL_FORMAT_FHIR_INVALID: { retriable: false, summary: 'A FHIR R4 resource is not valid JSON, fails the R4 definitions, or lacks what the mapping needs; the message gives the JSON path.' },
   LL_FORMAT_CSV_INVALID: { retriable: false, summary: 'A CSV file does not parse or does not match its partner\'s column mapping; the message gives the line (and column or field).' },
+  LL_FORMAT_NOT_ROUTED: { retriable: false, summary: 'A partner\'s records are of a kind (e.g. a CSV record_type) that no output of the source maps in topology.yaml; the records are quarantined with this reason.' },
+  LL_FILE_CHANGED: { retriable: false, summary: 'A partner file changed after it was taken (its hash differs from the one ingested): reported and quarantined, never half-ingested in silence.' },
+  LL_DEDUP_CONFLICT: { retriable: false, summary: 'An idempotency key arrived again with different content that its format does not mark as a correction: neither a duplicate nor an update; routed to the dedup\'s conflicts output or its dead letters with both fingerprints.' },
   LL_FORMAT_UNSUPPORTED: { retriable: false, summary: 'Well-formed partner content of a kind Lifeline does not map (e.g. HL7 RSP^K11, a FHIR Patient); the message names it and what is supported.' },
   LL_WEBHOOK_SIGNATURE_INVALID: { retriable: false, summary: 'A webhook request has no valid Standard Webhooks signature (missing webhook-id/timestamp/signature headers, or no signature matches any configured secret).' },
   LL_WEBHOOK_TIMESTAMP_STALE: { retriable: false, summary: 'A webhook request\'s webhook-timestamp is outside the configured tolerance (replayed or clock skew).' },
@@ -55,6 +58,9 @@ export const ERROR_CODES = {
   LL_ODOO_UNAVAILABLE: { retriable: true, summary: 'Odoo could not be reached, timed out, or answered HTTP 5xx.' },
   LL_ODOO_PROTOCOL: { retriable: false, summary: 'Odoo\'s URL answered something that is not XML-RPC (HTTP 404, an HTML page): check the connection url.' },
   LL_ODOO_VALUE_INVALID: { retriable: false, summary: 'A value cannot be sent to Odoo over XML-RPC (an integer beyond 32 bits, a JS Date, NaN, undefined); the message names its path.' },
+  LL_ODOO_LINK_UNRESOLVED: { retriable: true, summary: 'A link in odoo_sink\'s field mapping (external id, model + domain, or id) does not resolve to exactly one Odoo record: the sink pauses until it does (`lifeline odoo check` names the fix).' },
+  LL_ODOO_SETUP_MISSING: { retriable: false, summary: '`lifeline odoo check` found a model, field, record or access right a sink or source needs missing in Odoo; the message says which and how to fix it.' },
+  LL_ODOO_OWNER_MISSING: { retriable: false, summary: 'No owner in an odoo_sink activity\'s owner chain resolved to an Odoo record (each step and what it looked for is in the message).' },
   LL_ODOO_REFERENCE_NOT_FOUND: { retriable: false, summary: 'A many2one lookup declared in odoo_sink\'s field mapping found no record (or several) for the value.' },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 

@@ -62,7 +62,7 @@ const partnerSchema = Type.Object({
   }),
   content_types: Type.Optional(Type.Array(Type.String({ minLength: 3 }), {
     minItems: 1,
-    description: 'Media types accepted (parameters such as charset ignored). Defaults: hl7v2 x-application/hl7-v2+er7, application/hl7-v2, text/plain; fhir_r4 application/fhir+json, application/json; csv text/csv, application/csv, text/plain.',
+    description: 'Media types accepted (parameters such as charset ignored). Defaults: hl7v2 x-application/hl7-v2+er7, application/hl7-v2, text/plain; fhir_r4 application/fhir+json, application/json+fhir (DSTU2-era partners), application/json; csv text/csv, application/csv, text/plain.',
   })),
 }, { additionalProperties: false });
 
@@ -83,7 +83,7 @@ type PartnerConfig = Static<typeof partnerSchema>;
 
 const DEFAULT_CONTENT_TYPES: Readonly<Record<PartnerFormat, readonly string[]>> = {
   hl7v2: ['x-application/hl7-v2+er7', 'application/hl7-v2', 'text/plain'],
-  fhir_r4: ['application/fhir+json', 'application/json'],
+  fhir_r4: ['application/fhir+json', 'application/json+fhir', 'application/json'],
   csv: ['text/csv', 'application/csv', 'text/plain'],
 };
 

@@ -108,6 +108,11 @@ export interface ProcessorContext {
   hasOutput(output: string): boolean;
   /** Counts a decision (`lifeline_processor_events_total{component,event}`); `event` must be a constant, never record data. */
   count(event: string, n?: number): void;
+  /**
+   * Wall-clock time in epoch ms. Use it rather than Date.now(): the topology test driver
+   * (src/testing) moves this clock, and timers receive the same time as their argument.
+   */
+  now(): number;
 }
 
 export interface Processor {

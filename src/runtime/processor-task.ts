@@ -174,6 +174,7 @@ export class ProcessorTask {
       count(event, n = 1) {
         env.metrics.recordProcessorEvent(env.label, event, n);
       },
+      now: () => Date.now(),
       deadLetter(record, error) {
         const text = scrubPhiFromText(error.message, record.value, env.phiPathsByTopic.get(record.topic) ?? []);
         task.recordDeadLetters.push(deadLetterMessage({
