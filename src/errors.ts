@@ -35,6 +35,11 @@ export const ERROR_CODES = {
   LL_WEBHOOK_BODY_TOO_LARGE: { retriable: false, summary: 'A webhook request body exceeds the partner\'s max_body_bytes.' },
   LL_WEBHOOK_CONTENT_TYPE: { retriable: false, summary: 'A webhook request\'s Content-Type is not one the partner\'s format accepts.' },
   LL_SOURCE_UNAVAILABLE: { retriable: true, summary: 'A source could not hand a delivery to Kafka in time (Kafka unavailable, or the intake queue is full); the partner should retry.' },
+  LL_PARTNER_TYPE_UNROUTED: { retriable: false, summary: 'A partner sent a message type (e.g. HL7 ADT, a FHIR Claim) that its source maps to an output topology.yaml does not route; answered 422 (RFC 9457 problem naming the type and what is accepted) and quarantined, or dropped and counted when the partner\'s policy is accept_and_drop.' },
+  LL_RECORD_TOO_LARGE: { retriable: false, summary: 'A record is larger than its topic accepts (max.message.bytes, read from the broker at start); it is dead-lettered (or a webhook delivery answered 413) with its size and the limit, and the rest of the batch proceeds.' },
+  LL_NO_PROGRESS: { retriable: true, summary: 'A host failed to commit the same batch twice in a row; it splits the batch and reports itself degraded (health, lifeline_stalled_batches_total, log) rather than retrying it unchanged.' },
+  LL_WEBHOOK_RATE_LIMITED: { retriable: true, summary: 'A source address sent too many unauthenticated (badly signed) webhook requests; answered 429 with Retry-After, and only metadata is kept.' },
+  LL_SOURCE_OUTPUT_UNMAPPED: { retriable: false, summary: 'A source emitted a record to an output topology.yaml does not map; the record is dead-lettered and the rest of its batch proceeds.' },
   LL_FILE_IO: { retriable: true, summary: 'A partner file or folder could not be read, moved or written (permissions, disk, a file that vanished).' },
   LL_RETRY_EXHAUSTED: { retriable: false, summary: 'An operation kept failing with retriable errors until the retry budget ran out; the cause is the last failure.' },
   LL_NOT_AUTHORISED: { retriable: false, summary: 'An operator command was refused: no or unknown identity, a token that does not match, a role that does not allow the action, or an approver approving their own plan. The refusal is audited.' },
@@ -53,6 +58,9 @@ export const ERROR_CODES = {
   LL_ODOO_UNAVAILABLE: { retriable: true, summary: 'Odoo could not be reached, timed out, or answered HTTP 5xx.' },
   LL_ODOO_PROTOCOL: { retriable: false, summary: 'Odoo\'s URL answered something that is not XML-RPC (HTTP 404, an HTML page): check the connection url.' },
   LL_ODOO_VALUE_INVALID: { retriable: false, summary: 'A value cannot be sent to Odoo over XML-RPC (an integer beyond 32 bits, a JS Date, NaN, undefined); the message names its path.' },
+  LL_ODOO_LINK_UNRESOLVED: { retriable: true, summary: 'A link in odoo_sink\'s field mapping (external id, model + domain, or id) does not resolve to exactly one Odoo record: the sink pauses until it does (`lifeline odoo check` names the fix).' },
+  LL_ODOO_SETUP_MISSING: { retriable: false, summary: '`lifeline odoo check` found a model, field, record or access right a sink or source needs missing in Odoo; the message says which and how to fix it.' },
+  LL_ODOO_OWNER_MISSING: { retriable: false, summary: 'No owner in an odoo_sink activity\'s owner chain resolved to an Odoo record (each step and what it looked for is in the message).' },
   LL_ODOO_REFERENCE_NOT_FOUND: { retriable: false, summary: 'A many2one lookup declared in odoo_sink\'s field mapping found no record (or several) for the value.' },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 

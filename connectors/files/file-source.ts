@@ -10,7 +10,7 @@ import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts
 import { newTraceparent } from '../../src/component/record-headers.ts';
 import { OUTPUT_OF_KIND, PARTNER_FEED_OUTPUTS, errorLocation, type CanonicalRecord, type DeliveryContext } from '../formats/canonical.ts';
 import { checkPartnerFormat, partnerFormatProperties, streamFileRecords, type FileItem } from '../formats/partner-format.ts';
-import { PartnerFeedMetrics, canonicalSourceRecord, headersFor, quarantineRecords } from '../partner-feed.ts';
+import { PartnerFeedMetrics, canonicalSourceRecord, headersFor, partnerRoutingWarnings, quarantineRecords } from '../partner-feed.ts';
 
 /**
  * `file_source`: partners drop files into an inbox folder; each file becomes canonical records.
@@ -133,6 +133,7 @@ export const fileSource = defineSource({
   outputs: PARTNER_FEED_OUTPUTS,
   config: configSchema,
   create: (config) => new FileSource(config),
+  warnings: (config, outputs) => partnerRoutingWarnings(config.partners, outputs, 'file_source'),
 });
 
 class FileSource implements Source {

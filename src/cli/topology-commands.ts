@@ -29,10 +29,12 @@ export function registerTopologyCommands(program: Command): void {
         const loaded = loadTopology(options.topology, registry);
         const topics = Object.keys(loaded.topics).length;
         const components = Object.keys(loaded.components).length;
+        const warnings = loaded.warnings ?? [];
         if (options.json) {
-          console.log(JSON.stringify({ valid: true, file: options.topology, topics, components, problems: [] }, null, 2));
+          console.log(JSON.stringify({ valid: true, file: options.topology, topics, components, problems: [], warnings }, null, 2));
         } else {
-          console.log(`${options.topology} is valid: ${count(topics, 'topic')}, ${count(components, 'component')}`);
+          for (const warning of warnings) console.error(`warning: ${formatTopologyProblem(warning)}`);
+          console.log(`${options.topology} is valid: ${count(topics, 'topic')}, ${count(components, 'component')}${warnings.length > 0 ? `, ${count(warnings.length, 'warning')}` : ''}`);
         }
       } catch (error) {
         const problems = topologyProblemsOf(error);

@@ -4,6 +4,7 @@ import { LifelineError, errorMessage } from '../errors.ts';
 import { AvroSerde } from '../kafka/avro-serde.ts';
 import { createKafka } from '../kafka/client.ts';
 import { ensureTopics, type TopicSpec } from '../kafka/topic-admin.ts';
+import { retry } from '../retry.ts';
 import { startHttpServer, type HealthReport, type RunningHttpServer } from '../observe/http-server.ts';
 import { kafkaLogCreator } from '../observe/logger.ts';
 import { RuntimeMetrics } from '../observe/metrics.ts';
@@ -37,6 +38,8 @@ export interface RuntimeOptions {
 
 /** Dead letters are kept a month: long enough to fix the cause and replay. */
 const DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000;
+/** 16 MiB: dead letters include records too large for their own topic. */
+const DEAD_LETTER_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /**
  * `lifeline run`: prepares Kafka for the selected components (declared topics, dead-letter and
@@ -46,6 +49,7 @@ export class LifelineRuntime {
   readonly metrics = new RuntimeMetrics();
   private readonly kafka: Kafka;
   private admin: Admin | undefined;
+  private serde: AvroSerde | undefined;
   private readonly hosts = new Map<string, ComponentHost>();
   private http: RunningHttpServer | undefined;
   private control: ControlListener | undefined;
@@ -89,11 +93,15 @@ export class LifelineRuntime {
 
     this.admin = this.kafka.admin();
     await this.admin.connect();
+    // One serde for the whole process: schema ids registered at start are cached for every
+    // component, so a registry outage later does not stop encoding what was registered.
+    const serde = new AvroSerde(topology.registry);
+    this.serde = serde;
     for (const component of components) {
       const definition = registry.get(component.type);
       const common = {
         kafka: this.kafka,
-        serde: new AvroSerde(topology.registry),
+        serde,
         metrics: this.metrics,
         logger,
         topology,
@@ -131,7 +139,8 @@ export class LifelineRuntime {
       ...(topic.retentionMs !== undefined ? { retentionMs: topic.retentionMs } : {}),
     }));
     for (const component of components) {
-      specs.push({ name: deadLetterTopic(component.label), partitions: 1, retentionMs: DEAD_LETTER_RETENTION_MS });
+      // Larger than any topic's default limit, so a record dead-lettered as too large still fits.
+      specs.push({ name: deadLetterTopic(component.label), partitions: 1, retentionMs: DEAD_LETTER_RETENTION_MS, config: { 'max.message.bytes': String(DEAD_LETTER_MAX_MESSAGE_BYTES) } });
     }
     for (const host of this.hosts.values()) {
       if (!(host instanceof ProcessorHost)) continue;
@@ -145,8 +154,11 @@ export class LifelineRuntime {
     const result = await ensureTopics(this.admin as Admin, specs);
     if (result.created.length > 0) logger.info({ created: result.created }, 'topics created');
     if (result.updated.length > 0) logger.info({ updated: result.updated }, 'topic configuration updated');
-    const serde = new AvroSerde(topology.registry);
-    for (const topic of Object.values(topology.topics)) await serde.register(topic.name, topic.contract);
+    const serde = this.serde as AvroSerde;
+    // A registry that cannot be reached at start is waited for (LL_REGISTRY_UNAVAILABLE is retriable), not a failed start.
+    for (const topic of Object.values(topology.topics)) {
+      await retry(() => serde.register(topic.name, topic.contract), { operation: `registering ${topic.name}`, retries: 10, initialDelayMs: 200, maxDelayMs: 5000 });
+    }
   }
 
   health(): HealthReport {
