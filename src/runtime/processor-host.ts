@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, EachBatchPayload, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage } from '../errors.ts';
+import { CONSUMER_MAX_WAIT_MS } from '../kafka/client.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { changelogTopic, deadLetterTopic, phiPathsByTopic, repartitionTopic, type RuntimeSettings } from '../topology/model.ts';
 import type { ProcessorDefinition, StoreSpec } from '../component/component.ts';
@@ -135,6 +136,9 @@ export class ProcessorHost {
       heartbeatInterval: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 10)),
       rebalanceTimeout: 60_000,
       maxBytesPerPartition: 1024 * 1024,
+      // consumer.stop() waits for the fetch in flight: an idle long poll of kafkajs's default 5 s
+      // alone would break the 5 s stop budget.
+      maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
     this.consumer.on(this.consumer.events.CRASH, (event) => {

@@ -35,6 +35,7 @@ class StandInContext implements ProcessorContext {
     };
   }
   forward<V>(output: string, record: OutputRecord<V>): void { this.forwarded.push({ output, record }); }
+  now(): number { return Date.now(); }
   schedule(): void { throw new Error('dedup schedules nothing'); }
   table<V>(): ReferenceTableView<V> { throw new Error('dedup reads no tables'); }
   repartition(): void { throw new Error('these records are keyed by their idempotency key'); }
