@@ -41,7 +41,6 @@ class StandInContext implements ProcessorContext {
   repartition(): void { throw new Error('these records are keyed by their idempotency key'); }
   deadLetter(record: InputRecord, error: Error): void { this.deadLetters.push({ record, error }); }
   hasOutput(output: string): boolean { return this.outputs.includes(output); }
-  now(): number { return Date.now(); }
   count(event: string, n = 1): void { this.counts.set(event, (this.counts.get(event) ?? 0) + n); }
   results(): Array<string | undefined> { return this.forwarded.map((entry) => `${entry.output}:${entry.record.headers?.[DEDUP_RESULT_HEADER]}`); }
 }
