@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
+import { CONSUMER_MAX_WAIT_MS } from '../kafka/client.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { deadLetterTopic, phiPathsByTopic } from '../topology/model.ts';
@@ -80,6 +81,7 @@ export class SinkHost {
     this.consumer = kafka.consumer({
       groupId: this.groupId, readUncommitted: false, sessionTimeout, heartbeatInterval: this.heartbeatIntervalMs,
       maxBytesPerPartition: 1024 * 1024,
+      maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS, // see processor-host.ts
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...declaration.inputs], fromBeginning: true });

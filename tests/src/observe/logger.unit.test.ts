@@ -145,6 +145,18 @@ describe('kafkaLogCreator', () => {
     assert.equal(entries[1]?.kafka, undefined, 'no empty kafka object when there is no context');
   });
 
+  test('broker error answers the caller handles are debug detail, lost connections warnings, other errors errors', () => {
+    const destination = memoryDestination();
+    const logKafka = kafkaLogCreator(createLogger({ destination, level: 'debug' }))(logLevel.DEBUG);
+    const at = (namespace: string, message: string) => ({ ...entryAt(logLevel.ERROR, message, { error: 'x' }), namespace });
+    logKafka(at('Connection', 'Response CreateTopics(key: 19, version: 3)'));
+    logKafka(at('Connection', 'Response Metadata(key: 3, version: 6)'));
+    logKafka(at('Connection', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092'));
+    logKafka(at('BrokerPool', 'Failed to connect to seed broker, trying another broker from the list'));
+    logKafka(at('Consumer', 'Crash: KafkaJSNumberOfRetriesExceeded'));
+    assert.deepEqual(destination.entries().map((entry) => entry.level), ['debug', 'debug', 'warn', 'warn', 'error']);
+  });
+
   test('the pino level still applies, and secrets in kafkajs context are redacted', () => {
     const destination = memoryDestination();
     const logKafka = kafkaLogCreator(createLogger({ destination, level: 'info' }))(logLevel.DEBUG);
