@@ -28,5 +28,6 @@ keytool -importcert -noprompt -alias ca -file "$tmp/ca.pem" -storetype PKCS12 -k
 chmod 0644 "$tmp/ca.pem" "$tmp/truststore.p12"
 chmod 0640 "$tmp/kafka.keystore.p12"
 mv "$tmp"/ca.p12 "$tmp"/ca.pem "$tmp"/kafka.keystore.p12 "$tmp"/truststore.p12 "$out"/
+chown "${CERTS_OWNER:-1000:1000}" "$out"/kafka.keystore.p12 "$out"/truststore.p12 "$out"/ca.pem
 rm -rf "$tmp"
 echo "certificate authority and broker certificate for $host written to $out"

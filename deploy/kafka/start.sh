@@ -3,6 +3,7 @@
 # StandardAuthorizer ACLs. On first start the storage is formatted with the SCRAM users (admin:
 # `lifeline apply`, topics and ACLs; lifeline: the runtime; the passwords are secret files).
 set -eu
+umask 077
 props=/tmp/server.properties
 secret() { cat "/run/secrets/$1"; }
 store_pass="$(secret kafka_keystore_password)"
@@ -39,6 +40,16 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+PROPS
+# For the healthcheck and an operator's `docker compose exec kafka …` tools: admin over SASL_SSL.
+umask 077
+cat > /tmp/admin.properties <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${admin_pass}";
+ssl.truststore.type=PKCS12
+ssl.truststore.location=/certs/truststore.p12
+ssl.truststore.password=${store_pass}
 PROPS
 if [ ! -f /var/lib/kafka/data/meta.properties ]; then
   /opt/kafka/bin/kafka-storage.sh format --config "$props" --cluster-id "$(/opt/kafka/bin/kafka-storage.sh random-uuid)" \
