@@ -79,8 +79,10 @@ if [ -z "${ODOO_URL:-}" ]; then
   export ODOO_URL="http://127.0.0.1:$odoo_port"
   # The simulator's own API key (dev/odoo-simulator/seed-data.ts); a real Odoo's comes from your environment.
   export ODOO_API_KEY="${ODOO_API_KEY:-lifeline-simulator-api-key}"
+  export ODOO_USERNAME="${ODOO_USERNAME:-lifeline}"
   echo "Odoo simulator on $ODOO_URL (database stmarys; log in .lifeline/odoo-simulator.log)"
 fi
+: "${ODOO_USERNAME:?set ODOO_USERNAME to the login of the Odoo integration user (docs/odoo.md)}"
 : "${ODOO_API_KEY:?set ODOO_API_KEY to the API key of the Odoo user in ODOO_USERNAME}"
 
 node bin/lifeline.mjs run --topology topology.yaml

@@ -401,7 +401,7 @@ class SlaTracker implements Processor {
 
   /** Open transactions expire forget_after their start, however often they are updated. */
   private keepOpen(context: ProcessorContext, transaction: OpenTransaction, flow: FlowPlan): void {
-    const ttlMs = Math.max(1, transaction.started_at + flow.forgetAfterMs - Date.now());
+    const ttlMs = Math.max(1, transaction.started_at + flow.forgetAfterMs - context.now());
     context.store<TrackedEntry>(TRANSACTIONS_STORE).put(transactionId(flow, transaction.key), transaction, { ttlMs });
   }
 

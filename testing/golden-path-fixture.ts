@@ -43,6 +43,7 @@ interface TopologyDocument {
 /** Stand-in values for the secrets the repository's topology.yaml references (it holds none itself). */
 export function repositoryTopologySecrets(): Record<string, string> {
   return {
+    ODOO_USERNAME: 'lifeline',
     ODOO_API_KEY: 'not-a-real-key',
     ...Object.fromEntries(GOLDEN_PARTNERS.map((partner) => [webhookSecretVariable(partner), `whsec_${Buffer.from(`test secret of ${partner}`).toString('base64')}`])),
   };

@@ -169,6 +169,13 @@ export class TopicCollector<V = unknown> {
     if (this.records.length < count) throw new Error(`${this.topic}: ${this.records.length} of ${count} records after ${timeoutMs} ms`);
   }
 
+  /** Waits until `done(records)` holds (e.g. every sentinel arrived), polling what was collected. */
+  async waitUntil(done: (records: TopicCollector<V>['records']) => boolean, what: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done(this.records) && Date.now() < deadline) await sleep(100);
+    if (!done(this.records)) throw new Error(`${this.topic}: ${what} not seen after ${timeoutMs} ms (${this.records.length} records)`);
+  }
+
   async stop(): Promise<void> {
     await this.consumer.disconnect();
   }

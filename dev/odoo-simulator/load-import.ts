@@ -1,15 +1,17 @@
+import type { Operation } from './access-rights.ts';
+import type { FieldReader } from './domain.ts';
 import { OdooFault, applicationError, invalidField } from './odoo-fault.ts';
-import { fieldsOf, modelNamed, type FieldDefinition, type ModelDefinition, type StoredValue } from './model-definitions.ts';
-import type { Row, Transaction } from './record-store.ts';
+import { fieldsOf, modelNamed, type FieldDefinition, type ModelDefinition } from './model-definitions.ts';
+import type { IndexKey, Row, Transaction } from './record-store.ts';
 
-/** What an import needs of the ORM; orm.ts calls importRecords, so it is not imported back (no cycle). */
-export interface ImportOrm {
-  readonly txn: Pick<Transaction, 'savepoint' | 'rollbackTo'>;
+/** What the import needs of the ORM (the ORM implements it; this file does not import the ORM). */
+export interface ImportOrm extends FieldReader {
+  readonly txn: Transaction;
+  importing: boolean;
   create(model: ModelDefinition, vals: unknown): number;
   write(model: ModelDefinition, ids: readonly number[], vals: unknown): true;
-  row(model: string, id: number): Row | undefined;
-  rows(model: string): Iterable<Row>;
-  value(model: ModelDefinition, row: Row, field: string): StoredValue;
+  checkAccess(model: ModelDefinition, operation: Operation): void;
+  rowsWhere(model: string, field: string, values: readonly IndexKey[]): Row[];
 }
 
 /**
@@ -57,6 +59,8 @@ export function importRecords(orm: ImportOrm, model: ModelDefinition, fieldsArg:
   const savepoint = orm.txn.savepoint();
   const messages: LoadMessage[] = [];
   const ids: number[] = [];
+  orm.importing = true;
+  try {
   records.forEach((span, recordIndex) => {
     const inner = orm.txn.savepoint();
     try {
@@ -68,6 +72,9 @@ export function importRecords(orm: ImportOrm, model: ModelDefinition, fieldsArg:
       messages.push({ type: 'error', message, record: recordIndex, rows: span, ...(error instanceof ImportProblem && error.field ? { field: error.field } : {}) });
     }
   });
+  } finally {
+    orm.importing = false;
+  }
   if (messages.some((message) => message.type === 'error')) {
     orm.txn.rollbackTo(savepoint);
     return { ids: false, messages, nextrow: 0 };
@@ -137,6 +144,7 @@ function importRecord(orm: ImportOrm, model: ModelDefinition, all: Readonly<Reco
   }
 
   if (databaseId !== undefined) {
+    orm.checkAccess(model, 'write');
     orm.write(model, [databaseId], vals);
     return databaseId;
   }
@@ -145,6 +153,7 @@ function importRecord(orm: ImportOrm, model: ModelDefinition, all: Readonly<Reco
   const mapping = findExternalId(orm, externalId.module, externalId.name);
   if (mapping && typeof mapping.res_id === 'number' && orm.row(model.name, mapping.res_id)) {
     if (mapping.model !== model.name) throw new ImportProblem(`External ID ${externalId.module}.${externalId.name} belongs to model ${String(mapping.model)}, not ${model.name}`);
+    orm.checkAccess(model, 'write');
     orm.write(model, [mapping.res_id], vals);
     return mapping.res_id;
   }
@@ -159,9 +168,9 @@ function splitExternalId(value: string): { module: string; name: string } {
   return dot > 0 ? { module: value.slice(0, dot), name: value.slice(dot + 1) } : { module: '__import__', name: value };
 }
 
+/** ir.model.data by (module, name), through its unique index. */
 function findExternalId(orm: ImportOrm, module: string, name: string): Row | undefined {
-  for (const row of orm.rows('ir.model.data')) if (row.module === module && row.name === name) return row;
-  return undefined;
+  return orm.rowsWhere('ir.model.data', 'name', [name]).find((row) => row.module === module);
 }
 
 /** One cell in import form to the value create/write take, with Odoo's import messages. */

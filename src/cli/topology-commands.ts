@@ -27,15 +27,16 @@ export function registerTopologyCommands(program: Command): void {
     .action((options: TopologyOptions & { json?: boolean; strict?: boolean }) => {
       const registry = buildComponentRegistry();
       try {
-        const warnings: TopologyProblem[] = [];
-        const loaded = loadTopology(options.topology, registry, process.env, { unsetSecrets: options.strict ? 'error' : 'warn', warnings });
+        const secretWarnings: TopologyProblem[] = [];
+        const loaded = loadTopology(options.topology, registry, process.env, { unsetSecrets: options.strict ? 'error' : 'warn', warnings: secretWarnings });
         const topics = Object.keys(loaded.topics).length;
         const components = Object.keys(loaded.components).length;
+        const warnings = [...secretWarnings, ...(loaded.warnings ?? [])];
         if (options.json) {
           console.log(JSON.stringify({ valid: true, file: options.topology, topics, components, problems: [], warnings }, null, 2));
         } else {
           for (const warning of warnings) console.error(`warning: ${formatTopologyProblem(warning)}`);
-          console.log(`${options.topology} is valid: ${count(topics, 'topic')}, ${count(components, 'component')}${warnings.length > 0 ? ` (${count(warnings.length, 'warning')}: unset secrets that \`lifeline run\` needs)` : ''}`);
+          console.log(`${options.topology} is valid: ${count(topics, 'topic')}, ${count(components, 'component')}${warnings.length > 0 ? ` (${count(warnings.length, 'warning')})` : ''}`);
         }
       } catch (error) {
         const problems = topologyProblemsOf(error);

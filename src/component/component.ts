@@ -108,6 +108,11 @@ export interface ProcessorContext {
   hasOutput(output: string): boolean;
   /** Counts a decision (`lifeline_processor_events_total{component,event}`); `event` must be a constant, never record data. */
   count(event: string, n?: number): void;
+  /**
+   * Wall-clock time in epoch ms. Use it rather than Date.now(): the topology test driver
+   * (src/testing) moves this clock, and timers receive the same time as their argument.
+   */
+  now(): number;
 }
 
 export interface Processor {
@@ -160,6 +165,21 @@ export interface SourceBatch {
   readonly cursor?: unknown;
 }
 
+/** A record of a committed batch that was dead-lettered instead of written to its output. */
+export interface SourceRecordFailure {
+  /** Its index in `batch.records`. */
+  readonly index: number;
+  /** An LL_* code, e.g. LL_RECORD_TOO_LARGE (details: size, limit), LL_SERIALIZE_INVALID. */
+  readonly code: string;
+  readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** What the host did with a committed batch's records, beside writing them. */
+export interface SourceBatchOutcome {
+  readonly deadLettered: readonly SourceRecordFailure[];
+}
+
 export interface SourceContext extends ConnectorContext {
   /** The last committed cursor, or undefined on the first run. */
   readonly cursor: unknown;
@@ -173,7 +193,7 @@ export interface Source {
    */
   produce(): Promise<SourceBatch | undefined>;
   /** The batch and its cursor are committed in Kafka: e.g. answer the webhook 2xx, archive the file. */
-  acknowledge(batch: SourceBatch): Promise<void>;
+  acknowledge(batch: SourceBatch, outcome?: SourceBatchOutcome): Promise<void>;
   /**
    * The batch was not committed (Kafka unavailable, a record that does not encode). `committedCursor`
    * is the last cursor that was; a polling source rewinds to it, a webhook answers 503.
@@ -244,6 +264,16 @@ interface DefinitionBase<K extends ComponentKind, C extends TObject> {
   repartitions?(config: Static<C>): string[];
   /** Kinds of connection (`connections.<kind>` in topology.yaml) the component uses. */
   readonly connections?: readonly ConnectionKind[];
+  /**
+   * Things `topology validate` should warn about (the topology is still valid), e.g. a partner
+   * whose format can produce a record kind no output maps. `path` is relative to `config`.
+   */
+  warnings?(config: Static<C>, outputs: { has(output: string): boolean }): ComponentWarning[];
+}
+
+export interface ComponentWarning {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
 }
 
 export interface ProcessorDefinition<C extends TObject = TObject> extends DefinitionBase<'processor', C> {

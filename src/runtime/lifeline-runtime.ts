@@ -39,6 +39,8 @@ export interface RuntimeOptions {
 
 /** Dead letters are kept a month: long enough to fix the cause and replay. */
 const DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000;
+/** 16 MiB: dead letters include records too large for their own topic. */
+const DEAD_LETTER_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /**
  * `lifeline run`: prepares Kafka for the selected components (declared topics, dead-letter and
@@ -48,6 +50,7 @@ export class LifelineRuntime {
   readonly metrics = new RuntimeMetrics();
   private readonly kafka: Kafka;
   private admin: Admin | undefined;
+  private serde: AvroSerde | undefined;
   private readonly hosts = new Map<string, ComponentHost>();
   private http: RunningHttpServer | undefined;
   private control: ControlListener | undefined;
@@ -101,6 +104,9 @@ export class LifelineRuntime {
       logger,
     });
     logger.info({ port: this.http.port }, 'serving /metrics, /healthz and /readyz');
+    // One serde for the whole process: schema ids registered at start are cached for every
+    // component, so a registry outage later does not stop encoding what was registered.
+    this.serde = new AvroSerde(topology.registry);
     try {
       for (const component of components) registry.get(component.type); // unknown types fail before any wait
       await this.untilStarted('kafka', 'preparing Kafka topics and registering schemas', async () => {
@@ -188,7 +194,7 @@ export class LifelineRuntime {
     const definition = registry.get(component.type);
     const common = {
       kafka: this.kafka,
-      serde: new AvroSerde(topology.registry),
+      serde: this.serde as AvroSerde,
       metrics: this.metrics,
       logger,
       topology,
@@ -211,7 +217,8 @@ export class LifelineRuntime {
       ...(topic.retentionMs !== undefined ? { retentionMs: topic.retentionMs } : {}),
     }));
     for (const component of components) {
-      specs.push({ name: deadLetterTopic(component.label), partitions: 1, retentionMs: DEAD_LETTER_RETENTION_MS });
+      // Larger than any topic's default limit, so a record dead-lettered as too large still fits.
+      specs.push({ name: deadLetterTopic(component.label), partitions: 1, retentionMs: DEAD_LETTER_RETENTION_MS, config: { 'max.message.bytes': String(DEAD_LETTER_MAX_MESSAGE_BYTES) } });
     }
     for (const host of this.hosts.values()) {
       if (!(host instanceof ProcessorHost)) continue;
@@ -225,8 +232,11 @@ export class LifelineRuntime {
     const result = await ensureTopics(this.admin as Admin, specs);
     if (result.created.length > 0) logger.info({ created: result.created }, 'topics created');
     if (result.updated.length > 0) logger.info({ updated: result.updated }, 'topic configuration updated');
-    const serde = new AvroSerde(topology.registry);
-    for (const topic of Object.values(topology.topics)) await serde.register(topic.name, topic.contract);
+    const serde = this.serde as AvroSerde;
+    // A registry that cannot be reached at start is waited for (LL_REGISTRY_UNAVAILABLE is retriable), not a failed start.
+    for (const topic of Object.values(topology.topics)) {
+      await retry(() => serde.register(topic.name, topic.contract), { operation: `registering ${topic.name}`, retries: 10, initialDelayMs: 200, maxDelayMs: 5000 });
+    }
   }
 
   health(): HealthReport {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { errorMessage } from '../errors.ts';
+import { errorMessage, isRetriable } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import { deleteOwnGroup } from '../kafka/client.ts';
 import type { ReferenceTableView } from '../component/component.ts';
@@ -107,6 +107,8 @@ export class ReferenceTable<V = unknown> implements ReferenceTableView<V> {
             if (this.keyField) this.indexWrites(key, plain, writes);
             else writes.set(key, { v: plain });
           } catch (error) {
+            // An outage (registry unreachable) is retried with the batch, never a skipped reference record.
+            if (isRetriable(error)) throw error;
             this.logger.warn({ topic: this.topic, offset: message.offset, err: errorMessage(error) }, 'reference record skipped: it does not decode');
           }
         }

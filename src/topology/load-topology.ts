@@ -14,7 +14,7 @@ import {
   CORE_CONNECTION_KINDS, DEFAULT_APP_ID, DEFAULT_CLIENT_ID, OPTIONAL_SECTIONS, RUNTIME_DEFAULTS, TopologyFileSchema,
   type ConnectorEntry, type ProcessorEntry, type TopologyFile,
 } from './topology-file-schema.ts';
-import { topologyInvalid, type TopologyProblem } from './topology-problem.ts';
+import { sortTopologyProblems, topologyInvalid, type TopologyProblem } from './topology-problem.ts';
 
 export interface LoadOptions {
   /**
@@ -56,7 +56,8 @@ export function loadTopology(file: string, registry: ComponentRegistry, env: Nod
   }
   dropEmptySections(plain);
   const checkProblems = schemaProblems(TopologyFileSchema, plain, [], yaml);
-  const checked = checkTopology(plain, { yaml, registry, baseDir, problems: checkProblems });
+  const warnings: TopologyProblem[] = [];
+  const checked = checkTopology(plain, { yaml, registry, baseDir, problems: checkProblems, warnings });
   // A value whose reference did not resolve is reported once, for the reference; that its
   // empty stand-in then "must not be empty" would only echo it.
   const unresolved = new Set([...resolutionProblems, ...secretProblems].map((problem) => problem.path));
@@ -65,7 +66,7 @@ export function loadTopology(file: string, registry: ComponentRegistry, env: Nod
   if (problems.length > 0) throw topologyInvalid(problems);
 
   const topologyFile = Value.Default(TopologyFileSchema, plain) as TopologyFile;
-  return deepFreeze(buildTopology(topologyFile, checked, absoluteFile, baseDir, yaml));
+  return deepFreeze({ ...buildTopology(topologyFile, checked, absoluteFile, baseDir, yaml), warnings: sortTopologyProblems(warnings) });
 }
 
 /** Resolves `${…}` in one scalar and enforces that secrets are references, reporting at the scalar. */

@@ -2,6 +2,7 @@ import type { ComponentKind } from '../component/component.ts';
 import type { KafkaConnectionConfig } from '../kafka/client.ts';
 import type { SchemaRegistryConfig } from '../kafka/avro-serde.ts';
 import type { AvroContract } from '../kafka/avro-contract.ts';
+import type { TopologyProblem } from './topology-problem.ts';
 
 /**
  * A validated topology: what `loadTopology` returns once topology.yaml passed every check.
@@ -71,6 +72,8 @@ export interface Topology {
   readonly runtime: RuntimeSettings;
   readonly topics: Readonly<Record<string, TopicDeclaration>>;
   readonly components: Readonly<Record<string, ComponentDeclaration>>;
+  /** What `topology validate` warns about (e.g. a partner type no output routes); the topology is valid. */
+  readonly warnings?: readonly TopologyProblem[];
 }
 
 /** PHI field paths of every declared topic's value schema, for scrubbing error text. */

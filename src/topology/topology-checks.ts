@@ -23,6 +23,8 @@ export interface CheckContext {
   /** The topology file's folder: relative paths in it resolve from here. */
   readonly baseDir: string;
   readonly problems: TopologyProblem[];
+  /** Where warnings go (validate prints them; the topology stays valid). */
+  readonly warnings?: TopologyProblem[];
 }
 
 /** What the checks computed that the loader needs to build the topology. */
@@ -96,6 +98,12 @@ export function checkTopology(file: Record<string, unknown>, context: CheckConte
       const config = checkComponentConfig(component, definition, context);
       if (config) configs.set(component.label, config);
       checkOutputNames(component, definition, context);
+      if (config && definition.warnings && context.warnings) {
+        const mapped = new Set(outputsOf(component).map((output) => output.name));
+        for (const warning of definition.warnings(config as never, { has: (output) => mapped.has(output) })) {
+          context.warnings.push(context.yaml.problem([component.section, component.label, 'config', ...warning.path], warning.message));
+        }
+      }
       checkInputPresence(component, definition, context);
       if (config) checkTables(component, definition, config, topics, context);
       // A processor that repartitions its inputs through an internal topic needs no co-partitioned inputs.

@@ -236,8 +236,8 @@ async function assertOdooHoldsTheUniqueRecords(odoo: OdooClient, plan: TrafficPl
     if (charge) {
       assert.equal(idOf(bill.partner_id), partnerIds.get(charge.labRef), `bill ${ref} is from ${charge.labRef}`);
       assert.equal(idOf(line.product_id), productIds.get(`CPT-${charge.productCode}`), `bill ${ref} bills CPT ${charge.productCode}`);
-      assert.equal(line.quantity, charge.quantity);
-      assert.equal(line.price_unit, charge.unitPriceMinor / 100, `bill ${ref} has the ${charge.corrected ? 'amended' : 'charged'} price`);
+      assert.equal(line.quantity, 1, 'one line for the charge');
+      assert.equal(line.price_unit, (charge.unitPriceMinor * charge.quantity) / 100, `bill ${ref} has the ${charge.corrected ? 'amended' : 'charged'} total`);
       if (charge.corrected) corrected++;
       continue;
     }

@@ -63,7 +63,7 @@ describe('CSV adapter', () => {
     assert.equal(dispenses[0]?.occurred_at, Date.UTC(2024, 10, 1));
     assert.equal(dispenses[2]?.status, 'REVERSED');
     assert.deepEqual(dispenses[2]?.total, { amount_minor: -595, currency: 'USD' });
-    assert.equal(dispenses[0]?.idempotency_key.split('@')[0], '1234567|RX100001|0|20241101');
+    assert.equal(dispenses[0]?.idempotency_key.split('@')[0], 'corner_pharmacy|1234567|RX100001|0|20241101');
     assert.equal(dispenses[0]?.entity_key, 'corner_pharmacy|pharmacy_dispense|1234567|RX100001|0|20241101');
     assert.equal(dispenses[0]?.patient_id, 'M000111');
   });

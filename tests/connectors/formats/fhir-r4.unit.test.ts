@@ -48,7 +48,7 @@ describe('FHIR R4 adapter on the official R4 examples (hl7.fhir.r4.examples 4.0.
     assert.equal(charge.service_code, '01510');
     assert.deepEqual(charge.total, { amount_minor: 4000, currency: 'EUR' });
     assert.equal(charge.entity_key, 'payer_x|ChargeItem|http://myHospital.org/ChargeItems|654321');
-    assert.match(charge.idempotency_key, /^http:\/\/myHospital\.org\/ChargeItems\|654321@[0-9a-f]{16}$/);
+    assert.match(charge.idempotency_key, /^payer_x\|http:\/\/myHospital\.org\/ChargeItems\|654321@[0-9a-f]{16}$/);
     assert.equal(charge.occurred_at, Date.parse('2017-01-25T08:00:00+01:00'));
     assert.equal(charge.refs.facility_ref, 'CARD_INTERMEDIATE_CARE');
     assert.equal(charge.patient_id, 'Patient/example');
@@ -104,11 +104,11 @@ describe('FHIR R4 adapter on our own fixtures and malformed input', () => {
   test('a Bundle: each ChargeItem a record, the patient identifier resolved from the Bundle, the Bundle identifier as correlation', () => {
     const charges = mapped(readFileSync('tests/fixtures/partner/own/bundle-charges.json', 'utf8')).map((record) => record.value as ServiceCharge);
     assert.deepEqual(charges.map((charge) => [charge.idempotency_key.split('@')[0], charge.patient_id, charge.correlation_id, charge.total?.amount_minor]), [
-      ['urn:acme-lab:charges|CI-1', 'MRN123456', 'urn:acme-lab:bundles|B-2024-11-05-01', 4250],
-      ['urn:acme-lab:charges|CI-2', 'MRN123456', 'urn:acme-lab:bundles|B-2024-11-05-01', 10],
+      ['payer_x|urn:acme-lab:charges|CI-1', 'MRN123456', 'urn:acme-lab:bundles|B-2024-11-05-01', 4250],
+      ['payer_x|urn:acme-lab:charges|CI-2', 'MRN123456', 'urn:acme-lab:bundles|B-2024-11-05-01', 10],
     ]);
     assert.equal(charges[1]?.version, '3', 'meta.versionId is the version');
-    assert.equal(charges[1]?.idempotency_key, 'urn:acme-lab:charges|CI-2@3');
+    assert.equal(charges[1]?.idempotency_key, 'payer_x|urn:acme-lab:charges|CI-2@3');
   });
 
   test('an update of a resource (new meta.versionId) keeps the entity key and changes the idempotency key', () => {

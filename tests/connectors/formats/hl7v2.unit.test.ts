@@ -48,7 +48,7 @@ describe('HL7 v2 adapter on public samples (simple-hl7, hl7-standard)', () => {
     const visit = records[0]?.value as VisitReference;
     assert.equal(records[0]?.kind, 'visit_reference');
     assert.equal(visit.event_type, 'A04');
-    assert.equal(visit.idempotency_key, 'EPIC|EPICADT|1817457');
+    assert.equal(visit.idempotency_key, 'acme_lab|EPIC|EPICADT|1817457');
     assert.equal(visit.patient_id, '454721', 'PID-3 (PID-2 is the old external id)');
     assert.equal(visit.refs.visit_ref, '2688684');
     assert.ok(!visit.entity_key.includes('2688684'), 'the visit number (PHI) is hashed in the key');
@@ -63,7 +63,7 @@ describe('HL7 v2 adapter on public samples (simple-hl7, hl7-standard)', () => {
     assert.equal(order.status, 'NEW');
     assert.equal(order.placer_order_ref, '20060307110114');
     assert.deepEqual(order.items.map((item) => [item.service_code, item.service_description]), [['003038', 'Urinalysis']]);
-    assert.equal(order.idempotency_key, 'HIS|MedCenter|MSGID20060307110114');
+    assert.equal(order.idempotency_key, 'acme_lab|HIS|MedCenter|MSGID20060307110114');
     assertEncodes(records);
   });
 
@@ -100,8 +100,8 @@ describe('HL7 v2 adapter on our own fixtures', () => {
     const records = hl7ToCanonical(ownSample('dft-p03.hl7'), context);
     assert.equal(records.length, 2);
     const [first, second] = records.map((record) => record.value as ServiceCharge);
-    assert.equal(first?.idempotency_key, 'LABSYS|ACME_LAB|DFT000123#FT1-1');
-    assert.equal(second?.idempotency_key, 'LABSYS|ACME_LAB|DFT000123#FT1-2');
+    assert.equal(first?.idempotency_key, 'acme_lab|LABSYS|ACME_LAB|DFT000123#FT1-1');
+    assert.equal(second?.idempotency_key, 'acme_lab|LABSYS|ACME_LAB|DFT000123#FT1-2');
     assert.deepEqual(first?.total, { amount_minor: 4250, currency: 'USD' });
     assert.deepEqual(second?.unit_price, { amount_minor: 1550, currency: 'USD' });
     assert.equal(second?.quantity, 2);
@@ -119,9 +119,9 @@ describe('HL7 v2 adapter on our own fixtures', () => {
     const records = hl7ToCanonical(ownSample('dft-batch.hl7'), context);
     const charges = records.map((record) => record.value as ServiceCharge);
     assert.deepEqual(charges.map((charge) => [charge.idempotency_key, charge.charge_type, charge.total?.amount_minor]), [
-      ['LABSYS|ACME_LAB|DFT000200#FT1-1', 'CHARGE', 6125],
-      ['LABSYS|ACME_LAB|DFT000201#FT1-1', 'CREDIT', -6125],
-      ['LABSYS|ACME_LAB|DFT000202#FT1-1', 'CHARGE', 2310],
+      ['acme_lab|LABSYS|ACME_LAB|DFT000200#FT1-1', 'CHARGE', 6125],
+      ['acme_lab|LABSYS|ACME_LAB|DFT000201#FT1-1', 'CREDIT', -6125],
+      ['acme_lab|LABSYS|ACME_LAB|DFT000202#FT1-1', 'CHARGE', 2310],
     ]);
   });
 
@@ -140,8 +140,8 @@ describe('HL7 v2 adapter on our own fixtures', () => {
   test('OML^O21 with two ORC groups gives two orders (new with two items, cancelled)', () => {
     const orders = hl7ToCanonical(ownSample('oml-o21.hl7'), context).map((record) => record.value as PartnerOrder);
     assert.deepEqual(orders.map((order) => [order.placer_order_ref, order.status, order.items.length, order.idempotency_key]), [
-      ['ORD-901', 'NEW', 2, 'CLINIC_EMR|NORTH_CLINIC|OML000042#ORC-1'],
-      ['ORD-850', 'CANCELLED', 1, 'CLINIC_EMR|NORTH_CLINIC|OML000042#ORC-2'],
+      ['ORD-901', 'NEW', 2, 'acme_lab|CLINIC_EMR|NORTH_CLINIC|OML000042#ORC-1'],
+      ['ORD-850', 'CANCELLED', 1, 'acme_lab|CLINIC_EMR|NORTH_CLINIC|OML000042#ORC-2'],
     ]);
     assert.equal(orders[0]?.priority, 'R');
     assert.equal(orders[0]?.ordering_provider_ref, '4321');

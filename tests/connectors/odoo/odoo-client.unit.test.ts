@@ -37,6 +37,7 @@ test('version and authenticate with an API key; a wrong key is false → LL_ODOO
 });
 
 test('Odoo\'s faults become error codes with the right retriable flag', async () => {
+  const admin = client({ username: 'admin', password: 'admin' });
   const cases: Array<[string, () => Promise<unknown>, string, boolean, RegExp]> = [
     ['unknown model', () => odoo.searchRead('no.such.model', []), 'LL_ODOO_USER_ERROR', false, /Object no\.such\.model doesn't exist/],
     ['deleted record', () => odoo.write('res.partner', [987_654], { name: 'x' }), 'LL_ODOO_RECORD_MISSING', false, /Record does not exist or has been deleted/],
@@ -44,7 +45,7 @@ test('Odoo\'s faults become error codes with the right retriable flag', async ()
     ['unknown method', () => odoo.callMethod('res.partner', 'frobnicate'), 'LL_ODOO_FAULT', false, /AttributeError/],
     ['private method', () => odoo.callMethod('res.partner', '_compute_display_name'), 'LL_ODOO_ACCESS_ERROR', false, /Private methods/],
     ['activity_schedule', () => odoo.callMethod('res.partner', 'activity_schedule', [[7]]), 'LL_ODOO_FAULT', false, /cannot marshal/],
-    ['duplicate external id', () => odoo.create('ir.model.data', { module: 'base', name: 'main_partner', model: 'res.partner', res_id: 1 }), 'LL_ODOO_USER_ERROR', false, /duplicate key value violates unique constraint/],
+    ['duplicate external id', () => admin.create('ir.model.data', { module: 'base', name: 'main_partner', model: 'res.partner', res_id: 1 }), 'LL_ODOO_USER_ERROR', false, /duplicate key value violates unique constraint/],
   ];
   for (const [name, call, code, retriable, text] of cases) {
     const error = await failure(call());
@@ -52,9 +53,16 @@ test('Odoo\'s faults become error codes with the right retriable flag', async ()
     assert.equal(isRetriable(error), retriable, `${name}: retriable`);
     assert.match(error.message, text, name);
   }
+  admin.close();
   const auditor = client({ username: 'auditor', password: 'auditor' });
-  assert.equal((await failure(auditor.write('res.partner', [7], { name: 'x' }))).code, 'LL_ODOO_ACCESS_ERROR');
+  const denied = await failure(auditor.write('res.partner', [7], { name: 'x' }));
+  assert.equal(denied.code, 'LL_ODOO_ACCESS_ERROR');
+  assert.match(denied.message, /You are not allowed to modify 'Contact' \(res\.partner\) records\.[\s\S]*\t- Extra Rights \/ Contact Creation/);
   auditor.close();
+  // The integration user may not touch external ids directly (only through load).
+  const direct = await failure(odoo.create('ir.model.data', { module: 'lifeline', name: 'direct', model: 'res.partner', res_id: 7 }));
+  assert.equal(direct.code, 'LL_ODOO_ACCESS_ERROR');
+  assert.match(direct.message, /You are not allowed to create 'Model Data' \(ir\.model\.data\) records\.\n\nNo group currently allows this operation\./);
   const revoked = client();
   await revoked.authenticate();
   (revoked as unknown as { options: { password: string } }).options.password = 'revoked-key';

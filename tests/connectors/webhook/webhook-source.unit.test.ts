@@ -7,7 +7,8 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import kafkajs from 'kafkajs';
 import { webhookSource } from '../../../connectors/webhook/webhook-source.ts';
-import type { ConnectorHealth, Source, SourceContext } from '../../../src/component/component.ts';
+import type { ConnectorHealth, Source, SourceBatch, SourceContext } from '../../../src/component/component.ts';
+import { until } from '../../../testing/intake-fixture.ts';
 import { deliver, newWebhookSecret } from '../../../testing/partner-feed-fixture.ts';
 
 /**
@@ -88,4 +89,44 @@ test('a full intake queue answers 503 at once rather than growing without bound'
   assert.equal(second.status, 503);
   assert.match(second.body.error?.message ?? '', /too many deliveries/);
   assert.equal((await first).status, 503, 'the first times out: nobody produced it');
+});
+
+test('a shared transaction that fails is retried one delivery at a time: only the delivery at fault is answered 503, the others 200', async () => {
+  const { source, port, health } = await startSource();
+  const answers = Promise.all([0, 1, 2].map((index) => deliver(port, '/webhooks/acme_lab', dft.replace('DFT000123', `DFTSHARED${index}`), { secret })));
+  await until('three deliveries queued', () => queued(source) === 3);
+  const batch = await source.produce();
+  assert.equal(batch?.records.length, 6, 'the three share one batch');
+  // The shared transaction fails (e.g. one of them broke it).
+  await source.fail(batch as SourceBatch, Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { type: 'MESSAGE_TOO_LARGE', retriable: false }), undefined);
+  assert.ok(!health.some(([state]) => state === 'degraded'), 'a shared failure does not touch readiness');
+  // Each is tried again alone: the second fails again on its own (Kafka went away for it), the others commit.
+  for (let index = 0; index < 3; index++) {
+    const alone = await source.produce();
+    assert.equal(alone?.records.length, 2, 'retried alone');
+    if (index === 1) await source.fail(alone as SourceBatch, new kafkajs.KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092'), undefined);
+    else await source.acknowledge(alone as SourceBatch);
+  }
+  assert.deepEqual((await answers).map((answer) => answer.status), [200, 503, 200]);
+});
+
+function queued(source: Source): number {
+  return (source as unknown as { queue: unknown[] }).queue.length;
+}
+
+test('a committed batch whose record was dead-lettered as too large answers that delivery 413 with the limit, the others 200', async () => {
+  const { source, port } = await startSource();
+  const first = deliver(port, '/webhooks/acme_lab', dft.replace('DFT000123', 'DFTBIG1'), { secret });
+  const second = deliver(port, '/webhooks/acme_lab', dft.replace('DFT000123', 'DFTBIG2'), { secret });
+  await until('two deliveries queued', () => queued(source) === 2);
+  const batch = await source.produce() as SourceBatch;
+  assert.equal(batch.records.length, 4);
+  // The first delivery's second record (index 1) was too large for its topic.
+  await source.acknowledge(batch, { deadLettered: [{ index: 1, code: 'LL_RECORD_TOO_LARGE', message: 'too large', details: { size: 70_000, limit: 65_536 } }] });
+  const [tooLarge, fine] = await Promise.all([first, second]);
+  assert.equal(tooLarge.status, 413);
+  assert.equal(tooLarge.headers.get('content-type'), 'application/problem+json');
+  assert.equal((tooLarge.body as unknown as { limit_bytes: number }).limit_bytes, 65_536);
+  assert.equal(tooLarge.body.error?.code, 'LL_RECORD_TOO_LARGE');
+  assert.equal(fine.status, 200);
 });
