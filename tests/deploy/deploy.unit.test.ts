@@ -147,7 +147,7 @@ test('deploy/compose/topology.yaml is the repository\'s topology.yaml with compo
   const composed = parse(readFileSync('deploy/compose/topology.yaml', 'utf8')) as Record<string, unknown>;
   const { connections: _a, ...repositoryRest } = repository;
   const { connections: composeConnections, ...composeRest } = composed;
-  assert.deepEqual(composeRest, repositoryRest, 'only connections differ: copy the change from topology.yaml');
+  assert.deepEqual(composeRest, repositoryRest, 'only connections differ: run node deploy/compose/make-topology.mjs');
   assert.match(JSON.stringify(composeConnections), /"mechanism":"scram-sha-512"/);
 
   // Validated as the container sees it: the file beside the schemas, the CA the certs service made.
