@@ -21,7 +21,7 @@ symlinkSync(resolve('schemas'), join(dir, 'schemas'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const env = {
-  ODOO_API_KEY: 'key', LIFELINE_WEBHOOK_SECRET_QUEST_LAB: 'whsec_a', LIFELINE_WEBHOOK_SECRET_LABCORP: 'whsec_b',
+  ODOO_API_KEY: 'key', ODOO_USERNAME: 'lifeline-integration', LIFELINE_WEBHOOK_SECRET_QUEST_LAB: 'whsec_a', LIFELINE_WEBHOOK_SECRET_LABCORP: 'whsec_b',
   LIFELINE_WEBHOOK_SECRET_MCKESSON: 'whsec_c', LIFELINE_WEBHOOK_SECRET_MEDLINE: 'whsec_d',
 };
 const CLEAN_CODES = ['LL_TOPOLOGY_INVALID', 'LL_CONFIG_INVALID', 'LL_SECRET_MISSING', 'LL_COMPONENT_UNKNOWN', 'LL_SCHEMA_NOT_FOUND', 'LL_SCHEMA_INVALID'];
