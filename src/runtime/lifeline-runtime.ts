@@ -15,6 +15,7 @@ import { CONTROL_TOPIC, CONTROL_TOPIC_RETENTION_MS } from './control-protocol.ts
 import { ProcessorHost } from './processor-host.ts';
 import { SinkHost } from './sink-host.ts';
 import { SOURCE_OFFSETS_TOPIC, SourceHost } from './source-host.ts';
+import { StatusPublisher } from './status-publisher.ts';
 
 /** What the runtime needs of a processor, source or sink host. */
 interface ComponentHost {
@@ -49,6 +50,7 @@ export class LifelineRuntime {
   private readonly hosts = new Map<string, ComponentHost>();
   private http: RunningHttpServer | undefined;
   private control: ControlListener | undefined;
+  private status: StatusPublisher | undefined;
   private stopping: Promise<void> | undefined;
   private fatal: Error | undefined;
   private readonly fatalListeners: Array<(error: Error) => void> = [];
@@ -118,6 +120,8 @@ export class LifelineRuntime {
     });
     await this.control.start();
     for (const host of this.hosts.values()) await host.start();
+    this.status = new StatusPublisher({ kafka: this.kafka, admin: this.admin, metrics: this.metrics, logger, appId: topology.runtime.appId, health: () => this.health() });
+    await this.status.start();
     logger.info({ components: components.map((component) => component.label) }, 'lifeline running');
   }
 
@@ -169,6 +173,7 @@ export class LifelineRuntime {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.status?.stop();
       await this.control?.stop();
       for (const host of this.hosts.values()) {
         await host.stop().catch((error: unknown) => this.options.logger.error({ err: errorMessage(error) }, 'stopping a processor failed'));
