@@ -71,6 +71,8 @@ const CACHE_MS = 2000;
 
 export class ConsoleData {
   private readonly cache = new Map<string, { at: number; value: Promise<unknown> }>();
+  /** Per dead-letter topic: its offsets when counted, and the count (one entry per component: bounded by the topology). */
+  private readonly deadLetterCountCache = new Map<string, { signature: string; count: number }>();
 
   constructor(
     private readonly topology: Topology,
@@ -113,7 +115,11 @@ export class ConsoleData {
     return typeof connection === 'string' && this.topology.odoo[connection] ? connection : undefined;
   }
 
-  /** Dead letters per component: records in its dead-letter topic now. */
+  /**
+   * Dead letters per component: records in its dead-letter topic now. Offsets alone overcount
+   * (a transactional producer's commit markers take offsets too), so the records are counted, and
+   * counted again only when a partition's end moved.
+   */
   private async deadLetterCounts(): Promise<Map<string, number>> {
     const admin = await this.admin();
     const existing = new Set(await admin.listTopics());
@@ -122,7 +128,18 @@ export class ConsoleData {
       const topic = deadLetterTopic(label);
       if (!existing.has(topic)) return;
       const offsets = await admin.fetchTopicOffsets(topic);
-      counts.set(label, offsets.reduce((sum, entry) => sum + Math.max(0, Number(entry.high) - Number(entry.low)), 0));
+      const signature = offsets.map((entry) => `${entry.partition}:${entry.low}-${entry.high}`).sort().join(',');
+      const known = this.deadLetterCountCache.get(topic);
+      if (known && known.signature === signature) {
+        counts.set(label, known.count);
+        return;
+      }
+      let count = 0;
+      await readTopicRanges(this.kafka, topic, offsets.map((entry) => ({ partition: entry.partition, from: BigInt(entry.low), to: BigInt(entry.high) })), () => {
+        count += 1;
+      });
+      this.deadLetterCountCache.set(topic, { signature, count });
+      counts.set(label, count);
     }));
     return counts;
   }

@@ -70,11 +70,13 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     directory: () => session.operatorDirectory(),
     ...(options.trustedIdentityHeader ? { trustedIdentityHeader: options.trustedIdentityHeader } : {}),
   });
+  // Connected once up front: OpsSession.admin() connects on first use, and concurrent first uses would each open one.
+  await session.admin();
   const statuses = new StatusWatcher(session.kafka, logger);
   await statuses.start();
   const data = new ConsoleData(topology, session.kafka, () => session.admin(), session.serde, statuses, () => session.audit());
 
-  const app = Fastify({ loggerInstance: logger.child({ component: 'console' }) as unknown as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 64 * 1024 })
+  const app = Fastify({ loggerInstance: logger.child({ component: 'console' }, { level: 'warn' }) as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024 })
     .withTypeProvider<TypeBoxTypeProvider>();
   await app.register(fastifyCookie);
   await app.register(fastifySwagger, {

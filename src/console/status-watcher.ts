@@ -45,6 +45,8 @@ export class StatusWatcher {
     this.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topic: STATUS_TOPIC, fromBeginning: true });
+    // Disconnecting a consumer in the middle of its first join leaves a broker connection open: start() waits for the join.
+    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
     let markCaughtUp!: () => void;
     this.caughtUp = new Promise((resolve) => { markCaughtUp = resolve; });
     const pending = new Set([...ends].filter(([, end]) => end > 0n).map(([partition]) => partition));
@@ -57,6 +59,7 @@ export class StatusWatcher {
         if (end !== undefined && BigInt(message.offset) + 1n >= end && pending.delete(partition) && pending.size === 0) markCaughtUp();
       },
     });
+    await Promise.race([joined, new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
     // Compaction or transaction markers can leave the end unreachable by records: never wait long.
     await Promise.race([this.caughtUp, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
   }
