@@ -9,8 +9,8 @@ import { OdooClient } from '../connectors/odoo/odoo-client.ts';
 import { planTraffic, type TrafficPlan } from '../dev/demo/partner-traffic.ts';
 import { sendTraffic } from '../dev/demo/traffic-sender.ts';
 import { startOdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
-import { writeGoldenTopology } from '../tests/golden-path/golden-path-fixture.ts';
-import { LifelineProcess } from '../tests/helpers/runtime-fixture.ts';
+import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
+import { LifelineProcess } from '../testing/runtime-fixture.ts';
 
 const EVENTS = Number(process.env.BENCH_GOLDEN_EVENTS ?? 10_000);
 

@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { OdooClient } from '../connectors/odoo/odoo-client.ts';
 import { odooSink } from '../connectors/odoo/odoo-sink.ts';
 import { startOdooSimulator, type OdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
-import type { InputRecord, Sink, SinkContext } from '../src/runtime/component.ts';
+import type { InputRecord, Sink, SinkContext } from '../src/component/component.ts';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000);
 const LATENCIES = (process.env.BENCH_ODOO_LATENCY_MS ?? '0,10').split(',').map(Number);
@@ -50,7 +50,7 @@ function sinkFor(simulator: OdooSimulator, match: 'external_id' | 'field', batch
   });
   const context: SinkContext = {
     label: 'bench_sink', logger: pino({ level: 'warn' }), signal: new AbortController().signal,
-    odoo: { main: { url: simulator.url, database: simulator.database, ...simulator.credentials } },
+    connections: { odoo: { main: { url: simulator.url, database: simulator.database, ...simulator.credentials } } },
     metricsRegistry: new Registry(), setHealth: () => undefined, forward: () => undefined,
   };
   return { sink, context };

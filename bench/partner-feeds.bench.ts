@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { Webhook } from 'standardwebhooks';
-import { LifelineProcess } from '../tests/helpers/runtime-fixture.ts';
-import { newWebhookSecret, partnerTopics, webhookPort, writePartnerFeedTopology } from '../tests/connectors/partner-feed-fixture.ts';
+import { LifelineProcess } from '../testing/runtime-fixture.ts';
+import { newWebhookSecret, partnerTopics, webhookPort, writePartnerFeedTopology } from '../testing/partner-feed-fixture.ts';
 
 const WEBHOOK_SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 20);
 const CONNECTIONS = Number(process.env.BENCH_WEBHOOK_CONNECTIONS ?? 50);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { RecordHeaders, SourceRecord } from '../src/runtime/component.ts';
-import { LIFELINE_HEADERS } from '../src/runtime/record-headers.ts';
-import { OUTPUT_OF_KIND, type CanonicalRecord, type Channel } from './formats/canonical.ts';
+import type { RecordHeaders, SourceRecord } from '../src/component/component.ts';
+import { LIFELINE_HEADERS } from '../src/component/record-headers.ts';
+import { OUTPUT_OF_KIND, type CanonicalRecord, type Channel, type RecordKind } from './formats/canonical.ts';
 
 /**
  * What the webhook and file sources share: canonical records as source records (key, output,
@@ -109,6 +109,7 @@ export class PartnerFeedMetrics {
   private readonly rejected: Counter<'source' | 'partner' | 'channel' | 'reason'>;
   private readonly records: Counter<'source' | 'partner' | 'kind'>;
   private readonly ingestSeconds: Histogram<'source' | 'partner' | 'channel' | 'outcome'>;
+  private readonly dropped: Counter<'source' | 'partner' | 'kind'>;
 
   constructor(registry: Registry, private readonly source: string, private readonly channel: 'webhook' | 'file') {
     const registers = [registry];
@@ -123,6 +124,9 @@ export class PartnerFeedMetrics {
     }));
     this.records = shared(registry, 'lifeline_partner_records_total', () => new Counter({
       name: 'lifeline_partner_records_total', help: 'Canonical records produced from partner deliveries, by kind.', labelNames: ['source', 'partner', 'kind'], registers,
+    }));
+    this.dropped = shared(registry, 'lifeline_partner_records_dropped_total', () => new Counter({
+      name: 'lifeline_partner_records_dropped_total', help: 'Canonical records of a kind no output maps, dropped by the partner\'s unrouted: accept_and_drop policy.', labelNames: ['source', 'partner', 'kind'], registers,
     }));
     this.ingestSeconds = shared(registry, 'lifeline_partner_ingest_seconds', () => new Histogram({
       name: 'lifeline_partner_ingest_seconds', help: 'From receiving a delivery to answering it (accepted: committed in Kafka; rejected: quarantined).',
@@ -152,6 +156,11 @@ export class PartnerFeedMetrics {
     if (seconds !== undefined) this.ingestSeconds.observe({ source: this.source, partner, channel: this.channel, outcome: 'rejected' }, seconds);
   }
 
+  /** Records of a delivery dropped by the partner's `unrouted: accept_and_drop` policy. */
+  recordsDropped(partner: string, kind: string, count: number): void {
+    this.dropped.inc({ source: this.source, partner, kind }, count);
+  }
+
   deliveryAcceptedWithoutRecords(partner: string, seconds: number): void {
     this.accepted.inc({ source: this.source, partner, channel: this.channel });
     this.ingestSeconds.observe({ source: this.source, partner, channel: this.channel, outcome: 'accepted' }, seconds);
@@ -160,4 +169,126 @@ export class PartnerFeedMetrics {
 
 function shared<M>(registry: Registry, name: string, create: () => M): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? create();
+}
+
+/**
+ * Routing: which canonical kinds a partner's format can produce, which of them the topology maps,
+ * and the per-partner policies for the rest (docs/partners.md).
+ */
+export const UNROUTED_POLICIES = ['quarantine', 'accept_and_drop'] as const;
+export type UnroutedPolicy = (typeof UNROUTED_POLICIES)[number];
+export const MIXED_POLICIES = ['accept_routed', 'reject'] as const;
+export type MixedPolicy = (typeof MIXED_POLICIES)[number];
+
+/** The partner message types each canonical kind comes from, per format (what a partner would call them). */
+export const SOURCE_TYPES_OF_KIND: Readonly<Record<'hl7v2' | 'fhir_r4', Partial<Record<RecordKind, string>>>> = Object.freeze({
+  hl7v2: {
+    service_charge: 'DFT^P03',
+    order: 'ORM^O01, OML^O21',
+    order_acknowledgement: 'ORU^R01, ACK, ORR^O02, ORL^O22',
+    visit_reference: 'ADT^A*',
+  },
+  fhir_r4: {
+    service_charge: 'ChargeItem, Invoice',
+    supply_delivery: 'SupplyDelivery',
+    claim: 'Claim, ClaimResponse',
+  },
+});
+
+/** The canonical kinds a partner's deliveries can become. */
+export function kindsOfPartner(partner: { format: string; csv?: { record_type: string } | undefined }): RecordKind[] {
+  if (partner.format === 'csv') return partner.csv ? [partner.csv.record_type as RecordKind] : [];
+  const types = SOURCE_TYPES_OF_KIND[partner.format as 'hl7v2' | 'fhir_r4'];
+  return types ? (Object.keys(types) as RecordKind[]) : [];
+}
+
+/** How a partner names the content of one kind (e.g. `visit_reference` → `HL7 ADT^A*`). */
+export function describeKind(format: string, kind: RecordKind): string {
+  if (format === 'csv') return `CSV ${kind} rows`;
+  const types = SOURCE_TYPES_OF_KIND[format as 'hl7v2' | 'fhir_r4']?.[kind];
+  return types ? `${format === 'hl7v2' ? 'HL7' : 'FHIR'} ${types}` : kind;
+}
+
+/**
+ * The kinds of a partner that no output maps, with a sentence for `topology validate` (warning)
+ * and for run-time problems: what arrives, and what the topology accepts instead.
+ */
+export function unroutedKinds(partner: { format: string; csv?: { record_type: string } | undefined }, hasOutput: (output: string) => boolean): RecordKind[] {
+  return kindsOfPartner(partner).filter((kind) => !hasOutput(OUTPUT_OF_KIND[kind]));
+}
+
+/** What a partner may send that the topology routes, for problem bodies ("accepted": [...]). */
+export function acceptedTypes(partner: { format: string; csv?: { record_type: string } | undefined }, hasOutput: (output: string) => boolean): string[] {
+  return kindsOfPartner(partner).filter((kind) => hasOutput(OUTPUT_OF_KIND[kind])).map((kind) => describeKind(partner.format, kind));
+}
+
+/** Splits a delivery's records into the ones an output maps and the ones none does. */
+export function routeRecords(records: readonly CanonicalRecord[], hasOutput: (output: string) => boolean): { routed: CanonicalRecord[]; unrouted: CanonicalRecord[] } {
+  const routed: CanonicalRecord[] = [];
+  const unrouted: CanonicalRecord[] = [];
+  for (const record of records) (hasOutput(OUTPUT_OF_KIND[record.kind]) ? routed : unrouted).push(record);
+  return { routed, unrouted };
+}
+
+/**
+ * The message types in a delivery, as the partner named them: MSH-9 of each HL7 message
+ * (`ADT^A01`), the resourceType of a FHIR resource or of each Bundle entry. Names only, never
+ * values; empty when the content does not say.
+ */
+export function deliveryMessageTypes(text: string, format: string): string[] {
+  const types: string[] = [];
+  if (format === 'hl7v2') {
+    for (const segment of text.split(/\r\n|\r|\n/)) {
+      if (!segment.startsWith('MSH') || segment.length < 4) continue;
+      const fields = segment.split(segment[3] as string);
+      const type = (fields[8] ?? '').split(fields[1]?.[0] ?? '^').slice(0, 2).filter(Boolean).join('^');
+      if (type) types.push(type);
+    }
+  } else if (format === 'fhir_r4') {
+    try {
+      const json = JSON.parse(text) as { resourceType?: unknown; entry?: Array<{ resource?: { resourceType?: unknown } }> };
+      if (json.resourceType === 'Bundle' && Array.isArray(json.entry)) {
+        for (const entry of json.entry) if (typeof entry?.resource?.resourceType === 'string') types.push(entry.resource.resourceType);
+      } else if (typeof json.resourceType === 'string') types.push(json.resourceType);
+    } catch {
+      // not JSON: the adapter said so already
+    }
+  }
+  return types;
+}
+
+/** The types of the delivery that belong to unrouted kinds, counted: `{ "ADT^A01": 1 }`, `{ Claim: 2 }`. */
+export function unroutedTypeCounts(types: readonly string[], format: string, unrouted: readonly CanonicalRecord[]): Record<string, number> {
+  const kinds = new Set(unrouted.map((record) => record.kind));
+  const counts: Record<string, number> = {};
+  const families = format === 'hl7v2' || format === 'fhir_r4' ? SOURCE_TYPES_OF_KIND[format] : {};
+  for (const type of types) {
+    const kind = [...kinds].find((candidate) => (families[candidate] ?? '').split(', ').some((family) => family === type || (family.endsWith('*') && type.startsWith(family.slice(0, -1))) || type.split('^')[0] === family.split('^')[0]));
+    if (kind) counts[type] = (counts[type] ?? 0) + 1;
+  }
+  if (Object.keys(counts).length === 0) for (const record of unrouted) counts[record.kind] = (counts[record.kind] ?? 0) + 1;
+  return counts;
+}
+
+/**
+ * `topology validate` warnings for a partner-feed source: each partner whose format can produce a
+ * kind no output of the source maps (and whose policy does not drop such content on purpose).
+ */
+export function partnerRoutingWarnings(
+  partners: ReadonlyArray<{ name: string; format: string; csv?: { record_type: string } | undefined; unrouted?: string }>,
+  outputs: { has(output: string): boolean },
+  source: 'webhook_source' | 'file_source',
+): Array<{ path: Array<string | number>; message: string }> {
+  const warnings: Array<{ path: Array<string | number>; message: string }> = [];
+  partners.forEach((partner, index) => {
+    if (partner.unrouted === 'accept_and_drop') return;
+    const kinds = unroutedKinds(partner, (output) => outputs.has(output));
+    if (kinds.length === 0) return;
+    const listed = kinds.map((kind) => `${describeKind(partner.format, kind)} (output ${OUTPUT_OF_KIND[kind]})`).join('; ');
+    const fate = source === 'webhook_source'
+      ? 'such deliveries are answered 422 and quarantined (LL_PARTNER_TYPE_UNROUTED); map the output, or set unrouted: accept_and_drop if the partner sends everything'
+      : 'such records are rejected and quarantined at run time; map the output';
+    warnings.push({ path: ['partners', index, 'format'], message: `partner ${partner.name} can send ${listed}, which no output of this source maps: ${fate}` });
+  });
+  return warnings;
 }

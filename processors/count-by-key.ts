@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { defineProcessor } from '../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../src/runtime/duration.ts';
-import { readPath } from '../src/runtime/value-path.ts';
+import { defineProcessor } from '../src/component/component.ts';
+import { DURATION_PATTERN, parseDuration } from '../src/component/duration.ts';
+import { readPath } from '../src/component/value-path.ts';
 
 /**
  * Counts records per key and emits the running count with the offset of the record that moved it.

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { defineProcessor, type InputRecord, type ProcessorContext } from '../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../src/runtime/duration.ts';
-import { readPath } from '../src/runtime/value-path.ts';
+import { defineProcessor, type InputRecord, type ProcessorContext } from '../src/component/component.ts';
+import { DURATION_PATTERN, parseDuration } from '../src/component/duration.ts';
+import { readPath } from '../src/component/value-path.ts';
 
 const JoinSchema = Type.Object({
   table: Type.String({ description: 'Name of a table under `tables`.' }),
@@ -79,7 +79,7 @@ export const enrich = defineProcessor({
           throw new EnrichmentMiss(`no ${missing.join(', ')} in the reference tables`);
         } else {
           context.store<HeldEvent>('held_events').put(`${record.topic}:${record.partition}:${record.offset}`, {
-            since: Date.now(), topic: record.topic, partition: record.partition, offset: record.offset, timestamp: record.timestamp,
+            since: context.now(), topic: record.topic, partition: record.partition, offset: record.offset, timestamp: record.timestamp,
             key: record.key, value: JSON.parse(JSON.stringify(record.value)) as unknown, headers: { ...record.headers },
             raw: record.rawValue === null ? null : record.rawValue.toString('base64'),
           });

@@ -1,10 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LifelineError } from '../src/errors.ts';
-import { defineProcessor, type InputRecord, type Processor, type ProcessorContext } from '../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../src/runtime/duration.ts';
-import { LIFELINE_HEADERS } from '../src/runtime/record-headers.ts';
-import { readPath } from '../src/runtime/value-path.ts';
+import { defineProcessor, type InputRecord, type Processor, type ProcessorContext } from '../src/component/component.ts';
+import { DURATION_PATTERN, parseDuration } from '../src/component/duration.ts';
+import { LIFELINE_HEADERS } from '../src/component/record-headers.ts';
+import { readPath } from '../src/component/value-path.ts';
 
 /**
  * `sla`: tracks each business transaction of a declared flow from its start event to its end event
@@ -401,7 +401,7 @@ class SlaTracker implements Processor {
 
   /** Open transactions expire forget_after their start, however often they are updated. */
   private keepOpen(context: ProcessorContext, transaction: OpenTransaction, flow: FlowPlan): void {
-    const ttlMs = Math.max(1, transaction.started_at + flow.forgetAfterMs - Date.now());
+    const ttlMs = Math.max(1, transaction.started_at + flow.forgetAfterMs - context.now());
     context.store<TrackedEntry>(TRANSACTIONS_STORE).put(transactionId(flow, transaction.key), transaction, { ttlMs });
   }
 

@@ -5,12 +5,12 @@ import { basename, extname, join, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import { LifelineError, errorCode, errorMessage, isRetriable } from '../../src/errors.ts';
-import { defineSource, type Source, type SourceBatch, type SourceContext, type SourceRecord } from '../../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../../src/runtime/duration.ts';
-import { newTraceparent } from '../../src/runtime/record-headers.ts';
-import { PARTNER_FEED_OUTPUTS, errorLocation, type CanonicalRecord, type DeliveryContext } from '../formats/canonical.ts';
+import { defineSource, type Source, type SourceBatch, type SourceContext, type SourceRecord } from '../../src/component/component.ts';
+import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts';
+import { newTraceparent } from '../../src/component/record-headers.ts';
+import { OUTPUT_OF_KIND, PARTNER_FEED_OUTPUTS, errorLocation, type CanonicalRecord, type DeliveryContext } from '../formats/canonical.ts';
 import { checkPartnerFormat, partnerFormatProperties, streamFileRecords, type FileItem } from '../formats/partner-format.ts';
-import { PartnerFeedMetrics, canonicalSourceRecord, headersFor, quarantineRecords } from '../partner-feed.ts';
+import { PartnerFeedMetrics, canonicalSourceRecord, headersFor, partnerRoutingWarnings, quarantineRecords } from '../partner-feed.ts';
 
 /**
  * `file_source`: partners drop files into an inbox folder; each file becomes canonical records.
@@ -28,8 +28,16 @@ import { PartnerFeedMetrics, canonicalSourceRecord, headersFor, quarantineRecord
  * - **Exactly once per file.** The cursor (in `_lifeline.source-offsets`, committed with the
  *   records) keeps the sha256 of the last `remember_files` files handled, so a file dropped twice,
  *   or not yet moved when the process died, is not ingested twice: it is moved to `archive/`.
- * - A file is taken once its modification time is `settle_time` old, so a partner still writing
- *   it is not read half-way (partners that write and then rename can use a short settle time).
+ * - **Taken only when complete.** A file is taken once this process has seen its size and
+ *   modification time unchanged for `settle_time` (per partner, or the source's) — not merely an
+ *   old mtime, which a file renamed into the inbox keeps while its writer still appends — and,
+ *   with `ready_marker`, only once its companion marker (`<name><marker>`) exists. A file that
+ *   changes while it is read produces nothing and is taken again once stable. A file that changes
+ *   after it was taken (before it is archived, or within `watch_after_ingest` of being archived)
+ *   is detected by its sha256 and reported: moved to `failed/` with an LL_FILE_CHANGED report and
+ *   its content quarantined, never half-ingested in silence. Dropping the complete file again
+ *   ingests it; the records already taken come out with the same idempotency keys and content, so
+ *   dedup drops them as duplicates.
  */
 
 const partnerSchema = Type.Object({
@@ -37,6 +45,12 @@ const partnerSchema = Type.Object({
   inbox: Type.String({ minLength: 1, description: 'Folder the partner drops files into (absolute, or relative to the working directory).' }),
   archive_dir: Type.Optional(Type.String({ minLength: 1, description: 'Where ingested files go; <inbox>/archive by default.' })),
   failed_dir: Type.Optional(Type.String({ minLength: 1, description: 'Where rejected files and their error reports go; <inbox>/failed by default.' })),
+  settle_time: Type.Optional(Type.String({ pattern: DURATION_PATTERN, description: 'This partner\'s settle time (overrides the source\'s).' })),
+  ready_marker: Type.Optional(Type.String({
+    pattern: '^\\.[A-Za-z0-9._-]+$',
+    description: 'Suffix of a companion marker file the partner writes once a file is complete (e.g. ".done": `charges.csv` is taken only once `charges.csv.done` exists). The marker moves with its file.',
+    examples: ['.done', '.ok'],
+  })),
   extensions: Type.Optional(Type.Array(Type.String({ pattern: '^\\.[A-Za-z0-9.]+$' }), {
     minItems: 1, description: 'File name endings taken (case-insensitive). Defaults: hl7v2 .hl7 .txt; fhir_r4 .json .ndjson; csv .csv .txt.',
   })),
@@ -44,7 +58,8 @@ const partnerSchema = Type.Object({
 
 const configSchema = Type.Object({
   poll_interval: Type.String({ pattern: DURATION_PATTERN, default: '1s', description: 'How often inboxes are listed (changes seen by the file watcher wake it earlier).' }),
-  settle_time: Type.String({ pattern: DURATION_PATTERN, default: '2s', description: 'A file is taken only when it has not been modified for this long.' }),
+  settle_time: Type.String({ pattern: DURATION_PATTERN, default: '2s', description: 'A file is taken only once its size and modification time have been seen unchanged for this long.' }),
+  watch_after_ingest: Type.String({ pattern: DURATION_PATTERN, default: '1m', description: 'How long an archived file is still watched: if it changes (a writer that was still appending), it is reported as LL_FILE_CHANGED and moved to failed/.' }),
   max_records_per_transaction: Type.Integer({ minimum: 1, default: 2000, description: 'Records per Kafka transaction; a file with more is committed in several, resuming exactly after a crash.' }),
   remember_files: Type.Integer({ minimum: 1, default: 5000, description: 'How many handled files (sha256) the cursor remembers to refuse a second ingest of the same content.' }),
   max_json_bytes: Type.Integer({ minimum: 1, default: 67_108_864, description: 'Largest FHIR .json file (parsed whole); use .ndjson beyond.' }),
@@ -59,6 +74,8 @@ const DEFAULT_EXTENSIONS = { hl7v2: ['.hl7', '.txt'], fhir_r4: ['.json', '.ndjso
 /** Problems listed in an error report at most; the file is rejected at the first, the rest help fix it. */
 const MAX_REPORTED_PROBLEMS = 50;
 const HASH_PREFIX = 32;
+/** Archived files watched for late changes at most (the oldest stop being watched first). */
+const MAX_WATCHED_ARCHIVED = 1000;
 
 /** What the cursor in `_lifeline.source-offsets` holds (JSON). */
 export interface FileCursor {
@@ -71,6 +88,7 @@ export interface FileCursor {
 
 interface Partner {
   readonly config: PartnerConfig;
+  readonly settleMs: number;
   readonly inbox: string;
   readonly archive: string;
   readonly failed: string;
@@ -115,6 +133,7 @@ export const fileSource = defineSource({
   outputs: PARTNER_FEED_OUTPUTS,
   config: configSchema,
   create: (config) => new FileSource(config),
+  warnings: (config, outputs) => partnerRoutingWarnings(config.partners, outputs, 'file_source'),
 });
 
 class FileSource implements Source {
@@ -126,6 +145,13 @@ class FileSource implements Source {
   /** A file whose batch failed for good (not Kafka being away): it is rejected next. */
   private poisoned: { file: CandidateFile; sha256: string; problem: Problem } | undefined;
   private readonly actions = new WeakMap<SourceBatch, BatchAction>();
+  /** Inbox files by path: the size and mtime last seen, and since when they have not changed. */
+  private readonly observed = new Map<string, { size: number; mtimeMs: number; since: number }>();
+  /** Files archived lately, watched for changes until `until` (bounded by MAX_WATCHED_ARCHIVED). */
+  private readonly archived: Array<{ file: CandidateFile; sha256: string; records: number; until: number }> = [];
+  /** Files found changed after they were taken: reported (quarantine + failed/) next. */
+  private readonly changed: Array<{ file: CandidateFile; sha256: string; problem: Problem }> = [];
+  private readonly watchAfterIngestMs: number;
   private readonly watchers: FSWatcher[] = [];
   private wake: (() => void) | undefined;
   private context!: SourceContext;
@@ -135,11 +161,13 @@ class FileSource implements Source {
   constructor(private readonly config: FileSourceConfig) {
     this.pollIntervalMs = parseDuration(config.poll_interval) as number;
     this.settleMs = parseDuration(config.settle_time) as number;
+    this.watchAfterIngestMs = parseDuration(config.watch_after_ingest) as number;
     this.partners = config.partners.map((partner, index) => {
       checkPartnerFormat(partner, `file_source partners[${index}]`);
       const inbox = resolve(partner.inbox);
       return {
         config: partner,
+        settleMs: partner.settle_time === undefined ? this.settleMs : parseDuration(partner.settle_time) as number,
         inbox,
         archive: resolve(partner.archive_dir ?? join(inbox, 'archive')),
         failed: resolve(partner.failed_dir ?? join(inbox, 'failed')),
@@ -176,7 +204,11 @@ class FileSource implements Source {
       this.poisoned = undefined;
       return this.rejectionBatch(file, sha256, [problem]);
     }
+    const changed = this.changed.shift();
+    if (changed) return this.rejectionBatch(changed.file, changed.sha256, [changed.problem], 0, false);
     if (this.active) return this.nextPart(this.active);
+    await this.checkArchived();
+    if (this.changed.length > 0) return this.produce();
     const file = await this.nextFile();
     if (!file) {
       await this.idle();
@@ -203,6 +235,7 @@ class FileSource implements Source {
   private async nextFile(): Promise<CandidateFile | undefined> {
     const now = Date.now();
     const candidates: CandidateFile[] = [];
+    const present = new Set<string>();
     for (const partner of this.partners) {
       let names: string[];
       try {
@@ -214,12 +247,24 @@ class FileSource implements Source {
       for (const name of names) {
         const lower = name.toLowerCase();
         if (name.startsWith('.') || !partner.extensions.some((extension) => lower.endsWith(extension))) continue;
+        const marker = partner.config.ready_marker;
+        if (marker && lower.endsWith(marker.toLowerCase())) continue;
         const path = join(partner.inbox, name);
         const info = await stat(path).catch(() => undefined);
-        if (!info?.isFile() || now - info.mtimeMs < this.settleMs) continue;
+        if (!info?.isFile()) continue;
+        present.add(path);
+        // Stable = the same size and mtime seen for the settle time, by this process.
+        const seen = this.observed.get(path);
+        if (!seen || seen.size !== info.size || seen.mtimeMs !== info.mtimeMs) {
+          this.observed.set(path, { size: info.size, mtimeMs: info.mtimeMs, since: now });
+          if (partner.settleMs > 0) continue;
+        } else if (now - seen.since < partner.settleMs) continue;
+        if (now - info.mtimeMs < partner.settleMs) continue;
+        if (marker && !(await stat(`${path}${marker}`).then((found) => found.isFile(), () => false))) continue;
         candidates.push({ partner, name, path, size: info.size, mtimeMs: info.mtimeMs });
       }
     }
+    for (const path of this.observed.keys()) if (!present.has(path)) this.observed.delete(path);
     const current = this.cursor.current;
     if (current) {
       const resumed = candidates.find((candidate) => candidate.partner.config.name === current.partner && candidate.name === current.name);
@@ -259,6 +304,15 @@ class FileSource implements Source {
           if (problems.length >= MAX_REPORTED_PROBLEMS) break;
           continue;
         }
+        const output = OUTPUT_OF_KIND[item.record.kind];
+        if (this.context.hasOutput && !this.context.hasOutput(output)) {
+          problems.push({
+            code: 'LL_FORMAT_NOT_ROUTED',
+            message: `the file holds ${item.record.kind} records, which this source does not route: topology.yaml maps no "${output}" output for ${this.context.label}`,
+            location: item.position,
+          });
+          break;
+        }
         total++;
         if (kept && total <= limit && resumeFrom === 0) kept.push(item.record);
         else kept = undefined;
@@ -267,6 +321,7 @@ class FileSource implements Source {
       if (!(error instanceof LifelineError) || error.code === 'LL_FILE_IO') throw error;
       problems.push(problemOf(error));
     }
+    if (!(await this.unchangedSinceTaken(file))) return undefined;
     if (problems.length > 0) return this.rejectionBatch(file, sha256, problems, resumeFrom);
 
     const traceparent = newTraceparent();
@@ -310,7 +365,55 @@ class FileSource implements Source {
     return batch;
   }
 
-  private async rejectionBatch(file: CandidateFile, sha256: string, problems: readonly Problem[], partial = 0): Promise<SourceBatch> {
+  /**
+   * Whether the file still has the size and mtime it was taken with; if not, it is left for the
+   * next scan (to be taken once stable again) and nothing read from it is produced.
+   */
+  private async unchangedSinceTaken(file: CandidateFile): Promise<boolean> {
+    const info = await stat(file.path).catch(() => undefined);
+    if (info && info.size === file.size && info.mtimeMs === file.mtimeMs) return true;
+    this.observed.delete(file.path);
+    this.logger.warn({ partner: file.partner.config.name, file: file.name }, 'file changed while it was read: nothing produced; it is taken again once stable');
+    return false;
+  }
+
+  /**
+   * A file that changed after it was taken: its committed records came from the content hashed
+   * then; the change is reported (quarantine, failed/ with an LL_FILE_CHANGED report).
+   */
+  private async reportIfChanged(file: CandidateFile, takenSha256: string, records: number): Promise<boolean> {
+    const info = await stat(file.path).catch(() => undefined);
+    if (!info || (info.size === file.size && info.mtimeMs === file.mtimeMs)) return false;
+    const now = await hashFile(file.path).catch(() => undefined);
+    if (now === undefined || now === takenSha256) return false;
+    this.changed.push({
+      file: { ...file, size: info.size, mtimeMs: info.mtimeMs },
+      sha256: now,
+      problem: {
+        code: 'LL_FILE_CHANGED',
+        message: `the file changed after it was taken: ${records} record(s) of its earlier content (sha256 ${takenSha256.slice(0, 16)}…, ${file.size} bytes) were ingested, `
+          + `the content it has now (sha256 ${now.slice(0, 16)}…, ${info.size} bytes) was not. Drop the complete file again to ingest it: the records already ingested come again with the same idempotency keys and are dropped as duplicates`,
+        location: undefined,
+      },
+    });
+    this.logger.error({ partner: file.partner.config.name, file: file.name, taken_sha256: takenSha256, sha256: now }, 'file changed after it was taken: reported as LL_FILE_CHANGED');
+    return true;
+  }
+
+  /** Archived files still watched: a writer that kept appending after the file was taken is reported. */
+  private async checkArchived(): Promise<void> {
+    const now = Date.now();
+    for (let index = this.archived.length - 1; index >= 0; index--) {
+      const entry = this.archived[index] as (typeof this.archived)[number];
+      if (now > entry.until) {
+        this.archived.splice(index, 1);
+        continue;
+      }
+      if (await this.reportIfChanged(entry.file, entry.sha256, entry.records)) this.archived.splice(index, 1);
+    }
+  }
+
+  private async rejectionBatch(file: CandidateFile, sha256: string, problems: readonly Problem[], partial = 0, remember = true): Promise<SourceBatch> {
     const first = problems[0] as Problem;
     const records = quarantineRecords({
       source: this.context.label,
@@ -333,7 +436,8 @@ class FileSource implements Source {
       ingestedAt: new Date().toISOString(),
       source: this.context.label,
     }));
-    const batch: SourceBatch = { records, cursor: this.withHandled(sha256, 'q', undefined) };
+    // A changed file's new content is not remembered as handled: dropping it again complete ingests it.
+    const batch: SourceBatch = { records, cursor: remember ? this.withHandled(sha256, 'q', undefined) : { ...this.cursor } };
     this.actions.set(batch, { kind: 'reject', file, sha256, problems, partial });
     return batch;
   }
@@ -358,8 +462,15 @@ class FileSource implements Source {
         for (const [kind, count] of action.counts) this.metrics.recordsAccepted(partner, kind, count);
         this.metrics.deliveryAcceptedWithoutRecords(partner, seconds);
       }
-      await this.moveAway(action.file, action.file.partner.archive, action.sha256);
-      this.logger.info({ partner, file: action.file.name, records: Array.isArray(action.records) ? action.records.length : action.records }, 'file ingested and archived');
+      const records = typeof action.records === 'number' ? action.records : action.records.length;
+      // Committed from the content hashed when it was taken; if it changed since, say so instead of archiving it.
+      if (await this.reportIfChanged(action.file, action.sha256, records)) return;
+      const target = await this.moveAway(action.file, action.file.partner.archive, action.sha256);
+      if (target) {
+        this.archived.push({ file: { ...action.file, path: target }, sha256: action.sha256, records, until: Date.now() + this.watchAfterIngestMs });
+        if (this.archived.length > MAX_WATCHED_ARCHIVED) this.archived.shift();
+      }
+      this.logger.info({ partner, file: action.file.name, records }, 'file ingested and archived');
       return;
     }
     this.active = undefined;
@@ -436,19 +547,27 @@ class FileSource implements Source {
     return current ? { version: 1, handled, current } : { version: 1, handled };
   }
 
-  /** Moves a handled file out of the inbox; a name already taken there gets a suffix rather than being overwritten. */
-  private async moveAway(file: CandidateFile, dir: string, sha256: string): Promise<void> {
+  /**
+   * Moves a handled file (and its ready marker) out of the inbox; a name already taken there gets a
+   * suffix rather than being overwritten. Returns where it went, or undefined when it could not move.
+   */
+  private async moveAway(file: CandidateFile, dir: string, sha256: string): Promise<string | undefined> {
     let target = join(dir, file.name);
     if (await stat(target).then(() => true, () => false)) {
       const extension = extname(file.name);
       target = join(dir, `${basename(file.name, extension)}.${sha256.slice(0, 8)}-${randomBytes(2).toString('hex')}${extension}`);
     }
+    this.observed.delete(file.path);
     try {
       await rename(file.path, target);
     } catch (error) {
       // Committed already, so nothing is lost: the next scan finds the file, knows its hash and moves it then.
       this.logger.error({ file: file.name, err: errorMessage(error) }, 'cannot move a handled file out of the inbox; will retry');
+      return undefined;
     }
+    const marker = file.partner.config.ready_marker;
+    if (marker) await rename(`${file.path}${marker}`, `${target}${marker}`).catch(() => undefined);
+    return target;
   }
 }
 

@@ -179,6 +179,8 @@ export interface DeliveryContext {
   readonly receivedAt: number;
   /** Currency assumed when the content names none (HL7 FT1 rarely does). */
   readonly defaultCurrency: string;
+  /** The character set the content was decoded with (HL7 \X…\ escapes are decoded in it); utf-8 when absent. */
+  readonly charset?: 'utf-8' | 'windows-1252' | 'iso-8859-1';
 }
 
 export const EMPTY_REFS: BusinessRefs = Object.freeze({ order_ref: null, account_ref: null, visit_ref: null, facility_ref: null, invoice_ref: null });
@@ -201,6 +203,15 @@ export function errorLocation(error: unknown): string | undefined {
   if (!(error instanceof LifelineError)) return undefined;
   const location = error.details.location;
   return typeof location === 'string' ? location : undefined;
+}
+
+/**
+ * An idempotency key scoped to the partner that sent it: `<partner>|<format's natural key>`. Two
+ * partners' natural keys may collide (two labs with the same MSH-3/MSH-4 and control ids); the
+ * partner name (the source's configured one, not anything in the content) keeps them apart.
+ */
+export function partnerScopedKey(context: Pick<DeliveryContext, 'partner'>, natural: string): string {
+  return `${context.partner}|${natural}`;
 }
 
 /** Empty strings and whitespace become null: partners leave optional fields blank. */

@@ -5,10 +5,10 @@ import { LifelineError } from '../../src/errors.ts';
 import { CsvError, parse as parseCsvStream, type Info, type Options as CsvOptions } from 'csv-parse';
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import {
-  EMPTY_REFS, blankToNull, formatError, type CanonicalRecord, type DeliveryContext, type Envelope, type Money,
+  EMPTY_REFS, blankToNull, formatError, partnerScopedKey, type CanonicalRecord, type DeliveryContext, type Envelope, type Money,
   type PharmacyDispense, type ServiceCharge, type SupplyDelivery,
 } from './canonical.ts';
-import { parseDateTime, parseInteger, parseIsoDate, parseMoney, parseQuantity } from './field-values.ts';
+import { completeLineMoney, parseDateTime, parseInteger, parseIsoDate, parseMoney, parseQuantity, sumKnownMoney } from './field-values.ts';
 
 /**
  * CSV → canonical records with csv-parse (RFC 4180 quoting, BOM, streaming). Each partner declares
@@ -129,7 +129,7 @@ export class CsvRowMapper {
       source_format: 'CSV',
       channel: this.context.channel,
       delivery_id: this.context.deliveryId,
-      idempotency_key: `${naturalKey}@${version}`,
+      idempotency_key: partnerScopedKey(this.context, `${naturalKey}@${version}`),
       entity_key: `${this.context.partner}|${this.mapping.record_type}|${naturalKey}`,
       version,
       is_correction: false,
@@ -150,6 +150,8 @@ export class CsvRowMapper {
 
     switch (this.mapping.record_type) {
       case 'service_charge': {
+        const quantity = cells.quantity('quantity', 1);
+        const money = completeLineMoney(quantity, cells.money('unit_price'), cells.money('total'));
         const value: ServiceCharge = {
           ...envelope,
           charge_type: cells.symbol('charge_type', ['CHARGE', 'CREDIT', 'PAYMENT', 'ADJUSTMENT', 'OTHER'] as const, 'CHARGE'),
@@ -158,15 +160,17 @@ export class CsvRowMapper {
           service_code: cells.required('service_code'),
           service_code_system: cells.text('service_code_system'),
           service_description: cells.text('service_description'),
-          quantity: cells.quantity('quantity', 1),
-          unit_price: cells.money('unit_price'),
-          total: cells.money('total'),
+          quantity,
+          unit_price: money.unit,
+          total: money.total,
           performer_ref: cells.text('performer_ref'),
           ordering_provider_ref: cells.text('ordering_provider_ref'),
         };
         return { kind: 'service_charge', value };
       }
       case 'pharmacy_dispense': {
+        const ingredientCost = cells.money('ingredient_cost');
+        const dispensingFee = cells.money('dispensing_fee');
         const value: PharmacyDispense = {
           ...envelope,
           pharmacy_id: cells.required('pharmacy_id'),
@@ -180,29 +184,32 @@ export class CsvRowMapper {
           days_supply: cells.integer('days_supply'),
           prescriber_ref: cells.text('prescriber_ref'),
           status: cells.symbol('status', ['DISPENSED', 'REVERSED', 'UNKNOWN'] as const, 'DISPENSED'),
-          ingredient_cost: cells.money('ingredient_cost'),
-          dispensing_fee: cells.money('dispensing_fee'),
+          ingredient_cost: ingredientCost,
+          dispensing_fee: dispensingFee,
           patient_pay: cells.money('patient_pay'),
-          total: cells.money('total'),
+          // NCPDP gross amount due = ingredient cost + dispensing fee, when the file gives no total.
+          total: cells.money('total') ?? sumKnownMoney([ingredientCost, dispensingFee]),
         };
         return { kind: 'pharmacy_dispense', value };
       }
       case 'supply_delivery': {
         const expires = cells.cell('expires_on');
+        const deliveredQuantity = cells.quantity('quantity', null);
+        const cost = completeLineMoney(deliveredQuantity, cells.money('unit_cost'), cells.money('total_cost'));
         const value: SupplyDelivery = {
           ...envelope,
           status: cells.symbol('status', ['IN_PROGRESS', 'COMPLETED', 'ABANDONED', 'ENTERED_IN_ERROR', 'UNKNOWN'] as const, 'COMPLETED'),
           item_code: cells.required('item_code'),
           item_code_system: cells.text('item_code_system'),
           item_description: cells.text('item_description'),
-          quantity: cells.quantity('quantity', null),
+          quantity: deliveredQuantity,
           quantity_unit: cells.text('quantity_unit'),
           supplier_ref: cells.text('supplier_ref'),
           destination_ref: cells.text('destination_ref'),
           lot_number: cells.text('lot_number'),
           expires_on: expires === null ? null : parseIsoDate(expires, CSV, cells.where('expires_on')),
-          unit_cost: cells.money('unit_cost'),
-          total_cost: cells.money('total_cost'),
+          unit_cost: cost.unit,
+          total_cost: cost.total,
         };
         return { kind: 'supply_delivery', value };
       }
@@ -272,6 +279,8 @@ function parserOptions(mapping: CsvMapping, onHeader: (header: string[]) => void
     quote: mapping.quote,
     info: true,
     skip_empty_lines: true,
+    // Spreadsheet exports end with rows of only separators (",,,,"): rows with every cell empty carry nothing.
+    skip_records_with_empty_values: true,
     columns: (header: string[]) => {
       onHeader(header);
       return header.map((name) => name.trim());

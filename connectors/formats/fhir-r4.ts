@@ -5,10 +5,10 @@ import type {
   Bundle, ChargeItem, Claim, ClaimResponse, Identifier, Invoice, Money as FhirMoney, OperationOutcomeIssue, Reference, Resource, SupplyDelivery,
 } from '@medplum/fhirtypes';
 import {
-  EMPTY_REFS, blankToNull, formatError, type BusinessRefs, type CanonicalRecord, type ClaimEvent, type DeliveryContext, type Envelope,
+  EMPTY_REFS, blankToNull, formatError, partnerScopedKey, type BusinessRefs, type CanonicalRecord, type ClaimEvent, type DeliveryContext, type Envelope,
   type Money, type ServiceCharge, type SupplyDelivery as CanonicalSupplyDelivery,
 } from './canonical.ts';
-import { jsonNumberToMoney, parseDateTime, parseIsoDate } from './field-values.ts';
+import { completeLineMoney, jsonNumberToMoney, parseDateTime, parseIsoDate } from './field-values.ts';
 
 /**
  * FHIR R4 (JSON) → canonical records. Each resource is validated against the R4 structure
@@ -160,7 +160,7 @@ class ResourceMapper {
       source_format: 'FHIR_R4',
       channel: this.context.channel,
       delivery_id: this.context.deliveryId,
-      idempotency_key: `${naturalKey}@${version}`,
+      idempotency_key: partnerScopedKey(this.context, `${naturalKey}@${version}`),
       entity_key: `${this.context.partner}|${resource.resourceType}|${naturalKey}`,
       version,
       is_correction: false,
@@ -184,6 +184,10 @@ function chargeItem(item: ChargeItem, mapper: ResourceMapper): CanonicalRecord {
   const coding = item.code.coding?.find((candidate) => candidate.code);
   const occurred = item.occurrenceDateTime ?? item.occurrencePeriod?.start ?? item.enteredDate;
   const occurredField = item.occurrenceDateTime ? 'occurrenceDateTime' : item.occurrencePeriod?.start ? 'occurrencePeriod.start' : 'enteredDate';
+  // R4 ChargeItem has no unit price: priceOverride is the charge's total price (overriding the
+  // list price of its code). The unit price is derived when it divides exactly.
+  const quantity = item.quantity?.value ?? 1;
+  const money = completeLineMoney(quantity, null, mapper.money(item.priceOverride, 'priceOverride'));
   const value: ServiceCharge = {
     ...mapper.envelope(item, {
       occurredAt: mapper.required(mapper.dateTime(occurred, occurredField), 'occurrence[x]', 'or enteredDate is required (when the service happened)'),
@@ -200,9 +204,9 @@ function chargeItem(item: ChargeItem, mapper: ResourceMapper): CanonicalRecord {
     service_code: mapper.required(coding?.code ?? blankToNull(item.code.text), 'code', 'needs a coding with a code, or text'),
     service_code_system: coding?.system ?? null,
     service_description: coding?.display ?? item.code.text ?? null,
-    quantity: item.quantity?.value ?? 1,
-    unit_price: null,
-    total: mapper.money(item.priceOverride, 'priceOverride'),
+    quantity,
+    unit_price: money.unit,
+    total: money.total,
     performer_ref: mapper.reference(item.performer?.[0]?.actor),
     ordering_provider_ref: mapper.reference(item.enterer),
   };
@@ -217,6 +221,7 @@ function invoice(resource: Invoice, mapper: ResourceMapper): CanonicalRecord {
   const status = mapper.required(INVOICE_STATUS[resource.status], 'status', 'must be one of draft, issued, balanced, cancelled, entered-in-error');
   const coding = resource.type?.coding?.find((candidate) => candidate.code);
   const invoiceRef = resource.identifier?.find((identifier) => identifier.value)?.value ?? resource.id ?? null;
+  const invoiceTotal = mapper.money(resource.totalGross, 'totalGross') ?? mapper.money(resource.totalNet, 'totalNet');
   const value: ServiceCharge = {
     ...mapper.envelope(resource, {
       occurredAt: mapper.required(mapper.dateTime(resource.date, 'date'), 'date'),
@@ -230,8 +235,8 @@ function invoice(resource: Invoice, mapper: ResourceMapper): CanonicalRecord {
     service_code_system: coding?.system ?? null,
     service_description: coding?.display ?? resource.type?.text ?? null,
     quantity: 1,
-    unit_price: null,
-    total: mapper.money(resource.totalGross, 'totalGross') ?? mapper.money(resource.totalNet, 'totalNet'),
+    unit_price: invoiceTotal,
+    total: invoiceTotal,
     performer_ref: mapper.reference(resource.participant?.[0]?.actor),
     ordering_provider_ref: null,
   };

@@ -71,14 +71,16 @@ const HL7_TIMESTAMP = /^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{
 
 /**
  * An HL7 v2 DTM/TS (YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]) as epoch ms. Without an offset the
- * time is taken as UTC (partners that send local times without an offset should be configured
- * to send one). Written here rather than taken from @medplum/core because its parser accepts
+ * time is in the sender's zone: `defaultOffset`, the offset the message declares in MSH-7 (HL7
+ * v2: a time without an offset is the sending system's local time); UTC only when the message
+ * declares none. Written here rather than taken from @medplum/core because its parser accepts
  * garbage ("abc" becomes 1900) and mis-reads fractional seconds.
  */
-export function parseHl7Timestamp(text: string, where: string): number {
+export function parseHl7Timestamp(text: string, where: string, defaultOffset?: string): number {
   const match = HL7_TIMESTAMP.exec(text.trim());
   if (!match) throw formatError('LL_FORMAT_HL7_INVALID', 'timestamp must be YYYY[MM[DD[HHMM[SS[.SSSS]]]]][+/-ZZZZ]', where);
-  const [, year, month = '01', day = '01', hour = '00', minute = '00', second = '00', fraction = '', offset] = match;
+  const [, year, month = '01', day = '01', hour = '00', minute = '00', second = '00', fraction = ''] = match;
+  const offset = match[8] ?? defaultOffset;
   const millis = Math.round(Number(`0.${fraction || '0'}`) * 1000);
   const local = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second), millis);
   const check = new Date(local);
@@ -118,4 +120,31 @@ export function parseDateTime(text: string, code: FormatErrorCode, where: string
 /** A date as ISO yyyy-mm-dd (for date-only fields such as expiry or payment dates). */
 export function parseIsoDate(text: string, code: FormatErrorCode, where: string): string {
   return new Date(parseDateTime(text, code, where)).toISOString().slice(0, 10);
+}
+
+/**
+ * Unit price and total made consistent with the quantity: what the format leaves out is derived
+ * when that is exact (total = unit × quantity in whole minor units; unit = total ÷ quantity when it
+ * divides), and stays null (unknown) otherwise — never rounded. Both given are kept as given (a
+ * total may include a discount the unit price does not show); the total is what a bill uses.
+ */
+export function completeLineMoney(quantity: number, unit: Money | null, total: Money | null): { unit: Money | null; total: Money | null } {
+  if (unit && !total) {
+    const minor = unit.amount_minor * quantity;
+    return { unit, total: Number.isSafeInteger(minor) ? { amount_minor: minor, currency: unit.currency } : null };
+  }
+  if (total && !unit && quantity !== 0) {
+    const minor = total.amount_minor / quantity;
+    return { unit: Number.isSafeInteger(minor) ? { amount_minor: minor, currency: total.currency } : null, total };
+  }
+  return { unit, total };
+}
+
+/** The sum of the parts when every part is known and in one currency; else null. */
+export function sumKnownMoney(parts: ReadonlyArray<Money | null>): Money | null {
+  if (parts.length === 0 || parts.some((part) => part === null)) return null;
+  const known = parts as readonly Money[];
+  const currency = (known[0] as Money).currency;
+  if (known.some((part) => part.currency !== currency)) return null;
+  return { amount_minor: known.reduce((sum, part) => sum + part.amount_minor, 0), currency };
 }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Hl7Message, type Hl7Segment } from '@medplum/core';
 import {
-  EMPTY_REFS, blankToNull, formatError, type BusinessRefs, type CanonicalRecord, type DeliveryContext, type Envelope,
+  EMPTY_REFS, blankToNull, formatError, partnerScopedKey, type BusinessRefs, type CanonicalRecord, type DeliveryContext, type Envelope,
   type OrderAcknowledgement, type OrderItem, type PartnerOrder, type ServiceCharge, type VisitReference,
 } from './canonical.ts';
-import { parseHl7Timestamp, parseMoney, parseQuantity } from './field-values.ts';
+import { completeLineMoney, parseHl7Timestamp, parseMoney, parseQuantity } from './field-values.ts';
+import { delimitersOf, unescapeHl7, type Hl7Delimiters } from './hl7-text.ts';
 
 /**
  * HL7 v2 → canonical records, on @medplum/core's Hl7Message (segments, fields, components,
@@ -156,8 +157,12 @@ class MessageReader {
   readonly idempotencyKey: string;
   readonly sentAt: number;
   readonly sentAtText: string;
+  readonly delimiters: Hl7Delimiters;
+  /** MSH-7's offset (+/-ZZZZ): the sender's zone, for the message's timestamps that carry none. */
+  readonly defaultOffset: string | undefined;
 
   constructor(readonly text: Hl7MessageText, readonly context: DeliveryContext) {
+    this.delimiters = delimitersOf(text.segments[0] ?? '');
     try {
       this.message = Hl7Message.parse(text.segments.join('\r'));
     } catch (error) {
@@ -173,8 +178,9 @@ class MessageReader {
     const application = msh.getField(3)?.toString() ?? '';
     const facility = msh.getField(4)?.toString() ?? '';
     if (application === '' && facility === '') throw formatError(HL7, 'MSH-3 and MSH-4 are both empty: the sender cannot be identified', this.where('MSH-3'));
-    this.idempotencyKey = `${application}|${facility}|${this.controlId}`;
+    this.idempotencyKey = partnerScopedKey(context, `${application}|${facility}|${this.controlId}`);
     this.sentAtText = this.required(msh, 7, 1);
+    this.defaultOffset = /([+-]\d{4})$/.exec(this.sentAtText)?.[1];
     this.sentAt = parseHl7Timestamp(this.sentAtText, this.where('MSH-7'));
   }
 
@@ -197,9 +203,12 @@ class MessageReader {
     return found;
   }
 
+  /** A component's text, escape sequences decoded (\T\ → &, \X0D\ → CR …); null when blank. */
   optional(segment: Hl7Segment | undefined, field: number, component = 1, subcomponent?: number): string | null {
     if (!segment) return null;
-    return blankToNull(segment.getComponent(field, component, subcomponent));
+    const raw = blankToNull(segment.getComponent(field, component, subcomponent));
+    if (raw === null) return null;
+    return blankToNull(unescapeHl7(raw, this.delimiters, this.context.charset ?? 'utf-8', this.where(`${segment.name}-${field}`)));
   }
 
   required(segment: Hl7Segment, field: number, component = 1, subcomponent?: number, label = `${segment.name}-${field}`): string {
@@ -210,7 +219,7 @@ class MessageReader {
 
   timestamp(segment: Hl7Segment | undefined, field: number, label: string): number | null {
     const text = this.optional(segment, field, 1);
-    return text === null ? null : parseHl7Timestamp(text, this.where(label));
+    return text === null ? null : parseHl7Timestamp(text, this.where(label), this.defaultOffset);
   }
 
   /** Envelope of one record; `part` distinguishes several records of one message. */
@@ -270,7 +279,7 @@ function charges(reader: MessageReader): CanonicalRecord[] {
     const label = (field: number): string => `FT1[${index + 1}]-${field}`;
     const transactionId = reader.optional(ft1, 2, 1);
     const currencyOf = (field: number): string => reader.optional(ft1, field, 1, 1) ?? reader.context.defaultCurrency;
-    const money = (field: number): ServiceCharge['total'] => {
+    const amount = (field: number): ServiceCharge['total'] => {
       const amount = reader.optional(ft1, field, 1, 0);
       return amount === null ? null : parseMoney(amount, currencyOf(field), HL7, reader.where(label(field)));
     };
@@ -278,6 +287,8 @@ function charges(reader: MessageReader): CanonicalRecord[] {
     const chargeType = CHARGE_TYPES[typeCode.toUpperCase()] ?? 'OTHER';
     const quantityText = reader.optional(ft1, 10, 1);
     const quantity = quantityText === null ? 1 : parseQuantity(quantityText, HL7, reader.where(label(10)));
+    // FT1-11 is the extended (total) amount, FT1-12 the unit amount; either may be left out.
+    const money = completeLineMoney(quantity, amount(12), amount(11));
     const part = `FT1-${index + 1}`;
     const charge: ServiceCharge = {
       ...reader.envelope({
@@ -294,8 +305,8 @@ function charges(reader: MessageReader): CanonicalRecord[] {
       service_code_system: reader.optional(ft1, 7, 3),
       service_description: reader.optional(ft1, 7, 2),
       quantity,
-      unit_price: money(12),
-      total: money(11),
+      unit_price: money.unit,
+      total: money.total,
       performer_ref: reader.optional(ft1, 20, 1),
       ordering_provider_ref: reader.optional(ft1, 21, 1),
     };

@@ -4,6 +4,7 @@ import { formatError, type CanonicalRecord, type DeliveryContext } from './canon
 import { CsvMappingSchema, csvRecordStream, csvToCanonical, type CsvMapping } from './csv.ts';
 import { fhirResourceToCanonical, fhirToCanonical } from './fhir-r4.ts';
 import { Hl7MessageSplitter, hl7MessageToCanonical, hl7ToCanonical, type Hl7MessageText } from './hl7v2.ts';
+import { declaredHl7Charset } from './hl7-text.ts';
 import { CHARSETS, StrictTextDecoder, decodeText, type Charset } from './text-encoding.ts';
 
 /**
@@ -18,7 +19,7 @@ export type PartnerFormat = (typeof PARTNER_FORMATS)[number];
 export const partnerFormatProperties = {
   name: Type.String({ pattern: '^[a-z][a-z0-9_]*$', description: 'Partner id (snake_case): in every record, metric label and quarantine entry.', examples: ['acme_lab'] }),
   format: Type.Union(PARTNER_FORMATS.map((format) => Type.Literal(format)), { description: 'What the partner sends: hl7v2 (messages or FHS/BHS batches), fhir_r4 (JSON resource or Bundle; .ndjson files one resource per line), csv (needs `csv`).' }),
-  charset: Type.Union(CHARSETS.map((charset) => Type.Literal(charset)), { default: 'utf-8', description: 'Character encoding of the content; invalid bytes are an error, never replaced.' }),
+  charset: Type.Union(CHARSETS.map((charset) => Type.Literal(charset)), { default: 'utf-8', description: 'Character encoding of the content; invalid bytes are an error, never replaced. An HL7 message that declares its own in MSH-18 (8859/1, UNICODE UTF-8, ASCII) is read in that one.' }),
   default_currency: Type.String({ pattern: '^[A-Z]{3}$', default: 'USD', description: 'ISO 4217 currency of amounts that name none (HL7 FT1 amounts, CSV without a currency column).' }),
   csv: Type.Optional(CsvMappingSchema),
 };
@@ -36,9 +37,11 @@ export function checkPartnerFormat(partner: PartnerFormatConfig, where: string):
 /** The canonical records of one whole delivery: all of them, or an error naming the first problem. */
 export function decodeDelivery(bytes: Uint8Array, partner: PartnerFormatConfig, context: DeliveryContext): CanonicalRecord[] {
   if (bytes.length === 0) throw formatError('LL_FORMAT_EMPTY', 'the content is empty');
-  const text = decodeText(bytes, partner.charset as Charset);
+  // An HL7 message's own MSH-18 says how it is encoded; the partner's charset is the default.
+  const charset = (partner.format === 'hl7v2' ? declaredHl7Charset(bytes) : undefined) ?? partner.charset as Charset;
+  const text = decodeText(bytes, charset);
   switch (partner.format) {
-    case 'hl7v2': return hl7ToCanonical(text, context);
+    case 'hl7v2': return hl7ToCanonical(text, { ...context, charset });
     case 'fhir_r4': return fhirToCanonical(text, context);
     case 'csv': return csvToCanonical(text, partner.csv as CsvMapping, context);
   }
@@ -61,15 +64,21 @@ export type FileItem =
 export async function* streamFileRecords(
   chunks: AsyncIterable<Buffer>, fileName: string, partner: PartnerFormatConfig, context: DeliveryContext, maxJsonBytes: number,
 ): AsyncGenerator<FileItem> {
-  const decoder = new StrictTextDecoder(partner.charset as Charset);
+  let decoder: StrictTextDecoder | undefined;
+  let charset = partner.charset as Charset;
   let sawBytes = false;
   async function* text(): AsyncGenerator<string> {
     for await (const chunk of chunks) {
       if (chunk.length > 0) sawBytes = true;
+      if (!decoder) {
+        // The first chunk holds the first MSH: its MSH-18, when set, says how the file is encoded.
+        if (partner.format === 'hl7v2') charset = declaredHl7Charset(chunk) ?? charset;
+        decoder = new StrictTextDecoder(charset);
+      }
       const decoded = decoder.write(chunk);
       if (decoded) yield decoded;
     }
-    const rest = decoder.end();
+    const rest = decoder?.end();
     if (rest) yield rest;
     if (!sawBytes) throw formatError('LL_FORMAT_EMPTY', 'the file is empty');
   }
@@ -98,7 +107,7 @@ export async function* streamFileRecords(
       yield* splitter.end();
     };
     for await (const message of messages()) {
-      yield* mapped(`message ${message.ordinal} (line ${message.line})`, () => hl7MessageToCanonical(message, context));
+      yield* mapped(`message ${message.ordinal} (line ${message.line})`, () => hl7MessageToCanonical(message, { ...context, charset }));
     }
     return;
   }

@@ -2,7 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import xmlrpc from 'xmlrpc';
 import { LifelineError } from '../../src/errors.ts';
-import type { OdooConnection } from '../../src/topology/model.ts';
+import type { OdooConnection } from './odoo-connection.ts';
 import { odooError } from './odoo-faults.ts';
 import { assertSendable, type OdooDomain, type OdooRecord, type OdooValue, type OdooValues } from './odoo-values.ts';
 

@@ -1,6 +1,7 @@
 import { LifelineError, errorCode, errorMessage } from '../../src/errors.ts';
-import type { ConnectorContext } from '../../src/runtime/component.ts';
+import type { ConnectorContext } from '../../src/component/component.ts';
 import { OdooClient } from './odoo-client.ts';
+import { odooConnections } from './odoo-connection.ts';
 import { OdooMetrics } from './odoo-metrics.ts';
 
 /**
@@ -13,9 +14,10 @@ export class OdooLink {
   readonly metrics: OdooMetrics;
 
   constructor(private readonly context: ConnectorContext, connectionName: string, timeoutMs: number) {
-    const connection = context.odoo[connectionName];
+    const declared = odooConnections(context.connections);
+    const connection = declared[connectionName];
     if (!connection) {
-      const known = Object.keys(context.odoo);
+      const known = Object.keys(declared);
       throw new LifelineError('LL_CONFIG_INVALID',
         `${context.label}: no Odoo connection named "${connectionName}" under connections.odoo (${known.length > 0 ? `known: ${known.join(', ')}` : 'none declared'})`);
     }

@@ -25,7 +25,7 @@ export class OdooMetrics {
       labelNames: ['component', 'operation'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry],
     }));
     this.writes = reuse(registry, 'lifeline_odoo_writes_total', () => new Counter({
-      name: 'lifeline_odoo_writes_total', help: 'Records odoo_sink upserted, by outcome (created, updated, unchanged).',
+      name: 'lifeline_odoo_writes_total', help: 'Records odoo_sink upserted, by outcome (created, updated, unchanged, skipped_older: an older event than the record holds, not written).',
       labelNames: ['component', 'outcome'], registers: [registry],
     }));
     this.reachable.set({ component }, 1);
@@ -41,7 +41,7 @@ export class OdooMetrics {
     if (unreachable) this.reachable.set({ component: this.component }, 0);
   }
 
-  wrote(outcome: 'created' | 'updated' | 'unchanged', count = 1): void {
+  wrote(outcome: 'created' | 'updated' | 'unchanged' | 'skipped_older', count = 1): void {
     this.writes.inc({ component: this.component, outcome }, count);
   }
 }

@@ -3,28 +3,38 @@ import { Type, type Static } from '@sinclair/typebox';
 import { LifelineError, errorCode, errorMessage, isRetriable } from '../../src/errors.ts';
 import {
   defineSink, type InputRecord, type Sink, type SinkContext, type SinkFailure,
-} from '../../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../../src/runtime/duration.ts';
-import { readPath } from '../../src/runtime/value-path.ts';
-import type { FieldDescription, LoadResult } from './odoo-client.ts';
+} from '../../src/component/component.ts';
+import { odooConnectionKind } from './odoo-connection.ts';
+import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts';
+import { readPath } from '../../src/component/value-path.ts';
+import type { FieldDescription, LoadResult, OdooClient } from './odoo-client.ts';
 import {
-  FieldSpecSchema, desiredValues, isLines, parseFieldSpecs, referencesOf, renderTemplate, type DesiredValue, type FieldSpec, type ReferenceResolver,
+  FieldSpecSchema, LinkSchema, describeLink, desiredValues, isLines, linkKey, linksOf, parseFieldSpecs, referencesOf, renderTemplate,
+  type DesiredValue, type FieldSpec, type LinkSpec, type ReferenceResolver,
 } from './odoo-field-mapping.ts';
 import { OdooLink } from './odoo-link.ts';
 import { ReferenceCache } from './odoo-reference-cache.ts';
 import { toOdooDate, type OdooValues } from './odoo-values.ts';
 import { differences, loadTable, toWriteVals, type DesiredRecord } from './odoo-write-format.ts';
 
-const Outcome = Type.Union([Type.Literal('created'), Type.Literal('updated'), Type.Literal('unchanged')]);
+const Outcome = Type.Union([Type.Literal('created'), Type.Literal('updated'), Type.Literal('unchanged'), Type.Literal('skipped_older')]);
 
 const OdooSinkConfig = Type.Object({
   connection: Type.String({ minLength: 1, description: 'Name of the Odoo connection under connections.odoo.', examples: ['main'] }),
   model: Type.String({ pattern: '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*$', description: 'The Odoo model to write.', examples: ['account.move'] }),
   match: Type.Optional(Type.Object({
-    by: Type.Union([Type.Literal('external_id'), Type.Literal('field')], {
+    by: Type.Union([Type.Literal('external_id'), Type.Literal('field'), Type.Literal('chain')], {
       default: 'external_id',
-      description: 'external_id: ir.model.data `<module>.<key>` (creation through `load` makes the id and the record in one transaction); field: a field holding the key.',
+      description: 'external_id: ir.model.data `<module>.<key>` (creation through `load` makes the id and the record in one transaction); field: a field holding the key; chain: an existing record found by the first step of `chain` that finds one (never creates).',
     }),
+    chain: Type.Optional(Type.Array(Type.Object({
+      field: Type.Optional(Type.String({ minLength: 1, description: 'A field of the model to search, e.g. ref or email.' })),
+      path: Type.Optional(Type.String({ minLength: 1, description: 'With field: the dotted path of the value in the record.' })),
+      link: Type.Optional(LinkSchema),
+    }, { additionalProperties: false }), {
+      minItems: 1,
+      description: 'With by: chain, the steps tried in order: `{ field, path }` searches the model, `{ link }` is a fixed fallback record (e.g. the owning team\'s partner). A record no step finds is dead-lettered with what each step looked for.',
+    })),
     module: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]*$', default: 'lifeline', description: 'With by: external_id, the module part of the external ids.' })),
     field: Type.Optional(Type.String({ minLength: 1, description: 'With by: field (required then), the field that holds the key, e.g. ref, client_order_ref or an x_ field; the sink writes the key into it on create.' })),
     key_path: Type.Optional(Type.String({ minLength: 1, description: 'Dotted path of the key in the record; default: the lifeline.idempotency-key header, else the record key.' })),
@@ -36,7 +46,14 @@ const OdooSinkConfig = Type.Object({
     default: {},
     description: 'Odoo field → its value: `{ path, as?, scale?, default? }`, `{ constant }`, `{ lookup: { model, field, path } }` (many2one by reference, cached) or `{ lines: { path, fields } }` (one2many lines as commands).',
   })),
-  batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_000, default: 200, description: 'Records per Odoo round trip (load / create list).' })),
+  batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_000, default: 200, description: 'Most records per Odoo round trip (load / create list); the sink lowers it while calls take longer than target_call_time and raises it back when they are quick.' })),
+  target_call_time: Type.Optional(Type.String({ pattern: DURATION_PATTERN, default: '5s', description: 'How long one Odoo write call may take before the batch size shrinks (a real Odoo takes ~2 s per 200 bills).' })),
+  max_in_flight: Type.Optional(Type.Integer({ minimum: 1, maximum: 32, default: 4, description: 'Partitions written concurrently (each partition\'s records stay in order). Raise it for an Odoo with several workers.' })),
+  version: Type.Optional(Type.Object({
+    field: Type.Optional(Type.String({ pattern: '^x_[a-z0-9_]+$', default: 'x_lifeline_version', description: 'A char field of the model (custom, x_) that holds the version of the event that last wrote the record.' })),
+    header: Type.Optional(Type.String({ minLength: 1, default: 'lifeline.ingested-at', description: 'The header whose value (ISO date-time or epoch ms) is the event\'s version.' })),
+    path: Type.Optional(Type.String({ minLength: 1, description: 'Instead of header: a dotted path in the record (a revision number, epoch ms or ISO date-time).' })),
+  }, { additionalProperties: false, description: 'Monotonic writes: an event older than the version the record holds is skipped (outcome skipped_older), so a replay never moves a record backward nor adds chatter.' })),
   message: Type.Optional(Type.Object({
     body: Type.String({ minLength: 1, description: 'Chatter message (HTML) posted on the record; `{path}` placeholders, plus {key}, {odoo_id}, {outcome}.' }),
     subject: Type.Optional(Type.String({ default: 'Lifeline {key}', description: 'Message subject; a replay that finds a message with the same subject on the record posts nothing.' })),
@@ -55,9 +72,12 @@ const OdooSinkConfig = Type.Object({
 
 export type OdooSinkConfig = Static<typeof OdooSinkConfig>;
 type Outcome = Static<typeof Outcome>;
+interface VersionConfig { readonly field: string; readonly header: string; readonly path?: string }
 type MatchConfig =
   | { readonly by: 'external_id'; readonly module: string; readonly key_path?: string }
-  | { readonly by: 'field'; readonly field: string; readonly key_path?: string };
+  | { readonly by: 'field'; readonly field: string; readonly key_path?: string }
+  | { readonly by: 'chain'; readonly steps: readonly ChainStep[]; readonly key_path?: string };
+type ChainStep = { readonly field: string; readonly path: string } | { readonly link: LinkSpec };
 
 /**
  * Upserts records into an Odoo model idempotently: each record's key finds its Odoo record (by
@@ -71,6 +91,7 @@ export const odooSink = defineSink({
   type: 'odoo_sink',
   description: 'Upserts records into an Odoo model over XML-RPC, idempotently (external id via load, or a match field), with a declared field mapping, many2one lookups and one2many lines; emits a result event per record; can post a chatter message or schedule an activity.',
   stateful: false,
+  connections: [odooConnectionKind],
   outputs: ['results?'],
   config: OdooSinkConfig,
   create: (config) => new OdooSink(config),
@@ -83,8 +104,14 @@ interface Item {
   odooId?: number;
   outcome?: Outcome;
   changed?: Record<string, DesiredValue>;
+  /** The event's version (monotonic writes), a fixed-width text that sorts as the versions do. */
+  version?: string;
+  /** Same content, newer version: only the version field is written. */
+  bump?: boolean;
   /** The external id module.name (external id matching). */
   externalId?: string;
+  /** Chain matching: which step found the record, for texts ({matched_by}). */
+  matchedBy?: string;
 }
 
 interface ModelShape {
@@ -92,6 +119,8 @@ interface ModelShape {
   /** one2many field → its comodel's fields (for comparing lines). */
   readonly lineFields: Readonly<Record<string, Readonly<Record<string, FieldDescription>>>>;
   readonly modelId: number | undefined;
+  /** Resolved links: linkKey → id. */
+  readonly links: ReadonlyMap<string, number>;
 }
 
 class OdooSink implements Sink {
@@ -101,12 +130,31 @@ class OdooSink implements Sink {
   private readonly references = new ReferenceCache();
   private readonly match: MatchConfig;
   private readonly fields: Readonly<Record<string, FieldSpec>>;
-  private readonly batchSize: number;
+  private readonly maxBatchSize: number;
+  /** Adapted to Odoo's answer times, between 1 and batch_size. */
+  private batchSize: number;
+  private readonly targetCallMs: number;
+  private readonly maxInFlight: number;
+  private readonly version: VersionConfig | undefined;
+  private readonly createOnly: ReadonlySet<string>;
+  private readonly lineFieldNames: ReadonlySet<string>;
 
   constructor(private readonly config: OdooSinkConfig) {
     this.match = matchOf(config.match);
     this.fields = parseFieldSpecs(config.fields ?? {});
-    this.batchSize = config.batch_size ?? 200;
+    this.maxBatchSize = config.batch_size ?? 200;
+    this.batchSize = this.maxBatchSize;
+    this.targetCallMs = parseDuration(config.target_call_time ?? '5s') as number;
+    this.maxInFlight = config.max_in_flight ?? 4;
+    this.version = config.version ? { field: config.version.field ?? 'x_lifeline_version', header: config.version.header ?? 'lifeline.ingested-at', ...(config.version.path ? { path: config.version.path } : {}) } : undefined;
+    this.createOnly = new Set(Object.entries(this.fields).filter(([, spec]) => spec.createOnly).map(([name]) => name));
+    this.lineFieldNames = new Set(Object.entries(this.fields).filter(([, spec]) => isLines(spec)).map(([name]) => name));
+    if (this.version && this.version.field in this.fields) throw new LifelineError('LL_CONFIG_INVALID', `odoo_sink version.field ${this.version.field} is also mapped under fields; the sink writes it itself`);
+  }
+
+  /** The batch size now (adaptive), for tests and the benchmark. */
+  get currentBatchSize(): number {
+    return this.batchSize;
   }
 
   async connect(context: SinkContext): Promise<void> {
@@ -119,11 +167,36 @@ class OdooSink implements Sink {
     const failed: SinkFailure[] = [];
     try {
       const shape = this.shape ?? await this.describeModel();
-      for (const chunk of this.chunks(records, failed)) await this.writeChunk(chunk, shape, failed);
+      // One lane per partition, written concurrently (at most max_in_flight at a time); in a lane,
+      // records keep their order, so a key's versions reach Odoo in the order they were produced.
+      const lanes = new Map<string, InputRecord[]>();
+      for (const record of records) {
+        const lane = `${record.topic}|${record.partition}`;
+        const list = lanes.get(lane);
+        if (list) list.push(record);
+        else lanes.set(lane, [record]);
+      }
+      await runBounded([...lanes.values()], this.maxInFlight, async (lane) => {
+        for (const chunk of this.chunks(lane, failed)) await this.writeChunk(chunk, shape, failed);
+      });
     } catch (error) {
       throw pauseIfNotAboutRecords(error);
     }
     return { failed };
+  }
+
+  /**
+   * Adapts the batch size to Odoo's answer time: a write call slower than target_call_time
+   * shrinks the next batches in proportion (a slow Odoo must not reach the call timeout and retry a
+   * batch forever); calls well under it grow them back, up to batch_size.
+   */
+  private adapt(callMs: number, records: number): void {
+    if (records === 0) return;
+    if (callMs > this.targetCallMs) {
+      this.batchSize = Math.max(1, Math.min(this.batchSize, Math.floor(records * this.targetCallMs / callMs * 0.8)));
+    } else if (callMs < this.targetCallMs / 2 && records >= this.batchSize && this.batchSize < this.maxBatchSize) {
+      this.batchSize = Math.min(this.maxBatchSize, Math.ceil(this.batchSize * 1.5));
+    }
   }
 
   async close(): Promise<void> {
@@ -145,8 +218,25 @@ class OdooSink implements Sink {
       }
     }
     if (this.match.by === 'field' && !fields[this.match.field]) problems.push(`match field ${this.match.field} is not a field of ${model}`);
+    if (this.match.by === 'chain') {
+      for (const step of this.match.steps) if ('field' in step && !fields[step.field]) problems.push(`match.chain field ${step.field} is not a field of ${model}`);
+    }
     if (this.match.by === 'field' && this.match.field in this.fields) {
       problems.push(`match field ${this.match.field} is also mapped under fields; the sink writes the key there itself (set match.key_path to take the key from the record)`);
+    }
+    if (this.version) {
+      const versionField = fields[this.version.field];
+      if (!versionField) {
+        problems.push(`${this.version.field} is not a field of ${model}: create it as a char field (\`lifeline odoo seed\` does, or Settings → Technical → Fields), or drop version from the sink's config`);
+      } else if (versionField.type !== 'char') {
+        problems.push(`${this.version.field} on ${model} is a ${versionField.type} field; the version needs a char field`);
+      }
+    }
+    for (const name of this.createOnly) if (isLines(this.fields[name] as FieldSpec)) problems.push(`${name}: create_only goes on the record's own fields`);
+    for (const [name, spec] of Object.entries(this.fields)) {
+      if (!isLines(spec) || spec.lines.taxes === undefined || spec.lines.taxes === 'product_default') continue;
+      const lineTypes = lineFields[name];
+      if (lineTypes && !lineTypes[spec.lines.taxField]) problems.push(`${name}: the lines have no ${spec.lines.taxField} field for taxes (set lines.tax_field)`);
     }
     if (problems.length > 0) {
       // Retriable on purpose: dead-lettering every record for a mapping mistake would be worse than waiting for the fix.
@@ -159,33 +249,67 @@ class OdooSink implements Sink {
       const [row] = await this.link.call('ir.model.search_read', (client) => client.searchRead('ir.model', [['model', '=', model]], { fields: ['id'], limit: 1 }));
       modelId = row?.id;
     }
-    this.shape = { fields, lineFields, modelId };
+    const links = await this.resolveLinks(fields, lineFields);
+    this.shape = { fields, lineFields, modelId, links };
     this.context.logger.info({ model, odoo: this.link.client.describe, match: this.match.by }, 'writing to Odoo');
     return this.shape;
   }
 
-  /** Batches of batch_size in which no key repeats, so each key's updates apply in order. */
-  private chunks(records: readonly InputRecord[], failed: SinkFailure[]): Item[][] {
-    const chunks: Item[][] = [];
+  /**
+   * The links of the mapping (fixed records: an operation type, a location, a tax), resolved once:
+   * each must name exactly one record of the field's comodel. Any that does not stops the sink
+   * with every problem named (retriable: it resumes once the record exists), before anything is written.
+   */
+  private async resolveLinks(fields: Readonly<Record<string, FieldDescription>>, lineFields: Readonly<Record<string, Readonly<Record<string, FieldDescription>>>>): Promise<ReadonlyMap<string, number>> {
+    const resolved = new Map<string, number>();
+    const problems: string[] = [];
+    const chainLinks = this.match.by === 'chain'
+      ? this.match.steps.flatMap((step, index) => ('link' in step ? [{ field: `match.chain[${index}]`, link: step.link }] : []))
+      : [];
+    for (const { field, link } of [...linksOf(this.fields), ...chainLinks]) {
+      const key = linkKey(link);
+      if (resolved.has(key)) continue;
+      const [head, sub] = field.split('.') as [string, string | undefined];
+      const relation = field.startsWith('match.') ? this.config.model : sub ? lineFields[head]?.[sub]?.relation : fields[head]?.relation;
+      if (!relation) {
+        problems.push(`${field}: not a relational field, cannot link it to ${describeLink(link)}`);
+        continue;
+      }
+      const outcome = await resolveLink((operation, fn) => this.link.call(operation, fn), link, relation);
+      if (typeof outcome === 'number') resolved.set(key, outcome);
+      else problems.push(`${field}: ${outcome}`);
+    }
+    if (problems.length > 0) {
+      const error = new LifelineError('LL_ODOO_LINK_UNRESOLVED', `${this.context.label}: ${problems.join('; ')} (run \`lifeline odoo check\` for the fix)`, { retriable: true });
+      this.context.setHealth('down', error.message.slice(0, 300));
+      throw error;
+    }
+    return resolved;
+  }
+
+  /** Batches of (the adaptive) batch size in which no key repeats, so each key's updates apply in order; made as they are written. */
+  private *chunks(records: readonly InputRecord[], failed: SinkFailure[]): Generator<Item[]> {
     let current: Item[] = [];
     let keys = new Set<string>();
     for (const record of records) {
       if (record.value === null) continue; // a tombstone asks for nothing to be written
       const key = this.keyOf(record);
       if (!key) {
-        failed.push({ record, error: new LifelineError('LL_ODOO_VALUE_INVALID', 'the record has no key to match an Odoo record by (no lifeline.idempotency-key header, record key or key_path value)') });
+        const why = this.match.key_path
+          ? `its value has nothing at match.key_path ${this.match.key_path}`
+          : 'it has no lifeline.idempotency-key header and no record key';
+        failed.push({ record, error: new LifelineError('LL_ODOO_VALUE_INVALID', `the record cannot be matched to an Odoo record: ${why}`) });
         continue;
       }
       if (current.length >= this.batchSize || keys.has(key)) {
-        chunks.push(current);
+        yield current;
         current = [];
         keys = new Set();
       }
-      current.push({ record, key });
+      current.push({ record, key, ...(this.version ? { version: versionOf(record, this.version) } : {}) });
       keys.add(key);
     }
-    if (current.length > 0) chunks.push(current);
-    return chunks;
+    if (current.length > 0) yield current;
   }
 
   private keyOf(record: InputRecord): string | undefined {
@@ -209,8 +333,9 @@ class OdooSink implements Sink {
     let live = items.filter((item) => {
       try {
         item.desired = {
-          ...desiredValues(item.record.value, this.fields, resolve),
+          ...desiredValues(item.record.value, this.fields, resolve, shape.links),
           ...(this.match.by === 'field' ? { [this.match.field]: { kind: 'scalar', value: item.key } as const } : {}),
+          ...(this.version && item.version ? { [this.version.field]: { kind: 'scalar', value: item.version } as const } : {}),
         };
         return true;
       } catch (error) {
@@ -233,18 +358,22 @@ class OdooSink implements Sink {
     const toCreate = onMissing === 'create' ? missing : [];
     live = live.filter((item) => item.odooId !== undefined || toCreate.includes(item));
 
-    if (this.match.by === 'external_id') await this.upsertByLoad(live, failed);
-    else await this.upsertByField(toCreate, live.filter((item) => item.outcome === 'updated'), failed);
+    if (this.match.by === 'chain') {
+      // Nothing to create: only what differs on the found record is written.
+    } else if (this.match.by === 'external_id') await this.upsertByLoad(live, failed);
+    if (this.match.by !== 'external_id') await this.upsertByField(toCreate, live.filter((item) => item.outcome === 'updated' || item.bump), failed);
 
     let written = live.filter((item) => item.outcome !== undefined && item.odooId !== undefined);
     await this.notify(written, shape, failed);
     written = written.filter((item) => item.outcome !== undefined);
     const writeMs = Math.round(performance.now() - started);
     for (const item of written) this.emitResult(item, writeMs);
-    for (const outcome of ['created', 'updated', 'unchanged'] as const) {
+    for (const outcome of ['created', 'updated', 'unchanged', 'skipped_older'] as const) {
       const count = written.filter((item) => item.outcome === outcome).length;
       if (count > 0) this.link.metrics.wrote(outcome, count);
     }
+    const skipped = written.filter((item) => item.outcome === 'skipped_older');
+    if (skipped.length > 0) this.context.logger.info({ skipped: skipped.length, keys: skipped.slice(0, 5).map((item) => item.key) }, 'older events skipped: Odoo already holds a newer version');
   }
 
   /** The Odoo id each key already has, if any. */
@@ -264,6 +393,7 @@ class OdooSink implements Sink {
       }
       return;
     }
+    if (this.match.by === 'chain') return this.findByChain(items, this.match.steps, fail);
     const field = this.match.field;
     // Archived records still match: a replay must not create a second one beside an archived first.
     const rows = await this.link.call(`${model}.search_read`, (client) =>
@@ -277,11 +407,61 @@ class OdooSink implements Sink {
     }
   }
 
+  /**
+   * Chain matching: each step in order for the items still without a record — a field search
+   * (one search per step for the batch), or the fixed fallback record. An item no step finds fails
+   * with what each step looked for; it is never skipped in silence.
+   */
+  private async findByChain(items: Item[], steps: readonly ChainStep[], fail: (item: Item, error: unknown) => void): Promise<void> {
+    const { model } = this.config;
+    const misses = new Map<Item, string[]>(items.map((item) => [item, []]));
+    for (const [index, step] of steps.entries()) {
+      const open = items.filter((item) => item.odooId === undefined);
+      if (open.length === 0) break;
+      if ('link' in step) {
+        const id = this.shape?.links.get(linkKey(step.link));
+        for (const item of open) {
+          if (id !== undefined) {
+            item.odooId = id;
+            item.matchedBy = `fallback ${describeLink(step.link)}`;
+          } else {
+            misses.get(item)?.push(`step ${index + 1}: ${describeLink(step.link)} did not resolve`);
+          }
+        }
+        continue;
+      }
+      const values = new Map<Item, string>();
+      for (const item of open) {
+        const raw = readPath(item.record.value, step.path);
+        if (typeof raw === 'string' && raw.trim() !== '' || typeof raw === 'number') values.set(item, String(raw));
+        else misses.get(item)?.push(`step ${index + 1}: ${step.path} is empty, no ${step.field} to search`);
+      }
+      if (values.size === 0) continue;
+      const rows = await this.link.call(`${model}.search_read`, (client) => client.searchRead(model, [[step.field, 'in', [...new Set(values.values())]]], { fields: [step.field] }));
+      const byValue = new Map<string, number[]>();
+      for (const row of rows) byValue.set(String(row[step.field]), [...(byValue.get(String(row[step.field])) ?? []), row.id]);
+      for (const [item, value] of values) {
+        const ids = byValue.get(value) ?? [];
+        if (ids.length === 1) {
+          item.odooId = ids[0];
+          item.matchedBy = `${step.field} = ${value}`;
+        } else {
+          misses.get(item)?.push(`step ${index + 1}: ${ids.length === 0 ? 'no' : `${ids.length}`} ${model} with ${step.field} = ${JSON.stringify(value)}`);
+        }
+      }
+    }
+    for (const item of items) {
+      if (item.odooId !== undefined) continue;
+      fail(item, new LifelineError('LL_ODOO_OWNER_MISSING', `no ${model} record found for ${item.key}: ${(misses.get(item) ?? []).join('; ')}`));
+    }
+  }
+
   /** Reads what Odoo holds for the existing ones and decides updated or unchanged. */
   private async compare(items: Item[], shape: ModelShape): Promise<void> {
     if (items.length === 0) return;
     const { model } = this.config;
-    const fieldNames = Object.keys((items[0] as Item).desired ?? {});
+    const versionField = this.version?.field;
+    const fieldNames = [...Object.keys(this.comparable((items[0] as Item).desired ?? {})), ...(versionField ? [versionField] : [])];
     const rows = await this.link.call(`${model}.read`, (client) => client.read(model, items.map((item) => item.odooId as number), fieldNames.length > 0 ? fieldNames : ['id']));
     const byId = new Map(rows.map((row) => [row.id, row as Record<string, unknown>]));
     // one2many fields: replace line ids by the lines' values, read once per comodel.
@@ -289,7 +469,9 @@ class OdooSink implements Sink {
       const relation = shape.fields[field]?.relation as string;
       const lineIds = rows.flatMap((row) => (Array.isArray(row[field]) ? (row[field] as number[]) : []));
       const spec = this.fields[field];
-      const subfields = spec && isLines(spec) ? Object.keys(spec.lines.fields) : [];
+      const subfields = spec && isLines(spec)
+        ? [...Object.keys(spec.lines.fields), ...(spec.lines.taxes !== undefined && spec.lines.taxes !== 'product_default' ? [spec.lines.taxField] : [])]
+        : [];
       const lines = await this.link.call(`${relation}.read`, (client) => client.read(relation, lineIds, subfields.filter((name) => lineTypes[name])));
       const lineById = new Map(lines.map((line) => [line.id, line]));
       for (const row of byId.values()) {
@@ -303,9 +485,37 @@ class OdooSink implements Sink {
         item.odooId = this.match.by === 'external_id' ? undefined : item.odooId;
         continue;
       }
-      item.changed = differences(item.desired ?? {}, current, shape.fields, shape.lineFields);
-      item.outcome = Object.keys(item.changed).length === 0 ? 'unchanged' : 'updated';
+      const held = versionField && typeof current[versionField] === 'string' ? current[versionField] as string : undefined;
+      if (held !== undefined && item.version !== undefined && item.version < held) {
+        // Odoo holds what a newer event wrote: writing this one would move the record backward.
+        item.outcome = 'skipped_older';
+        continue;
+      }
+      item.changed = differences(this.comparable(item.desired ?? {}), current, shape.fields, shape.lineFields);
+      const newer = versionField !== undefined && item.version !== undefined && (held === undefined || item.version > held);
+      const stamp = newer ? { [versionField as string]: { kind: 'scalar', value: item.version as string } as const } : {};
+      if (Object.keys(item.changed).length > 0) {
+        item.outcome = 'updated';
+        item.changed = { ...item.changed, ...stamp };
+      } else {
+        // Same content: nothing a reader sees changes; a newer version is still recorded (an untracked field, no chatter).
+        item.outcome = 'unchanged';
+        if (newer) {
+          item.bump = true;
+          item.changed = stamp;
+        }
+      }
     }
+  }
+
+  /** What an update compares and may send: the mapping without create-only fields and the version. */
+  private comparable(desired: DesiredRecord): DesiredRecord {
+    return Object.fromEntries(Object.entries(desired).filter(([name]) => !this.createOnly.has(name) && name !== this.version?.field));
+  }
+
+  /** What an update sends: the mapping without create-only fields (the version included). */
+  private updatable(desired: DesiredRecord): DesiredRecord {
+    return Object.fromEntries(Object.entries(desired).filter(([name]) => !this.createOnly.has(name)));
   }
 
   /**
@@ -315,13 +525,14 @@ class OdooSink implements Sink {
    * A row Odoo rejects fails that record; the others are loaded again.
    */
   private async upsertByLoad(items: Item[], failed: SinkFailure[]): Promise<void> {
-    const lineFieldNames = new Set(Object.entries(this.fields).filter(([, spec]) => isLines(spec)).map(([name]) => name));
+    const lineFieldNames = this.lineFieldNames;
     const creations = items.filter((item) => item.odooId === undefined);
-    const updates = items.filter((item) => item.odooId !== undefined && item.outcome === 'updated');
+    const updates = items.filter((item) => item.odooId !== undefined && (item.outcome === 'updated' || item.bump));
     const lineUpdates = updates.filter((item) => Object.keys(item.changed ?? {}).some((field) => lineFieldNames.has(field)));
     const flatUpdates = updates.filter((item) => !lineUpdates.includes(item));
     await this.loadAll(creations, (item) => item.desired ?? {}, failed);
-    await this.loadAll(flatUpdates, (item) => withoutFields(item.desired ?? {}, lineFieldNames), failed);
+    // Updates never carry create-only fields (Odoo refuses some, e.g. a picking's operation type).
+    await this.loadAll(flatUpdates, (item) => withoutFields(this.updatable(item.desired ?? {}), lineFieldNames), failed);
     await this.writeEach(lineUpdates, failed);
   }
 
@@ -330,7 +541,9 @@ class OdooSink implements Sink {
     let pending = items;
     for (let round = 0; pending.length > 0 && round < 5; round++) {
       const table = loadTable(pending.map((item) => ({ externalId: item.externalId as string, desired: valuesOf(item) })));
+      const started = performance.now();
       const result: LoadResult = await this.link.call(`${model}.load`, (client) => client.load(model, table.fields, table.rows));
+      this.adapt(performance.now() - started, pending.length);
       if (result.ids !== false && result.ids.length === pending.length) {
         pending.forEach((item, index) => {
           if (item.odooId === undefined) item.outcome = 'created';
@@ -405,7 +618,7 @@ class OdooSink implements Sink {
     for (const item of items) {
       try {
         await this.link.call(`${model}.write`, (client) => client.write(model, [item.odooId as number], toWriteVals(item.changed ?? {}, true)));
-        item.outcome = 'updated';
+        if (!item.bump) item.outcome = 'updated';
       } catch (error) {
         if (isRetriable(error)) throw error;
         failed.push({ record: item.record, error });
@@ -493,7 +706,8 @@ class OdooSink implements Sink {
     // The results output is optional: without it mapped there is nowhere to send them.
     if (this.context.hasOutput && !this.context.hasOutput('results')) return;
     const now = Date.now();
-    const headers: Record<string, string> = {};
+    // Subscribers match a result to what they sent by the idempotency key (README: result events).
+    const headers: Record<string, string> = { 'lifeline.idempotency-key': item.record.headers['lifeline.idempotency-key'] || item.key };
     for (const name of ['lifeline.correlation-id', 'traceparent']) {
       const value = item.record.headers[name];
       if (value) headers[name] = value;
@@ -517,8 +731,78 @@ class OdooSink implements Sink {
   }
 }
 
+/**
+ * An event's version as a fixed-width text that sorts as versions do: the version source (the
+ * ingest time header by default, or a path) as epoch ms, then the input offset to order events of
+ * the same millisecond (a key's events share a partition, so their offsets follow their order).
+ */
+export function versionOf(record: InputRecord, config: VersionConfig): string {
+  const raw = config.path ? readPath(record.value, config.path) : record.headers[config.header];
+  let number = typeof raw === 'number' || typeof raw === 'bigint' ? Number(raw) : Number.NaN;
+  if (typeof raw === 'string') number = /^\d+$/.test(raw.trim()) ? Number(raw) : Date.parse(raw);
+  if (!Number.isFinite(number) || number < 0) number = record.timestamp;
+  return `${Math.trunc(number).toString().padStart(15, '0')}.${record.offset.padStart(19, '0')}`;
+}
+
+/** Runs tasks with at most `limit` at once; the first failure stops new ones and is thrown once the running ones settle. */
+async function runBounded<T>(tasks: readonly T[], limit: number, run: (task: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (!failure && next < tasks.length) {
+      const task = tasks[next++] as T;
+      try {
+        await run(task);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (failure) throw failure.error;
+}
+
+/** How a caller makes an Odoo call (through an OdooLink's metrics, or directly). */
+export type OdooCall = <T>(operation: string, fn: (client: OdooClient) => Promise<T>) => Promise<T>;
+
+/**
+ * One link to its id: an external id (of the right model), the first record a domain finds, or an
+ * existing id. A text (what is wrong, for a person) when it does not resolve.
+ */
+export async function resolveLink(call: OdooCall, spec: LinkSpec, relation: string): Promise<number | string> {
+  const link = { call };
+  if (spec.external_id) {
+    const dot = spec.external_id.indexOf('.');
+    const [module, name] = [spec.external_id.slice(0, dot), spec.external_id.slice(dot + 1)];
+    const rows = await link.call('ir.model.data.search_read', (client) => client.searchRead('ir.model.data', [['module', '=', module], ['name', '=', name]], { fields: ['model', 'res_id'] }));
+    const row = rows[0];
+    if (!row) return `no record has the external id ${spec.external_id} (install the app that defines it, or create it with \`lifeline odoo seed\`)`;
+    if (row.model !== relation) return `${spec.external_id} is a ${String(row.model)} record, the field needs a ${relation}`;
+    const exists = await link.call(`${relation}.search_count`, (client) => client.searchCount(relation, [['id', '=', Number(row.res_id)]], { active_test: false }));
+    return exists === 1 ? Number(row.res_id) : `${spec.external_id} points at ${relation} id ${String(row.res_id)}, which no longer exists`;
+  }
+  if (spec.id !== undefined) {
+    const exists = await link.call(`${relation}.search_count`, (client) => client.searchCount(relation, [['id', '=', spec.id as number]], { active_test: false }));
+    return exists === 1 ? spec.id : `no ${relation} has id ${spec.id}`;
+  }
+  const model = spec.model as string;
+  if (model !== relation) return `the link searches ${model}, the field needs a ${relation}`;
+  const ids = await link.call(`${model}.search`, (client) => client.search(model, spec.domain as never, { limit: 1 }));
+  return ids.length === 1 ? ids[0] as number : `no ${model} matches ${JSON.stringify(spec.domain)}`;
+}
+
 function matchOf(match: OdooSinkConfig['match']): MatchConfig {
   const keyPath = match?.key_path ? { key_path: match.key_path } : {};
+  if (match?.by === 'chain') {
+    if (!match.chain) throw new LifelineError('LL_CONFIG_INVALID', 'odoo_sink match.chain is required when match.by is chain');
+    const steps = match.chain.map((step, index): ChainStep => {
+      if (step.link && !step.field && !step.path) return { link: step.link };
+      if (step.field && step.path && !step.link) return { field: step.field, path: step.path };
+      throw new LifelineError('LL_CONFIG_INVALID', `odoo_sink match.chain[${index}]: give { field, path } or { link }`);
+    });
+    return { by: 'chain', steps, ...keyPath };
+  }
+  if (match?.chain) throw new LifelineError('LL_CONFIG_INVALID', 'odoo_sink match.chain goes with match.by: chain');
   if (match?.by === 'field') {
     if (!match.field) throw new LifelineError('LL_CONFIG_INVALID', 'odoo_sink match.field is required when match.by is field');
     return { by: 'field', field: match.field, ...keyPath };
@@ -528,7 +812,7 @@ function matchOf(match: OdooSinkConfig['match']): MatchConfig {
 }
 
 function placeholders(item: Item): Record<string, string | number> {
-  return { key: item.key, odoo_id: item.odooId ?? '', outcome: item.outcome ?? '' };
+  return { key: item.key, odoo_id: item.odooId ?? '', outcome: item.outcome ?? '', matched_by: item.matchedBy ?? '' };
 }
 
 function loginFor(activity: NonNullable<OdooSinkConfig['activity']>, item: Item): string | undefined {

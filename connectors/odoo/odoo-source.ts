@@ -2,8 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Type, type Static } from '@sinclair/typebox';
 import { LifelineError, errorCode, errorMessage } from '../../src/errors.ts';
 import { retry } from '../../src/retry.ts';
-import { defineSource, type Source, type SourceBatch, type SourceContext, type SourceRecord } from '../../src/runtime/component.ts';
-import { DURATION_PATTERN, parseDuration } from '../../src/runtime/duration.ts';
+import { defineSource, type Source, type SourceBatch, type SourceContext, type SourceRecord } from '../../src/component/component.ts';
+import { odooConnectionKind } from './odoo-connection.ts';
+import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts';
 import type { OdooClient } from './odoo-client.ts';
 import { CursorState, parseCursor } from './odoo-cursor.ts';
 import { OdooLink } from './odoo-link.ts';
@@ -93,6 +94,7 @@ export const odooSource = defineSource({
   type: 'odoo_source',
   description: 'Polls an Odoo model over XML-RPC (write_date, id cursor with overlap and dedupe) and emits every change exactly once, keyed <model>:<id>; optional reconciliation emits tombstones for deleted or archived records.',
   stateful: false,
+  connections: [odooConnectionKind],
   outputs: ['records'],
   config: OdooSourceConfig,
   create: (config) => new OdooSource(settingsOf(config)),

@@ -26,6 +26,7 @@ export function toWriteVals(desired: DesiredRecord, replaceLines: boolean): Odoo
 
 function scalarForWrite(value: Exclude<DesiredValue, { kind: 'lines' }>): OdooValue {
   if (value.kind === 'many2one') return value.id ?? false;
+  if (value.kind === 'many2many') return [[6, 0, [...value.ids]]];
   return value.value ?? false;
 }
 
@@ -48,13 +49,13 @@ export function loadTable(records: ReadonlyArray<{ readonly externalId: string; 
       if (value.kind === 'lines') {
         for (const line of value.lines) {
           for (const [subfield, subvalue] of Object.entries(line)) {
-            const column = `${field}/${subvalue.kind === 'many2one' ? `${subfield}/.id` : subfield}`;
+            const column = `${field}/${subvalue.kind === 'many2one' || subvalue.kind === 'many2many' ? `${subfield}/.id` : subfield}`;
             if (!seen.has(column)) lineColumns.push({ field, subfield, column });
             seen.add(column);
           }
         }
       } else {
-        const column = value.kind === 'many2one' ? `${field}/.id` : field;
+        const column = value.kind === 'many2one' || value.kind === 'many2many' ? `${field}/.id` : field;
         if (!seen.has(column)) parentColumns.push({ field, column });
         seen.add(column);
       }
@@ -80,6 +81,8 @@ export function loadTable(records: ReadonlyArray<{ readonly externalId: string; 
 function cell(value: DesiredValue | undefined): string {
   if (!value) return '';
   if (value.kind === 'many2one') return value.id === null ? '' : String(value.id);
+  // An empty many2many cell clears it (no taxes); ids go comma-separated.
+  if (value.kind === 'many2many') return value.ids.join(',');
   if (value.kind === 'lines') return '';
   if (value.value === null) return '';
   if (typeof value.value === 'boolean') return value.value ? '1' : '0';
@@ -114,6 +117,11 @@ export function differences(
 }
 
 function sameValue(desired: Exclude<DesiredValue, { kind: 'lines' }>, current: unknown, type: FieldDescription | undefined): boolean {
+  if (desired.kind === 'many2many') {
+    const have = Array.isArray(current) ? [...(current as number[])].sort((a, b) => a - b) : [];
+    const want = [...desired.ids].sort((a, b) => a - b);
+    return have.length === want.length && have.every((id, index) => id === want[index]);
+  }
   if (desired.kind === 'many2one') {
     const currentId = isMany2one(current) ? current[0] : typeof current === 'number' ? current : null;
     return currentId === desired.id;

@@ -42,6 +42,32 @@ export function compileDomain(model: ModelDefinition, domain: unknown, reader: F
   return (row) => predicates.every((predicate) => predicate(row));
 }
 
+const TEXT_TYPES = new Set(['char', 'text', 'html', 'selection']);
+const NUMBER_TYPES = new Set(['integer', 'many2one', 'many2one_reference']);
+
+/**
+ * A leaf `[field, '=' | 'in', value]` on a stored scalar field that the whole domain ANDs with
+ * the rest (no `|` or `!` anywhere), whose values have the field's own type: the rows matching it
+ * come from the field's index, and the full domain then filters those few.
+ */
+export function indexableLeaf(model: ModelDefinition, domain: unknown): { field: string; values: Array<string | number> } | undefined {
+  if (!Array.isArray(domain) || domain.some((term) => term === '|' || term === '!')) return undefined;
+  const fields = fieldsOf(model);
+  for (const term of domain) {
+    if (!Array.isArray(term) || term.length !== 3) continue;
+    const [left, operator, value] = term as [unknown, unknown, unknown];
+    if (typeof left !== 'string' || left.includes('.') || (operator !== '=' && operator !== 'in')) continue;
+    const field = fields[left];
+    if (!field || field.computed) continue;
+    const values = operator === 'in' ? value : [value];
+    if (!Array.isArray(values)) continue;
+    const wanted = TEXT_TYPES.has(field.type) ? 'string' : NUMBER_TYPES.has(field.type) ? 'number' : undefined;
+    if (!wanted || !values.every((item) => typeof item === wanted && item !== '')) continue;
+    return { field: left, values: values as Array<string | number> };
+  }
+  return undefined;
+}
+
 function combine(token: Token, stack: Predicate[]): Predicate {
   const first = stack.pop();
   if (!first) throw applicationError(`ValueError: Domain operator ${token} is missing its operands`);

@@ -1,7 +1,18 @@
+import type { Operation } from './access-rights.ts';
+import type { FieldReader } from './domain.ts';
 import { OdooFault, applicationError, invalidField } from './odoo-fault.ts';
 import { fieldsOf, modelNamed, type FieldDefinition, type ModelDefinition } from './model-definitions.ts';
-import type { Orm } from './orm.ts';
-import type { Row } from './record-store.ts';
+import type { IndexKey, Row, Transaction } from './record-store.ts';
+
+/** What the import needs of the ORM (the ORM implements it; this file does not import the ORM). */
+export interface ImportOrm extends FieldReader {
+  readonly txn: Transaction;
+  importing: boolean;
+  create(model: ModelDefinition, vals: unknown): number;
+  write(model: ModelDefinition, ids: readonly number[], vals: unknown): true;
+  checkAccess(model: ModelDefinition, operation: Operation): void;
+  rowsWhere(model: string, field: string, values: readonly IndexKey[]): Row[];
+}
 
 /**
  * `Model.load(fields, rows)`: Odoo's import, the one call that creates or updates records by
@@ -24,7 +35,7 @@ interface Column {
   readonly path: readonly string[];
 }
 
-export function importRecords(orm: Orm, model: ModelDefinition, fieldsArg: unknown, dataArg: unknown): { ids: number[] | false; messages: LoadMessage[]; nextrow: number } {
+export function importRecords(orm: ImportOrm, model: ModelDefinition, fieldsArg: unknown, dataArg: unknown): { ids: number[] | false; messages: LoadMessage[]; nextrow: number } {
   if (!Array.isArray(fieldsArg) || !fieldsArg.every((field) => typeof field === 'string')) throw applicationError('TypeError: load() fields must be a list of field names');
   if (!Array.isArray(dataArg)) throw applicationError('TypeError: load() data must be a list of rows');
   const all = fieldsOf(model);
@@ -48,6 +59,8 @@ export function importRecords(orm: Orm, model: ModelDefinition, fieldsArg: unkno
   const savepoint = orm.txn.savepoint();
   const messages: LoadMessage[] = [];
   const ids: number[] = [];
+  orm.importing = true;
+  try {
   records.forEach((span, recordIndex) => {
     const inner = orm.txn.savepoint();
     try {
@@ -59,6 +72,9 @@ export function importRecords(orm: Orm, model: ModelDefinition, fieldsArg: unkno
       messages.push({ type: 'error', message, record: recordIndex, rows: span, ...(error instanceof ImportProblem && error.field ? { field: error.field } : {}) });
     }
   });
+  } finally {
+    orm.importing = false;
+  }
   if (messages.some((message) => message.type === 'error')) {
     orm.txn.rollbackTo(savepoint);
     return { ids: false, messages, nextrow: 0 };
@@ -83,7 +99,7 @@ function isOne2many(all: Readonly<Record<string, FieldDefinition>>, column: Colu
   return all[column.path[0] as string]?.type === 'one2many';
 }
 
-function importRecord(orm: Orm, model: ModelDefinition, all: Readonly<Record<string, FieldDefinition>>, columns: readonly Column[], rows: readonly string[][]): number {
+function importRecord(orm: ImportOrm, model: ModelDefinition, all: Readonly<Record<string, FieldDefinition>>, columns: readonly Column[], rows: readonly string[][]): number {
   const first = rows[0] ?? [];
   const vals: Record<string, unknown> = {};
   let externalId: { module: string; name: string } | undefined;
@@ -128,6 +144,7 @@ function importRecord(orm: Orm, model: ModelDefinition, all: Readonly<Record<str
   }
 
   if (databaseId !== undefined) {
+    orm.checkAccess(model, 'write');
     orm.write(model, [databaseId], vals);
     return databaseId;
   }
@@ -136,6 +153,7 @@ function importRecord(orm: Orm, model: ModelDefinition, all: Readonly<Record<str
   const mapping = findExternalId(orm, externalId.module, externalId.name);
   if (mapping && typeof mapping.res_id === 'number' && orm.row(model.name, mapping.res_id)) {
     if (mapping.model !== model.name) throw new ImportProblem(`External ID ${externalId.module}.${externalId.name} belongs to model ${String(mapping.model)}, not ${model.name}`);
+    orm.checkAccess(model, 'write');
     orm.write(model, [mapping.res_id], vals);
     return mapping.res_id;
   }
@@ -150,13 +168,13 @@ function splitExternalId(value: string): { module: string; name: string } {
   return dot > 0 ? { module: value.slice(0, dot), name: value.slice(dot + 1) } : { module: '__import__', name: value };
 }
 
-function findExternalId(orm: Orm, module: string, name: string): Row | undefined {
-  for (const row of orm.rows('ir.model.data')) if (row.module === module && row.name === name) return row;
-  return undefined;
+/** ir.model.data by (module, name), through its unique index. */
+function findExternalId(orm: ImportOrm, module: string, name: string): Row | undefined {
+  return orm.rowsWhere('ir.model.data', 'name', [name]).find((row) => row.module === module);
 }
 
 /** One cell in import form to the value create/write take, with Odoo's import messages. */
-function convertCell(orm: Orm, model: ModelDefinition, name: string, field: FieldDefinition, rest: readonly string[], cell: string): unknown {
+function convertCell(orm: ImportOrm, model: ModelDefinition, name: string, field: FieldDefinition, rest: readonly string[], cell: string): unknown {
   const label = field.string;
   const suffix = rest[0];
   if (field.type === 'many2one' || field.type === 'many2many') {

@@ -20,6 +20,10 @@ export interface FieldDefinition {
   readonly default?: StoredValue | ((now: number) => StoredValue);
   /** Not stored: derived on read (and usable in domains and order). */
   readonly computed?: boolean;
+  /** `tracking=True`: a change is logged in the chatter as mail.tracking.value rows under a mail.message. */
+  readonly tracking?: boolean;
+  /** Set on create only: writing it on an existing record is refused with this text (fault 2). */
+  readonly createOnly?: string;
 }
 
 /** Stored values: datetimes as epoch microseconds, dates as 'YYYY-MM-DD', many2one as an id. */
@@ -38,6 +42,8 @@ export interface ModelDefinition {
   readonly displayName?: (row: Readonly<Record<string, StoredValue>>) => string;
   /** A sequence that numbers new records (`name` default), e.g. S00001. */
   readonly sequence?: { readonly field: string; readonly prefix: string; readonly padding: number };
+  /** SQL unique constraints: name → the fields that are unique together (backed by an index). */
+  readonly unique?: Readonly<Record<string, readonly string[]>>;
 }
 
 const today = (now: number): string => new Date(Math.floor(now / 1000)).toISOString().slice(0, 10);
@@ -63,7 +69,17 @@ export const MODELS: readonly ModelDefinition[] = [
       email: { type: 'char', string: 'Email' },
       active: { type: 'boolean', string: 'Active', default: true },
       partner_id: { type: 'many2one', string: 'Related Partner', relation: 'res.partner' },
+      groups_id: { type: 'many2many', string: 'Groups', relation: 'res.groups' },
     },
+    unique: { res_users_login_key: ['login'] },
+  },
+  {
+    name: 'res.groups', description: 'Access Groups', order: 'name',
+    fields: {
+      name: { type: 'char', string: 'Name', required: true },
+      full_name: { type: 'char', string: 'Group Name' },
+    },
+    displayName: (row) => String(row.full_name ?? row.name ?? ''),
   },
   {
     name: 'res.currency', description: 'Currency', order: 'active desc, name',
@@ -106,6 +122,7 @@ export const MODELS: readonly ModelDefinition[] = [
       standard_price: { type: 'float', string: 'Cost', default: 0 },
       uom_name: { type: 'char', string: 'Unit of Measure Name', default: 'Units' },
       description_sale: { type: 'text', string: 'Sales Description' },
+      supplier_taxes_id: { type: 'many2many', string: 'Vendor Taxes', relation: 'account.tax' },
       active: { type: 'boolean', string: 'Active', default: true },
     },
   },
@@ -114,6 +131,7 @@ export const MODELS: readonly ModelDefinition[] = [
     fields: {
       name: { type: 'char', string: 'Tax Name', required: true },
       amount: { type: 'float', string: 'Amount', default: 0 },
+      type_tax_use: { type: 'selection', string: 'Tax Type', selection: selection(['sale', 'Sales'], ['purchase', 'Purchases'], ['none', 'None']), default: 'sale', required: true },
       sequence: { type: 'integer', string: 'Sequence', default: 1 },
       active: { type: 'boolean', string: 'Active', default: true },
     },
@@ -158,21 +176,23 @@ export const MODELS: readonly ModelDefinition[] = [
         type: 'selection', string: 'Type', required: true, default: 'entry',
         selection: selection(['entry', 'Journal Entry'], ['out_invoice', 'Customer Invoice'], ['out_refund', 'Customer Credit Note'], ['in_invoice', 'Vendor Bill'], ['in_refund', 'Vendor Credit Note']),
       },
-      partner_id: { type: 'many2one', string: 'Partner', relation: 'res.partner' },
-      ref: { type: 'char', string: 'Reference' },
+      partner_id: { type: 'many2one', string: 'Partner', relation: 'res.partner', tracking: true },
+      ref: { type: 'char', string: 'Reference', tracking: true },
       invoice_origin: { type: 'char', string: 'Origin' },
       date: { type: 'date', string: 'Date', required: true, default: today },
-      invoice_date: { type: 'date', string: 'Invoice/Bill Date' },
-      invoice_date_due: { type: 'date', string: 'Due Date' },
-      state: { type: 'selection', string: 'Status', selection: selection(['draft', 'Draft'], ['posted', 'Posted'], ['cancel', 'Cancelled']), default: 'draft', required: true },
+      invoice_date: { type: 'date', string: 'Invoice/Bill Date', tracking: true },
+      invoice_date_due: { type: 'date', string: 'Due Date', tracking: true },
+      state: { type: 'selection', string: 'Status', selection: selection(['draft', 'Draft'], ['posted', 'Posted'], ['cancel', 'Cancelled']), default: 'draft', required: true, tracking: true },
       payment_state: { type: 'selection', string: 'Payment Status', selection: selection(['not_paid', 'Not Paid'], ['in_payment', 'In Payment'], ['paid', 'Paid'], ['partial', 'Partially Paid']), default: 'not_paid' },
       currency_id: { type: 'many2one', string: 'Currency', relation: 'res.currency', default: 1, required: true },
       invoice_line_ids: { type: 'one2many', string: 'Invoice lines', relation: 'account.move.line', inverse: 'move_id' },
       amount_untaxed: { type: 'monetary', string: 'Untaxed Amount', computed: true },
       amount_tax: { type: 'monetary', string: 'Tax', computed: true },
-      amount_total: { type: 'monetary', string: 'Total', computed: true },
+      amount_total: { type: 'monetary', string: 'Total', computed: true, tracking: true },
       amount_residual: { type: 'monetary', string: 'Amount Due', computed: true },
       narration: { type: 'html', string: 'Terms and Conditions' },
+      // A custom field (Settings → Technical → Fields, or `lifeline odoo seed`): the version of the event that last wrote the record.
+      x_lifeline_version: { type: 'char', string: 'Lifeline version' },
     },
     displayName: (row) => (row.name && row.name !== '/' ? String(row.name) : `Draft Invoice (* ${String(row.id)})`),
   },
@@ -198,15 +218,23 @@ export const MODELS: readonly ModelDefinition[] = [
     sequence: { field: 'name', prefix: 'WH/OUT/', padding: 5 },
     fields: {
       name: { type: 'char', string: 'Reference', default: '/' },
-      partner_id: { type: 'many2one', string: 'Contact', relation: 'res.partner' },
-      origin: { type: 'char', string: 'Source Document' },
-      picking_type_code: { type: 'selection', string: 'Type of Operation', selection: selection(['incoming', 'Receipt'], ['outgoing', 'Delivery'], ['internal', 'Internal Transfer']), default: 'outgoing' },
+      partner_id: { type: 'many2one', string: 'Contact', relation: 'res.partner', tracking: true },
+      origin: { type: 'char', string: 'Source Document', tracking: true },
+      location_id: { type: 'many2one', string: 'Source Location', relation: 'stock.location', required: true },
+      location_dest_id: { type: 'many2one', string: 'Destination Location', relation: 'stock.location', required: true },
+      picking_type_id: {
+        type: 'many2one', string: 'Operation Type', relation: 'stock.picking.type', required: true,
+        createOnly: 'Changing the operation type of this record is forbidden at this point.',
+      },
+      // A related field (picking_type_id.code): read-only, ignored on create.
+      picking_type_code: { type: 'selection', string: 'Type of Operation', selection: selection(['incoming', 'Receipt'], ['outgoing', 'Delivery'], ['internal', 'Internal Transfer']), computed: true },
       priority: { type: 'selection', string: 'Priority', selection: selection(['0', 'Normal'], ['1', 'Urgent']), default: '0' },
-      scheduled_date: { type: 'datetime', string: 'Scheduled Date', required: true, default: (now) => now },
+      scheduled_date: { type: 'datetime', string: 'Scheduled Date', required: true, default: (now) => now, tracking: true },
       date_done: { type: 'datetime', string: 'Date of Transfer' },
-      state: { type: 'selection', string: 'Status', selection: selection(['draft', 'Draft'], ['waiting', 'Waiting Another Operation'], ['confirmed', 'Waiting'], ['assigned', 'Ready'], ['done', 'Done'], ['cancel', 'Cancelled']), default: 'draft' },
+      state: { type: 'selection', string: 'Status', selection: selection(['draft', 'Draft'], ['waiting', 'Waiting Another Operation'], ['confirmed', 'Waiting'], ['assigned', 'Ready'], ['done', 'Done'], ['cancel', 'Cancelled']), default: 'draft', tracking: true },
       note: { type: 'html', string: 'Notes' },
       move_ids: { type: 'one2many', string: 'Stock moves', relation: 'stock.move', inverse: 'picking_id' },
+      x_lifeline_version: { type: 'char', string: 'Lifeline version' },
     },
   },
   {
@@ -216,11 +244,34 @@ export const MODELS: readonly ModelDefinition[] = [
       sequence: { type: 'integer', string: 'Sequence', default: 10 },
       name: { type: 'char', string: 'Description', required: true },
       product_id: { type: 'many2one', string: 'Product', relation: 'product.product', required: true },
+      location_id: { type: 'many2one', string: 'Source Location', relation: 'stock.location', required: true },
+      location_dest_id: { type: 'many2one', string: 'Destination Location', relation: 'stock.location', required: true },
       product_uom_qty: { type: 'float', string: 'Demand', default: 1 },
       quantity: { type: 'float', string: 'Quantity', default: 0 },
       state: { type: 'selection', string: 'Status', selection: selection(['draft', 'New'], ['confirmed', 'Waiting Availability'], ['assigned', 'Available'], ['done', 'Done'], ['cancel', 'Cancelled']), default: 'draft' },
     },
     displayName: (row) => String(row.name ?? ''),
+  },
+  {
+    name: 'stock.location', description: 'Inventory Locations', order: 'complete_name, id',
+    fields: {
+      name: { type: 'char', string: 'Location Name', required: true },
+      complete_name: { type: 'char', string: 'Full Location Name' },
+      usage: { type: 'selection', string: 'Location Type', selection: selection(['supplier', 'Vendor Location'], ['view', 'View'], ['internal', 'Internal Location'], ['customer', 'Customer Location'], ['inventory', 'Inventory Loss']), default: 'internal', required: true },
+      active: { type: 'boolean', string: 'Active', default: true },
+    },
+    displayName: (row) => String(row.complete_name ?? row.name ?? ''),
+  },
+  {
+    name: 'stock.picking.type', description: 'Picking Type', order: 'sequence, id',
+    fields: {
+      name: { type: 'char', string: 'Operation Type', required: true },
+      code: { type: 'selection', string: 'Type of Operation', selection: selection(['incoming', 'Receipt'], ['outgoing', 'Delivery'], ['internal', 'Internal Transfer']), required: true },
+      sequence: { type: 'integer', string: 'Sequence', default: 1 },
+      default_location_src_id: { type: 'many2one', string: 'Default Source Location', relation: 'stock.location' },
+      default_location_dest_id: { type: 'many2one', string: 'Default Destination Location', relation: 'stock.location' },
+      active: { type: 'boolean', string: 'Active', default: true },
+    },
   },
   {
     name: 'ir.model', description: 'Models', order: 'model',
@@ -239,6 +290,7 @@ export const MODELS: readonly ModelDefinition[] = [
       complete_name: { type: 'char', string: 'Complete ID', computed: true },
       noupdate: { type: 'boolean', string: 'Non Updatable', default: false },
     },
+    unique: { ir_model_data_module_name_uniq_index: ['module', 'name'] },
     displayName: (row) => `${String(row.module)}.${String(row.name)}`,
   },
   {
@@ -251,8 +303,35 @@ export const MODELS: readonly ModelDefinition[] = [
       message_type: { type: 'selection', string: 'Type', selection: selection(['email', 'Email'], ['comment', 'Comment'], ['notification', 'System notification']), default: 'comment', required: true },
       author_id: { type: 'many2one', string: 'Author', relation: 'res.partner' },
       date: { type: 'datetime', string: 'Date', default: (now) => now },
+      tracking_value_ids: { type: 'one2many', string: 'Tracking values', relation: 'mail.tracking.value', inverse: 'mail_message_id' },
     },
     displayName: (row) => String(row.subject ?? row.body ?? ''),
+  },
+  {
+    name: 'mail.tracking.value', description: 'Mail Tracking Value', order: 'id DESC',
+    fields: {
+      field_id: { type: 'many2one', string: 'Changed Field', relation: 'ir.model.fields', required: true },
+      old_value_char: { type: 'char', string: 'Old Value Char' },
+      new_value_char: { type: 'char', string: 'New Value Char' },
+      old_value_float: { type: 'float', string: 'Old Value Float' },
+      new_value_float: { type: 'float', string: 'New Value Float' },
+      old_value_integer: { type: 'integer', string: 'Old Value Integer' },
+      new_value_integer: { type: 'integer', string: 'New Value Integer' },
+      mail_message_id: { type: 'many2one', string: 'Message ID', relation: 'mail.message', required: true },
+    },
+  },
+  {
+    name: 'ir.model.fields', description: 'Fields', order: 'name',
+    fields: {
+      model: { type: 'char', string: 'Model Name', required: true },
+      name: { type: 'char', string: 'Field Name', required: true },
+      field_description: { type: 'char', string: 'Field Label', required: true },
+      ttype: { type: 'char', string: 'Field Type', required: true },
+      relation: { type: 'char', string: 'Related Model' },
+      required: { type: 'boolean', string: 'Required', default: false },
+      tracking: { type: 'integer', string: 'Enable Ordered Tracking', default: 0 },
+    },
+    unique: { ir_model_fields_name_unique: ['model', 'name'] },
   },
   {
     name: 'mail.activity', description: 'Activity', order: 'date_deadline ASC, id ASC',
@@ -269,11 +348,19 @@ export const MODELS: readonly ModelDefinition[] = [
   },
 ];
 
+const BY_NAME = new Map(MODELS.map((model) => [model.name, model]));
+const ALL_FIELDS = new Map<ModelDefinition, Readonly<Record<string, FieldDefinition>>>();
+
 export function modelNamed(name: string): ModelDefinition | undefined {
-  return MODELS.find((model) => model.name === name);
+  return BY_NAME.get(name);
 }
 
-/** A model's fields including the magic ones. */
+/** A model's fields including the magic ones: computed once per model (reads ask for them per value). */
 export function fieldsOf(model: ModelDefinition): Readonly<Record<string, FieldDefinition>> {
-  return { ...MAGIC_FIELDS, ...model.fields };
+  let all = ALL_FIELDS.get(model);
+  if (!all) {
+    all = Object.freeze({ ...MAGIC_FIELDS, ...model.fields });
+    ALL_FIELDS.set(model, all);
+  }
+  return all;
 }

@@ -129,7 +129,7 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
     const { context = {}, ...rest } = keywords;
     const txn = store.begin(user.uid);
     const orm = new Orm({
-      uid: user.uid, txn, switches: control, readOnly: user.readOnly, authorPartnerId: user.partnerId,
+      uid: user.uid, txn, switches: control, groups: new Set(user.groups), authorPartnerId: user.partnerId,
       context: (context && typeof context === 'object' ? context : {}) as Record<string, unknown>,
     });
     const result = orm.call(model, modelMethod, Array.isArray(args) ? args : [args], rest);
@@ -194,7 +194,7 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
 
   function state(): Record<string, unknown> {
     const counts: Record<string, number> = {};
-    for (const name of ['res.partner', 'product.product', 'sale.order', 'account.move', 'stock.picking', 'ir.model.data', 'mail.message', 'mail.activity']) {
+    for (const name of ['res.partner', 'product.product', 'sale.order', 'account.move', 'stock.picking', 'ir.model.data', 'mail.message', 'mail.tracking.value', 'mail.activity']) {
       if (modelNamed(name)) counts[name] = store.table(name).size;
     }
     return { database, switches: control.snapshot(), records: counts, calls: Object.fromEntries(calls) };

@@ -14,11 +14,56 @@ export type Row = { id: number } & Record<string, StoredValue>;
 
 type Overlay = Map<string, Map<number, Row | null>>;
 
+/** A stored value as an index key: scalars only (lists are not indexed). */
+export type IndexKey = string | number | boolean | null;
+
+/**
+ * An equality index of one field over the committed rows of one table (PostgreSQL's btree on a
+ * column): value → ids. Built on first use, kept up to date by every commit.
+ */
+class FieldIndex {
+  private readonly byValue = new Map<IndexKey, Set<number>>();
+
+  constructor(readonly field: string, rows: Iterable<Row>) {
+    for (const row of rows) this.add(row);
+  }
+
+  ids(value: IndexKey): ReadonlySet<number> | undefined {
+    return this.byValue.get(value);
+  }
+
+  add(row: Row): void {
+    const key = keyOf(row[this.field]);
+    if (key === undefined) return;
+    let ids = this.byValue.get(key);
+    if (!ids) {
+      ids = new Set();
+      this.byValue.set(key, ids);
+    }
+    ids.add(row.id);
+  }
+
+  remove(row: Row): void {
+    const key = keyOf(row[this.field]);
+    if (key === undefined) return;
+    const ids = this.byValue.get(key);
+    if (!ids) return;
+    ids.delete(row.id);
+    if (ids.size === 0) this.byValue.delete(key);
+  }
+}
+
+function keyOf(value: StoredValue | undefined): IndexKey | undefined {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? undefined : (value as IndexKey);
+}
+
 export class RecordStore {
   private readonly tables = new Map<string, Map<number, Row>>();
   private readonly versions = new Map<string, number>();
   private readonly nextIds = new Map<string, number>();
   private readonly counters = new Map<string, number>();
+  private readonly indexes = new Map<string, Map<string, FieldIndex>>();
   private lastMicros = 0;
 
   /** `clockFrozen`: time stands still (one microsecond per transaction) until it is false again. */
@@ -64,6 +109,21 @@ export class RecordStore {
     return value;
   }
 
+  /** The committed ids whose `field` equals `value`, from the field's index (built on first use). */
+  idsWhere(model: string, field: string, value: IndexKey): ReadonlySet<number> {
+    let byField = this.indexes.get(model);
+    if (!byField) {
+      byField = new Map();
+      this.indexes.set(model, byField);
+    }
+    let index = byField.get(field);
+    if (!index) {
+      index = new FieldIndex(field, this.table(model).values());
+      byField.set(field, index);
+    }
+    return index.ids(value) ?? EMPTY;
+  }
+
   version(model: string, id: number): number {
     return this.versions.get(`${model}:${id}`) ?? 0;
   }
@@ -75,9 +135,13 @@ export class RecordStore {
     }
     for (const [model, rows] of overlay) {
       const table = this.table(model);
+      const indexes = [...(this.indexes.get(model)?.values() ?? [])];
       for (const [id, row] of rows) {
+        const before = table.get(id);
+        if (before) for (const index of indexes) index.remove(before);
         if (row === null) table.delete(id);
         else table.set(id, row);
+        if (row) for (const index of indexes) index.add(row);
         const key = `${model}:${id}`;
         this.versions.set(key, (this.versions.get(key) ?? 0) + 1);
       }
@@ -87,15 +151,28 @@ export class RecordStore {
   /** Every table emptied and sequences reset, for a fresh seed. */
   clear(): void {
     for (const table of this.tables.values()) table.clear();
+    this.indexes.clear();
     this.versions.clear();
     this.nextIds.clear();
     this.counters.clear();
   }
 }
 
+const EMPTY: ReadonlySet<number> = new Set();
+
+interface JournalEntry {
+  readonly model: string;
+  readonly id: number;
+  /** The staged row before this write (undefined: none was staged). */
+  readonly previous: Row | null | undefined;
+  readonly addedBase: boolean;
+}
+
 export class Transaction {
   private readonly overlay: Overlay = new Map();
   private readonly baseVersions = new Map<string, number>();
+  private readonly journal: JournalEntry[] = [];
+  private readonly stagedIndexes = new Map<string, Map<string, FieldIndex>>();
 
   constructor(readonly store: RecordStore, readonly uid: number, readonly now: number) {}
 
@@ -113,6 +190,48 @@ export class Transaction {
       yield row;
     }
     if (staged) for (const row of staged.values()) if (row) yield row;
+  }
+
+  /**
+   * The rows visible to this transaction whose `field` may equal one of `values`: the committed
+   * ones the index names (unless this transaction changed them) plus every row this transaction
+   * wrote in the model. A superset: callers filter with the full condition.
+   */
+  *candidates(model: string, field: string, values: readonly IndexKey[]): Iterable<Row> {
+    const staged = this.overlay.get(model);
+    const table = this.store.table(model);
+    const seen = new Set<number>();
+    for (const value of values) {
+      for (const id of this.store.idsWhere(model, field, value)) {
+        if (seen.has(id) || staged?.has(id)) continue;
+        seen.add(id);
+        const row = table.get(id);
+        if (row) yield row;
+      }
+    }
+    if (!staged) return;
+    const index = this.stagedIndex(model, field, staged);
+    for (const value of values) {
+      for (const id of index.ids(value) ?? EMPTY) {
+        const row = staged.get(id);
+        if (row) yield row;
+      }
+    }
+  }
+
+  /** The same equality index over this transaction's own rows of a model (built on first use). */
+  private stagedIndex(model: string, field: string, staged: Map<number, Row | null>): FieldIndex {
+    let byField = this.stagedIndexes.get(model);
+    if (!byField) {
+      byField = new Map();
+      this.stagedIndexes.set(model, byField);
+    }
+    let index = byField.get(field);
+    if (!index) {
+      index = new FieldIndex(field, [...staged.values()].filter((row): row is Row => row !== null));
+      byField.set(field, index);
+    }
+    return index;
   }
 
   insert(model: string, row: Row): void {
@@ -135,18 +254,24 @@ export class Transaction {
     return count;
   }
 
-  /** A point to roll back to (load() undoes every row when one fails, as its savepoint does). */
-  savepoint(): { overlay: Overlay; baseVersions: Map<string, number> } {
-    const overlay: Overlay = new Map();
-    for (const [model, rows] of this.overlay) overlay.set(model, new Map(rows));
-    return { overlay, baseVersions: new Map(this.baseVersions) };
+  /**
+   * A point to roll back to (load() undoes every row when one fails, as its savepoint does): a
+   * position in the undo journal, so taking one costs nothing however much the transaction wrote.
+   */
+  savepoint(): number {
+    return this.journal.length;
   }
 
-  rollbackTo(point: { overlay: Overlay; baseVersions: Map<string, number> }): void {
-    this.overlay.clear();
-    for (const [model, rows] of point.overlay) this.overlay.set(model, new Map(rows));
-    this.baseVersions.clear();
-    for (const [key, version] of point.baseVersions) this.baseVersions.set(key, version);
+  rollbackTo(point: number): void {
+    while (this.journal.length > point) {
+      const entry = this.journal.pop() as JournalEntry;
+      const rows = this.overlay.get(entry.model) as Map<number, Row | null>;
+      if (entry.previous === undefined) rows.delete(entry.id);
+      else rows.set(entry.id, entry.previous);
+      if (entry.addedBase) this.baseVersions.delete(`${entry.model}:${entry.id}`);
+    }
+    this.stagedIndexes.clear();
+    this.revision++;
   }
 
   commit(): void {
@@ -164,10 +289,12 @@ export class Transaction {
     const staged = this.overlay.get('ir.model.data');
     if (!staged) return;
     const committed = this.store.table('ir.model.data');
-    const added = [...staged.values()].filter((row): row is Row => row !== null && !committed.has(row.id));
-    if (added.length === 0) return;
-    const taken = new Set([...committed.values()].map((row) => `${String(row.module)}.${String(row.name)}`));
-    if (added.some((row) => taken.has(`${String(row.module)}.${String(row.name)}`))) throw serializationFailure();
+    for (const row of staged.values()) {
+      if (row === null || committed.has(row.id)) continue;
+      for (const id of this.store.idsWhere('ir.model.data', 'name', row.name as IndexKey)) {
+        if (id !== row.id && committed.get(id)?.module === row.module) throw serializationFailure();
+      }
+    }
   }
 
   /** Bumped by every write of this transaction, so derived indexes know when to rebuild. */
@@ -176,12 +303,19 @@ export class Transaction {
   private stage(model: string, id: number, row: Row | null): void {
     this.revision++;
     const key = `${model}:${id}`;
-    if (!this.baseVersions.has(key) && this.store.table(model).has(id)) this.baseVersions.set(key, this.store.version(model, id));
+    const addedBase = !this.baseVersions.has(key) && this.store.table(model).has(id);
+    if (addedBase) this.baseVersions.set(key, this.store.version(model, id));
     let rows = this.overlay.get(model);
     if (!rows) {
       rows = new Map();
       this.overlay.set(model, rows);
     }
+    const previous = rows.get(id);
+    this.journal.push({ model, id, previous, addedBase });
     rows.set(id, row);
+    for (const index of this.stagedIndexes.get(model)?.values() ?? []) {
+      if (previous) index.remove(previous);
+      if (row) index.add(row);
+    }
   }
 }

@@ -1,4 +1,5 @@
-import { MODELS, modelNamed, type ModelDefinition } from './model-definitions.ts';
+import { GROUPS, fullName } from './access-rights.ts';
+import { MODELS, fieldsOf, modelNamed, type ModelDefinition } from './model-definitions.ts';
 import { FailureSwitches } from './failure-switches.ts';
 import { Orm } from './orm.ts';
 import type { RecordStore } from './record-store.ts';
@@ -16,19 +17,29 @@ export interface SimulatorUser {
   readonly password: string;
   /** API keys (Odoo 14+): accepted wherever the password is. */
   readonly apiKeys: readonly string[];
-  readonly readOnly: boolean;
+  /** External ids of the user's groups (access rights follow them). */
+  readonly groups: readonly string[];
   readonly partnerId: number;
 }
+
+/**
+ * The least-privileged integration user Lifeline's golden path needs (docs/odoo.md): internal user,
+ * contact creation (activities on partners need write on them), billing (vendor bills), inventory
+ * user (receipts) and sales user (the sales-order source reads orders). No Settings, no technical rights.
+ */
+export const INTEGRATION_GROUPS: readonly string[] = [
+  'base.group_user', 'base.group_partner_manager', 'account.group_account_invoice', 'stock.group_stock_user', 'sales_team.group_sale_salesman',
+];
 
 export const SIMULATOR_API_KEY = 'lifeline-simulator-api-key';
 
 export const SIMULATOR_USERS: readonly SimulatorUser[] = [
-  { uid: 2, login: 'admin', name: 'Mitchell Admin', password: 'admin', apiKeys: [], readOnly: false, partnerId: 3 },
-  { uid: 6, login: 'lifeline', name: 'Lifeline Integration', password: 'lifeline', apiKeys: [SIMULATOR_API_KEY], readOnly: false, partnerId: 5 },
-  { uid: 7, login: 'auditor', name: 'Compliance Auditor', password: 'auditor', apiKeys: [], readOnly: true, partnerId: 6 },
+  { uid: 2, login: 'admin', name: 'Mitchell Admin', password: 'admin', apiKeys: [], groups: GROUPS.map((group) => group.xmlid), partnerId: 3 },
+  { uid: 6, login: 'lifeline', name: 'Lifeline Integration', password: 'lifeline', apiKeys: [SIMULATOR_API_KEY], groups: INTEGRATION_GROUPS, partnerId: 5 },
+  { uid: 7, login: 'auditor', name: 'Compliance Auditor', password: 'auditor', apiKeys: [], groups: ['base.group_user', 'account.group_account_readonly'], partnerId: 6 },
 ];
 
-const PARTNERS: ReadonlyArray<Record<string, string | boolean | number>> = [
+export const PARTNERS: ReadonlyArray<Record<string, string | boolean | number>> = [
   // Payers
   { name: 'Medicare Part B (Novitas Solutions)', ref: 'PAYER-MCR-B', is_company: true, city: 'Mechanicsburg', zip: '17050', email: 'edi@novitas.example', phone: '+1 855-555-0101', customer_rank: 1 },
   { name: 'Blue Cross Blue Shield of Illinois', ref: 'PAYER-BCBS-IL', is_company: true, city: 'Chicago', zip: '60601', email: 'claims@bcbsil.example', phone: '+1 800-555-0102', customer_rank: 1 },
@@ -51,7 +62,7 @@ const PARTNERS: ReadonlyArray<Record<string, string | boolean | number>> = [
   { name: 'Henry Schein Medical', ref: 'SUP-SCHEIN', is_company: true, city: 'Melville', zip: '11747', email: 'orders@schein.example', phone: '+1 800-555-0404', supplier_rank: 1 },
 ];
 
-const PRODUCTS: ReadonlyArray<Record<string, string | number>> = [
+export const PRODUCTS: ReadonlyArray<Record<string, string | number>> = [
   { name: 'Comprehensive metabolic panel (CPT 80053)', default_code: 'CPT-80053', type: 'service', list_price: 14.49 },
   { name: 'CBC with automated differential (CPT 85025)', default_code: 'CPT-85025', type: 'service', list_price: 10.66 },
   { name: 'Hemoglobin A1c (CPT 83036)', default_code: 'CPT-83036', type: 'service', list_price: 13.32 },
@@ -77,14 +88,29 @@ const PRODUCTS: ReadonlyArray<Record<string, string | number>> = [
 export function seedDatabase(store: RecordStore): void {
   store.clear();
   const txn = store.begin(1);
-  const orm = new Orm({ uid: 1, txn, switches: new FailureSwitches(), context: {}, readOnly: false, authorPartnerId: 2 });
+  const orm = new Orm({ uid: 1, txn, switches: new FailureSwitches(), context: { tracking_disable: true }, groups: new Set(['base.group_system']), authorPartnerId: 2 });
   const model = (name: string): ModelDefinition => modelNamed(name) as ModelDefinition;
   const create = (name: string, vals: Record<string, unknown>): number => orm.create(model(name), vals);
   const externalId = (module: string, name: string, modelName: string, resId: number): void => {
     create('ir.model.data', { module, name, model: modelName, res_id: resId, noupdate: true });
   };
 
-  for (const definition of MODELS) create('ir.model', { model: definition.name, name: definition.description });
+  for (const definition of MODELS) {
+    create('ir.model', { model: definition.name, name: definition.description });
+    for (const [name, field] of Object.entries(fieldsOf(definition))) {
+      create('ir.model.fields', {
+        model: definition.name, name, field_description: field.string, ttype: field.type, relation: field.relation ?? false,
+        required: field.required ?? false, tracking: field.tracking ? 100 : 0,
+      });
+    }
+  }
+  const groupIds = new Map<string, number>();
+  for (const group of GROUPS) {
+    const id = create('res.groups', { name: group.name, full_name: fullName(group) });
+    groupIds.set(group.xmlid, id);
+    const [module, name] = group.xmlid.split('.') as [string, string];
+    externalId(module, name, 'res.groups', id);
+  }
   const usd = create('res.currency', { name: 'USD', symbol: '$', decimal_places: 2 });
   create('res.currency', { name: 'EUR', symbol: '€', decimal_places: 2, active: false });
   externalId('base', 'USD', 'res.currency', usd);
@@ -101,7 +127,7 @@ export function seedDatabase(store: RecordStore): void {
   store.reserveIdsBelow('res.users', 2);
   for (const user of SIMULATOR_USERS) {
     store.reserveIdsBelow('res.users', user.uid);
-    create('res.users', { name: user.name, login: user.login, email: `${user.login}@stmarys.example`, partner_id: user.partnerId });
+    create('res.users', { name: user.name, login: user.login, email: `${user.login}@stmarys.example`, partner_id: user.partnerId, groups_id: user.groups.map((group) => groupIds.get(group) as number) });
   }
   externalId('base', 'user_admin', 'res.users', 2);
 
@@ -111,10 +137,31 @@ export function seedDatabase(store: RecordStore): void {
   create('res.partner', { name: 'Ravi Deshmukh', parent_id: partnerIds.get('LAB-QUEST-WD'), email: 'ravi.deshmukh@quest.example', phone: '+1 630-555-0143' });
   create('res.partner', { name: 'Maria Okafor', parent_id: partnerIds.get('SUP-MCKESSON'), email: 'maria.okafor@mckesson.example' });
 
-  const productIds = new Map<string, number>();
-  for (const product of PRODUCTS) productIds.set(String(product.default_code), create('product.product', { ...product }));
-  const exempt = create('account.tax', { name: 'Exempt (0%)', amount: 0 });
+  // As a fresh database with the generic chart of accounts: a 15 % purchase tax is every product's default vendor tax.
+  const exempt = create('account.tax', { name: 'Exempt (0%)', amount: 0, type_tax_use: 'purchase' });
   create('account.tax', { name: 'IL Sales Tax 6.25%', amount: 6.25, sequence: 2 });
+  const purchase15 = create('account.tax', { name: '15%', amount: 15, type_tax_use: 'purchase', sequence: 1 });
+  externalId('account', '1_purchase_tax_template', 'account.tax', purchase15);
+  externalId('account', '1_tax_exempt_purchase', 'account.tax', exempt);
+  const productIds = new Map<string, number>();
+  for (const product of PRODUCTS) productIds.set(String(product.default_code), create('product.product', { ...product, supplier_taxes_id: [[6, 0, [purchase15]]] }));
+
+  // Warehouse WH: its locations and operation types, with the external ids the stock app gives them.
+  const location = (xmlName: string, vals: Record<string, unknown>): number => {
+    const id = create('stock.location', vals);
+    externalId('stock', xmlName, 'stock.location', id);
+    return id;
+  };
+  const suppliers = location('stock_location_suppliers', { name: 'Vendors', complete_name: 'Partners/Vendors', usage: 'supplier' });
+  const customers = location('stock_location_customers', { name: 'Customers', complete_name: 'Partners/Customers', usage: 'customer' });
+  const stock = location('stock_location_stock', { name: 'Stock', complete_name: 'WH/Stock', usage: 'internal' });
+  const pickingType = (xmlName: string, vals: Record<string, unknown>): number => {
+    const id = create('stock.picking.type', vals);
+    externalId('stock', xmlName, 'stock.picking.type', id);
+    return id;
+  };
+  const receipts = pickingType('picking_type_in', { name: 'Receipts', code: 'incoming', sequence: 1, default_location_src_id: suppliers, default_location_dest_id: stock });
+  const deliveries = pickingType('picking_type_out', { name: 'Delivery Orders', code: 'outgoing', sequence: 2, default_location_src_id: stock, default_location_dest_id: customers });
 
   const line = (code: string, quantity: number): unknown[] => {
     const product = PRODUCTS.find((item) => item.default_code === code) as Record<string, string | number>;
@@ -143,8 +190,8 @@ export function seedDatabase(store: RecordStore): void {
       [0, 0, { product_id: productIds.get('SUP-SHARPS-2G'), name: 'Sharps container 2 gal', product_uom_qty: 12, price_unit: 6.4 }],
     ],
   });
-  create('stock.picking', { partner_id: partnerIds.get('SUP-MCKESSON'), picking_type_code: 'incoming', origin: 'PO-2026-0042', state: 'assigned' });
-  create('stock.picking', { partner_id: company, picking_type_code: 'outgoing', origin: `S${String(restock).padStart(5, '0')}`, state: 'confirmed' });
+  create('stock.picking', { partner_id: partnerIds.get('SUP-MCKESSON'), picking_type_id: receipts, location_id: suppliers, location_dest_id: stock, origin: 'PO-2026-0042', state: 'assigned' });
+  create('stock.picking', { partner_id: company, picking_type_id: deliveries, location_id: stock, location_dest_id: customers, origin: `S${String(restock).padStart(5, '0')}`, state: 'confirmed' });
   void order;
   txn.commit();
 }

@@ -6,8 +6,8 @@ import { countByKey } from '../../processors/count-by-key.ts';
 import { dedup } from '../../processors/dedup.ts';
 import { enrich } from '../../processors/enrich.ts';
 import { slaTracker } from '../../processors/sla-tracker.ts';
-import { ComponentRegistry } from '../runtime/component-registry.ts';
-import type { ComponentDefinition } from '../runtime/component.ts';
+import { ComponentRegistry } from '../component/component-registry.ts';
+import type { ComponentDefinition } from '../component/component.ts';
 
 /** Every component type Lifeline knows. A new component is one file and one line here. */
 export function buildComponentRegistry(): ComponentRegistry {

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { planTraffic } from '../../dev/demo/partner-traffic.ts';
-import { sendTraffic, webhookSecretVariable } from '../../dev/demo/traffic-sender.ts';
 
 /**
  * `lifeline demo`: believable partner traffic for the golden path (topology.yaml) — lab charges as
@@ -20,6 +18,8 @@ export function registerDemoCommand(program: Command): void {
     .option('--inbox <dir>', 'folder holding the pharmacy inboxes', process.env.LIFELINE_INBOX_DIR ?? '.lifeline/inbox')
     .option('--seed <n>', 'random seed (the same seed plans the same traffic, under a new run id)', '20261129')
     .action(async (options: { events: string; duplicates: string; corrections: string; rate: string; webhookUrl: string; inbox: string; seed: string }) => {
+      // dev/ loads only when the demo runs.
+      const [{ planTraffic }, { sendTraffic, webhookSecretVariable }] = await Promise.all([import('../../dev/demo/partner-traffic.ts'), import('../../dev/demo/traffic-sender.ts')]);
       const plan = planTraffic({
         events: Number(options.events), duplicateRatio: Number(options.duplicates), corrections: Number(options.corrections), seed: Number(options.seed),
       });

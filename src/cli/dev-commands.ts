@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { infraDown, infraStatus, infraUp } from '../../dev/infra/local-infra.ts';
-import { kafkaBootstrap, localInfraSettings, registryUrl } from '../../dev/infra/settings.ts';
-import { startOdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
+
+// dev/ (the Maven launcher, the Odoo simulator) loads only when one of these commands runs: `lifeline run` loads no dev code.
+const localInfra = () => import('../../dev/infra/local-infra.ts');
+const infraSettings = () => import('../../dev/infra/settings.ts');
+const odooSimulator = () => import('../../dev/odoo-simulator/odoo-simulator.ts');
 
 /** `lifeline dev up|down|status`: the local Kafka broker and schema registry. */
 export function registerDevCommands(program: Command): void {
@@ -10,6 +12,7 @@ export function registerDevCommands(program: Command): void {
   dev.command('up')
     .description('fetch (first run only), start and wait for Kafka and the schema registry; does nothing if they run')
     .action(async () => {
+      const [{ infraUp }, { kafkaBootstrap, localInfraSettings, registryUrl }] = await Promise.all([localInfra(), infraSettings()]);
       const settings = localInfraSettings();
       const result = await infraUp(settings, (line) => console.error(`lifeline dev: ${line}`));
       const verb = result.startedKafka || result.startedRegistry ? 'up' : 'already up';
@@ -20,6 +23,7 @@ export function registerDevCommands(program: Command): void {
   dev.command('down')
     .description('stop the local Kafka and schema registry (data is kept)')
     .action(async () => {
+      const { infraDown } = await localInfra();
       const stopped = await infraDown();
       console.log(`kafka: ${stopped.kafka ? 'stopped' : 'was not running'}; registry: ${stopped.registry ? 'stopped' : 'was not running'}`);
     });
@@ -30,6 +34,7 @@ export function registerDevCommands(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--database <name>', 'database name')
     .action(async (options: { port: string; host: string; database?: string }) => {
+      const { startOdooSimulator } = await odooSimulator();
       const simulator = await startOdooSimulator({ port: Number(options.port), host: options.host, ...(options.database ? { database: options.database } : {}) });
       console.log(`odoo simulator on ${simulator.url}: database ${simulator.database}, user ${simulator.credentials.username}, API key ${simulator.credentials.password}`);
       console.log(`failure switches: POST ${simulator.url}/__simulator/control, state: GET ${simulator.url}/__simulator/state`);
@@ -44,6 +49,7 @@ export function registerDevCommands(program: Command): void {
     .description('show whether the local Kafka and schema registry run and answer')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
+      const { infraStatus } = await localInfra();
       const status = await infraStatus();
       if (options.json) {
         console.log(JSON.stringify(status, null, 2));

@@ -6,7 +6,7 @@ import {
 } from '../ops/dead-letter-replay.ts';
 import { RecordViewer } from '../ops/record-view.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
-import { LIFELINE_HEADERS } from '../runtime/record-headers.ts';
+import { LIFELINE_HEADERS } from '../component/record-headers.ts';
 import { deadLetterTopic, type Topology } from '../topology/model.ts';
 import { requireReason } from './offsets-commands.ts';
 import { EXIT_CODES, parseInteger, parseTime, printJson, printTable, runOpsCommand, topologyOption, type TopologyOptions } from './ops-session.ts';
@@ -180,7 +180,9 @@ export function registerDlqCommands(program: Command): void {
         const operator = await session.authorise('dlq.replay', topic, { reason, parameters });
         const outcome = await session.audited(operator, 'dlq.replay', topic, { reason, parameters }, async (actionId) => {
           const selection = await selectDeadLetters(session.kafka, admin, topic, filter, limits);
-          const result = await replayDeadLetters(session.kafka, admin, topic, selection.selected, { id: actionId, by: operator.identity }, (line) => session.progress(line));
+          // Source dead letters hold JSON: they are re-encoded with the origin topic's schema on the way back.
+          const encode = (origin: string, value: unknown): Promise<Buffer> => session.serde.encode(origin, value);
+          const result = await replayDeadLetters(session.kafka, admin, topic, selection.selected, { id: actionId, by: operator.identity }, (line) => session.progress(line), undefined, encode);
           return {
             value: { ...result, selection: describeSelection(selection) },
             detail: `${describeSelection(selection)}; replayed ${result.replayed}: ${Object.entries(result.byOriginTopic).map(([origin, count]) => `${count} to ${origin}`).join(', ') || 'none'}`,

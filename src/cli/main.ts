@@ -8,6 +8,7 @@ import { registerDevCommands } from './dev-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
 import { registerDocsCommands } from './docs-commands.ts';
 import { registerGroupsCommands } from './groups-commands.ts';
+import { registerOdooCommands } from './odoo-commands.ts';
 import { registerOffsetsCommands } from './offsets-commands.ts';
 import { registerProduceCommand } from './produce-command.ts';
 import { registerReplayCommands } from './replay-commands.ts';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerSchemasCommands(program);
   registerAuditCommands(program);
   registerCatalogCommands(program);
+  registerOdooCommands(program);
   registerConsoleCommand(program);
   return program;
 }

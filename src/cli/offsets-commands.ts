@@ -4,7 +4,7 @@ import { LifelineError } from '../errors.ts';
 import { applyReset, describeTarget, planReset, totalToReprocess, type ResetRow, type ResetScope, type ResetTarget } from '../ops/offset-reset.ts';
 import type { Operator } from '../ops/operator-identity.ts';
 import { componentOfGroup } from '../ops/topology-lineage.ts';
-import { parseDuration } from '../runtime/duration.ts';
+import { parseDuration } from '../component/duration.ts';
 import type { Topology } from '../topology/model.ts';
 import { EXIT_CODES, parseInteger, parseTime, printJson, printTable, runOpsCommand, topologyOption, type OpsSession, type TopologyOptions } from './ops-session.ts';
 

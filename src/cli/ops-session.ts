@@ -12,7 +12,7 @@ import {
 } from '../ops/operator-identity.ts';
 import { loadTopology } from '../topology/load-topology.ts';
 import type { Topology } from '../topology/model.ts';
-import { formatTopologyProblem, topologyProblemsOf } from '../topology/topology-problem.ts';
+import { formatTopologyProblem, topologyInvalid, topologyProblemsOf, type TopologyProblem } from '../topology/topology-problem.ts';
 import { buildComponentRegistry } from './component-list.ts';
 
 /** Exit codes of the operator commands (also in the README). */
@@ -60,7 +60,12 @@ export class OpsSession {
   private directory: OperatorDirectory | undefined | null = null;
 
   constructor(options: TopologyOptions, readonly command: string) {
-    this.topology = loadTopology(options.topology, buildComponentRegistry());
+    // Operators' commands talk to Kafka and the registry only: an unset Odoo key or webhook secret is
+    // no reason to refuse them, an unset Kafka or registry credential is.
+    const warnings: TopologyProblem[] = [];
+    this.topology = loadTopology(options.topology, buildComponentRegistry(), process.env, { unsetSecrets: 'warn', warnings });
+    const needed = warnings.filter((warning) => /^connections\.(kafka|registry)\./.test(warning.path));
+    if (needed.length > 0) throw topologyInvalid(needed);
   }
 
   get kafka(): Kafka {

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import type { Message } from 'kafkajs';
 import { LifelineError, errorMessage } from '../errors.ts';
 import { fromJsonValue } from '../ops/record-json.ts';
-import { withIngestHeaders } from '../runtime/record-headers.ts';
-import { readPath } from '../runtime/value-path.ts';
+import { withIngestHeaders } from '../component/record-headers.ts';
+import { readPath } from '../component/value-path.ts';
 import { EXIT_CODES, runOpsCommand, topologyOption, type TopologyOptions } from './ops-session.ts';
 
 interface ProduceOptions extends TopologyOptions {

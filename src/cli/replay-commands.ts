@@ -213,7 +213,7 @@ export async function execute(session: OpsSession, store: ReplayPlanStore, execu
     await session.audited(operator, action, executing.id, { reason, parameters: planParameters(executing) }, async () => {
       await store.save(executing);
       try {
-        const detail = await executePlan(executing, { kafka: session.kafka, admin, pauser, progress: (line) => session.progress(line), executedBy: operator.identity });
+        const detail = await executePlan(executing, { kafka: session.kafka, admin, pauser, progress: (line) => session.progress(line), executedBy: operator.identity, encode: (topic, value) => session.serde.encode(topic, value) });
         final = withState(executing, 'executed', { result_detail: detail });
       } catch (error) {
         final = withState(executing, 'failed', { result_detail: errorMessage(error) });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { errorCode, errorMessage } from '../errors.ts';
 import { createLogger } from '../observe/logger.ts';
 import { LifelineRuntime } from '../runtime/lifeline-runtime.ts';
 import { loadTopology } from '../topology/load-topology.ts';
@@ -29,19 +30,39 @@ export function registerRunCommand(program: Command): void {
         ...(options.httpPort !== undefined ? { httpPort: Number(options.httpPort) } : {}),
         sessionTimeoutMs: Number(options.sessionTimeoutMs),
       });
+      // Stop on the first SIGINT/SIGTERM (within the runtime's stop budget); a second one exits at once.
+      let stopping = false;
+      const stopWith = (code: number): Promise<number> => runtime.stop().then(() => code, () => code);
       const finished = new Promise<number>((resolve) => {
-        const shutdown = (signal: string): void => {
+        const shutdown = (signal: NodeJS.Signals): void => {
+          if (stopping) {
+            logger.warn({ signal }, 'second signal: exiting without waiting');
+            process.exit(130);
+          }
+          stopping = true;
           logger.info({ signal }, 'shutting down');
-          void runtime.stop().then(() => resolve(0));
+          void stopWith(0).then(resolve);
         };
-        process.once('SIGINT', () => shutdown('SIGINT'));
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.on('SIGINT', shutdown);
+        process.on('SIGTERM', shutdown);
         runtime.onFatal((error) => {
-          logger.fatal({ err: error.message }, 'a component failed; stopping');
-          void runtime.stop().then(() => resolve(1));
+          if (stopping) return;
+          stopping = true;
+          logger.fatal({ err: errorMessage(error), code: errorCode(error) }, 'a component failed; stopping');
+          void stopWith(1).then(resolve);
         });
       });
-      await runtime.start();
-      process.exitCode = await finished;
+      // A start that fails for good has raised the fatal above (`finished` reports it); one that
+      // failed before it could (the HTTP port taken, an unknown --only label) is reported here.
+      const startFailure = await runtime.start().then(() => undefined, (error: unknown) => error);
+      if (startFailure !== undefined && !stopping) {
+        stopping = true;
+        logger.fatal({ err: errorMessage(startFailure), code: errorCode(startFailure) }, 'lifeline could not start');
+        process.exitCode = await stopWith(1);
+      } else {
+        process.exitCode = await finished;
+      }
+      // Everything is closed; a client timer left behind must not keep a stopped process alive.
+      setTimeout(() => process.exit(), 1_000).unref();
     });
 }

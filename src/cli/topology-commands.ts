@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { describeTopology } from '../topology/describe-topology.ts';
 import { loadTopology } from '../topology/load-topology.ts';
 import { toDot, toMermaid } from '../topology/topology-graph.ts';
-import { formatTopologyProblem, topologyProblemsOf } from '../topology/topology-problem.ts';
+import { formatTopologyProblem, topologyProblemsOf, type TopologyProblem } from '../topology/topology-problem.ts';
 import { buildComponentRegistry } from './component-list.ts';
 
 const DEFAULT_TOPOLOGY = 'topology.yaml';
@@ -23,16 +23,20 @@ export function registerTopologyCommands(program: Command): void {
     .description('check topology.yaml: shape, component config, topics, writers, co-partitioning, schemas, secrets')
     .addOption(fileOption())
     .option('--json', 'print the result as JSON')
-    .action((options: TopologyOptions & { json?: boolean }) => {
+    .option('--strict', 'an unset secret is a problem (without it, a warning: `lifeline run` needs them, validation does not)')
+    .action((options: TopologyOptions & { json?: boolean; strict?: boolean }) => {
       const registry = buildComponentRegistry();
       try {
-        const loaded = loadTopology(options.topology, registry);
+        const secretWarnings: TopologyProblem[] = [];
+        const loaded = loadTopology(options.topology, registry, process.env, { unsetSecrets: options.strict ? 'error' : 'warn', warnings: secretWarnings });
         const topics = Object.keys(loaded.topics).length;
         const components = Object.keys(loaded.components).length;
+        const warnings = [...secretWarnings, ...(loaded.warnings ?? [])];
         if (options.json) {
-          console.log(JSON.stringify({ valid: true, file: options.topology, topics, components, problems: [] }, null, 2));
+          console.log(JSON.stringify({ valid: true, file: options.topology, topics, components, problems: [], warnings }, null, 2));
         } else {
-          console.log(`${options.topology} is valid: ${count(topics, 'topic')}, ${count(components, 'component')}`);
+          for (const warning of warnings) console.error(`warning: ${formatTopologyProblem(warning)}`);
+          console.log(`${options.topology} is valid: ${count(topics, 'topic')}, ${count(components, 'component')}${warnings.length > 0 ? ` (${count(warnings.length, 'warning')})` : ''}`);
         }
       } catch (error) {
         const problems = topologyProblemsOf(error);
@@ -52,7 +56,7 @@ export function registerTopologyCommands(program: Command): void {
     .addOption(fileOption())
     .action((options: TopologyOptions) => {
       const registry = buildComponentRegistry();
-      process.stdout.write(describeTopology(loadTopology(options.topology, registry), registry));
+      process.stdout.write(describeTopology(loadTopology(options.topology, registry, process.env, { unsetSecrets: 'warn' }), registry));
     });
 
   topology.command('graph')
@@ -60,7 +64,7 @@ export function registerTopologyCommands(program: Command): void {
     .addOption(fileOption())
     .addOption(new Option('--format <format>', 'graph language').choices(['mermaid', 'dot']).default('mermaid'))
     .action((options: TopologyOptions & { format: 'mermaid' | 'dot' }) => {
-      const loaded = loadTopology(options.topology, buildComponentRegistry());
+      const loaded = loadTopology(options.topology, buildComponentRegistry(), process.env, { unsetSecrets: 'warn' });
       process.stdout.write(options.format === 'dot' ? toDot(loaded) : toMermaid(loaded));
     });
 }

@@ -6,7 +6,7 @@ import { AuditTrail, type AuditEvent, type AuditFilter } from '../ops/audit-trai
 import { readDeadLetters, readReplayMarkers, type DeadLetter, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { describeGroup } from '../ops/group-inspection.ts';
 import { RecordViewer } from '../ops/record-view.ts';
-import { LIFELINE_HEADERS } from '../runtime/record-headers.ts';
+import { LIFELINE_HEADERS } from '../component/record-headers.ts';
 import type { ProcessStatus } from '../runtime/status-publisher.ts';
 import { isSecretKey } from '../topology/config-references.ts';
 import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
@@ -112,7 +112,11 @@ export class ConsoleData {
   /** The Odoo connection a component talks to, if any (`config.connection` naming one of connections.odoo). */
   private odooOf(component: ComponentDeclaration): string | undefined {
     const connection = component.config.connection;
-    return typeof connection === 'string' && this.topology.odoo[connection] ? connection : undefined;
+    return typeof connection === 'string' && this.odooConnections()[connection] ? connection : undefined;
+  }
+
+  private odooConnections(): Readonly<Record<string, Readonly<Record<string, unknown>>>> {
+    return this.topology.connections.odoo ?? {};
   }
 
   /**
@@ -222,7 +226,7 @@ export class ConsoleData {
           }
         }
       }
-      for (const [name] of Object.entries(this.topology.odoo)) {
+      for (const [name] of Object.entries(this.odooConnections())) {
         const connected = Object.values(this.topology.components).filter((component) => this.odooOf(component) === name);
         if (connected.length === 0) continue;
         const id = `odoo:${name}`;
@@ -230,7 +234,7 @@ export class ConsoleData {
         const unreachable = componentNodes.filter((node) => node.health === 'error');
         const reporting = componentNodes.filter((node) => node.health !== 'unknown');
         nodes.push({
-          id, kind: 'external', label: `Odoo (${name})`, type: 'odoo', description: this.topology.odoo[name]?.url ?? '',
+          id, kind: 'external', label: `Odoo (${name})`, type: 'odoo', description: String(this.odooConnections()[name]?.url ?? ''),
           health: reporting.length === 0 ? 'unknown' : unreachable.length > 0 ? 'error' : 'ok',
           why: reporting.length === 0 ? 'no running connector reports on it' : unreachable.length > 0 ? `unreachable for ${unreachable.map((node) => node.id).join(', ')}: ${unreachable[0]?.why ?? ''}` : 'reachable',
           state: unreachable.length > 0 ? 'unreachable' : 'reachable', rateIn: 0, rateOut: 0, recordsIn: 0, recordsOut: 0, lag: 0, deadLetters: 0, lastRecordAt: null, instances: [],
@@ -547,7 +551,8 @@ function pickHeaders(headers: Record<string, string>): Record<string, string> {
 function odooLink(value: unknown, topology: Topology): { model: string; id: number; url: string | null } | null {
   const result = value as { model?: unknown; odoo_id?: unknown } | null;
   if (!result || typeof result.model !== 'string' || typeof result.odoo_id !== 'number') return null;
-  const base = Object.values(topology.odoo)[0]?.url;
+  const url = Object.values(topology.connections.odoo ?? {})[0]?.url;
+  const base = typeof url === 'string' ? url : undefined;
   return { model: result.model, id: result.odoo_id, url: base ? `${base.replace(/\/$/, '')}/odoo/${result.model}/${result.odoo_id}` : null };
 }
 

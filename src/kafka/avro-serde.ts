@@ -39,9 +39,23 @@ function httpStatus(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/**
+ * The registry client (mappersmith underneath) reports a connection it could not make — refused,
+ * reset, timed out, name not resolved — as a response with status 400 and the network error in
+ * the message. That is an outage, not a refusal: trying again later succeeds.
+ */
+const NETWORK_FAILURE = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|ECONNABORTED|socket hang up|Timeout \(\d+ms\))/i;
+
+/** Whether a registry client error means the registry could not be reached (or is overloaded/failing). */
+export function isRegistryUnreachable(error: unknown): boolean {
+  const status = httpStatus(error);
+  if (status === undefined || status >= 500 || status === 408 || status === 429) return true;
+  return NETWORK_FAILURE.test(errorMessage(error));
+}
+
 function registryError(error: unknown, what: string): LifelineError {
   const status = httpStatus(error);
-  if (status === undefined || status >= 500) {
+  if (isRegistryUnreachable(error)) {
     return new LifelineError('LL_REGISTRY_UNAVAILABLE', `schema registry unavailable while ${what}: ${errorMessage(error)}`, { cause: error });
   }
   return new LifelineError('LL_REGISTRY_REQUEST_FAILED', `schema registry refused ${what} (HTTP ${status}): ${errorMessage(error)}`, { cause: error, details: { status } });

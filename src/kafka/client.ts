@@ -16,6 +16,13 @@ export interface KafkaConnectionConfig {
   readonly requestTimeoutMs?: number;
 }
 
+/**
+ * How long a fetch waits for records when there are none (kafkajs's default is 5 s). A consumer's
+ * stop waits for the fetch in flight, so this bounds a graceful stop; an idle consumer pays one
+ * small fetch request a second for it.
+ */
+export const CONSUMER_MAX_WAIT_MS = 1_000;
+
 let snappyRegistered = false;
 
 /** Snappy is not built into kafkajs; registering it is global, so do it once. */
@@ -26,7 +33,23 @@ export function registerSnappy(): void {
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   // CompressionCodecs is not visible as an ESM named export of the CommonJS kafkajs package.
   kafkajs.CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+  silenceNegativeTimeoutWarning();
   snappyRegistered = true;
+}
+
+/**
+ * kafkajs's request queue schedules its throttle check with `setTimeout(fn, throttledUntil - now)`,
+ * negative once the throttle has passed; Node 24 then prints a TimeoutNegativeWarning (and runs the
+ * check after 1 ms, which is what kafkajs meant). The warning says nothing an operator can act on.
+ */
+function silenceNegativeTimeoutWarning(): void {
+  // Node prints warnings from a 'warning' listener it installs at start: filter in front of it.
+  const printers = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (warning: Error) => {
+    if (warning.name === 'TimeoutNegativeWarning') return;
+    for (const print of printers) print(warning);
+  });
 }
 
 function tlsOptions(tls: KafkaConnectionConfig['tls']): KafkaConfig['ssl'] {
@@ -58,4 +81,22 @@ export function createKafka(config: KafkaConnectionConfig, logger?: logCreator):
     ...(sasl ? { sasl } : {}),
     ...(logger ? { logCreator: logger } : { logLevel: logLevel.WARN }),
   });
+}
+
+/**
+ * Deletes a consumer group Lifeline made for itself (a CLI read, a restore, a reference table, the
+ * control listener: `_lifeline.*` with a random part) once its consumer has left, so such groups do
+ * not pile up in `kafka-consumer-groups --list` until the broker expires them. Best effort: a
+ * failure leaves the group to the broker's offsets retention, which removes it anyway.
+ */
+export async function deleteOwnGroup(kafka: Kafka, groupId: string): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.deleteGroups([groupId]);
+  } catch {
+    // best effort, see above
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }

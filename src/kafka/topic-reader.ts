@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
+import { deleteOwnGroup } from './client.ts';
 
 /** Where to read one partition: from `from` (inclusive) up to `to` (exclusive), or on and on without `to`. */
 export interface PartitionRange {
@@ -9,6 +10,8 @@ export interface PartitionRange {
 }
 
 export interface ReadOptions {
+  /** The read's own consumer group (deleted afterwards); a random `_lifeline.reader.*` one by default. */
+  readonly groupId?: string;
   /** Read records of open or aborted transactions too (default: committed only, as Lifeline's consumers). */
   readonly readUncommitted?: boolean;
   /** Stop when this signal aborts (Ctrl-C in `lifeline consume`). */
@@ -29,8 +32,9 @@ export async function readTopicRanges(kafka: Kafka, topic: string, ranges: reado
   for (const range of ranges) if (range.to === undefined || range.from < range.to) open.set(range.partition, range);
   if (open.size === 0 || options.signal?.aborted) return;
 
+  const groupId = options.groupId ?? `_lifeline.reader.${randomUUID()}`;
   const consumer = kafka.consumer({
-    groupId: `_lifeline.reader.${randomUUID()}`,
+    groupId,
     readUncommitted: options.readUncommitted ?? false,
     maxWaitTimeInMs: 200,
     sessionTimeout: 10_000,
@@ -109,6 +113,7 @@ export async function readTopicRanges(kafka: Kafka, topic: string, ranges: reado
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await consumer.disconnect().catch(() => undefined);
+    await deleteOwnGroup(kafka, groupId);
   }
 }
 

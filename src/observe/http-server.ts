@@ -11,6 +11,10 @@ export interface HealthReport {
   readonly live: boolean;
   /** True once every hosted component is connected and able to take traffic. */
   readonly ready: boolean;
+  /** While the process waits for what it needs to start: what it waits for and why. */
+  readonly starting?: string;
+  /** Why the process failed for good (then `live` is false). */
+  readonly failed?: string;
   readonly components: Readonly<Record<string, { readonly state: string; readonly detail?: string }>>;
 }
 

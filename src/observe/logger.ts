@@ -78,9 +78,11 @@ function withoutSecrets(value: unknown, depth: number): unknown {
  */
 function writableCopy(value: object): object {
   const descriptors = Object.getOwnPropertyDescriptors(value);
-  for (const descriptor of Object.values(descriptors)) {
+  for (const [key, descriptor] of Object.entries(descriptors)) {
     descriptor.configurable = true;
     if ('value' in descriptor) descriptor.writable = true;
+    // An accessor read on the copy would see the copy (Node 24's Error `stack` is one): keep its value.
+    else if (descriptor.get) descriptors[key] = { value: (value as Record<string, unknown>)[key], enumerable: descriptor.enumerable ?? false, writable: true, configurable: true };
   }
   return Object.create(Object.getPrototypeOf(value) as object | null, descriptors) as object;
 }
@@ -109,6 +111,22 @@ export function pinoLevelForKafka(level: KafkaLogLevel): Level | undefined {
 }
 
 /**
+ * The level one kafkajs line is logged at. kafkajs's Connection logs every error answer of the
+ * broker at ERROR before handing it to the caller, which handles it (TOPIC_ALREADY_EXISTS when two
+ * processes create the same topics, UNKNOWN_TOPIC_OR_PARTITION while a new topic's metadata spreads,
+ * a coordinator still loading) or reports it; a healthy start used to print ten such lines. They are
+ * debugging detail; a refused or lost connection is a warning (the caller retries, and logs an error
+ * if it gives up). Everything else keeps kafkajs's level.
+ */
+export function kafkaEntryLevel(entry: Pick<LogEntry, 'level' | 'namespace' | 'log'>): Level | undefined {
+  const level = pinoLevelForKafka(entry.level);
+  if (level !== 'error') return level;
+  if (entry.namespace === 'Connection' && entry.log.message.startsWith('Response ')) return 'debug';
+  if (entry.namespace === 'Connection' || entry.namespace === 'BrokerPool' || entry.namespace === 'Cluster') return 'warn';
+  return level;
+}
+
+/**
  * A kafkajs `logCreator` that writes through pino, so broker and client messages share the
  * process's format, redaction and level. kafkajs filters by its own level before calling us;
  * pino's level then applies as well.
@@ -122,7 +140,7 @@ export function kafkaLogCreator(logger: Logger): logCreator {
     return child;
   };
   return () => (entry: LogEntry) => {
-    const level = pinoLevelForKafka(entry.level);
+    const level = kafkaEntryLevel(entry);
     if (level === undefined) return;
     // pino stamps its own time, and `logger` is always "kafkajs"; the rest is kafkajs's context.
     const { message, timestamp: _timestamp, logger: _logger, ...context } = entry.log;

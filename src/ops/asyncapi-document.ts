@@ -1,5 +1,5 @@
 import type { Topology, TopicDeclaration } from '../topology/model.ts';
-import { LIFELINE_HEADERS } from '../runtime/record-headers.ts';
+import { LIFELINE_HEADERS } from '../component/record-headers.ts';
 import { formatDuration } from '../topology/describe-topology.ts';
 import { downstreamReach } from './topology-lineage.ts';
 

@@ -1,7 +1,8 @@
 import type { Admin, IHeaders, Kafka, Message } from 'kafkajs';
 import { ensureTopics } from '../kafka/topic-admin.ts';
 import { readTopicRanges, wholeTopicRanges, type PartitionRange } from '../kafka/topic-reader.ts';
-import { DEAD_LETTER_HEADERS, headersAsStrings } from '../runtime/dead-letter.ts';
+import { LifelineError } from '../errors.ts';
+import { DEAD_LETTER_HEADERS, avroValueFromJson, headersAsStrings } from '../runtime/dead-letter.ts';
 import { DLQ_REPLAYED_TOPIC } from './ops-topics.ts';
 
 /** Headers a replayed record carries besides its own (idempotency key, correlation id, trace context…). */
@@ -162,7 +163,7 @@ export function selectForReplay(letters: readonly DeadLetter[], markers: Readonl
 export function replayMessage(letter: DeadLetter, replay: { id: string; by: string; at: Date }, originPartitions: number | undefined): Message {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(letter.headers)) {
-    if (name.startsWith('lifeline.error.') || name.startsWith('lifeline.origin.')) continue;
+    if (name.startsWith('lifeline.error.') || name.startsWith('lifeline.origin.') || name === DEAD_LETTER_HEADERS.valueFormat) continue;
     headers[name] = value;
   }
   Object.assign(headers, {
@@ -175,6 +176,24 @@ export function replayMessage(letter: DeadLetter, replay: { id: string; by: stri
   // Back to the partition it failed on, so it meets the same keyed state (when the topic still has it).
   const partition = originPartitions !== undefined && letter.origin.partition >= 0 && letter.origin.partition < originPartitions ? letter.origin.partition : undefined;
   return { key: letter.key, value: letter.value, headers, ...(partition !== undefined ? { partition } : {}) };
+}
+
+/** Encodes a value with the origin topic's registered schema (AvroSerde.encode). */
+export type ReplayEncoder = (topic: string, value: unknown) => Promise<Buffer>;
+
+/** Whether the dead letter holds its record as JSON (a source record that never became Avro). */
+export function isJsonDeadLetter(letter: DeadLetter): boolean {
+  return letter.headers[DEAD_LETTER_HEADERS.valueFormat] === 'json';
+}
+
+/**
+ * The value as it goes back: raw bytes as they are; a JSON dead letter re-encoded in the origin
+ * topic's Avro format (the schema registered now, so a fixed contract or mapping takes effect).
+ */
+export async function replayValue(letter: DeadLetter, encode: ReplayEncoder | undefined): Promise<Buffer | null> {
+  if (!isJsonDeadLetter(letter) || letter.value === null) return letter.value;
+  if (!encode) throw new LifelineError('LL_CONFIG_INVALID', `${letter.position} holds JSON that must be re-encoded for ${letter.origin.topic}; replay it with a schema registry connection (lifeline dlq replay)`);
+  return encode(letter.origin.topic, avroValueFromJson(letter.value.toString('utf8')));
 }
 
 export interface ReplayOutcome {
@@ -190,7 +209,7 @@ export interface ReplayOutcome {
  */
 export async function replayDeadLetters(
   kafka: Kafka, admin: Admin, dlqTopic: string, letters: readonly DeadLetter[],
-  replay: { id: string; by: string }, progress: (line: string) => void, batchSize = 200,
+  replay: { id: string; by: string }, progress: (line: string) => void, batchSize = 200, encode?: ReplayEncoder,
 ): Promise<ReplayOutcome> {
   if (letters.length === 0) return { replayed: 0, byOriginTopic: {} };
   await ensureTopics(admin, [{ name: DLQ_REPLAYED_TOPIC, partitions: 1, cleanupPolicy: 'compact' }]);
@@ -208,7 +227,8 @@ export async function replayDeadLetters(
       const byTopic = new Map<string, Message[]>();
       for (const letter of batch) {
         const list = byTopic.get(letter.origin.topic) ?? [];
-        list.push(replayMessage(letter, { ...replay, at }, partitionsOf.get(letter.origin.topic)));
+        const message = replayMessage(letter, { ...replay, at }, partitionsOf.get(letter.origin.topic));
+        list.push({ ...message, value: await replayValue(letter, encode) });
         byTopic.set(letter.origin.topic, list);
       }
       const markers: Message[] = batch.map((letter) => ({

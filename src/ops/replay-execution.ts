@@ -1,5 +1,5 @@
 import type { Admin, Kafka } from 'kafkajs';
-import { describeSelection, replayDeadLetters, selectDeadLetters } from './dead-letter-replay.ts';
+import { describeSelection, replayDeadLetters, selectDeadLetters, type ReplayEncoder } from './dead-letter-replay.ts';
 import type { GroupPauser } from './group-pause.ts';
 import { applyReset } from './offset-reset.ts';
 import type { DeadLettersPlanSpec, OffsetsPlanSpec, ReplayPlan } from './replay-plans.ts';
@@ -11,6 +11,8 @@ export interface PlanExecutionContext {
   readonly progress: (line: string) => void;
   /** Who executes: the approver, or the planner when the plan needed no approval. */
   readonly executedBy: string;
+  /** Re-encodes source dead letters (JSON) in their origin topic's Avro format. */
+  readonly encode?: ReplayEncoder;
 }
 
 /**
@@ -34,6 +36,6 @@ export async function executePlan(plan: ReplayPlan, context: PlanExecutionContex
   const bounds = new Map(Object.entries(spec.bounds).map(([partition, end]) => [Number(partition), BigInt(end)]));
   const selection = await selectDeadLetters(context.kafka, context.admin, spec.dlqTopic, spec.filter,
     { maxAttempts: spec.maxAttempts, ...(spec.max !== undefined ? { max: spec.max } : {}) }, bounds);
-  const outcome = await replayDeadLetters(context.kafka, context.admin, spec.dlqTopic, selection.selected, { id: plan.id, by: context.executedBy }, context.progress);
+  const outcome = await replayDeadLetters(context.kafka, context.admin, spec.dlqTopic, selection.selected, { id: plan.id, by: context.executedBy }, context.progress, undefined, context.encode);
   return `${describeSelection(selection)}; replayed ${outcome.replayed}${Object.keys(outcome.byOriginTopic).length > 0 ? ` (${Object.entries(outcome.byOriginTopic).map(([topic, count]) => `${count} to ${topic}`).join(', ')})` : ''}`;
 }

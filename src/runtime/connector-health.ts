@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
-import type { ConnectorHealth } from './component.ts';
+import type { ConnectorHealth } from '../component/component.ts';
 
 /**
  * A connector's view of its link to the outside world (Odoo, a partner, a folder), as the

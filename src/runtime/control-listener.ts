@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.ts';
+import { deleteOwnGroup } from '../kafka/client.ts';
 import {
   CONTROL_TOPIC, encodeControlMessage, parseControlMessage,
   type ControlAcknowledgement, type PauseCommand, type ResumeCommand,
@@ -31,6 +32,9 @@ interface PausedGroup {
  */
 export class ControlListener {
   readonly instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private get groupId(): string {
+    return `_lifeline.control.${this.options.appId}.${this.instance}`;
+  }
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private readonly paused = new Map<string, PausedGroup>();
@@ -52,7 +56,7 @@ export class ControlListener {
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.producer.connect();
     // A group of its own per process: every process must see every command.
-    this.consumer = kafka.consumer({ groupId: `_lifeline.control.${this.options.appId}.${this.instance}`, maxWaitTimeInMs: 250, readUncommitted: false });
+    this.consumer = kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250, readUncommitted: false });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: CONTROL_TOPIC, fromBeginning: false });
     await this.consumer.run({
@@ -135,5 +139,6 @@ export class ControlListener {
     await this.consumer?.disconnect().catch(() => undefined);
     await Promise.allSettled([...this.queues.values()]);
     await this.producer?.disconnect().catch(() => undefined);
+    if (this.consumer) await deleteOwnGroup(this.options.kafka, this.groupId);
   }
 }

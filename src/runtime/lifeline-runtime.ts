@@ -1,6 +1,8 @@
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LifelineError, errorMessage } from '../errors.ts';
+import { retry, type RetryPolicy } from '../retry.ts';
 import { AvroSerde } from '../kafka/avro-serde.ts';
 import { createKafka } from '../kafka/client.ts';
 import { ensureTopics, type TopicSpec } from '../kafka/topic-admin.ts';
@@ -8,8 +10,8 @@ import { startHttpServer, type HealthReport, type RunningHttpServer } from '../o
 import { kafkaLogCreator } from '../observe/logger.ts';
 import { RuntimeMetrics } from '../observe/metrics.ts';
 import { deadLetterTopic, type ComponentDeclaration, type Topology } from '../topology/model.ts';
-import type { ComponentRegistry } from './component-registry.ts';
-import type { ProcessorDefinition, SinkDefinition, SourceDefinition } from './component.ts';
+import type { ComponentRegistry } from '../component/component-registry.ts';
+import type { ProcessorDefinition, SinkDefinition, SourceDefinition } from '../component/component.ts';
 import { ControlListener } from './control-listener.ts';
 import { CONTROL_TOPIC, CONTROL_TOPIC_RETENTION_MS } from './control-protocol.ts';
 import { ProcessorHost } from './processor-host.ts';
@@ -38,6 +40,8 @@ export interface RuntimeOptions {
 
 /** Dead letters are kept a month: long enough to fix the cause and replay. */
 const DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000;
+/** 16 MiB: dead letters include records too large for their own topic. */
+const DEAD_LETTER_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /**
  * `lifeline run`: prepares Kafka for the selected components (declared topics, dead-letter and
@@ -47,11 +51,17 @@ export class LifelineRuntime {
   readonly metrics = new RuntimeMetrics();
   private readonly kafka: Kafka;
   private admin: Admin | undefined;
+  private serde: AvroSerde | undefined;
   private readonly hosts = new Map<string, ComponentHost>();
   private http: RunningHttpServer | undefined;
   private control: ControlListener | undefined;
   private status: StatusPublisher | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly stopRequested = new AbortController();
+  /** Start steps still waiting, with why (what /healthz and /readyz show as `starting`). */
+  private readonly waiting = new Map<string, string>();
+  private startingReason: string | undefined;
+  private started = false;
   private fatal: Error | undefined;
   private readonly fatalListeners: Array<(error: Error) => void> = [];
 
@@ -78,9 +88,17 @@ export class LifelineRuntime {
     return this.http?.port;
   }
 
+  /**
+   * Serves /healthz and /readyz at once, then waits for what the components need: Kafka (topics,
+   * configs) and the schema registry (schemas), retrying with backoff while they cannot be reached
+   * (health says `starting`, with the reason), then starts every component, each retried on its own
+   * until it runs. Resolves when all run; rejects (and health turns not-live) when something fails
+   * in a way waiting will not fix: invalid config, an incompatible schema, refused credentials.
+   */
   async start(): Promise<void> {
     const { topology, registry, logger } = this.options;
     const components = this.selected();
+    this.startingReason = 'starting';
     this.http = await startHttpServer({
       port: this.options.httpPort ?? topology.runtime.httpPort,
       metrics: this.metrics,
@@ -88,41 +106,113 @@ export class LifelineRuntime {
       logger,
     });
     logger.info({ port: this.http.port }, 'serving /metrics, /healthz and /readyz');
-
-    this.admin = this.kafka.admin();
-    await this.admin.connect();
-    for (const component of components) {
-      const definition = registry.get(component.type);
-      const common = {
-        kafka: this.kafka,
-        serde: new AvroSerde(topology.registry),
-        metrics: this.metrics,
-        logger,
-        topology,
-        declaration: component,
-        onFatal: (error: Error) => this.raiseFatal(error),
-        ...(this.options.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: this.options.sessionTimeoutMs } : {}),
-      };
-      if (definition.kind === 'processor') {
-        this.hosts.set(component.label, new ProcessorHost({ ...common, admin: this.admin, definition: definition as ProcessorDefinition }));
-      } else if (definition.kind === 'source') {
-        this.hosts.set(component.label, new SourceHost({ ...common, definition: definition as SourceDefinition }));
-      } else {
-        this.hosts.set(component.label, new SinkHost({ ...common, definition: definition as SinkDefinition }));
-      }
+    // One serde for the whole process: schema ids registered at start are cached for every
+    // component, so a registry outage later does not stop encoding what was registered.
+    this.serde = new AvroSerde(topology.registry);
+    try {
+      for (const component of components) registry.get(component.type); // unknown types fail before any wait
+      await this.untilStarted('kafka', 'preparing Kafka topics and registering schemas', async () => {
+        const admin = this.kafka.admin();
+        try {
+          await admin.connect();
+          this.admin = admin;
+          for (const component of components) this.hosts.set(component.label, this.createHost(component, admin));
+          await this.prepareKafka(components);
+        } catch (error) {
+          this.hosts.clear();
+          this.admin = undefined;
+          await admin.disconnect().catch(() => undefined);
+          throw error;
+        }
+      });
+      // Listening before any group is joined, so an operator's pause never finds a host deaf to it.
+      await this.untilStarted('control', 'listening for operators\' pause/resume commands', async () => {
+        const control = new ControlListener({
+          kafka: this.kafka, admin: this.admin as Admin, logger, appId: topology.runtime.appId,
+          hosts: () => [...this.hosts.values()].filter((host) => host instanceof ProcessorHost || host instanceof SinkHost),
+        });
+        this.control = control;
+        try {
+          await control.start();
+        } catch (error) {
+          await control.stop().catch(() => undefined);
+          throw error;
+        }
+      });
+      this.startingReason = 'starting components';
+      await Promise.all(components.map((component) => this.untilStarted(component.label, `starting ${component.label}`, async () => {
+        const host = this.hosts.get(component.label) as ComponentHost;
+        try {
+          await host.start();
+        } catch (error) {
+          await host.stop().catch(() => undefined);
+          // A host is started once: the next attempt gets a fresh one.
+          if (!this.stopRequested.signal.aborted) this.hosts.set(component.label, this.createHost(component, this.admin as Admin));
+          throw error;
+        }
+      })));
+      // Each process tells the fleet (and the console) what it hosts, on the compacted _lifeline.status topic.
+      await this.untilStarted('status', 'publishing the process status', async () => {
+        const status = new StatusPublisher({ kafka: this.kafka, admin: this.admin as Admin, metrics: this.metrics, logger, appId: topology.runtime.appId, health: () => this.health() });
+        await status.start();
+        this.status = status;
+      });
+    } catch (error) {
+      if (this.stopRequested.signal.aborted) return; // stopped while starting: not a failure
+      const failure = error instanceof Error ? error : new Error(String(error));
+      this.raiseFatal(failure);
+      throw failure;
+    } finally {
+      this.startingReason = undefined;
     }
-
-    await this.prepareKafka(components);
-    // Listening before any group is joined, so an operator's pause never finds a host deaf to it.
-    this.control = new ControlListener({
-      kafka: this.kafka, admin: this.admin, logger, appId: topology.runtime.appId,
-      hosts: () => [...this.hosts.values()].filter((host) => host instanceof ProcessorHost || host instanceof SinkHost),
-    });
-    await this.control.start();
-    for (const host of this.hosts.values()) await host.start();
-    this.status = new StatusPublisher({ kafka: this.kafka, admin: this.admin, metrics: this.metrics, logger, appId: topology.runtime.appId, health: () => this.health() });
-    await this.status.start();
+    if (this.stopRequested.signal.aborted) return;
+    this.started = true;
     logger.info({ components: components.map((component) => component.label) }, 'lifeline running');
+  }
+
+  /**
+   * Runs one start step until it succeeds, waiting with backoff (src/retry.ts) while it fails for a
+   * reason that may pass (a broker or registry not reachable yet); anything else is thrown at once.
+   */
+  private async untilStarted(step: string, what: string, attempt: () => Promise<void>): Promise<void> {
+    const { logger } = this.options;
+    const signal = this.stopRequested.signal;
+    this.waiting.set(step, what);
+    try {
+      await retry(async () => {
+        if (signal.aborted) throw new LifelineError('LL_CONFIG_INVALID', 'stopped while starting', { retriable: false });
+        await attempt();
+      }, {
+        ...START_RETRY_POLICY,
+        operation: what,
+        signal,
+        shouldRetry: (error) => !signal.aborted && !startFailureIsFinal(error),
+        onRetry: ({ attempt: number, delayMs, error }) => {
+          this.waiting.set(step, `${what}: ${errorMessage(error)} (attempt ${number}, next in ${(delayMs / 1000).toFixed(1)} s)`);
+          logger.warn({ step, attempt: number, retryInMs: delayMs, err: errorMessage(error) }, `waiting to start: ${what}`);
+        },
+      });
+    } finally {
+      this.waiting.delete(step);
+    }
+  }
+
+  private createHost(component: ComponentDeclaration, admin: Admin): ComponentHost {
+    const { topology, registry, logger } = this.options;
+    const definition = registry.get(component.type);
+    const common = {
+      kafka: this.kafka,
+      serde: this.serde as AvroSerde,
+      metrics: this.metrics,
+      logger,
+      topology,
+      declaration: component,
+      onFatal: (error: Error) => this.raiseFatal(error),
+      ...(this.options.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: this.options.sessionTimeoutMs } : {}),
+    };
+    if (definition.kind === 'processor') return new ProcessorHost({ ...common, admin, definition: definition as ProcessorDefinition });
+    if (definition.kind === 'source') return new SourceHost({ ...common, definition: definition as SourceDefinition });
+    return new SinkHost({ ...common, definition: definition as SinkDefinition });
   }
 
   /** Declared topics, dead-letter topics and store changelogs exist; every declared schema is registered. */
@@ -135,7 +225,8 @@ export class LifelineRuntime {
       ...(topic.retentionMs !== undefined ? { retentionMs: topic.retentionMs } : {}),
     }));
     for (const component of components) {
-      specs.push({ name: deadLetterTopic(component.label), partitions: 1, retentionMs: DEAD_LETTER_RETENTION_MS });
+      // Larger than any topic's default limit, so a record dead-lettered as too large still fits.
+      specs.push({ name: deadLetterTopic(component.label), partitions: 1, retentionMs: DEAD_LETTER_RETENTION_MS, config: { 'max.message.bytes': String(DEAD_LETTER_MAX_MESSAGE_BYTES) } });
     }
     for (const host of this.hosts.values()) {
       if (!(host instanceof ProcessorHost)) continue;
@@ -149,18 +240,25 @@ export class LifelineRuntime {
     const result = await ensureTopics(this.admin as Admin, specs);
     if (result.created.length > 0) logger.info({ created: result.created }, 'topics created');
     if (result.updated.length > 0) logger.info({ updated: result.updated }, 'topic configuration updated');
-    const serde = new AvroSerde(topology.registry);
-    for (const topic of Object.values(topology.topics)) await serde.register(topic.name, topic.contract);
+    const serde = this.serde as AvroSerde;
+    // A registry that cannot be reached at start is waited for (LL_REGISTRY_UNAVAILABLE is retriable), not a failed start.
+    for (const topic of Object.values(topology.topics)) {
+      await retry(() => serde.register(topic.name, topic.contract), { operation: `registering ${topic.name}`, retries: 10, initialDelayMs: 200, maxDelayMs: 5000 });
+    }
   }
 
   health(): HealthReport {
     const components: Record<string, { state: string; detail?: string }> = {};
     for (const [label, host] of this.hosts) components[label] = host.describe();
+    for (const [step, reason] of this.waiting) if (components[step]) components[step] = { state: 'starting', detail: reason };
     // A connector whose target is down reports it in describe(): the process is live but not ready.
     const states = Object.values(components).map((component) => component.state);
+    const starting = this.startingReason === undefined ? undefined : [...this.waiting.values()].join('; ') || this.startingReason;
     return {
       live: this.fatal === undefined,
-      ready: this.fatal === undefined && states.length > 0 && states.every((state) => state === 'running'),
+      ready: this.fatal === undefined && this.started && states.length > 0 && states.every((state) => state === 'running'),
+      ...(starting !== undefined ? { starting } : {}),
+      ...(this.fatal !== undefined ? { failed: this.fatal.message } : {}),
       components,
     };
   }
@@ -171,16 +269,59 @@ export class LifelineRuntime {
     for (const listener of this.fatalListeners) listener(error);
   }
 
+  /**
+   * Stops within STOP_DEADLINE_MS: waiting to start ends, every component stops at the same time
+   * (transactions in flight commit or abort, consumers leave their groups, connections close), and
+   * whatever has not finished by the deadline is logged and left to the broker's session timeout.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await this.status?.stop();
-      await this.control?.stop();
-      for (const host of this.hosts.values()) {
-        await host.stop().catch((error: unknown) => this.options.logger.error({ err: errorMessage(error) }, 'stopping a processor failed'));
+      const { logger } = this.options;
+      const started = Date.now();
+      this.stopRequested.abort();
+      const pending = new Set<string>();
+      const stopOne = async (label: string, stop: () => Promise<void>): Promise<void> => {
+        pending.add(label);
+        await stop().catch((error: unknown) => logger.error({ component: label, err: errorMessage(error) }, 'stopping a component failed'));
+        pending.delete(label);
+      };
+      const all = Promise.all([
+        stopOne('status', async () => { await this.status?.stop(); }),
+        stopOne('control', async () => { await this.control?.stop(); }),
+        ...[...this.hosts].map(([label, host]) => stopOne(label, () => host.stop())),
+      ]);
+      const deadline = new Promise<'deadline'>((resolve) => setTimeout(resolve, STOP_DEADLINE_MS, 'deadline').unref());
+      if (await Promise.race([all.then(() => 'stopped' as const), deadline]) === 'deadline') {
+        logger.warn({ components: [...pending], deadlineMs: STOP_DEADLINE_MS }, 'components did not stop in time; leaving them to the session timeout');
       }
-      await this.admin?.disconnect().catch(() => undefined);
+      await Promise.race([this.admin?.disconnect().catch(() => undefined), sleep(500)]);
       await this.http?.close();
+      logger.info({ ms: Date.now() - started }, 'stopped');
     })();
     return this.stopping;
   }
+}
+
+/** Waiting for a broker or registry at start: soon at first, then every 15 s at most, for ever. */
+const START_RETRY_POLICY: Partial<RetryPolicy> = { retries: Number.MAX_SAFE_INTEGER, initialDelayMs: 500, maxDelayMs: 15_000, factor: 2, jitter: 0.2 };
+
+/** The budget of a graceful stop (an orchestrator's default grace period is 10 s or more). */
+const STOP_DEADLINE_MS = 4_000;
+
+/**
+ * Whether a start failure will not pass by waiting: invalid configuration or schemas (LifelineErrors
+ * that are not retriable), refused credentials or permissions, a certificate that is not trusted,
+ * a programming error. Unreachable brokers and registries (and errors wrapping them) are worth waiting for.
+ */
+export function startFailureIsFinal(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 8; depth++) {
+    const { code, type } = current as { code?: unknown; type?: unknown };
+    if (current instanceof LifelineError && current.code !== 'LL_RETRY_EXHAUSTED') return !current.retriable;
+    if (/SASL|Authentication/i.test(current.name)) return true;
+    if (typeof type === 'string' && /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED|UNSUPPORTED_SASL_MECHANISM/.test(type)) return true;
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) return true;
+    if ([TypeError, RangeError, ReferenceError, SyntaxError].some((kind) => current?.constructor === kind)) return true;
+    current = (current as { cause?: unknown; originalError?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
+  }
+  return false;
 }

@@ -3,14 +3,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, EachBatchPayload, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage } from '../errors.ts';
+import { CONSUMER_MAX_WAIT_MS } from '../kafka/client.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { changelogTopic, deadLetterTopic, phiPathsByTopic, repartitionTopic, type RuntimeSettings } from '../topology/model.ts';
-import type { ProcessorDefinition, StoreSpec } from './component.ts';
+import type { ProcessorDefinition, StoreSpec } from '../component/component.ts';
 import { CopartitionedAssigner } from './copartitioned-assigner.ts';
 import type { HostOptions } from './host-options.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { ReferenceTable } from './reference-table.ts';
+import { readSizeLimits, type SizeLimits } from './transaction-budget.ts';
 import { isFencingError, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
 
 export interface ProcessorHostOptions extends HostOptions {
@@ -30,6 +32,8 @@ export class ProcessorHost {
   private consumer!: Consumer;
   private sharedProducer: Producer | undefined;
   private readonly tasks = new Map<number, Promise<ProcessorTask>>();
+  /** Tasks whose last batch failed twice from the same offset (reported by describe() until they progress). */
+  private readonly stalledTasks = new Set<ProcessorTask>();
   private readonly env: TaskEnvironment;
   readonly groupId: string;
   readonly label: string;
@@ -102,6 +106,7 @@ export class ProcessorHost {
       await this.sharedProducer.connect();
       (this.env as { sharedProducer?: Producer }).sharedProducer = this.sharedProducer;
     }
+    (this.env as { sizeLimits?: SizeLimits }).sizeLimits = await this.readSizeLimits();
     // Reference tables first: the first event may need them.
     for (const table of this.tables.values()) await table.start();
     for (const table of this.tables.values()) await table.waitReady(60_000);
@@ -109,6 +114,15 @@ export class ProcessorHost {
     this.state = 'running';
     this.options.metrics.setUp(this.label, true);
     this.logger.info({ group: this.groupId, inputs: declaration.inputs, guarantee: declaration.guarantee }, 'processor started');
+  }
+
+  /** Byte limits of every topic this processor writes, read from the broker once (transaction-budget.ts). */
+  private async readSizeLimits(): Promise<SizeLimits> {
+    const topics = [
+      ...Object.values(this.env.outputs), this.env.deadLetterTopic, ...this.repartitionTopics.values(),
+      ...this.stores.map((store) => this.env.changelogTopic(store.name)),
+    ];
+    return readSizeLimits(this.options.admin, topics);
   }
 
   /** A fresh consumer joins the group (at start, and when an operator resumes the group). */
@@ -122,6 +136,9 @@ export class ProcessorHost {
       heartbeatInterval: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 10)),
       rebalanceTimeout: 60_000,
       maxBytesPerPartition: 1024 * 1024,
+      // consumer.stop() waits for the fetch in flight: an idle long poll of kafkajs's default 5 s
+      // alone would break the 5 s stop budget.
+      maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
     this.consumer.on(this.consumer.events.CRASH, (event) => {
@@ -209,6 +226,8 @@ export class ProcessorHost {
           return;
         }
         this.options.metrics.recordRetry(this.label, 'batch');
+        await task.afterFailedTransaction(`${batch.topic}/${batch.partition}@${task.committedOffset(batch.topic)}`, error);
+        if (task.progress.stalled) this.stalledTasks.add(task);
         this.logger.warn({ partition: batch.partition, err: errorMessage(error), code: errorCode(error) }, 'batch failed; resuming from the last commit');
         if (isFencingError(error)) {
           // Another owner fenced us, or our producer is unusable: drop the task; if we still own the partition it is reopened.
@@ -246,6 +265,11 @@ export class ProcessorHost {
 
   /** Health detail for /readyz. */
   describe(): { state: string; detail: string } {
+    for (const task of this.stalledTasks) if (!task.progress.stalled || task.closed) this.stalledTasks.delete(task);
+    const stalled = [...this.stalledTasks].map((task) => task.partition);
+    if (this.state === 'running' && stalled.length > 0) {
+      return { state: 'degraded', detail: `no progress on partition(s) ${stalled.join(', ')} (LL_NO_PROGRESS: a batch failed twice; committing it in smaller transactions)` };
+    }
     return { state: this.state, detail: `${this.tasks.size} partition task(s), group ${this.groupId}` };
   }
 

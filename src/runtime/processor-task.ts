@@ -6,7 +6,7 @@ import type { AvroSerde } from '../kafka/avro-serde.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { retry } from '../retry.ts';
 import type { ErrorPolicy } from '../topology/model.ts';
-import type { InputRecord, OutputRecord, Processor, ProcessorContext, ReferenceTableView, StoreSpec } from './component.ts';
+import type { InputRecord, OutputRecord, Processor, ProcessorContext, ReferenceTableView, StoreSpec } from '../component/component.ts';
 import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
@@ -14,6 +14,7 @@ import { restoreStores } from './store-restorer.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
+import { ProgressGuard, SizeLimits, estimateMessageBytes, recreateProducer, sendBounded } from './transaction-budget.ts';
 
 /** Everything a task needs from its host; shared by all tasks of one processor. */
 export interface TaskEnvironment {
@@ -47,6 +48,8 @@ export interface TaskEnvironment {
   readonly repartitionTopics: ReadonlyMap<string, string>;
   /** PHI paths of each input topic's schema, to scrub PHI values out of error text. */
   readonly phiPathsByTopic: ReadonlyMap<string, readonly string[]>;
+  /** Byte limits read from the broker at start (transaction-budget.ts); Kafka's defaults when absent. */
+  readonly sizeLimits?: SizeLimits;
 }
 
 /** Raised when a record failed under `on_error: fail`: the processor stops instead of skipping it. */
@@ -128,6 +131,10 @@ export class ProcessorTask {
   private pendingMessages = new Map<string, Message[]>();
   private pendingOffsets = new Map<string, bigint>();
   private pendingRecords = 0;
+  private pendingBytes = 0;
+  private readonly limits: SizeLimits;
+  /** Watches for a batch failing twice from the same offset; then commits shrink (see transaction-budget.ts). */
+  readonly progress: ProgressGuard;
   private transactionOpenedAt = 0;
   private lastExpiry = Date.now();
   readonly logger: Logger;
@@ -138,6 +145,8 @@ export class ProcessorTask {
   constructor(private readonly env: TaskEnvironment, readonly partition: number) {
     this.repartitionNames = new Map([...env.repartitionTopics].map(([name, topic]) => [topic, name]));
     this.logger = env.logger.child({ partition });
+    this.limits = env.sizeLimits ?? SizeLimits.fixed(1_048_588);
+    this.progress = new ProgressGuard(env.label, this.logger, env.metrics, () => undefined);
     const task = this;
     this.context = {
       label: env.label,
@@ -165,6 +174,7 @@ export class ProcessorTask {
       count(event, n = 1) {
         env.metrics.recordProcessorEvent(env.label, event, n);
       },
+      now: () => Date.now(),
       deadLetter(record, error) {
         const text = scrubPhiFromText(error.message, record.value, env.phiPathsByTopic.get(record.topic) ?? []);
         task.recordDeadLetters.push(deadLetterMessage({
@@ -204,12 +214,7 @@ export class ProcessorTask {
   async open(): Promise<void> {
     const env = this.env;
     if (env.exactlyOnce) {
-      this.producer = env.kafka.producer({
-        transactionalId: `${env.transactionalIdPrefix}.${this.partition}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        transactionTimeout: 60_000,
-      });
+      this.producer = this.createTransactionalProducer();
       await this.producer.connect(); // InitProducerId: aborts a zombie's open transaction and fences it
     } else {
       this.producer = env.sharedProducer as Producer;
@@ -230,6 +235,35 @@ export class ProcessorTask {
     await this.processor.init?.(this.context);
   }
 
+  private createTransactionalProducer(): Producer {
+    return this.env.kafka.producer({
+      transactionalId: `${this.env.transactionalIdPrefix}.${this.partition}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 60_000,
+    });
+  }
+
+  /**
+   * After a failed transaction: a fresh producer with the same transactional id (so kafkajs's
+   * stale sequence numbers cannot fail the next one), and the failure counted toward the stall
+   * check. Not after fencing: the id belongs to another owner then.
+   */
+  async afterFailedTransaction(position: string, error: unknown): Promise<void> {
+    this.progress.failed(position, error);
+    if (!this.env.exactlyOnce || this.closed || isFencingError(error)) return;
+    try {
+      this.producer = await recreateProducer(this.producer, () => this.createTransactionalProducer(), this.logger);
+    } catch (recreateError) {
+      this.logger.warn({ err: errorMessage(recreateError) }, 'could not recreate the transactional producer yet; the next commit connects it');
+    }
+  }
+
+  /** Records per transaction now: the configured number, divided while a batch makes no progress. */
+  private commitRecordBudget(): number {
+    return Math.max(1, Math.floor(this.env.commitMaxRecords / this.progress.divisor));
+  }
+
   /** Runs work on this task after everything queued before it. */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
     const run = this.queue.then(work, work);
@@ -244,7 +278,9 @@ export class ProcessorTask {
 
   shouldCommit(): boolean {
     if (this.pendingRecords === 0) return false;
-    return this.pendingRecords >= this.env.commitMaxRecords || Date.now() - this.transactionOpenedAt >= this.env.commitIntervalMs;
+    return this.pendingRecords >= this.commitRecordBudget()
+      || this.pendingBytes >= this.limits.requestBytes
+      || Date.now() - this.transactionOpenedAt >= this.env.commitIntervalMs;
   }
 
   async handle(topic: string, message: KafkaMessage): Promise<void> {
@@ -312,6 +348,11 @@ export class ProcessorTask {
         ...(partition !== undefined ? { partition } : {}),
       }]);
     }
+    for (const [topic, message] of encoded) {
+      // A record its topic cannot take fails alone (dead-lettered by on_error), never the transaction.
+      const tooLarge = this.limits.tooLarge(topic, message);
+      if (tooLarge) throw tooLarge;
+    }
     for (const [topic, message] of encoded) this.addMessage(topic, message);
     for (const { topic, message } of this.recordRepartitions) this.addMessage(topic, message);
     for (const message of this.recordDeadLetters) this.addMessage(this.env.deadLetterTopic, message);
@@ -329,6 +370,7 @@ export class ProcessorTask {
   }
 
   private addMessage(topic: string, message: Message): void {
+    this.pendingBytes += estimateMessageBytes(message);
     const list = this.pendingMessages.get(topic);
     if (list) list.push(message);
     else this.pendingMessages.set(topic, [message]);
@@ -369,7 +411,7 @@ export class ProcessorTask {
         await retry(async () => {
           const transaction = await this.producer.transaction();
           try {
-            if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages });
+            if (topicMessages.length > 0) await sendBounded(transaction, topicMessages, this.limits);
             if (offsets.length > 0) {
               await transaction.sendOffsets({
                 consumerGroupId: env.groupId,
@@ -388,7 +430,7 @@ export class ProcessorTask {
           onRetry: () => env.metrics.recordRetry(env.label, 'transaction'),
         });
       } else {
-        if (topicMessages.length > 0) await this.producer.sendBatch({ topicMessages, acks: -1 });
+        if (topicMessages.length > 0) await sendBounded(this.producer, topicMessages, this.limits);
         maybeCrashBeforeCommit();
         if (offsets.length > 0) await env.commitConsumerOffsets(offsets);
       }
@@ -401,9 +443,11 @@ export class ProcessorTask {
     for (const [topic, next] of this.pendingOffsets) this.committed.set(topic, next);
     for (const [topic, messages] of this.pendingMessages) env.metrics.recordOut(env.label, topic, messages.length);
     env.metrics.recordTransaction(env.label, 'committed');
+    this.progress.succeeded();
     this.pendingMessages = new Map();
     this.pendingOffsets = new Map();
     this.pendingRecords = 0;
+    this.pendingBytes = 0;
   }
 
   /** Drops everything since the last commit; the consumer must seek back to `nextOffset`. */
@@ -413,6 +457,7 @@ export class ProcessorTask {
     this.pendingMessages = new Map();
     this.pendingOffsets = new Map();
     this.pendingRecords = 0;
+    this.pendingBytes = 0;
   }
 
   /** The input offset to resume from after an abort. */

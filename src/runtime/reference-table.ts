@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { errorMessage } from '../errors.ts';
+import { errorMessage, isRetriable } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
-import type { ReferenceTableView } from './component.ts';
+import { deleteOwnGroup } from '../kafka/client.ts';
+import type { ReferenceTableView } from '../component/component.ts';
 import type { StoreBackend, StoredEntry } from './store-backend.ts';
-import { readPath } from './value-path.ts';
+import { readPath } from '../component/value-path.ts';
 
 const INDEX_PREFIX = 'i\u0000';
 const RECORD_PREFIX = 'r\u0000';
@@ -19,6 +20,7 @@ const RECORD_PREFIX = 'r\u0000';
  * Tombstones delete. Ready once it has read up to where the topic ended when it started.
  */
 export class ReferenceTable<V = unknown> implements ReferenceTableView<V> {
+  private readonly groupId = `_lifeline.table.${randomUUID()}`;
   private consumer: Consumer | undefined;
   private readonly caughtUp = new Map<number, boolean>();
   private readonly targets = new Map<number, bigint>();
@@ -83,7 +85,7 @@ export class ReferenceTable<V = unknown> implements ReferenceTableView<V> {
       await admin.disconnect();
     }
     this.checkReady();
-    this.consumer = this.kafka.consumer({ groupId: `_lifeline.table.${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 200, maxBytesPerPartition: 8 * 1024 * 1024 });
+    this.consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxWaitTimeInMs: 200, maxBytesPerPartition: 8 * 1024 * 1024 });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
@@ -105,6 +107,8 @@ export class ReferenceTable<V = unknown> implements ReferenceTableView<V> {
             if (this.keyField) this.indexWrites(key, plain, writes);
             else writes.set(key, { v: plain });
           } catch (error) {
+            // An outage (registry unreachable) is retried with the batch, never a skipped reference record.
+            if (isRetriable(error)) throw error;
             this.logger.warn({ topic: this.topic, offset: message.offset, err: errorMessage(error) }, 'reference record skipped: it does not decode');
           }
         }
@@ -137,7 +141,9 @@ export class ReferenceTable<V = unknown> implements ReferenceTableView<V> {
   }
 
   async close(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
+    const consumer = this.consumer;
+    await consumer?.disconnect().catch(() => undefined);
+    if (consumer) await deleteOwnGroup(this.kafka, this.groupId);
     await this.backend.close().catch(() => undefined);
   }
 }

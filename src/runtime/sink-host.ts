@@ -2,10 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
+import { CONSUMER_MAX_WAIT_MS } from '../kafka/client.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { deadLetterTopic, phiPathsByTopic } from '../topology/model.ts';
-import type { InputRecord, OutputRecord, Sink, SinkContext, SinkDefinition } from './component.ts';
+import type { InputRecord, OutputRecord, Sink, SinkContext, SinkDefinition } from '../component/component.ts';
 import { ConnectorHealthTracker } from './connector-health.ts';
 import type { HostOptions } from './host-options.ts';
 import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
@@ -55,7 +56,7 @@ export class SinkHost {
       label: this.label,
       logger: this.logger,
       signal: this.abort.signal,
-      odoo: topology.odoo,
+      connections: topology.connections,
       metricsRegistry: this.options.metrics.registry,
       setHealth: (state, detail) => this.health.set(state, detail),
       hasOutput: (output) => declaration.outputs[output] !== undefined,
@@ -80,6 +81,7 @@ export class SinkHost {
     this.consumer = kafka.consumer({
       groupId: this.groupId, readUncommitted: false, sessionTimeout, heartbeatInterval: this.heartbeatIntervalMs,
       maxBytesPerPartition: 1024 * 1024,
+      maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS, // see processor-host.ts
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...declaration.inputs], fromBeginning: true });

@@ -4,14 +4,16 @@ import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY, retry } from '../retry.ts';
 import { deadLetterTopic } from '../topology/model.ts';
-import type { Source, SourceBatch, SourceContext, SourceDefinition } from './component.ts';
+import type { Source, SourceBatch, SourceBatchOutcome, SourceContext, SourceDefinition, SourceRecordFailure } from '../component/component.ts';
 import { ConnectorHealthTracker } from './connector-health.ts';
 import type { HostOptions } from './host-options.ts';
-import { deadLetterMessage } from './dead-letter.ts';
+import { sourceDeadLetterMessage } from './dead-letter.ts';
+import { LifelineError } from '../errors.ts';
+import { ProgressGuard, readSizeLimits, recreateProducer, sendBounded, type SizeLimits } from './transaction-budget.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { isFencingError, isTransientTransactionError } from './processor-task.ts';
-import { withIngestHeaders } from './record-headers.ts';
+import { withIngestHeaders } from '../component/record-headers.ts';
 import { restoreStores } from './store-restorer.ts';
 import { TransactionalStore } from './transactional-store.ts';
 
@@ -40,6 +42,8 @@ export class SourceHost {
   private loop: Promise<void> | undefined;
   private readonly logger: Logger;
   private readonly label: string;
+  private limits!: SizeLimits;
+  private progress!: ProgressGuard;
 
   constructor(private readonly options: SourceHostOptions) {
     this.label = options.declaration.label;
@@ -47,11 +51,26 @@ export class SourceHost {
     this.health = new ConnectorHealthTracker(this.label, this.logger, options.metrics);
   }
 
-  async start(): Promise<void> {
-    const { kafka, topology, declaration, definition } = this.options;
-    this.producer = kafka.producer({
+  private createProducer(): Producer {
+    const { kafka, topology } = this.options;
+    return kafka.producer({
       transactionalId: `${topology.runtime.appId}.${this.label}.source`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000,
     });
+  }
+
+  async start(): Promise<void> {
+    const { kafka, topology, declaration, definition } = this.options;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      this.limits = await readSizeLimits(admin, [...Object.values(declaration.outputs), deadLetterTopic(this.label), SOURCE_OFFSETS_TOPIC]);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    this.progress = new ProgressGuard(this.label, this.logger, this.options.metrics, (stalled, detail) => {
+      this.health.set(stalled ? 'degraded' : 'up', stalled ? detail : undefined);
+    });
+    this.producer = this.createProducer();
     await this.producer.connect(); // fences an older process running this source
     this.cursorStore = new TransactionalStore('cursor', SOURCE_OFFSETS_TOPIC, new MemoryStoreBackend(), undefined);
     await restoreStores({ kafka, producer: this.producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
@@ -61,7 +80,7 @@ export class SourceHost {
       label: this.label,
       logger: this.logger,
       signal: this.abort.signal,
-      odoo: topology.odoo,
+      connections: topology.connections,
       metricsRegistry: this.options.metrics.registry,
       cursor: this.committedCursor,
       setHealth: (state, detail) => this.health.set(state, detail),
@@ -88,12 +107,12 @@ export class SourceHost {
         continue;
       }
       if (!batch) continue;
+      let outcome: SourceBatchOutcome;
       try {
-        await this.commit(batch);
-        failures = 0;
-        await this.source.acknowledge(batch);
+        outcome = await this.commit(batch);
       } catch (error) {
         this.options.metrics.recordTransaction(this.label, 'aborted');
+        this.progress.failed(batchPosition(batch), error);
         await this.source.fail(batch, error, this.committedCursor).catch((failError: unknown) => {
           this.logger.error({ err: errorMessage(failError) }, 'source could not handle a failed batch');
         });
@@ -105,13 +124,39 @@ export class SourceHost {
         }
         this.logger.warn({ err: errorMessage(error), code: errorCode(error), retriable: isRetriable(error) }, 'source batch not committed');
         this.options.metrics.recordRetry(this.label, 'commit');
+        // A failed transaction leaves kafkajs's sequence numbers behind: start the next one on a fresh producer.
+        await this.replaceProducer();
         await sleep(backoffDelay(Math.min(failures++, 8), DEFAULT_RETRY_POLICY));
+        continue;
       }
+      failures = 0;
+      this.progress.succeeded();
+      await this.source.acknowledge(batch, outcome).catch((error: unknown) => {
+        this.logger.error({ err: errorMessage(error) }, 'source could not acknowledge a committed batch');
+      });
     }
   }
 
-  private async commit(batch: SourceBatch): Promise<void> {
+  private async replaceProducer(): Promise<void> {
+    try {
+      this.producer = await recreateProducer(this.producer, () => this.createProducer(), this.logger);
+    } catch (error) {
+      // Kafka is down: the next attempt connects (kafkajs connects a disconnected producer on use).
+      this.logger.warn({ err: errorMessage(error) }, 'could not recreate the source producer yet');
+    }
+  }
+
+  private async commit(batch: SourceBatch): Promise<SourceBatchOutcome> {
     const { serde, declaration, metrics } = this.options;
+    const deadLettered: SourceRecordFailure[] = [];
+    const deadLetter = (index: number, error: unknown, message: ReturnType<typeof sourceDeadLetterMessage>): void => {
+      add(deadLetterTopic(this.label), message);
+      metrics.recordDeadLetter(this.label, errorCode(error));
+      deadLettered.push({
+        index, code: errorCode(error), message: errorMessage(error),
+        ...(error instanceof LifelineError ? { details: error.details } : {}),
+      });
+    };
     const byTopic = new Map<string, Message[]>();
     const add = (topic: string, message: Message): void => {
       const list = byTopic.get(topic);
@@ -119,22 +164,32 @@ export class SourceHost {
       else byTopic.set(topic, [message]);
     };
     const ingestedAt = new Date();
-    for (const record of batch.records) {
-      const topic = declaration.outputs[record.output];
-      if (!topic) throw new Error(`source ${this.label} emitted to output "${record.output}", which topology.yaml does not map`);
+    for (const [index, record] of batch.records.entries()) {
       const headers = withIngestHeaders(record.headers, this.label, ingestedAt);
-      try {
-        const value = record.value === null ? null : await serde.encode(topic, record.value);
-        add(topic, { key: record.key, value, headers, ...(record.partition !== undefined ? { partition: record.partition } : {}) });
-      } catch (error) {
-        if (isRetriable(error)) throw error;
-        // The record is kept, as JSON, with the reason: a source never drops what it was given.
-        add(deadLetterTopic(this.label), deadLetterMessage({
-          component: this.label, error, attempts: 1, origin: { topic, partition: -1, offset: '-1' },
-          key: record.key, value: Buffer.from(JSON.stringify(record.value)), headers,
-        }));
-        metrics.recordDeadLetter(this.label, errorCode(error));
+      const topic = declaration.outputs[record.output];
+      if (!topic) {
+        // One record's wrong turn costs only that record: it is kept, the rest of the batch goes on.
+        const error = new LifelineError('LL_SOURCE_OUTPUT_UNMAPPED', `source ${this.label} emitted to output "${record.output}", which topology.yaml does not map; mapped: ${Object.keys(declaration.outputs).join(', ')}`);
+        deadLetter(index, error, sourceDeadLetterMessage({ component: this.label, error, originTopic: '', key: record.key, value: record.value, headers }));
+        continue;
       }
+      let value: Buffer | null;
+      try {
+        value = record.value === null ? null : await serde.encode(topic, record.value);
+      } catch (error) {
+        if (isRetriable(error)) throw error; // an outage (registry, Kafka): the batch is answered 503 / retried, never dead-lettered
+        // The record is kept, as JSON, with the reason and what re-encoding it needs: `lifeline dlq replay` does that.
+        deadLetter(index, error, sourceDeadLetterMessage({ component: this.label, error, originTopic: topic, key: record.key, value: record.value, headers }));
+        continue;
+      }
+      const message: Message = { key: record.key, value, headers, ...(record.partition !== undefined ? { partition: record.partition } : {}) };
+      const tooLarge = this.limits.tooLarge(topic, message);
+      if (tooLarge) {
+        this.logger.warn({ topic, code: tooLarge.code, size: tooLarge.details.size, limit: tooLarge.details.limit }, 'record too large for its topic; dead-lettered');
+        deadLetter(index, tooLarge, sourceDeadLetterMessage({ component: this.label, error: tooLarge, originTopic: topic, key: record.key, value: record.value, encoded: value, headers }));
+        continue;
+      }
+      add(topic, message);
     }
     if (batch.cursor !== undefined) {
       this.cursorStore.put(this.label, batch.cursor);
@@ -142,12 +197,12 @@ export class SourceHost {
       for (const write of this.cursorStore.changelogWrites()) add(SOURCE_OFFSETS_TOPIC, { key: write.key, value: write.value, partition: CURSOR_PARTITION });
     }
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-    if (topicMessages.length === 0) return;
+    if (topicMessages.length === 0) return { deadLettered };
     try {
       await retry(async () => {
         const transaction = await this.producer.transaction();
         try {
-          await transaction.sendBatch({ topicMessages });
+          await sendBounded(transaction, topicMessages, this.limits);
           maybeCrashBeforeCommit();
           await transaction.commit();
         } catch (error) {
@@ -168,6 +223,7 @@ export class SourceHost {
     for (const [topic, messages] of byTopic) {
       if (topic !== SOURCE_OFFSETS_TOPIC) metrics.recordOut(this.label, topic, messages.length);
     }
+    return { deadLettered };
   }
 
   describe(): { state: string; detail: string } {
@@ -185,4 +241,11 @@ export class SourceHost {
     this.options.metrics.setUp(this.label, false);
     this.logger.info('source stopped');
   }
+}
+
+/** What identifies a batch across retries: its first record's idempotency key (or key) and size. */
+function batchPosition(batch: SourceBatch): string {
+  const first = batch.records[0];
+  const id = first?.headers?.['lifeline.idempotency-key'] ?? first?.key ?? 'empty';
+  return `${id}+${batch.records.length}`;
 }

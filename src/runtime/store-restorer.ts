@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
+import { deleteOwnGroup } from '../kafka/client.ts';
 import type { TransactionalStore } from './transactional-store.ts';
 
 export const RESTORE_MARKER_HEADER = 'lifeline.restore-marker';
@@ -44,8 +45,9 @@ export async function restoreStores(options: {
   }
 
   const byTopic = new Map(stores.map((store) => [store.changelogTopic, { store, buffer: store.restoreBuffer(), done: false }]));
+  const groupId = `_lifeline.restore.${randomUUID()}`;
   const consumer = kafka.consumer({
-    groupId: `_lifeline.restore.${randomUUID()}`,
+    groupId,
     readUncommitted: false,
     maxBytesPerPartition: 16 * 1024 * 1024,
     maxBytes: 64 * 1024 * 1024,
@@ -86,6 +88,7 @@ export async function restoreStores(options: {
     });
   } finally {
     await consumer.disconnect().catch(() => undefined);
+    void deleteOwnGroup(kafka, groupId); // in the background: the restore is done
   }
   const restored = [...byTopic.values()].reduce((sum, entry) => sum + entry.buffer.restored, 0);
   const ms = performance.now() - started;

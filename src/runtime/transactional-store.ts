@@ -1,4 +1,4 @@
-import type { KeyValueStore } from './component.ts';
+import type { KeyValueStore } from '../component/component.ts';
 import { isExpired, type StoreBackend, type StoredEntry } from './store-backend.ts';
 
 export interface ChangelogWrite {

@@ -1,8 +1,8 @@
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { ComponentRegistry } from '../runtime/component-registry.ts';
-import type { ComponentDefinition } from '../runtime/component.ts';
-import { DURATION_PATTERN } from '../runtime/duration.ts';
+import type { ComponentRegistry } from '../component/component-registry.ts';
+import type { ComponentDefinition } from '../component/component.ts';
+import { DURATION_PATTERN } from '../component/duration.ts';
 
 /**
  * docs/components.md, rendered from the component definitions: the config schema that validates

@@ -1,6 +1,6 @@
 import { dirname, relative } from 'node:path';
-import type { ComponentRegistry } from '../runtime/component-registry.ts';
-import type { StoreSpec } from '../runtime/component.ts';
+import type { ComponentRegistry } from '../component/component-registry.ts';
+import type { StoreSpec } from '../component/component.ts';
 import { isSecretKey } from './config-references.ts';
 import { changelogTopic, deadLetterTopic, type ComponentDeclaration, type TopicDeclaration, type Topology } from './model.ts';
 
@@ -18,7 +18,10 @@ export function describeTopology(topology: Topology, registry: ComponentRegistry
     `  app id     ${topology.runtime.appId}`,
     `  kafka      ${topology.kafka.brokers.join(', ')}${topology.kafka.sasl ? ` (SASL ${topology.kafka.sasl.mechanism})` : ''}${topology.kafka.tls ? ' (TLS)' : ''}`,
     `  registry   ${withoutCredentials(topology.registry.url)}`,
-    ...Object.entries(topology.odoo).map(([name, odoo]) => `  odoo ${name.padEnd(6)}${withoutCredentials(odoo.url)} database ${odoo.database}`),
+    ...Object.entries(topology.connections).flatMap(([kind, named]) => Object.entries(named).map(([name, connection]) => {
+      const summary = registry.connectionKinds().get(kind)?.summary?.(connection as never);
+      return `  ${`${kind} ${name}`.padEnd(10)} ${summary ?? ''}`.trimEnd();
+    })),
     `  ${count(topics.length, 'topic')}, ${count(components.length, 'component')}`,
     '',
     'Components',

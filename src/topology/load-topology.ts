@@ -3,18 +3,27 @@ import { dirname, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { errorMessage } from '../errors.ts';
 import type { KafkaConnectionConfig } from '../kafka/client.ts';
-import type { ComponentRegistry } from '../runtime/component-registry.ts';
-import { parseDuration } from '../runtime/duration.ts';
+import type { ComponentRegistry } from '../component/component-registry.ts';
+import { parseDuration } from '../component/duration.ts';
 import { isSecretKey, literalSecretProblem, resolveReferences, type ReferenceContext } from './config-references.ts';
-import type { ComponentDeclaration, OdooConnection, ProcessingGuarantee, TopicDeclaration, Topology } from './model.ts';
+import type { ComponentDeclaration, ProcessingGuarantee, TopicDeclaration, Topology } from './model.ts';
 import { PositionedYaml, type PathSegment } from './positioned-yaml.ts';
 import { schemaProblems } from './schema-problems.ts';
 import { brokerEntries, checkTopology, isRecord, resolvePath, type CheckedParts } from './topology-checks.ts';
 import {
-  DEFAULT_APP_ID, DEFAULT_CLIENT_ID, OPTIONAL_SECTIONS, RUNTIME_DEFAULTS, TopologyFileSchema,
+  CORE_CONNECTION_KINDS, DEFAULT_APP_ID, DEFAULT_CLIENT_ID, OPTIONAL_SECTIONS, RUNTIME_DEFAULTS, TopologyFileSchema,
   type ConnectorEntry, type ProcessorEntry, type TopologyFile,
 } from './topology-file-schema.ts';
-import { topologyInvalid, type TopologyProblem } from './topology-problem.ts';
+import { sortTopologyProblems, topologyInvalid, type TopologyProblem } from './topology-problem.ts';
+
+export interface LoadOptions {
+  /**
+   * What an unset secret is: an error (the default: `lifeline run` needs them), or a warning
+   * collected in `warnings` (commands that only read Kafka use no secret and need none set).
+   */
+  readonly unsetSecrets?: 'error' | 'warn';
+  readonly warnings?: TopologyProblem[];
+}
 
 /**
  * Reads and validates topology.yaml. Every problem in the file is collected (not just the first)
@@ -24,7 +33,7 @@ import { topologyInvalid, type TopologyProblem } from './topology-problem.ts';
  * @param file the path as the caller wrote it; problems name the file this way.
  * @param env where `${VAR}` references are looked up.
  */
-export function loadTopology(file: string, registry: ComponentRegistry, env: NodeJS.ProcessEnv = process.env): Topology {
+export function loadTopology(file: string, registry: ComponentRegistry, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Topology {
   const absoluteFile = resolve(file);
   const baseDir = dirname(absoluteFile);
   let text: string;
@@ -39,39 +48,48 @@ export function loadTopology(file: string, registry: ComponentRegistry, env: Nod
 
   const references: ReferenceContext = { env, baseDir };
   const resolutionProblems: TopologyProblem[] = [];
-  const plain = yaml.toPlainValue((value, path) => resolveScalar(value, path, references, yaml, resolutionProblems), resolutionProblems);
+  const secretProblems: TopologyProblem[] = options.unsetSecrets === 'warn' ? [] : resolutionProblems;
+  const plain = yaml.toPlainValue((value, path) => resolveScalar(value, path, references, yaml, resolutionProblems, secretProblems), resolutionProblems);
   if (!isRecord(plain)) {
     resolutionProblems.push(yaml.problem([], 'the file must be a mapping with version, connections, topics, processors and connectors'));
     throw topologyInvalid(resolutionProblems);
   }
   dropEmptySections(plain);
   const checkProblems = schemaProblems(TopologyFileSchema, plain, [], yaml);
-  const checked = checkTopology(plain, { yaml, registry, baseDir, problems: checkProblems });
+  const warnings: TopologyProblem[] = [];
+  const checked = checkTopology(plain, { yaml, registry, baseDir, problems: checkProblems, warnings });
   // A value whose reference did not resolve is reported once, for the reference; that its
   // empty stand-in then "must not be empty" would only echo it.
-  const unresolved = new Set(resolutionProblems.map((problem) => problem.path));
+  const unresolved = new Set([...resolutionProblems, ...secretProblems].map((problem) => problem.path));
+  if (secretProblems !== resolutionProblems) options.warnings?.push(...secretProblems);
   const problems = [...resolutionProblems, ...checkProblems.filter((problem) => !unresolved.has(problem.path))];
   if (problems.length > 0) throw topologyInvalid(problems);
 
   const topologyFile = Value.Default(TopologyFileSchema, plain) as TopologyFile;
-  return deepFreeze(buildTopology(topologyFile, checked, absoluteFile, baseDir, yaml));
+  return deepFreeze({ ...buildTopology(topologyFile, checked, absoluteFile, baseDir, yaml), warnings: sortTopologyProblems(warnings) });
 }
 
 /** Resolves `${…}` in one scalar and enforces that secrets are references, reporting at the scalar. */
-function resolveScalar(value: unknown, path: readonly PathSegment[], references: ReferenceContext, yaml: PositionedYaml, problems: TopologyProblem[]): unknown {
-  if (carriesSecret(path)) {
+function resolveScalar(value: unknown, path: readonly PathSegment[], references: ReferenceContext, yaml: PositionedYaml, problems: TopologyProblem[], secretProblems: TopologyProblem[]): unknown {
+  const secret = carriesSecret(path);
+  if (secret) {
     const literal = literalSecretProblem(value);
     if (literal) problems.push(yaml.problem(path, literal));
   }
   if (typeof value !== 'string') return value;
   const resolved = resolveReferences(value, references);
-  for (const message of resolved.problems) problems.push(yaml.problem(path, message));
+  for (const message of resolved.problems) (secret ? secretProblems : problems).push(yaml.problem(path, message));
+  // A value that is one reference and resolves to a whole number is a number, so ports and sizes
+  // can come from the environment (`port: "${LIFELINE_WEBHOOK_PORT:-8088}"`).
+  if (!secret && WHOLE_REFERENCE.test(value) && /^(0|[1-9][0-9]{0,14})$/.test(resolved.value)) return Number(resolved.value);
   return resolved.value;
 }
 
+const WHOLE_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
+
 /**
  * Whether a value sits under a secret-bearing key. Names chosen by the author (topic names,
- * component labels, odoo connection names, output names) are not keys in this sense: a processor
+ * component labels, connection names, output names) are not keys in this sense: a processor
  * labelled `token_refresh` holds no secret.
  */
 function carriesSecret(path: readonly PathSegment[]): boolean {
@@ -81,7 +99,7 @@ function carriesSecret(path: readonly PathSegment[]): boolean {
 function isAuthorChosenName(path: readonly PathSegment[], index: number): boolean {
   const section = path[0];
   if (index === 1) return section === 'topics' || section === 'processors' || section === 'connectors';
-  if (index === 2) return section === 'connections' && path[1] === 'odoo';
+  if (index === 2) return section === 'connections' && typeof path[1] === 'string' && !(CORE_CONNECTION_KINDS as readonly string[]).includes(path[1]);
   if (index === 3) return (section === 'processors' || section === 'connectors') && path[2] === 'outputs';
   return false;
 }
@@ -98,11 +116,12 @@ function dropEmptySections(file: Record<string, unknown>): void {
     }
   }
   const connections = file.connections;
-  if (isRecord(connections) && connections.odoo === null) delete connections.odoo;
+  if (!isRecord(connections)) return;
+  for (const [kind, named] of Object.entries(connections)) if (named === null && !(CORE_CONNECTION_KINDS as readonly string[]).includes(kind)) delete connections[kind];
 }
 
 function buildTopology(file: TopologyFile, checked: CheckedParts, absoluteFile: string, baseDir: string, yaml: PositionedYaml): Topology {
-  const { kafka, registry, odoo = {} } = file.connections;
+  const { kafka, registry } = file.connections;
   const runtime = file.runtime ?? {};
   const appId = file.app_id ?? DEFAULT_APP_ID;
 
@@ -152,7 +171,7 @@ function buildTopology(file: TopologyFile, checked: CheckedParts, absoluteFile: 
       ...(registry.username ? { username: registry.username } : {}),
       ...(registry.password ? { password: registry.password } : {}),
     },
-    odoo: Object.fromEntries(Object.entries(odoo).map(([name, connection]): [string, OdooConnection] => [name, { ...connection }])),
+    connections: checked.connections,
     runtime: {
       appId,
       httpPort: runtime.http_port ?? RUNTIME_DEFAULTS.http_port,

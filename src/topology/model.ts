@@ -1,7 +1,8 @@
-import type { ComponentKind } from '../runtime/component.ts';
+import type { ComponentKind } from '../component/component.ts';
 import type { KafkaConnectionConfig } from '../kafka/client.ts';
 import type { SchemaRegistryConfig } from '../kafka/avro-serde.ts';
 import type { AvroContract } from '../kafka/avro-contract.ts';
+import type { TopologyProblem } from './topology-problem.ts';
 
 /**
  * A validated topology: what `loadTopology` returns once topology.yaml passed every check.
@@ -45,12 +46,8 @@ export interface ComponentDeclaration {
   readonly position: string;
 }
 
-export interface OdooConnection {
-  readonly url: string;
-  readonly database: string;
-  readonly username: string;
-  readonly password: string;
-}
+/** Connections of the kinds components declare: kind -> name -> config (validated, secrets resolved). */
+export type ComponentConnections = Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>>;
 
 export interface RuntimeSettings {
   /** Prefix of consumer groups and transactional ids (`<app_id>.<label>`). */
@@ -70,10 +67,13 @@ export interface Topology {
   readonly file: string;
   readonly kafka: KafkaConnectionConfig;
   readonly registry: SchemaRegistryConfig;
-  readonly odoo: Readonly<Record<string, OdooConnection>>;
+  /** `connections.<kind>` beyond kafka and registry, e.g. `odoo`, each validated by the kind its connectors declare. */
+  readonly connections: ComponentConnections;
   readonly runtime: RuntimeSettings;
   readonly topics: Readonly<Record<string, TopicDeclaration>>;
   readonly components: Readonly<Record<string, ComponentDeclaration>>;
+  /** What `topology validate` warns about (e.g. a partner type no output routes); the topology is valid. */
+  readonly warnings?: readonly TopologyProblem[];
 }
 
 /** PHI field paths of every declared topic's value schema, for scrubbing error text. */

@@ -1,6 +1,6 @@
 import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
-import { DURATION_PATTERN } from '../runtime/duration.ts';
+import { DURATION_PATTERN } from '../component/duration.ts';
 import { isSecretKey } from './config-references.ts';
 import { pathFromPointer, type PathSegment, type PositionedYaml, type ProblemTarget } from './positioned-yaml.ts';
 import type { TopologyProblem } from './topology-problem.ts';

@@ -3,10 +3,12 @@ import { isAbsolute, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { errorMessage } from '../errors.ts';
 import { loadContract, type AvroContract } from '../kafka/avro-contract.ts';
-import type { ComponentRegistry } from '../runtime/component-registry.ts';
-import type { ComponentDefinition, ComponentKind } from '../runtime/component.ts';
+import type { ComponentRegistry } from '../component/component-registry.ts';
+import type { ComponentDefinition, ComponentKind } from '../component/component.ts';
 import type { PathSegment, PositionedYaml } from './positioned-yaml.ts';
 import { schemaProblems } from './schema-problems.ts';
+import { CORE_CONNECTION_KINDS } from './topology-file-schema.ts';
+import { httpUrlProblem } from '../component/http-url.ts';
 import type { TopologyProblem } from './topology-problem.ts';
 
 /**
@@ -21,6 +23,8 @@ export interface CheckContext {
   /** The topology file's folder: relative paths in it resolve from here. */
   readonly baseDir: string;
   readonly problems: TopologyProblem[];
+  /** Where warnings go (validate prints them; the topology stays valid). */
+  readonly warnings?: TopologyProblem[];
 }
 
 /** What the checks computed that the loader needs to build the topology. */
@@ -30,6 +34,8 @@ export interface CheckedParts {
   readonly configs: ReadonlyMap<string, Record<string, unknown>>;
   /** Component label -> the kind its type has. */
   readonly kinds: ReadonlyMap<string, ComponentKind>;
+  /** `connections.<kind>.<name>` of the kinds components declare, validated, with defaults applied. */
+  readonly connections: Record<string, Record<string, Record<string, unknown>>>;
 }
 
 export const TOPIC_NAME = /^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[1-9][0-9]*$/;
@@ -74,7 +80,7 @@ export function resolvePath(baseDir: string, path: string): string {
 }
 
 export function checkTopology(file: Record<string, unknown>, context: CheckContext): CheckedParts {
-  checkConnections(file, context);
+  const connections = checkConnections(file, context);
   if (typeof file.app_id === 'string' && !APP_ID.test(file.app_id)) {
     report(context, ['app_id'], 'must be letters, digits, ".", "_" or "-": it prefixes consumer group and transactional ids');
   }
@@ -92,6 +98,12 @@ export function checkTopology(file: Record<string, unknown>, context: CheckConte
       const config = checkComponentConfig(component, definition, context);
       if (config) configs.set(component.label, config);
       checkOutputNames(component, definition, context);
+      if (config && definition.warnings && context.warnings) {
+        const mapped = new Set(outputsOf(component).map((output) => output.name));
+        for (const warning of definition.warnings(config as never, { has: (output) => mapped.has(output) })) {
+          context.warnings.push(context.yaml.problem([component.section, component.label, 'config', ...warning.path], warning.message));
+        }
+      }
       checkInputPresence(component, definition, context);
       if (config) checkTables(component, definition, config, topics, context);
       // A processor that repartitions its inputs through an internal topic needs no co-partitioned inputs.
@@ -115,7 +127,7 @@ export function checkTopology(file: Record<string, unknown>, context: CheckConte
     }
   }
   checkSingleWriters(writers, topics, context);
-  return { contracts, configs, kinds };
+  return { contracts, configs, kinds, connections };
 }
 
 function report(context: CheckContext, path: readonly PathSegment[], message: string, target: 'value' | 'key' = 'value'): void {
@@ -126,7 +138,7 @@ function undeclared(topic: string): string {
   return `topic ${topic} is not declared under topics`;
 }
 
-function checkConnections(file: Record<string, unknown>, context: CheckContext): void {
+function checkConnections(file: Record<string, unknown>, context: CheckContext): CheckedParts['connections'] {
   const connections = isRecord(file.connections) ? file.connections : {};
   const kafka = isRecord(connections.kafka) ? connections.kafka : {};
   for (const { broker, path } of brokerEntries(kafka.brokers)) {
@@ -146,23 +158,42 @@ function checkConnections(file: Record<string, unknown>, context: CheckContext):
   }
   const registry = isRecord(connections.registry) ? connections.registry : {};
   checkHttpUrl(registry.url, ['connections', 'registry', 'url'], context);
-  if (isRecord(connections.odoo)) {
-    for (const [name, odoo] of Object.entries(connections.odoo)) {
-      if (!LABEL.test(name)) report(context, ['connections', 'odoo', name], 'connection names must match ^[a-z][a-z0-9_]*$', 'key');
-      if (isRecord(odoo)) checkHttpUrl(odoo.url, ['connections', 'odoo', name, 'url'], context);
+  return checkComponentConnections(connections, context);
+}
+
+/** `connections.<kind>` for every kind other than kafka and registry: the kind's connectors declare its schema. */
+function checkComponentConnections(connections: Record<string, unknown>, context: CheckContext): CheckedParts['connections'] {
+  const kinds = context.registry.connectionKinds();
+  const checked: CheckedParts['connections'] = {};
+  for (const [kindName, named] of Object.entries(connections)) {
+    if ((CORE_CONNECTION_KINDS as readonly string[]).includes(kindName)) continue;
+    const kind = kinds.get(kindName);
+    if (!kind) {
+      const known = [...CORE_CONNECTION_KINDS, ...[...kinds.keys()].sort()];
+      report(context, ['connections', kindName], `unknown connection kind "${kindName}"; known kinds: ${known.join(', ')}`, 'key');
+      continue;
     }
+    if (!isRecord(named)) continue; // the file's shape check already reported it
+    const entries: Record<string, Record<string, unknown>> = {};
+    for (const [name, connection] of Object.entries(named)) {
+      const path: PathSegment[] = ['connections', kindName, name];
+      if (!LABEL.test(name)) report(context, path, 'connection names must match ^[a-z][a-z0-9_]*$', 'key');
+      if (!isRecord(connection)) continue;
+      const withDefaults = Value.Default(kind.schema, Value.Clone(connection)) as Record<string, unknown>;
+      const problems = schemaProblems(kind.schema, withDefaults, path, context.yaml);
+      context.problems.push(...problems);
+      if (problems.length > 0) continue;
+      for (const problem of kind.check?.(withDefaults as never) ?? []) report(context, [...path, problem.key], problem.message);
+      entries[name] = withDefaults;
+    }
+    checked[kindName] = entries;
   }
+  return checked;
 }
 
 function checkHttpUrl(value: unknown, path: PathSegment[], context: CheckContext): void {
-  if (typeof value !== 'string' || !value) return;
-  let protocol: string | undefined;
-  try {
-    protocol = new URL(value).protocol;
-  } catch {
-    protocol = undefined;
-  }
-  if (protocol !== 'http:' && protocol !== 'https:') report(context, path, `"${value}" must be an http:// or https:// URL`);
+  const problem = httpUrlProblem(value);
+  if (problem) report(context, path, problem);
 }
 
 function checkTopics(topics: Record<string, unknown>, context: CheckContext): Map<string, AvroContract> {

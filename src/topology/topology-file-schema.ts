@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { DURATION_PATTERN } from '../runtime/duration.ts';
+import { DURATION_PATTERN } from '../component/duration.ts';
 
 /**
  * The shape of topology.yaml, before references between its parts are checked. Names that carry
@@ -49,18 +49,18 @@ const RegistryConnection = Type.Object({
   password: Type.Optional(Type.String({ description: 'A ${ENV} or ${file:…} reference.' })),
 }, { additionalProperties: false });
 
-const OdooConnection = Type.Object({
-  url: NonEmptyString('Base URL of the Odoo server.'),
-  database: NonEmptyString('Odoo database name.'),
-  username: NonEmptyString('Odoo login.'),
-  password: Type.String({ description: 'API key or password; a ${ENV} or ${file:…} reference.' }),
-}, { additionalProperties: false });
+/** Connection names under a component-declared kind (`connections.odoo.main`); each is checked by the kind's own schema. */
+const NamedConnections = Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown()), {
+  description: 'Named connections of a kind a registered connector declares (e.g. odoo), each checked against that kind\'s schema.',
+});
+
+/** The connection kinds the core itself uses; every other key is a kind declared by a component. */
+export const CORE_CONNECTION_KINDS = ['kafka', 'registry'] as const;
 
 const Connections = Type.Object({
   kafka: KafkaConnection,
   registry: RegistryConnection,
-  odoo: Type.Optional(Type.Record(Type.String(), OdooConnection)),
-}, { additionalProperties: false });
+}, { additionalProperties: NamedConnections });
 
 const Runtime = Type.Object({
   http_port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: RUNTIME_DEFAULTS.http_port, description: 'Port of /metrics, /healthz, /readyz.' })),

@@ -9,11 +9,11 @@ import { buildComponentRegistry } from '../../src/cli/component-list.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
 import { asyncApiDocument } from '../../src/ops/asyncapi-document.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
-import { repositoryTopologySecrets } from '../golden-path/golden-path-fixture.ts';
-import { testKafka, uniqueTopic } from '../helpers/harness.ts';
-import { runLifeline, writeTestOperators } from '../helpers/cli-runner.ts';
-import { KEY_COUNT_SCHEMA, TEST_EVENT_SCHEMA, registeredSerde, testEvent } from '../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+import { repositoryTopologySecrets } from '../../testing/golden-path-fixture.ts';
+import { testKafka, uniqueTopic } from '../../testing/harness.ts';
+import { runLifeline, writeTestOperators } from '../../testing/cli-runner.ts';
+import { KEY_COUNT_SCHEMA, TEST_EVENT_SCHEMA, registeredSerde, testEvent } from '../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {

@@ -3,11 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
-import { LIFELINE_HEADERS } from '../../src/runtime/record-headers.ts';
-import { testKafka, uniqueTopic } from '../helpers/harness.ts';
-import { runLifeline, writeTestOperators } from '../helpers/cli-runner.ts';
-import { KEY_COUNT_SCHEMA, TEST_EVENT_SCHEMA, registeredSerde, testEvent, type TestEvent } from '../helpers/runtime-fixture.ts';
-import { writeTestTopology } from '../helpers/topology-writer.ts';
+import { LIFELINE_HEADERS } from '../../src/component/record-headers.ts';
+import { testKafka, uniqueTopic } from '../../testing/harness.ts';
+import { runLifeline, writeTestOperators } from '../../testing/cli-runner.ts';
+import { KEY_COUNT_SCHEMA, TEST_EVENT_SCHEMA, registeredSerde, testEvent, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { writeTestTopology } from '../../testing/topology-writer.ts';
 
 interface ConsumedLine { topic: string; partition: number; offset: string; timestamp: string; key: string | null; headers: Record<string, string>; value: TestEvent }
 interface AuditLine { who: string; action: string; target: string; result: string; detail: string; parameters: Record<string, unknown> }

@@ -9,10 +9,10 @@ import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
 import type { AvroSerde } from '../../src/kafka/avro-serde.ts';
 import { deadLetterTopic } from '../../src/topology/model.ts';
-import { writeTestOperators, type TestOperators } from '../helpers/cli-runner.ts';
-import { testKafka, uniqueTopic } from '../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+import { writeTestOperators, type TestOperators } from '../../testing/cli-runner.ts';
+import { testKafka, uniqueTopic } from '../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
 /**
  * A small live flow for the console tests, on the real broker: a file_source (CSV drops of lab

@@ -9,9 +9,9 @@ import { planTraffic, type Delivery, type TrafficPlan } from '../../dev/demo/par
 import { sendTraffic, type SendStats } from '../../dev/demo/traffic-sender.ts';
 import { startOdooSimulator, type OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
 import type { SlaEvent } from '../../processors/sla-tracker.ts';
-import { testKafka } from '../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../helpers/runtime-fixture.ts';
-import { writeGoldenTopology, type GoldenTopology } from './golden-path-fixture.ts';
+import { testKafka } from '../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
+import { writeGoldenTopology, type GoldenTopology } from '../../testing/golden-path-fixture.ts';
 
 /**
  * The golden path end to end, as topology.yaml declares it, on the real broker and registry and the
@@ -236,8 +236,8 @@ async function assertOdooHoldsTheUniqueRecords(odoo: OdooClient, plan: TrafficPl
     if (charge) {
       assert.equal(idOf(bill.partner_id), partnerIds.get(charge.labRef), `bill ${ref} is from ${charge.labRef}`);
       assert.equal(idOf(line.product_id), productIds.get(`CPT-${charge.productCode}`), `bill ${ref} bills CPT ${charge.productCode}`);
-      assert.equal(line.quantity, charge.quantity);
-      assert.equal(line.price_unit, charge.unitPriceMinor / 100, `bill ${ref} has the ${charge.corrected ? 'amended' : 'charged'} price`);
+      assert.equal(line.quantity, 1, 'one line for the charge');
+      assert.equal(line.price_unit, (charge.unitPriceMinor * charge.quantity) / 100, `bill ${ref} has the ${charge.corrected ? 'amended' : 'charged'} total`);
       if (charge.corrected) corrected++;
       continue;
     }

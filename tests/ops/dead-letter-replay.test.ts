@@ -4,12 +4,13 @@ import { after, test } from 'node:test';
 import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
 import { REPLAY_HEADERS } from '../../src/ops/dead-letter-replay.ts';
-import { LIFELINE_HEADERS } from '../../src/runtime/record-headers.ts';
+import { LIFELINE_HEADERS } from '../../src/component/record-headers.ts';
 import { deadLetterTopic } from '../../src/topology/model.ts';
-import { testKafka, uniqueTopic } from '../helpers/harness.ts';
-import { runLifeline, writeTestOperators } from '../helpers/cli-runner.ts';
-import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+import { testKafka, uniqueTopic } from '../../testing/harness.ts';
+import { runLifeline, writeTestOperators } from '../../testing/cli-runner.ts';
+import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { partitionOf } from '../../testing/sentinel.ts';
+import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
 const PRODUCT_SCHEMA = 'tests/fixtures/schemas/test_product.avsc';
 const ENRICHED_SCHEMA = 'tests/fixtures/schemas/test_event_enriched.avsc';
@@ -123,13 +124,19 @@ test('dead letters are browsed with PHI masked, and once the cause is fixed a re
   const again = await runLifeline(['dlq', 'replay', label, '--execute', '--reason', 'again', ...topology], { env: operators.as('otto') });
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /0 to replay, 3 replayed before \(skipped\); replayed 0/);
-  await sleep(3000);
+  // A sentinel instead of a sleep: a charge whose product exists, through the partition the replays
+  // went to (ACC-3's); once it is enriched, a replayed charge delivered twice would have been too.
+  const sentinelAccount = ['ACC-0', 'ACC-1', 'ACC-2'].find((account) => partitionOf(account, 2) === partitionOf('ACC-3', 2));
+  assert.ok(sentinelAccount, 'an account with a product on the partition of ACC-3');
+  await sendEvents([{ ...testEvent(900, 4), account: sentinelAccount }]);
+  await output.waitUntil((records) => records.some((record) => record.value.id === 'evt-900'), 'the sentinel', 120_000);
+  const records = output.records.filter((record) => record.value.id !== 'evt-900');
 
-  const ids = output.records.map((record) => record.value.id);
+  const ids = records.map((record) => record.value.id);
   assert.equal(ids.length, 13, 'every charge enriched once: nothing lost, nothing twice');
   assert.deepEqual([...new Set(ids)].sort(), [...charges.map((charge) => charge.id), 'evt-103'].sort());
-  for (const record of output.records) assert.equal(record.value.enrichment_status, 'enriched');
-  const fromReplay = output.records.filter((record) => record.headers[REPLAY_HEADERS.id] !== undefined);
+  for (const record of records) assert.equal(record.value.enrichment_status, 'enriched');
+  const fromReplay = records.filter((record) => record.headers[REPLAY_HEADERS.id] !== undefined);
   assert.equal(fromReplay.length, 3);
   for (const record of fromReplay) {
     assert.equal(record.headers[LIFELINE_HEADERS.idempotencyKey], `charge-${record.value.id}`, 'the idempotency key travels with the replay');

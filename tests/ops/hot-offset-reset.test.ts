@@ -3,12 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
-import { LIFELINE_HEADERS } from '../../src/runtime/record-headers.ts';
-import { testKafka, uniqueName, uniqueTopic } from '../helpers/harness.ts';
-import { runLifeline, writeTestOperators } from '../helpers/cli-runner.ts';
-import { kafkaConsumerGroups } from '../helpers/kafka-tools.ts';
-import { KEY_COUNT_SCHEMA, LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+import { LIFELINE_HEADERS } from '../../src/component/record-headers.ts';
+import { testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
+import { runLifeline, writeTestOperators } from '../../testing/cli-runner.ts';
+import { kafkaConsumerGroups } from '../../testing/kafka-tools.ts';
+import { KEY_COUNT_SCHEMA, LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
+import { keyPerPartition } from '../../testing/sentinel.ts';
 
 interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
 interface AuditLine { who: string; action: string; target: string; result: string; parameters: Record<string, unknown>; detail: string }
@@ -76,6 +77,10 @@ test('a running group is reset to a timestamp without stopping lifeline run; Kaf
     }))) });
   };
 
+  /** One event per input partition (keyed by id), counted under an account of their own. */
+  const SENTINEL_ACCOUNT = 'SENTINEL';
+  const sentinels = (prefix: string): TestEvent[] => keyPerPartition(prefix, 3).map((id, index) => ({ ...testEvent(1000 + index), id, account: SENTINEL_ACCOUNT }));
+
   const lifeline = new LifelineProcess(file).start();
   cleanups.push(() => lifeline.kill());
   await lifeline.waitForLine(/lifeline running/, 120_000);
@@ -124,13 +129,16 @@ test('a running group is reset to a timestamp without stopping lifeline run; Kaf
 
   // count_by_key re-emits on replay by design: exactly the records at or after the reset point, exactly once more.
   await countCollector.waitForCount(BATCH_A + 2 * BATCH_B, 180_000);
-  await sleep(3000);
+  // Sentinels instead of a sleep: one new event through each partition; once all are counted, an input counted a third time would have been too.
+  await send(sentinels('sentinel-a'));
+  await countCollector.waitUntil((records) => records.filter((record) => record.value.key === SENTINEL_ACCOUNT).length === 3, 'a sentinel on each partition', 120_000);
+  const counted = countCollector.records.filter((record) => record.value.key !== SENTINEL_ACCOUNT);
   const emitted = new Map<string, number>();
-  for (const record of countCollector.records) {
+  for (const record of counted) {
     const origin = `${record.value.origin_partition}@${record.value.origin_offset}`;
     emitted.set(origin, (emitted.get(origin) ?? 0) + 1);
   }
-  assert.equal(countCollector.records.length, BATCH_A + 2 * BATCH_B);
+  assert.equal(counted.length, BATCH_A + 2 * BATCH_B);
   for (const [origin, times] of emitted) assert.equal(times, batchA.has(origin) ? 1 : 2, `input ${origin} counted ${times} times`);
 
   // 2. The one-command hot reset: dedup runs, is paused through the control topic, reset and resumed.
@@ -139,10 +147,14 @@ test('a running group is reset to a timestamp without stopping lifeline run; Kaf
   assert.match(hot.stderr, /is empty \(paused by .+\)/);
   assert.match(hot.stderr, /resumed by 1 runtime/);
   await duplicateCollector.waitForCount(BATCH_B, 180_000);
-  await sleep(3000);
-  // The replay happened (every batch B record came back and was recognised) and nothing passed twice.
-  assert.deepEqual(duplicateCollector.records.map((record) => record.value.id).sort(), Array.from({ length: BATCH_B }, (_, index) => `evt-${BATCH_A + index}`).sort());
-  const uniqueIds = uniqueCollector.records.map((record) => record.value.id);
+  // Sentinels again: new events on every partition pass dedup after everything the reset replayed.
+  const afterReplay = sentinels('sentinel-b');
+  await send(afterReplay);
+  await uniqueCollector.waitUntil((records) => afterReplay.every((event) => records.some((record) => record.value.id === event.id)), 'a sentinel on each partition', 120_000);
+  const isSentinel = (id: string): boolean => id.startsWith('sentinel-');
+  // The replay happened (every batch B record came back and was recognised, the first sentinels too) and nothing passed twice.
+  assert.deepEqual(duplicateCollector.records.map((record) => record.value.id).filter((id) => !isSentinel(id)).sort(), Array.from({ length: BATCH_B }, (_, index) => `evt-${BATCH_A + index}`).sort());
+  const uniqueIds = uniqueCollector.records.map((record) => record.value.id).filter((id) => !isSentinel(id));
   assert.equal(uniqueIds.length, BATCH_A + BATCH_B, 'no record passed dedup twice');
   assert.equal(new Set(uniqueIds).size, BATCH_A + BATCH_B);
 

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { buildComponentRegistry } from '../../src/cli/component-list.ts';
 import { createLogger } from '../../src/observe/logger.ts';
 import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
-import { LIFELINE_HEADERS } from '../../src/runtime/record-headers.ts';
+import { LIFELINE_HEADERS } from '../../src/component/record-headers.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
 import { DEDUP_RESULT_HEADER, contentHash } from '../../processors/dedup.ts';
-import { uniqueTopic } from '../helpers/harness.ts';
-import { TEST_EVENT_SCHEMA, TopicCollector, testEvent, testEventTopic, type TestEvent } from '../helpers/runtime-fixture.ts';
-import { uniqueLabel, writeTestTopology } from '../helpers/topology-writer.ts';
+import { uniqueTopic } from '../../testing/harness.ts';
+import { keyPerPartition } from '../../testing/sentinel.ts';
+import { TEST_EVENT_SCHEMA, TopicCollector, testEvent, testEventTopic, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -71,12 +71,16 @@ test('dedup passes each idempotency key once, routes repeats, passes amended con
   await send([...firsts.slice(400), ...retried.slice(40), ...amended, ...retried.slice(0, 10)]);
   await passed.waitForCount(600 + amended.length, 90_000);
   await routed.waitForCount(retried.length + 10, 60_000);
-  await sleep(1500);
+  // Sentinels instead of a sleep: a new idempotency key through each input partition and each
+  // partition of the repartition hop; once every one has passed, a late duplicate would have too.
+  const sentinels = keyPerPartition('sentinel-account', 3).flatMap((account, index) => keyPerPartition(`sentinel-${index}`, 3).map((id) => ({ ...testEvent(0), id, account })));
+  await send(sentinels);
+  await passed.waitUntil((records) => records.filter(({ value }) => value.id.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel through every partition', 60_000);
   const metrics = await runtime.metrics.metricsText();
   await runtime.stop();
 
-  assert.equal(passed.records.length, 600 + amended.length, 'each key once, plus the amendments');
-  const firstsPassed = passed.records.filter((record) => record.headers[DEDUP_RESULT_HEADER] === 'first');
+  assert.equal(passed.records.length, 600 + amended.length + sentinels.length, 'each key once, plus the amendments and the sentinels');
+  const firstsPassed = passed.records.filter((record) => record.headers[DEDUP_RESULT_HEADER] === 'first' && !record.value.id.startsWith('sentinel-'));
   assert.equal(new Set(firstsPassed.map((record) => record.value.id)).size, 600);
   const updates = passed.records.filter((record) => record.headers[DEDUP_RESULT_HEADER] === 'update');
   assert.deepEqual(updates.map((record) => record.value.id).sort(), amended.map((event) => event.id).sort());

@@ -6,16 +6,15 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import type { Producer } from 'kafkajs';
-import { Registry } from 'prom-client';
 import { slaTracker, type SlaEvent, type SlaEventType } from '../../processors/sla-tracker.ts';
 import type { AvroSerde } from '../../src/kafka/avro-serde.ts';
 import { createLogger } from '../../src/observe/logger.ts';
-import { ComponentRegistry } from '../../src/runtime/component-registry.ts';
-import type { InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, ReferenceTableView } from '../../src/runtime/component.ts';
+import { ComponentRegistry } from '../../src/component/component-registry.ts';
 import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
-import { infra, testKafka, uniqueName, uniqueTopic } from '../helpers/harness.ts';
-import { TopicCollector, registeredSerde } from '../helpers/runtime-fixture.ts';
+import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
+import { TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
+import { keyPerPartition } from '../../testing/sentinel.ts';
 
 const CHARGE_SCHEMA = resolve('tests/fixtures/schemas/sla_charge_received.avsc');
 const INVOICE_SCHEMA = resolve('tests/fixtures/schemas/sla_invoice_update.avsc');
@@ -45,189 +44,8 @@ interface SlaTopology {
   readonly topics: SlaTopicNames;
 }
 
-/**
- * In memory first: the tracker driven through a stand-in context (both hops of the repartition,
- * the timer called with a chosen clock), for the cases that are slow or racy on a broker.
- */
-class InMemoryContext implements ProcessorContext {
-  readonly label = 'sla_in_memory';
-  readonly logger = createLogger({ level: 'error' });
-  readonly events: SlaEvent[] = [];
-  readonly breaches: SlaEvent[] = [];
-  readonly repartitioned: string[] = [];
-  readonly counts = new Map<string, number>();
-  checkDeadlines: ((now: number) => Promise<void> | void) | undefined;
-  private readonly state = new Map<string, unknown>();
-
-  constructor(readonly partition = 0, readonly metricsRegistry?: Registry) {}
-
-  store<V>(): KeyValueStore<V> {
-    const state = this.state;
-    return {
-      get: (key) => state.get(key) as V | undefined,
-      put: (key, value) => { state.set(key, value); },
-      delete: (key) => { state.delete(key); },
-      entries: () => [...state.entries()] as Array<[string, V]>,
-    };
-  }
-
-  forward<V>(output: string, record: OutputRecord<V>): void {
-    (output === 'breaches' ? this.breaches : this.events).push(record.value as SlaEvent);
-  }
-
-  schedule(_intervalMs: number, callback: (now: number) => Promise<void> | void): void {
-    this.checkDeadlines = callback;
-  }
-
-  table<V>(): ReferenceTableView<V> {
-    throw new Error('sla reads no tables');
-  }
-
-  repartition(_name: string, key: string): void {
-    this.repartitioned.push(key);
-  }
-
-  deadLetter(): void {
-    throw new Error('sla dead-letters by throwing from process()');
-  }
-
-  hasOutput(): boolean {
-    return true;
-  }
-
-  count(event: string, n = 1): void {
-    this.counts.set(event, (this.counts.get(event) ?? 0) + n);
-  }
-
-  /** Both hops: the record as read, then each repartitioned copy as it comes back keyed by transaction. */
-  async deliver(tracker: Processor, record: InputRecord): Promise<SlaEvent[]> {
-    const eventsBefore = this.events.length;
-    const sentBefore = this.repartitioned.length;
-    await tracker.process(record, this);
-    for (const key of this.repartitioned.slice(sentBefore)) await tracker.process({ ...record, key, via: 'by_transaction' }, this);
-    return this.events.slice(eventsBefore);
-  }
-}
-
-const MINUTE = 60_000;
-const T0 = Date.parse('2026-01-05T08:00:00Z');
-
-function inMemoryConfig(overrides: Record<string, unknown> = {}): Parameters<typeof slaTracker.create>[0] {
-  return {
-    check_interval: '1s',
-    settle_window: '1h',
-    flows: {
-      charge_to_invoice: {
-        start: { topic: 'charges', key_path: 'charge_id', time_path: 'received_at' },
-        milestones: [{ name: 'drafted', topic: 'drafts', key_path: 'charge_id' }],
-        end: { topic: 'invoices', key_path: 'charge_id', status_path: 'status', success_values: ['posted'] },
-        warn_after: '10m', breach_after: '15m', owner_path: 'owner_login',
-      },
-      invoice_to_payment: {
-        start: { topic: 'invoices', key_path: 'invoice_id' },
-        end: { topic: 'payments', key_path: 'invoice_id' },
-        warn_after: '1h', breach_after: '2h',
-      },
-      ...overrides,
-    },
-  };
-}
-
-function inputRecord(topic: string, value: Record<string, unknown> | null, timestamp = T0): InputRecord {
-  return { topic, partition: 0, offset: '0', timestamp, key: 'as-produced', value, headers: { 'lifeline.correlation-id': 'corr-1' }, rawValue: null };
-}
-
-const chargeValue = (chargeId: string, receivedAt: number): Record<string, unknown> => ({ charge_id: chargeId, patient_mrn: 'MRN-4711', received_at: receivedAt, owner_login: OWNER });
-const invoiceValue = (chargeId: string, status: string): Record<string, unknown> => ({ invoice_id: invoiceId(chargeId), charge_id: chargeId, status });
-const kinds = (events: readonly SlaEvent[]): string[] => events.map((event) => `${event.flow}:${event.transaction_key}:${event.event_type}`);
-
-test('sla config: flows the tracker cannot run are refused, naming the flow and the key', () => {
-  const refused = (flows: Record<string, unknown>, pattern: RegExp): void => {
-    assert.throws(() => slaTracker.repartitions?.(inMemoryConfig(flows)), (error: unknown) => {
-      assert.equal((error as { code?: string }).code, 'LL_CONFIG_INVALID');
-      assert.match((error as Error).message, pattern);
-      return true;
-    });
-  };
-  const flow = { start: { topic: 'a', key_path: 'id' }, end: { topic: 'b', key_path: 'id' }, warn_after: '20m', breach_after: '15m' };
-  refused({ slow: flow }, /flows\.slow\.warn_after \(20m\) must be shorter than breach_after \(15m\)/);
-  refused({ 'Charge-Flow': { ...flow, warn_after: '5m' } }, /flow name "Charge-Flow" must be snake_case/);
-  refused({ half: { ...flow, warn_after: '5m', end: { topic: 'b', key_path: 'id', status_path: 'status' } } }, /flows\.half\.end: status_path and success_values go together/);
-  refused({ same: { ...flow, warn_after: '5m', end: { topic: 'a', key_path: 'id' } } }, /flows\.same: start and end read the same topic a/);
-  assert.deepEqual(slaTracker.repartitions?.(inMemoryConfig()), ['by_transaction']);
-});
-
-test('sla in memory: an early end and milestone wait for their start; repeats are ignored; one record, two flows', async () => {
-  const context = new InMemoryContext();
-  const tracker = slaTracker.create(inMemoryConfig());
-  await tracker.init?.(context);
-
-  // The invoice is written before the charge is seen: it ends one flow (by charge id) and starts another (by invoice id).
-  assert.deepEqual(kinds(await context.deliver(tracker, inputRecord('invoices', invoiceValue('C1', 'posted'), T0 + 5 * MINUTE))), ['invoice_to_payment:INV-C1:started']);
-  assert.deepEqual(context.repartitioned, ['C1', 'INV-C1'], 'one copy per transaction key the record names');
-  assert.deepEqual(await context.deliver(tracker, inputRecord('drafts', invoiceValue('C1', 'draft'), T0 + 2 * MINUTE)), []);
-  const completed = await context.deliver(tracker, inputRecord('charges', chargeValue('C1', T0)));
-  assert.deepEqual(kinds(completed), ['charge_to_invoice:C1:started', 'charge_to_invoice:C1:milestone', 'charge_to_invoice:C1:completed']);
-  assert.equal(completed[1]?.latency_ms, 2 * MINUTE);
-  assert.equal(completed[2]?.latency_ms, 5 * MINUTE);
-  assert.equal(completed[2]?.owner, OWNER);
-  assert.equal(completed[2]?.correlation_id, 'corr-1');
-
-  // A replayed charge, a repeated invoice, a late milestone: the finished transaction does not reopen.
-  assert.deepEqual(await context.deliver(tracker, inputRecord('charges', chargeValue('C1', T0 + 30 * MINUTE))), []);
-  assert.deepEqual(await context.deliver(tracker, inputRecord('invoices', invoiceValue('C1', 'posted'), T0 + 31 * MINUTE)), []);
-  assert.deepEqual(await context.deliver(tracker, inputRecord('drafts', invoiceValue('C1', 'draft'), T0 + 32 * MINUTE)), []);
-  assert.equal(context.counts.get('sla_repeat_ignored'), 4);
-
-  // A failed write is not an end; a tombstone starts nothing; neither is sent on.
-  const sent = context.repartitioned.length;
-  assert.deepEqual(kinds(await context.deliver(tracker, inputRecord('invoices', invoiceValue('C2', 'failed')))), ['invoice_to_payment:INV-C2:started']);
-  assert.deepEqual(context.repartitioned.slice(sent), ['INV-C2']);
-  assert.deepEqual(await context.deliver(tracker, inputRecord('charges', null)), []);
-  assert.equal(context.counts.get('sla_end_not_successful'), 1);
-  assert.equal(context.counts.get('sla_tombstone_ignored'), 1);
-});
-
-test('sla in memory: the timer warns and breaches once each; a late end completes late; bad records are refused without their values', async () => {
-  const registry = new Registry();
-  const partitions = [new InMemoryContext(0, registry), new InMemoryContext(1, registry)];
-  const trackers = partitions.map(() => slaTracker.create(inMemoryConfig()));
-  for (const [index, tracker] of trackers.entries()) await tracker.init?.(partitions[index] as InMemoryContext); // shared registry: registered once
-  const [context, other] = partitions as [InMemoryContext, InMemoryContext];
-  const [tracker, otherTracker] = trackers as [Processor, Processor];
-  await context.deliver(tracker, inputRecord('charges', chargeValue('C3', T0)));
-  await other.deliver(otherTracker, inputRecord('charges', chargeValue('C4', T0 + MINUTE)));
-
-  const check = async (now: number): Promise<string[]> => {
-    const before = context.events.length;
-    await context.checkDeadlines?.(now);
-    await other.checkDeadlines?.(now);
-    return kinds(context.events.slice(before));
-  };
-  assert.deepEqual(await check(T0 + 9 * MINUTE), []);
-  assert.deepEqual(await check(T0 + 10 * MINUTE), ['charge_to_invoice:C3:warning']);
-  assert.deepEqual(await check(T0 + 12 * MINUTE), []);
-  assert.deepEqual(await check(T0 + 15 * MINUTE), ['charge_to_invoice:C3:breached']);
-  assert.deepEqual(kinds([...context.breaches, ...other.breaches]), ['charge_to_invoice:C3:breached'], 'the breaches output gets the breach alone');
-  assert.deepEqual(await check(T0 + 40 * MINUTE), []);
-  const metrics = await registry.metrics();
-  assert.match(metrics, /lifeline_sla_open_transactions\{component="sla_in_memory",flow="charge_to_invoice"\} 2/, 'summed over the partitions');
-  assert.match(metrics, /lifeline_sla_oldest_open_age_seconds\{component="sla_in_memory",flow="charge_to_invoice"\} 2400/);
-  assert.match(metrics, /lifeline_sla_breaches_total\{component="sla_in_memory",flow="charge_to_invoice"\} 2/);
-
-  const late = await context.deliver(tracker, inputRecord('invoices', invoiceValue('C3', 'posted'), T0 + 16 * MINUTE));
-  assert.deepEqual(kinds(late).filter((kind) => kind.startsWith('charge_to_invoice')), ['charge_to_invoice:C3:completed_late']);
-  assert.equal(late[0]?.latency_ms, 16 * MINUTE);
-  await tracker.close?.();
-  assert.match(await registry.metrics(), /lifeline_sla_open_transactions\{component="sla_in_memory",flow="charge_to_invoice"\} 1/, 'a closed partition no longer counts');
-
-  await assert.rejects(async () => context.deliver(tracker, inputRecord('charges', { patient_mrn: 'MRN-4711' })), /no transaction key \(charge_to_invoice\.start: charge_id\)/);
-  await assert.rejects(async () => context.deliver(tracker, inputRecord('charges', chargeValue('C5', Number.NaN))), (error: unknown) => {
-    assert.match((error as Error).message, /received_at of the charge_to_invoice start event on charges is not a time/);
-    assert.doesNotMatch((error as Error).message, /MRN|C5/);
-    return true;
-  });
-});
+// The tracker's logic in memory (repartition hops, timer, metrics, refused configs and records) is in
+// sla-tracker.unit.test.ts, on the topology test driver; this file proves it against Kafka.
 
 /** A topology.yaml in a temp dir with the sla processor reading `inputs` under `config`. */
 async function writeSlaTopology(options: {
@@ -346,6 +164,22 @@ function assertNoRepeats(events: readonly SlaEvent[]): void {
   assert.deepEqual(repeated, [], 'every event kind at most once per transaction');
 }
 
+const isSentinel = (event: SlaEvent): boolean => event.transaction_key.includes('sentinel-');
+
+/**
+ * Sentinels instead of a sleep: a charge and its posted invoice for a transaction key on each
+ * partition of the by-transaction repartition, so each task completes one after everything it did
+ * before (its timer ticks included, committed earlier on the same output partition). Once every
+ * sentinel's completion has arrived, a repeated event would have too. Returns how many were sent.
+ */
+async function sendSentinels(send: ReturnType<typeof sender>, topics: SlaTopicNames, collector: TopicCollector<SlaEvent>): Promise<number> {
+  const keys = keyPerPartition('sentinel', PARTITIONS);
+  await send(topics.charges, keys.map((id) => charge(id)));
+  await send(topics.invoices, keys.map((id) => invoiceStep(id, 'posted')));
+  await collector.waitUntil((records) => keys.every((id) => records.some(({ value }) => value.transaction_key === id && value.event_type.startsWith('completed'))), 'a sentinel completed on each partition', 30_000);
+  return keys.length;
+}
+
 async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -414,8 +248,8 @@ test('sla: start and end keyed differently meet by transaction; completed, late,
   const invoicesWritten = early.length + fast.length + failed.length + slow.length;
   const expected = firstFlowEvents + invoicesWritten + fast.length;
   await collector.waitForCount(expected, 30_000);
-  await sleep(1500); // a repeated event would arrive now
-  const events = collector.records.map((record) => record.value);
+  const sentinels = await sendSentinels(send, topics, collector);
+  const events = collector.records.map((record) => record.value).filter((event) => !isSentinel(event));
   assertNoRepeats(events);
   assert.equal(events.length, expected);
 
@@ -458,10 +292,10 @@ test('sla: start and end keyed differently meet by transaction; completed, late,
   const labels = { component: topology.label, flow };
   assert.equal(metricValue(metrics, 'lifeline_sla_open_transactions', labels), never.length + failed.length);
   assert.equal(metricValue(metrics, 'lifeline_sla_breaches_total', labels), slow.length + never.length + failed.length);
-  assert.equal(metricValue(metrics, 'lifeline_sla_latency_seconds_count', labels), fast.length + early.length + slow.length);
+  assert.equal(metricValue(metrics, 'lifeline_sla_latency_seconds_count', labels), fast.length + early.length + slow.length + sentinels);
   assert.ok((metricValue(metrics, 'lifeline_sla_oldest_open_age_seconds', labels) ?? 0) >= BREACH_MS / 1000);
   const paymentLabels = { component: topology.label, flow: 'invoice_to_payment' };
-  assert.equal(metricValue(metrics, 'lifeline_sla_open_transactions', paymentLabels), invoicesWritten - fast.length);
+  assert.equal(metricValue(metrics, 'lifeline_sla_open_transactions', paymentLabels), invoicesWritten - fast.length + sentinels, 'the sentinels\' invoices are not paid');
   assert.equal(metricValue(metrics, 'lifeline_sla_breaches_total', paymentLabels), 0);
   const decisions = (event: string): number => metricValue(metrics, 'lifeline_processor_events_total', { component: topology.label, event }) ?? 0;
   assert.ok(decisions('sla_early_step_held') >= early.length, 'the early ends waited for their starts');
@@ -515,9 +349,9 @@ test('sla: a runtime stopped with transactions open hands them to the next one t
   const ended = open.slice(0, 2);
   await send(topics.invoices, ended.map((id) => invoiceStep(id, 'posted')));
   await waitUntil(() => countOf('completed_late') === ended.length, 15_000, 'the late completions');
-  await sleep(1500); // a repeated event would arrive now
+  await sendSentinels(send, topics, collector);
 
-  const events = collector.records.map((record) => record.value);
+  const events = collector.records.map((record) => record.value).filter((event) => !isSentinel(event));
   assertNoRepeats(events);
   for (const id of open) {
     assert.deepEqual(typesOf(events, flow, id), ended.includes(id) ? ['started', 'warning', 'breached', 'completed_late'] : ['started', 'warning', 'breached'], id);

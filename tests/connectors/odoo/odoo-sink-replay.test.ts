@@ -5,8 +5,8 @@ import type { Admin } from 'kafkajs';
 import { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import { startOdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
 import { loadContract } from '../../../src/kafka/avro-contract.ts';
-import { createTestTopics, testKafka, uniqueTopic } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
+import { createTestTopics, testKafka, uniqueTopic } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
 import { invoiceSinkConfig, testClaim, TEST_CLAIM_SCHEMA, type WritebackResult } from './odoo-sink-fixture.ts';
 import { writeOdooTopology } from './odoo-topology.ts';
 

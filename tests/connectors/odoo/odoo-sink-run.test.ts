@@ -7,8 +7,8 @@ import { startOdooSimulator, type OdooSimulator } from '../../../dev/odoo-simula
 import { loadContract } from '../../../src/kafka/avro-contract.ts';
 import type { AvroSerde } from '../../../src/kafka/avro-serde.ts';
 import { deadLetterTopic } from '../../../src/topology/model.ts';
-import { createTestTopics, testKafka, uniqueTopic } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
+import { createTestTopics, testKafka, uniqueTopic } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
 import { invoiceSinkConfig, testClaim, TEST_CLAIM_SCHEMA, type WritebackResult } from './odoo-sink-fixture.ts';
 import { writeOdooTopology, type OdooTestTopology } from './odoo-topology.ts';
 

@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { OdooClient } from '../../../connectors/odoo/odoo-client.ts';
 import { startOdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
-import { createTestTopics, testKafka, uniqueTopic } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
+import { createTestTopics, testKafka, uniqueTopic } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
 import { writeOdooTopology } from './odoo-topology.ts';
 
 const CHANGES = 5_000;
@@ -124,28 +124,35 @@ test(`odoo_source under lifeline run, SIGKILLed ${KILLS} times during ${CHANGES}
   await collector.waitForCount(CHANGES, 60_000).catch((error: unknown) => {
     throw new Error(`${String(error)}; ${progress()}`);
   });
-  await sleep(2000); // anything repeated late would arrive now
+  // Sentinels instead of a sleep: partners created after every change, on every partition of the
+  // topic. The source reads in (write_date, id) order and each partition is read in order: once
+  // every sentinel is in, a change emitted twice by a restart would be in too.
+  const sentinelIds = await odoo.create('res.partner', Array.from({ length: 12 }, (_, n) => ({ name: `Kill-test sentinel ${n}`, ref: `KT-SENTINEL-${n}`, email: 'sentinel@kt.example' })));
+  const isSentinel = (value: PartnerValue): boolean => value.ref?.startsWith('KT-SENTINEL-') ?? false;
+  await collector.waitUntil((records) => records.filter(({ value }) => isSentinel(value)).length >= sentinelIds.length, 'the sentinel partners', 60_000);
+  assert.equal(new Set(collector.records.filter(({ value }) => isSentinel(value)).map(({ partition }) => partition)).size, 3, 'the sentinels cover every partition');
+  const records = collector.records.filter(({ value }) => !isSentinel(value));
   supervising = false;
   await supervisor;
   const injected = lifeline.lines.filter((line) => line.includes('fault injection')).length;
 
   // Every change exactly once, per record in write order.
   const versionsById = new Map<number, number[]>();
-  for (const { value } of collector.records) versionsById.set(value.id, [...(versionsById.get(value.id) ?? []), versionOf(value.email)]);
-  assert.equal(collector.records.length, CHANGES, 'one record per change');
+  for (const { value } of records) versionsById.set(value.id, [...(versionsById.get(value.id) ?? []), versionOf(value.email)]);
+  assert.equal(records.length, CHANGES, 'one record per change');
   for (const [id, last] of written) {
     assert.deepEqual(versionsById.get(id), Array.from({ length: last + 1 }, (_, version) => version), `partner ${id}: versions 0..${last} once each, in order`);
   }
   // The last value of each record is what Odoo holds.
-  const finalById = new Map(collector.records.map(({ value }) => [value.id, value]));
-  const current = await odoo.searchRead('res.partner', [['ref', '=like', 'KT-%']], { fields: ['email', 'write_date', 'name'] });
+  const finalById = new Map(records.map(({ value }) => [value.id, value]));
+  const current = await odoo.searchRead('res.partner', [['ref', '=like', 'KT-%'], ['ref', 'not like', 'KT-SENTINEL-']], { fields: ['email', 'write_date', 'name'] });
   assert.equal(current.length, written.size);
   for (const row of current) {
     const emitted = finalById.get(row.id);
     assert.equal(emitted?.email, row.email, `partner ${row.id}: last email`);
     assert.equal(emitted?.write_date, row.write_date, `partner ${row.id}: last write_date`);
   }
-  const sameSecond = countSameSecondPairs(collector.records.map(({ value }) => value));
+  const sameSecond = countSameSecondPairs(records.map(({ value }) => value));
   console.log(`changes: ${CHANGES} on ${written.size} partners; restarts: ${restarts} (${KILLS} kills, ${injected} crashes before commit); consecutive versions sharing a write_date second: ${sameSecond} (${changedAgainWhileFrozen} changed again under a frozen clock)`);
   assert.ok(restarts >= KILLS, 'restarted after every kill');
   assert.ok(sameSecond > 0, 'some records changed twice within one second');

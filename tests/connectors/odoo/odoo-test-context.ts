@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import type { ConnectorHealth, OutputRecord, SinkContext, SourceContext } from '../../../src/runtime/component.ts';
-import type { OdooConnection } from '../../../src/topology/model.ts';
+import type { ConnectorHealth, OutputRecord, SinkContext, SourceContext } from '../../../src/component/component.ts';
+import type { OdooConnection } from '../../../connectors/odoo/odoo-connection.ts';
 import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
 
 /** A connector context made by hand, for driving odoo_source and odoo_sink without the runtime. */
@@ -27,7 +27,7 @@ export function testConnectorContext(connection: OdooConnection, label = 'odoo_u
     label,
     logger: pino({ level: process.env.LIFELINE_TEST_LOG ?? 'silent' }),
     signal: abort.signal,
-    odoo: { main: connection },
+    connections: { odoo: { main: connection } },
     metricsRegistry: registry,
     setHealth: (state: ConnectorHealth, detail?: string) => {
       const last = health[health.length - 1];

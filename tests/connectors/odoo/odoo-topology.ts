@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { OdooSimulator } from '../../../dev/odoo-simulator/odoo-simulator.ts';
-import { infra, uniqueName } from '../../helpers/harness.ts';
+import { infra, uniqueName } from '../../../testing/harness.ts';
 
 /**
  * topology.yaml files for the Odoo connector tests under `lifeline run`: the local Kafka and

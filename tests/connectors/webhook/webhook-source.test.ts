@@ -1,19 +1,20 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { LIFELINE_HEADERS } from '../../../src/runtime/record-headers.ts';
-import { testKafka } from '../../helpers/harness.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../helpers/runtime-fixture.ts';
-import { deliver, newWebhookSecret, partnerTopics, webhookPort, writePartnerFeedTopology } from '../partner-feed-fixture.ts';
+import { LIFELINE_HEADERS } from '../../../src/component/record-headers.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
+import { deliver, newWebhookSecret, partnerTopics, webhookPort, writePartnerFeedTopology } from '../../../testing/partner-feed-fixture.ts';
 
 /**
  * webhook_source under `lifeline run`, against the real broker and registry: every documented
  * answer, and for every rejection the quarantine record (committed before the answer) with the
- * raw body and the reason. Kafka being unavailable is covered in webhook-source-unit.test.ts.
+ * raw body and the reason. Kafka being unavailable is covered in webhook-source.unit.test.ts.
  */
 
-interface Quarantined { partner: string; reason_code: string; message: string; location: string | null; raw: Buffer; delivery_id: string | null; truncated: boolean; size_bytes: number; headers: Record<string, string> }
+interface Quarantined { sha256: string; partner: string; reason_code: string; message: string; location: string | null; raw: Buffer; delivery_id: string | null; truncated: boolean; size_bytes: number; headers: Record<string, string> }
 interface Charge { idempotency_key: string; delivery_id: string; total: { amount_minor: number; currency: string } | null; patient_id: string | null }
 
 const dft = readFileSync('tests/fixtures/partner/own/dft-p03.hl7', 'utf8');
@@ -35,6 +36,7 @@ before(async () => {
     host: '127.0.0.1',
     port: 0,
     tolerance: '5m',
+    unauthenticated_per_minute: 6,
     partners: [
       // Two secrets: a rotation in progress.
       { name: 'acme_lab', path: '/webhooks/acme_lab', format: 'hl7v2', secrets: ['${ACME_LAB_SECRET_OLD}', '${ACME_LAB_SECRET}'], max_body_bytes: 8192 },
@@ -96,16 +98,25 @@ describe('webhook_source under lifeline run', { timeout: 180_000 }, () => {
     assert.equal(claims.records[0]?.value.claim_ref, 'http://www.BenefitsInc.com/fhir/oralhealthclaim/15476332402');
   });
 
-  test('a bad signature is 401 and the raw body is quarantined, committed before the answer', async () => {
+  test('a bad signature is 401; quarantine keeps only metadata (time, path, address, reason, size, sha256), never the body', async () => {
     const answer = await deliver(port, '/webhooks/acme_lab', dft, { secret: labSecret, signature: 'v1,bm90IGEgc2lnbmF0dXJl' });
     assert.equal(answer.status, 401);
+    assert.equal(answer.headers.get('content-type'), 'application/problem+json');
     assert.equal(answer.body.error?.code, 'LL_WEBHOOK_SIGNATURE_INVALID');
     assert.equal(answer.body.quarantined, true);
     const record = await quarantinedFor(answer.id);
     assert.equal(record.reason_code, 'LL_WEBHOOK_SIGNATURE_INVALID');
     assert.equal(record.partner, 'acme_lab');
-    assert.equal(Buffer.from(record.raw).toString('utf8'), dft, 'the raw body, byte for byte');
+    assert.equal(Buffer.from(record.raw).length, 0, 'no body is stored for an unauthenticated request');
+    assert.equal(record.size_bytes, Buffer.byteLength(dft));
+    assert.equal(record.sha256, createHash('sha256').update(dft).digest('hex'));
     assert.equal(record.headers['webhook-id'], answer.id);
+    assert.equal(record.headers['lifeline.path'], '/webhooks/acme_lab');
+    assert.match(record.headers['lifeline.source-address'] ?? '', /127\.0\.0\.1/);
+    assert.ok(!record.headers['webhook-signature'], 'only descriptive headers are kept');
+    // Nothing of the patient data is in the stored record, in any field.
+    const stored = JSON.stringify({ ...record, raw: Buffer.from(record.raw).toString('utf8') });
+    for (const phi of ['DOE^JANE', 'MRN123456', 'ACCT778899']) assert.ok(!stored.includes(phi), `${phi} is not stored`);
     const other = await deliver(port, '/webhooks/acme_lab', dft, { secret: payerSecret });
     assert.equal(other.status, 401, 'another partner\'s secret does not verify');
   });
@@ -125,7 +136,12 @@ describe('webhook_source under lifeline run', { timeout: 180_000 }, () => {
     const replay = await deliver(port, '/webhooks/acme_lab', body, { secret: labSecret, id: first.id, timestampSeconds: Math.floor(Date.now() / 1000) + 1 });
     assert.equal(replay.status, 200);
     assert.equal(replay.body.status, 'duplicate');
-    await sleep(1500);
+    // A sentinel instead of a sleep: the same body under a new webhook-id is a new delivery, produced
+    // on the same partitions (same entity keys) after the replay was answered. Once it is in, a
+    // replay that had been produced would be too.
+    const sentinel = await deliver(port, '/webhooks/acme_lab', body, { secret: labSecret });
+    assert.equal(sentinel.status, 200);
+    await charges.waitUntil((records) => records.filter((record) => record.value.delivery_id === sentinel.id).length === 2, 'the sentinel delivery', 30_000);
     assert.equal(charges.records.filter((record) => record.value.delivery_id === first.id).length, 2, 'two FT1 charges, once');
   });
 
@@ -172,5 +188,22 @@ describe('webhook_source under lifeline run', { timeout: 180_000 }, () => {
     assert.equal(unknown.status, 404);
     const get = await fetch(`http://127.0.0.1:${port}/webhooks/acme_lab`);
     assert.equal(get.status, 405);
+  });
+
+  test('unauthenticated requests are rate-limited per source address: 429 with Retry-After, nothing recorded; signed deliveries still pass', async () => {
+    // Earlier tests sent 3 unauthenticated requests (2 bad signatures, 1 oversized) from this address; the limit is 6 a minute.
+    const answers = [];
+    for (let index = 0; index < 6; index++) answers.push(await deliver(port, '/webhooks/acme_lab', dft, { secret: labSecret, signature: 'v1,Zm9yZ2Vk' }));
+    const limited = answers.filter((answer) => answer.status === 429);
+    assert.ok(limited.length >= 3, `some of them are answered 429 (${answers.map((answer) => answer.status).join(',')})`);
+    assert.equal(limited[0]?.body.error?.code, 'LL_WEBHOOK_RATE_LIMITED');
+    assert.ok(Number(limited[0]?.headers.get('retry-after')) >= 1);
+    const signed = await deliver(port, '/webhooks/acme_lab', dft.replace('DFT000123', 'DFT000999'), { secret: labSecret });
+    assert.equal(signed.status, 200, 'a partner with a valid signature is never rate-limited');
+    const last = limited[limited.length - 1] as { id: string };
+    const deadline = Date.now() + 20_000;
+    while (!charges.records.some((record) => record.value.delivery_id === signed.id) && Date.now() < deadline) await sleep(100);
+    assert.ok(charges.records.some((record) => record.value.delivery_id === signed.id), 'the signed delivery was committed');
+    assert.ok(!quarantine.records.some((record) => record.value.delivery_id === last.id), 'a rate-limited request is not recorded');
   });
 });

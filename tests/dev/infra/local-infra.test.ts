@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { infraStatus } from '../../../dev/infra/local-infra.ts';
 import { assertPortFree } from '../../../dev/infra/java-process.ts';
-import { infra } from '../../helpers/harness.ts';
+import { infra } from '../../../testing/harness.ts';
 
 test('status reports both the broker and the registry answering', async () => {
   await infra();

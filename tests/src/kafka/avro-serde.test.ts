@@ -4,7 +4,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { LifelineError } from '../../../src/errors.ts';
 import { compileContract } from '../../../src/kafka/avro-contract.ts';
 import { AvroSerde, subjectFor } from '../../../src/kafka/avro-serde.ts';
-import { createTestTopics, infra, testKafka, uniqueName } from '../../helpers/harness.ts';
+import { createTestTopics, infra, testKafka, uniqueName } from '../../../testing/harness.ts';
 
 const chargeV1 = {
   type: 'record', name: 'LabCharge', namespace: 'lifeline.test',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CompressionTypes, type Admin, type Kafka } from 'kafkajs';
-import { createTestTopics, testKafka, uniqueName } from '../../helpers/harness.ts';
+import { createTestTopics, testKafka, uniqueName } from '../../../testing/harness.ts';
 
 let kafka: Kafka;
 let admin: Admin;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
-import { createTestTopics, testKafka, uniqueName } from '../../helpers/harness.ts';
+import { createTestTopics, testKafka, uniqueName } from '../../../testing/harness.ts';
 
 const { ConfigResourceTypes } = kafkajs;
 let kafka: Kafka;

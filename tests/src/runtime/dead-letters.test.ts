@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import { Type } from '@sinclair/typebox';
-import { ComponentRegistry } from '../../../src/runtime/component-registry.ts';
+import { ComponentRegistry } from '../../../src/component/component-registry.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
-import { defineProcessor, type ComponentDefinition } from '../../../src/runtime/component.ts';
+import { defineProcessor, type ComponentDefinition } from '../../../src/component/component.ts';
 import { DEAD_LETTER_HEADERS } from '../../../src/runtime/dead-letter.ts';
 import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { deadLetterTopic } from '../../../src/topology/model.ts';
-import { TopicCollector, testEvent, testEventTopic, writeCounterTopology, type TestEvent } from '../../helpers/runtime-fixture.ts';
+import { TopicCollector, testEvent, testEventTopic, writeCounterTopology, type TestEvent } from '../../../testing/runtime-fixture.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {

@@ -3,10 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { loadContract } from '../../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
-import { testKafka } from '../../helpers/harness.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { keyPerPartition } from '../../../testing/sentinel.ts';
 import {
   LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology,
-} from '../../helpers/runtime-fixture.ts';
+} from '../../../testing/runtime-fixture.ts';
 
 const TOTAL = 20_000;
 const KILLS = 5;
@@ -75,20 +76,27 @@ test(`count_by_key under lifeline run, SIGKILLed ${KILLS} times during a ${TOTAL
   }
   await streaming;
   await collector.waitForCount(TOTAL, 360_000);
-  await sleep(3000); // anything duplicated late would arrive now
+  // A sentinel through every input partition: once each is counted, an input emitted twice (a late
+  // duplicate from a retried transaction) would have been too; no sleep.
+  const sentinels = keyPerPartition('sentinel', 3);
+  await producer.send({ topic: topology.input, messages: await Promise.all(sentinels.map(async (account, index) => ({ key: account, value: await serde.encode(topology.input, { ...testEvent(TOTAL + index), account }) }))), acks: -1 });
+  const isSentinel = (key: string): boolean => key.startsWith('sentinel-');
+  await collector.waitUntil((records) => records.filter(({ value }) => isSentinel(value.key)).length >= sentinels.length, 'a sentinel on each partition', 120_000);
   supervising = false;
   await supervisor;
   const injected = lifeline.lines.filter((line) => line.includes('fault injection')).length;
   console.log(`restarts: ${restarts} (${KILLS} kills from outside, ${injected} crashes inside a transaction)`);
 
   const byOrigin = new Map<string, number>();
+  const outputs = collector.records.filter(({ value }) => !isSentinel(value.key));
   for (const { value } of collector.records) {
     const origin = `${value.origin_partition}@${value.origin_offset}`;
     byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + 1);
   }
   const duplicated = [...byOrigin].filter(([, seen]) => seen > 1);
   assert.equal(duplicated.length, 0, `inputs emitted more than once: ${duplicated.slice(0, 5).map(([origin]) => origin).join(', ')}`);
-  assert.equal(collector.records.length, TOTAL, 'one output per input');
+  assert.equal(outputs.length, TOTAL, 'one output per input');
+  assert.equal(collector.records.length - outputs.length, sentinels.length, 'each sentinel once');
 
   // The store's counts are exact: per account the emitted counts are exactly 1..n.
   const countsPerAccount = new Map<string, number[]>();

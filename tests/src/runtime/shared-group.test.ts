@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { loadContract } from '../../../src/kafka/avro-contract.ts';
+import { keyPerPartition } from '../../../testing/sentinel.ts';
 import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
-import { testKafka } from '../../helpers/harness.ts';
-import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology } from '../../helpers/runtime-fixture.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology } from '../../../testing/runtime-fixture.ts';
 
 interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
 
@@ -69,14 +70,19 @@ test('two lifeline run processes share a group; stopping one moves its partition
 
   await send(TOTAL / 2, TOTAL);
   await collector.waitForCount(TOTAL, 120_000);
-  await sleep(2000);
+  // A sentinel through every partition instead of a sleep: once each is counted, a repeated input would have been too.
+  const sentinels = keyPerPartition('sentinel', 4);
+  await producer.send({ topic: topology.input, messages: await Promise.all(sentinels.map(async (account, index) => ({ key: account, value: await serde.encode(topology.input, { ...testEvent(TOTAL + index), account }) }))), acks: -1 });
+  await collector.waitUntil((records) => records.filter(({ value }) => value.key.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel on each partition', 60_000);
+  const records = collector.records.filter(({ value }) => !value.key.startsWith('sentinel-'));
 
-  const origins = new Set(collector.records.map(({ value }) => `${value.origin_partition}@${value.origin_offset}`));
+  const origins = new Set(records.map(({ value }) => `${value.origin_partition}@${value.origin_offset}`));
   assert.equal(origins.size, TOTAL, 'no input lost');
-  assert.equal(collector.records.length, TOTAL, 'no input repeated');
+  assert.equal(records.length, TOTAL, 'no input repeated');
+  assert.equal(collector.records.length, TOTAL + sentinels.length, 'no sentinel repeated');
   // The moved partitions kept their state: counts continue where the stopped process left them.
   for (const [account, count] of expected) {
-    const counts = collector.records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
+    const counts = records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
     assert.deepEqual(counts, Array.from({ length: count }, (_, index) => index + 1), `${account} counted 1..${count}`);
   }
   assert.ok(stoppedHad.length === 2);

@@ -3,12 +3,12 @@ import { after, test } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { buildComponentRegistry } from '../../../src/cli/component-list.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
-import { ComponentRegistry } from '../../../src/runtime/component-registry.ts';
-import { defineProcessor, type ComponentDefinition } from '../../../src/runtime/component.ts';
+import { ComponentRegistry } from '../../../src/component/component-registry.ts';
+import { defineProcessor, type ComponentDefinition } from '../../../src/component/component.ts';
 import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
-import { testKafka } from '../../helpers/harness.ts';
-import { TopicCollector, registeredSerde, testEvent, testEventTopic, writeCounterTopology } from '../../helpers/runtime-fixture.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { TopicCollector, registeredSerde, testEvent, testEventTopic, writeCounterTopology } from '../../../testing/runtime-fixture.ts';
 
 interface KeyCount { key: string; count: number; origin_topic: string; origin_partition: number; origin_offset: number }
 

@@ -1,0 +1,26 @@
+// `npm run build`: compiles the TypeScript of src/, connectors/, processors/ and dev/ to JavaScript in
+// dist/ (tsc, tsconfig.build.json: relative `.ts` imports rewritten to `.js`), copies the files the
+// code reads next to itself (the ops schemas, the Kafka pom), and stamps the build. bin/lifeline.mjs
+// runs dist/ when its stamp is newer than every source file, and the sources through tsx otherwise.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const started = Date.now();
+rmSync(dist, { recursive: true, force: true });
+const tsc = join(root, 'node_modules/typescript/bin/tsc');
+const compiled = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+if (compiled.status !== 0) process.exit(compiled.status ?? 1);
+cpSync(join(root, 'schemas'), join(dist, 'schemas'), { recursive: true });
+mkdirSync(join(dist, 'dev/infra'), { recursive: true });
+cpSync(join(root, 'dev/infra/kafka-pom.xml'), join(dist, 'dev/infra/kafka-pom.xml'));
+const commit = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
+writeFileSync(join(dist, 'BUILD.json'), `${JSON.stringify({
+  builtAt: new Date().toISOString(),
+  node: process.version,
+  commit: commit.status === 0 ? commit.stdout.trim() : undefined,
+}, null, 2)}\n`);
+console.log(`built dist/ in ${Date.now() - started} ms`);

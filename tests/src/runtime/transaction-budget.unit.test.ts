@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { RuntimeMetrics } from '../../../src/observe/metrics.ts';
+import { ProgressGuard, RECORD_BATCH_OVERHEAD, SizeLimits, estimateMessageBytes, splitIntoRequests } from '../../../src/runtime/transaction-budget.ts';
+
+test('estimateMessageBytes is an upper bound of the record\'s size in a batch: key, value, headers and their framing', () => {
+  const message = { key: 'k'.repeat(10), value: Buffer.alloc(1000), headers: { 'lifeline.idempotency-key': 'abc' } };
+  const estimate = estimateMessageBytes(message);
+  assert.ok(estimate >= 10 + 1000 + 'lifeline.idempotency-key'.length + 3);
+  assert.ok(estimate <= 10 + 1000 + 27 + 40 + 10);
+});
+
+test('splitIntoRequests keeps every topic\'s share of a request under its limit and the request under the request limit, in order', () => {
+  const limits = new SizeLimits(new Map([['small', 2_000]]), 10_000, 6_000);
+  const messages = Array.from({ length: 40 }, (_, index) => ({ key: `k${index}`, value: Buffer.alloc(300, index) }));
+  const requests = splitIntoRequests([{ topic: 'small', messages }, { topic: 'large', messages }], limits);
+  const sent = new Map<string, Buffer[]>();
+  for (const request of requests) {
+    let requestBytes = 0;
+    for (const { topic, messages: part } of request) {
+      const bytes = part.reduce((sum, message) => sum + estimateMessageBytes(message), 0);
+      requestBytes += bytes + RECORD_BATCH_OVERHEAD * part.length;
+      assert.ok(bytes <= limits.limitFor(topic) * 0.9, `${topic}: ${bytes} bytes in one request`);
+      sent.set(topic, [...(sent.get(topic) ?? []), ...part.map((message) => message.value as Buffer)]);
+    }
+    assert.ok(requestBytes <= 6_000, `a request of ${requestBytes} bytes`);
+  }
+  for (const topic of ['small', 'large']) assert.deepEqual(sent.get(topic), messages.map((message) => message.value), `${topic}: every message once, in order`);
+});
+
+test('tooLarge names the topic, the size and the limit; a record that fits alone is never too large', () => {
+  const limits = SizeLimits.fixed(1_048_588, new Map([['small', 2_000]]));
+  const error = limits.tooLarge('small', { key: 'k', value: Buffer.alloc(2_000) });
+  assert.equal(error?.code, 'LL_RECORD_TOO_LARGE');
+  assert.equal(error?.details.limit, 2_000);
+  assert.ok(Number(error?.details.size) > 2_000);
+  assert.match(error?.message ?? '', /small accepts \(max\.message\.bytes 2000\)/);
+  assert.equal(limits.tooLarge('small', { key: 'k', value: Buffer.alloc(1_800) }), undefined);
+  assert.equal(limits.tooLarge('other', { key: 'k', value: Buffer.alloc(900_000) }), undefined, 'other topics have the broker\'s limit');
+});
+
+test('ProgressGuard: the second failure from the same position splits the batch and reports the stall; a commit clears it', async () => {
+  const metrics = new RuntimeMetrics();
+  const reports: Array<[boolean, string]> = [];
+  const guard = new ProgressGuard('charge_dedup', pino({ level: 'silent' }), metrics, (stalled, detail) => reports.push([stalled, detail]));
+  const error = Object.assign(new Error('message too large'), { type: 'MESSAGE_TOO_LARGE' });
+  guard.failed('topic/0@10', error);
+  assert.equal(guard.divisor, 1, 'one failure may be an accident');
+  assert.equal(guard.stalled, false);
+  guard.failed('topic/0@10', error);
+  assert.equal(guard.divisor, 2, 'never a third time unchanged');
+  assert.equal(guard.stalled, true);
+  assert.match(reports.at(-1)?.[1] ?? '', /no progress: the batch at topic\/0@10 failed 2 times \(MESSAGE_TOO_LARGE/);
+  guard.failed('topic/0@10', error);
+  assert.equal(guard.divisor, 4);
+  assert.match(await metrics.registry.metrics(), /lifeline_stalled_batches_total\{component="charge_dedup"\} 1/);
+  guard.succeeded();
+  assert.equal(guard.stalled, false);
+  assert.deepEqual(reports.at(-1), [false, 'progress again']);
+  assert.equal(guard.divisor, 2, 'grows back gradually');
+  guard.failed('topic/0@30', error);
+  assert.equal(guard.stalled, false, 'a failure at a new position starts counting again');
+});
