@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
 import { startConsole } from '../console/console-server.ts';
 import { createLogger } from '../observe/logger.ts';
 import { OpsSession, parseInteger, topologyOption, type TopologyOptions } from './ops-session.ts';
@@ -40,4 +41,18 @@ export function registerConsoleCommand(program: Command): void {
         process.once('SIGTERM', stop);
       });
     });
+}
+
+/**
+ * The console embedded in `lifeline run --console-port N`: the same console, in the runtime's
+ * process, for a single-process deployment (and `dev/start.sh`). Returns how to stop it.
+ */
+export async function embedConsole(topologyFile: string, port: number, host: string, logger: Logger): Promise<() => Promise<void>> {
+  const session = new OpsSession({ topology: topologyFile }, 'run console');
+  const running = await startConsole({ session, logger, host, port });
+  logger.info({ url: running.url }, `lifeline console at ${running.url}`);
+  return async () => {
+    await running.close().catch(() => undefined);
+    await session.close();
+  };
 }

@@ -232,10 +232,12 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
 
   // ---- replay plans: plan → approve, as `lifeline replay plan|approve|reject` -------------------
 
-  app.get('/api/replay-plans', { preHandler: reader, schema: { tags: ['replay'], summary: 'Replay plans, newest first', response: { 200: PlansView } } }, async () => {
+  app.get('/api/replay-plans', { preHandler: reader, schema: { tags: ['replay'], summary: 'Replay plans of this topology (its components and consumer groups), newest first', response: { 200: PlansView } } }, async () => {
     const store = new ReplayPlanStore(session.kafka, await session.admin(), session.serde);
     try {
-      return { refreshedAt: Date.now(), plans: (await store.list()).slice(0, 500).map(planView) };
+      // ops.replay-plans.v1 is shared by every topology on the cluster: this console shows its own.
+      const ours = (plan: ReplayPlan): boolean => Boolean(topology.components[plan.target]) || plan.target.startsWith(`${topology.runtime.appId}.`);
+      return { refreshedAt: Date.now(), plans: (await store.list()).filter(ours).slice(0, 500).map(planView) };
     } finally {
       await store.close();
     }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { maskSecrets, normaliseMessage } from '../../src/console/console-data.ts';
 import { deadLetterTopic } from '../../src/topology/model.ts';
 import { DEAD_LETTER_PATIENT, PATIENT_IDS, startConsoleFixture, type ConsoleFixture } from './console-fixture.ts';
 
@@ -73,13 +72,6 @@ test('the flows graph shows the source and the dedup with live status from _life
   assert.ok(detail.body.group.partitions.every((partition) => partition.memberId !== null));
   assert.equal(detail.body.processes.length, 1, JSON.stringify(detail.body.processes));
   assert.equal((await request('GET', '/api/flows/no_such_component', { headers: fixture.as('viola') })).status, 404);
-});
-
-test('config views mask secrets at any depth; error fingerprints ignore ids and values', () => {
-  assert.deepEqual(maskSecrets({ connection: 'main', password: 'hunter2', partners: [{ name: 'a', secrets: ['whsec_x'], webhook_secret: 's' }], nested: { api_key: 'k', token: '' } }), {
-    connection: 'main', password: '[SECRET]', partners: [{ name: 'a', secrets: '[SECRET]', webhook_secret: '[SECRET]' }], nested: { api_key: '[SECRET]', token: '' },
-  });
-  assert.equal(normaliseMessage('partner "ACME" row 12 failed for 3fa85f64-5717-4562-b3fc-2c963f66afa6'), 'partner <value> row <n> failed for <id>');
 });
 
 test('dead letters: grouped by fingerprint, browsed with PHI masked', { timeout: 60_000 }, async () => {
@@ -238,4 +230,14 @@ test('the API is described by a generated OpenAPI document; the page is served f
     assert.ok(page.status === 200 || page.status === 503, `${path}: ${page.status}`);
     assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
   }
+});
+
+test('lifeline run --console-port embeds the same console in the runtime process', { timeout: 30_000 }, async () => {
+  const flows = await fetch(`${fixture.embeddedUrl}/api/flows`, { headers: fixture.as('viola') });
+  assert.equal(flows.status, 200);
+  const body = await flows.json() as { nodes: Array<{ id: string }> };
+  assert.ok(body.nodes.some((node) => node.id === fixture.dedup));
+  assert.equal((await fetch(`${fixture.embeddedUrl}/api/flows`)).status, 401);
+  const refused = await fetch(`${fixture.embeddedUrl}/api/replay-plans`, { method: 'POST', headers: { ...fixture.as('viola'), 'content-type': 'application/json' }, body: JSON.stringify({ component: fixture.dedup, reason: 'x' }) });
+  assert.equal(refused.status, 403);
 });

@@ -33,6 +33,8 @@ export interface ConsoleFixture {
   readonly dedup: string;
   readonly operators: TestOperators;
   readonly console: RunningConsole;
+  /** The console `lifeline run --console-port 0` embeds. */
+  readonly embeddedUrl: string;
   readonly kafka: Kafka;
   readonly admin: Admin;
   readonly serde: AvroSerde;
@@ -93,9 +95,11 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   cleanups.push(() => admin.disconnect());
   const serde = await registeredSerde();
 
-  const lifeline = new LifelineProcess(written.file).start();
+  // The runtime embeds a console of its own too (lifeline run --console-port).
+  const lifeline = new LifelineProcess(written.file, ['--console-port', '0'], { LIFELINE_OPERATORS_FILE: operators.file }).start();
   cleanups.push(() => lifeline.kill());
   await lifeline.waitForLine(/lifeline running/, 120_000);
+  const embeddedUrl = /lifeline console at (http:\/\/[^"\s]+)/.exec(await lifeline.waitForLine(/lifeline console at http/, 60_000))?.[1] as string;
 
   const output = await new TopicCollector<{ entity_key: string }>(kafka, deduplicated, serde).start();
   cleanups.push(() => output.stop());
@@ -143,7 +147,7 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
     return { 'x-lifeline-operator': env.LIFELINE_OPERATOR as string, 'x-lifeline-token': env.LIFELINE_OPERATOR_TOKEN as string };
   };
   return {
-    file: written.file, received, deduplicated, slaTopic, source, dedup, operators, console: running, kafka, admin, serde, entityKeys,
+    file: written.file, embeddedUrl, received, deduplicated, slaTopic, source, dedup, operators, console: running, kafka, admin, serde, entityKeys,
     as: tokenOf,
     async close() {
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
