@@ -18,6 +18,7 @@ import { ProcessorHost } from './processor-host.ts';
 import { SinkHost } from './sink-host.ts';
 import { SOURCE_OFFSETS_TOPIC, SourceHost } from './source-host.ts';
 import { claimStateDirectory, type ClaimedStateDirectory } from './state-directory.ts';
+import { StatusPublisher } from './status-publisher.ts';
 
 /** What the runtime needs of a processor, source or sink host. */
 interface ComponentHost {
@@ -55,6 +56,7 @@ export class LifelineRuntime {
   private readonly hosts = new Map<string, ComponentHost>();
   private http: RunningHttpServer | undefined;
   private control: ControlListener | undefined;
+  private status: StatusPublisher | undefined;
   private stopping: Promise<void> | undefined;
   private readonly stopRequested = new AbortController();
   /** Start steps still waiting, with why (what /healthz and /readyz show as `starting`). */
@@ -157,6 +159,12 @@ export class LifelineRuntime {
           throw error;
         }
       })));
+      // Each process tells the fleet (and the console) what it hosts, on the compacted _lifeline.status topic.
+      await this.untilStarted('status', 'publishing the process status', async () => {
+        const status = new StatusPublisher({ kafka: this.kafka, admin: this.admin as Admin, metrics: this.metrics, logger, appId: topology.runtime.appId, health: () => this.health() });
+        await status.start();
+        this.status = status;
+      });
     } catch (error) {
       if (this.stopRequested.signal.aborted) return; // stopped while starting: not a failure
       const failure = error instanceof Error ? error : new Error(String(error));
@@ -286,6 +294,7 @@ export class LifelineRuntime {
         pending.delete(label);
       };
       const all = Promise.all([
+        stopOne('status', async () => { await this.status?.stop(); }),
         stopOne('control', async () => { await this.control?.stop(); }),
         ...[...this.hosts].map(([label, host]) => stopOne(label, () => host.stop())),
       ]);
