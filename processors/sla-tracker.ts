@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import { LifelineError } from '../src/errors.ts';
-import { defineProcessor, type InputRecord, type Processor, type ProcessorContext } from '../src/component/component.ts';
+import { defineProcessor, type InputRecord, type PartitionGauge, type Processor, type ProcessorContext } from '../src/component/component.ts';
 import { DURATION_PATTERN, parseDuration } from '../src/component/duration.ts';
 import { LIFELINE_HEADERS } from '../src/component/record-headers.ts';
 import { readPath } from '../src/component/value-path.ts';
@@ -245,17 +245,30 @@ function planTracker(config: SlaConfigType): TrackerPlan {
 /** One instance per partition task (the host calls `create` per task). */
 class SlaTracker implements Processor {
   private metrics: SlaMetrics | undefined;
+  /** Per-process gauges the runtime aggregates over this process's partitions (sum / max). */
+  private openGauge: PartitionGauge | undefined;
+  private oldestGauge: PartitionGauge | undefined;
   private label = '';
-  private partition = -1;
 
   constructor(private readonly plan: TrackerPlan) {}
 
   init(context: ProcessorContext): void {
     this.label = context.label;
-    this.partition = context.partition;
     if (context.metricsRegistry) {
       this.metrics = SlaMetrics.of(context.metricsRegistry);
       this.metrics.declareFlows(this.label, [...this.plan.flows.keys()]);
+    }
+    this.openGauge = context.partitionGauge?.({
+      name: 'lifeline_sla_open_transactions', help: 'Transactions started and not yet ended, per flow.', labelNames: ['flow'], aggregate: 'sum',
+    });
+    this.oldestGauge = context.partitionGauge?.({
+      name: 'lifeline_sla_oldest_open_age_seconds', help: 'Age of the oldest open transaction per flow (exception ageing); 0 when none is open.',
+      labelNames: ['flow'], aggregate: 'max',
+    });
+    // Series exist from the start (at 0), so alerts work before the first transaction.
+    for (const flow of this.plan.flows.keys()) {
+      this.openGauge?.set({ flow }, 0);
+      this.oldestGauge?.set({ flow }, 0);
     }
     context.schedule(this.plan.checkIntervalMs, (now) => this.checkDeadlines(context, now));
   }
@@ -265,9 +278,6 @@ class SlaTracker implements Processor {
     else this.applySteps(record, context);
   }
 
-  close(): void {
-    this.metrics?.forgetPartition(this.label, this.partition);
-  }
 
   /**
    * First hop: validate the record (a bad time or a missing key dead-letters the original record,
@@ -495,7 +505,12 @@ class SlaTracker implements Processor {
       this.keepOpen(context, transaction, flow);
     }
     if (orphaned > 0) context.logger.warn({ transactions: orphaned }, 'sla: forgot open transactions of flows no longer configured');
-    if (this.metrics) this.metrics.publish(this.label, this.partition, this.snapshot(context, now));
+    if (this.openGauge || this.oldestGauge) {
+      for (const [flow, seen] of this.snapshot(context, now)) {
+        this.openGauge?.set({ flow }, seen.open);
+        this.oldestGauge?.set({ flow }, seen.oldestAgeMs / 1000);
+      }
+    }
     return due.length >= DUE_CHUNK;
   }
 
@@ -610,12 +625,11 @@ const LATENCY_BUCKETS_SECONDS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 900,
 type FlowLabels = 'component' | 'flow';
 
 /**
- * Per-flow SLA metrics, registered once per registry (every partition task of every sla processor
- * in the process shares them). Gauges are per process: each partition's timer publishes what it
- * saw and the gauge shows the sum (open) or the maximum (oldest age) over this process's
- * partitions, so no partition label is needed; Prometheus sums over processes. Labels are the
- * component label and the flow name, both from topology.yaml — never record content. Counts are
- * observed when the work is done, so a transaction that aborts and is retried may count twice.
+ * Per-flow SLA counters and the latency histogram, registered once per registry (every partition
+ * task of every sla processor in the process shares them). The open-transaction gauges are the
+ * runtime's partition gauges (context.partitionGauge). Labels are the component label and the flow
+ * name, both from topology.yaml — never record content. Counts are observed when the work is done,
+ * so a transaction that aborts and is retried may count twice.
  */
 class SlaMetrics {
   private static readonly byRegistry = new WeakMap<Registry, SlaMetrics>();
@@ -629,22 +643,12 @@ class SlaMetrics {
     return metrics;
   }
 
-  private readonly open: Gauge<FlowLabels>;
-  private readonly oldestAge: Gauge<FlowLabels>;
   private readonly latency: Histogram<FlowLabels>;
   private readonly breaches: Counter<FlowLabels>;
-  /** component -> partition -> flow -> what that partition's last check saw. */
-  private readonly snapshots = new Map<string, Map<number, ReadonlyMap<string, FlowSnapshot>>>();
 
   private constructor(registry: Registry) {
     const registers = [registry];
     const labelNames: FlowLabels[] = ['component', 'flow'];
-    this.open = registeredOnce(registry, 'lifeline_sla_open_transactions', Gauge, () => new Gauge({
-      name: 'lifeline_sla_open_transactions', help: 'Transactions started and not yet ended, per flow.', labelNames, registers,
-    }));
-    this.oldestAge = registeredOnce(registry, 'lifeline_sla_oldest_open_age_seconds', Gauge, () => new Gauge({
-      name: 'lifeline_sla_oldest_open_age_seconds', help: 'Age of the oldest open transaction per flow (exception ageing); 0 when none is open.', labelNames, registers,
-    }));
     this.latency = registeredOnce(registry, 'lifeline_sla_latency_seconds', Histogram, () => new Histogram({
       name: 'lifeline_sla_latency_seconds', help: 'Time from start to end of completed transactions, per flow.',
       labelNames, buckets: [...LATENCY_BUCKETS_SECONDS], registers,
@@ -656,11 +660,7 @@ class SlaMetrics {
 
   /** Series exist from the start (at 0), so rates and alerts work before the first breach. */
   declareFlows(component: string, flows: readonly string[]): void {
-    for (const flow of flows) {
-      this.breaches.inc({ component, flow }, 0);
-      this.open.inc({ component, flow }, 0);
-      this.oldestAge.inc({ component, flow }, 0);
-    }
+    for (const flow of flows) this.breaches.inc({ component, flow }, 0);
   }
 
   observeCompletion(component: string, flow: string, latencyMs: number, breachedNow: boolean): void {
@@ -670,35 +670,6 @@ class SlaMetrics {
 
   countBreach(component: string, flow: string): void {
     this.breaches.inc({ component, flow });
-  }
-
-  publish(component: string, partition: number, snapshot: ReadonlyMap<string, FlowSnapshot>): void {
-    let partitions = this.snapshots.get(component);
-    if (!partitions) {
-      partitions = new Map();
-      this.snapshots.set(component, partitions);
-    }
-    partitions.set(partition, snapshot);
-    this.refresh(component);
-  }
-
-  /** The partition moved to another process (or the processor stopped): it no longer counts here. */
-  forgetPartition(component: string, partition: number): void {
-    const partitions = this.snapshots.get(component);
-    if (!partitions?.has(partition)) return;
-    const flows = new Set([...partitions.values()].flatMap((snapshot) => [...snapshot.keys()]));
-    partitions.delete(partition);
-    this.refresh(component, flows);
-  }
-
-  private refresh(component: string, alsoFlows: ReadonlySet<string> = new Set()): void {
-    const partitions = [...(this.snapshots.get(component)?.values() ?? [])];
-    const flows = new Set([...alsoFlows, ...partitions.flatMap((snapshot) => [...snapshot.keys()])]);
-    for (const flow of flows) {
-      const seen = partitions.map((snapshot) => snapshot.get(flow)).filter((entry): entry is FlowSnapshot => entry !== undefined);
-      this.open.set({ component, flow }, seen.reduce((sum, entry) => sum + entry.open, 0));
-      this.oldestAge.set({ component, flow }, Math.max(0, ...seen.map((entry) => entry.oldestAgeMs)) / 1000);
-    }
   }
 }
 
