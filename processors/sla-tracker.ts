@@ -14,14 +14,18 @@ import { readPath } from '../src/component/value-path.ts';
  * How events meet: every input record is first sent through the `by_transaction` repartition keyed
  * by its transaction key (read from the flow's key path), so start, milestone and end events keyed
  * differently on their own topics land on the partition that owns the transaction; only there is the
- * SLA logic applied, against the `transactions` store. Thresholds are checked on the wall clock by a
- * timer per partition (`check_interval`), which emits warning and breached once each: the flags are
- * stored in the same Kafka transaction as the events, so restarts and rebalances never repeat them.
+ * SLA logic applied, against the `transactions` store. Thresholds are checked by a timer per
+ * partition (`check_interval`) that reads only the transactions due (the store's deadline index), and
+ * emits warning and breached once each: the flags are stored in the same Kafka transaction as the
+ * events, so restarts and rebalances never repeat them. The timer uses the wall clock, except while
+ * the tracker is reading inputs much older than it (a backlog): then it uses the inputs' time, so the
+ * tracker's own lag never causes a breach.
  *
  * Out of order: an end (or milestone) for a transaction that has not started yet is held for
  * `settle_window`; a start within it emits started, the held milestones, then completes at once. A
- * finished transaction leaves a small marker for the same window, so a repeated start (a replay, a
- * corrected charge) does not open it again and later breach falsely. Open transactions nobody ends
+ * finished transaction leaves a marker (store `finished`) for the same window, so a repeated start (a
+ * replay, a corrected charge) does not open it again and later breach falsely, and a milestone that
+ * arrives after the end is still recorded. Open transactions nobody ends
  * are forgotten after `forget_after` (their breach was reported long before).
  */
 
@@ -40,6 +44,10 @@ const OPEN_COUNT = 'open:';
 /** Marks (in open_index) a transactions store whose open transactions carry deadlines, counts and a start index. */
 const FORMAT_KEY = 'format';
 const TRACKER_FORMAT = 2;
+/** Records read within this long count as a flow of input (the tracker is reading, not idle). */
+const CATCHING_UP_WINDOW_MS = 5000;
+/** Inputs whose time is this far behind the wall clock mean the tracker is behind them. */
+const BEHIND_INPUTS_MS = 10_000;
 /** Transactions a timer call handles before it commits and is called again. */
 const DUE_CHUNK = 500;
 const EVENTS_OUTPUT = 'events';
@@ -249,6 +257,9 @@ class SlaTracker implements Processor {
   private openGauge: PartitionGauge | undefined;
   private oldestGauge: PartitionGauge | undefined;
   private label = '';
+  /** The newest input time this partition has applied, and when (its clock) it last applied one. */
+  private inputTime = 0;
+  private inputSeenAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly plan: TrackerPlan) {}
 
@@ -304,6 +315,8 @@ class SlaTracker implements Processor {
 
   /** Second hop, on the partition that owns `record.key`: the steps of each flow this copy is keyed for. */
   private applySteps(record: InputRecord, context: ProcessorContext): void {
+    this.inputTime = Math.max(this.inputTime, record.timestamp);
+    this.inputSeenAt = context.now();
     const steps = this.stepsOf(record).steps.filter((step) => step.key === record.key);
     for (const flow of new Set(steps.map((step) => step.role.flow))) {
       const flowSteps = steps.filter((step) => step.role.flow === flow);
@@ -470,11 +483,17 @@ class SlaTracker implements Processor {
    * counts and the start-time index. At most DUE_CHUNK per call; returns true when more are due, so
    * the runtime commits and calls again (bounded transactions).
    */
-  private checkDeadlines(context: ProcessorContext, now: number): boolean {
+  private checkDeadlines(context: ProcessorContext, wallClock: number): boolean {
     const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
     if (context.store<number>(OPEN_INDEX_STORE).get(FORMAT_KEY) !== TRACKER_FORMAT) {
       this.migrate(context);
     }
+    // The tracker is working through a backlog when the records it has just read are much older than
+    // the wall clock: deadlines are then judged on the inputs' time, so an end waiting in the backlog
+    // cannot be beaten by a breach the tracker's own lag caused. Idle, the wall clock rules.
+    const behind = wallClock - this.inputSeenAt < CATCHING_UP_WINDOW_MS && wallClock - this.inputTime > BEHIND_INPUTS_MS;
+    const now = behind ? this.inputTime : wallClock;
+    if (behind) context.count('sla_clock_held_to_input_time');
     const due = store.due(now, DUE_CHUNK);
     let orphaned = 0;
     for (const [storeKey, entry] of due) {
@@ -506,7 +525,7 @@ class SlaTracker implements Processor {
     }
     if (orphaned > 0) context.logger.warn({ transactions: orphaned }, 'sla: forgot open transactions of flows no longer configured');
     if (this.openGauge || this.oldestGauge) {
-      for (const [flow, seen] of this.snapshot(context, now)) {
+      for (const [flow, seen] of this.snapshot(context, wallClock)) {
         this.openGauge?.set({ flow }, seen.open);
         this.oldestGauge?.set({ flow }, seen.oldestAgeMs / 1000);
       }
