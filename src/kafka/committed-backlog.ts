@@ -128,6 +128,53 @@ async function readBacklog(cluster: KafkaCluster, requests: readonly BacklogRequ
   }
 }
 
+/** A record as a read_committed consumer gets it (control records and aborted records left out). */
+export interface FetchedRecord {
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers?: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+}
+
+/**
+ * Reads one partition read_committed without a consumer group (kafkajs has no manual assignment):
+ * a bounded Fetch from a position, the records as a consumer would get them, and where to fetch next.
+ * Store restores use it, so a task opening a partition joins no group of its own.
+ */
+export class PartitionFetcher {
+  private readonly cluster: KafkaCluster;
+  private connected = false;
+
+  constructor(kafka: Kafka, private readonly maxBytes = FETCH_MAX_BYTES) {
+    this.cluster = createCluster(kafka);
+  }
+
+  async fetch(topic: string, partition: number, position: bigint, maxWaitMs: number): Promise<{ records: FetchedRecord[]; next: bigint }> {
+    if (!this.connected) {
+      await this.cluster.connect();
+      this.connected = true;
+    }
+    await this.cluster.addMultipleTargetTopics([topic]);
+    const broker = await leaderOf(this.cluster, topic, partition);
+    if (!broker) throw new Error(`no leader known for ${topic}/${partition}`);
+    const response = await broker.fetch({
+      replicaId: -1, isolationLevel: READ_COMMITTED, maxWaitTime: maxWaitMs, minBytes: 1, maxBytes: this.maxBytes,
+      topics: [{ topic, partitions: [{ partition, fetchOffset: position.toString(), maxBytes: this.maxBytes }] }],
+    });
+    const data = response.responses.find((entry) => entry.topicName === topic)?.partitions.find((entry) => entry.partition === partition);
+    if (!data) return { records: [], next: position };
+    const raw = (data as { messages?: Array<{ offset: string }> }).messages ?? [];
+    const records = new Batch(topic, position.toString(), data).messages as unknown as FetchedRecord[];
+    const last = raw.reduce((max, message) => (BigInt(message.offset) > max ? BigInt(message.offset) : max), position - 1n);
+    return { records, next: last + 1n > position ? last + 1n : position };
+  }
+
+  async close(): Promise<void> {
+    if (this.connected) await this.cluster.disconnect().catch(() => undefined);
+    this.connected = false;
+  }
+}
+
 async function leaderOf(cluster: KafkaCluster, topic: string, partition: number): Promise<KafkaBroker | undefined> {
   const nodeId = Object.keys(cluster.findLeaderForPartitions(topic, [partition]))[0];
   return nodeId === undefined ? undefined : cluster.findBroker({ nodeId });
