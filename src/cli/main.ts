@@ -1,12 +1,14 @@
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerCatalogCommands } from './catalog-commands.ts';
+import { registerConsoleCommand } from './console-command.ts';
 import { registerConsumeCommand } from './consume-command.ts';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerDevCommands } from './dev-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
 import { registerDocsCommands } from './docs-commands.ts';
 import { registerGroupsCommands } from './groups-commands.ts';
+import { registerNewCommands } from './new-commands.ts';
 import { registerOdooCommands } from './odoo-commands.ts';
 import { registerOffsetsCommands } from './offsets-commands.ts';
 import { registerProduceCommand } from './produce-command.ts';
@@ -25,6 +27,7 @@ export function buildProgram(): Command {
   registerDevCommands(program);
   registerTopologyCommands(program);
   registerDocsCommands(program);
+  registerNewCommands(program);
   registerRunCommand(program);
   registerDemoCommand(program);
   registerTopicsCommands(program);
@@ -38,6 +41,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerCatalogCommands(program);
   registerOdooCommands(program);
+  registerConsoleCommand(program);
   return program;
 }
 
