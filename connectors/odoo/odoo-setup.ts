@@ -43,7 +43,8 @@ const GRANTING_GROUPS: Readonly<Record<string, Partial<Record<Operation, readonl
   'product.product': { read: ['User types / Internal User'], create: ['Sales / Administrator', 'Inventory / Administrator'], write: ['Sales / Administrator', 'Inventory / Administrator'] },
   'account.move': { read: ['Accounting / Billing'], create: ['Accounting / Billing'], write: ['Accounting / Billing'] },
   'stock.picking': { read: ['Inventory / User'], create: ['Inventory / User'], write: ['Inventory / User'] },
-  'sale.order': { read: ['Sales / User: Own Documents Only'], create: ['Sales / User: Own Documents Only'], write: ['Sales / User: Own Documents Only'] },
+  // Own Documents Only grants the right but a record rule then hides other users' orders: a source needs All Documents.
+  'sale.order': { read: ['Sales / User: All Documents'], create: ['Sales / User: All Documents'], write: ['Sales / User: All Documents'] },
   'mail.activity': { read: ['User types / Internal User'], create: ['User types / Internal User'], write: ['User types / Internal User'] },
 };
 
