@@ -71,8 +71,8 @@ const SlaConfig = Type.Object({
       + 'The processor inputs are every topic the flows read; a topic may play roles in several flows.',
     examples: [{
       charge_to_invoice: {
-        start: { topic: 'partner.lab_charge.received.v1', key_path: 'entity_key', time_path: 'received_at' },
-        end: { topic: 'billing.invoice.written.v1', key_path: 'charge_id', status_path: 'status', success_values: ['written'] },
+        start: { topic: 'partner.service_charge.received.v1', key_path: 'entity_key', time_path: 'received_at' },
+        end: { topic: 'billing.vendor_bill.written.v1', key_path: 'key', status_path: 'outcome', success_values: ['created', 'updated'] },
         warn_after: '10m', breach_after: '15m', owner_path: 'owner_login',
       },
     }],

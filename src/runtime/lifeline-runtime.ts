@@ -104,6 +104,7 @@ export class LifelineRuntime {
       logger,
     });
     logger.info({ port: this.http.port }, 'serving /metrics, /healthz and /readyz');
+    for (const warning of topology.warnings ?? []) logger.warn({ path: warning.path, line: warning.line }, `topology warning: ${warning.message}`);
     // One serde for the whole process: schema ids registered at start are cached for every
     // component, so a registry outage later does not stop encoding what was registered.
     this.serde = new AvroSerde(topology.registry);
@@ -233,10 +234,8 @@ export class LifelineRuntime {
     if (result.created.length > 0) logger.info({ created: result.created }, 'topics created');
     if (result.updated.length > 0) logger.info({ updated: result.updated }, 'topic configuration updated');
     const serde = this.serde as AvroSerde;
-    // A registry that cannot be reached at start is waited for (LL_REGISTRY_UNAVAILABLE is retriable), not a failed start.
-    for (const topic of Object.values(topology.topics)) {
-      await retry(() => serde.register(topic.name, topic.contract), { operation: `registering ${topic.name}`, retries: 10, initialDelayMs: 200, maxDelayMs: 5000 });
-    }
+    // A registry that cannot be reached is LL_REGISTRY_UNAVAILABLE (retriable): untilStarted waits for it.
+    for (const topic of Object.values(topology.topics)) await serde.register(topic.name, topic.contract);
   }
 
   health(): HealthReport {

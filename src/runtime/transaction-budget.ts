@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Counter as CounterClass } from 'prom-client';
 import { LifelineError, errorCode, errorMessage } from '../errors.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
+import { retry } from '../retry.ts';
 
 const { ConfigResourceTypes } = kafkajs; // not an ESM named export of the CommonJS package
 
@@ -82,6 +83,11 @@ export function recordTooLarge(topic: string, size: number, limit: number): Life
  * `socket.request.max.bytes` (admin describeConfigs), once when a host starts.
  */
 export async function readSizeLimits(admin: Admin, topics: readonly string[]): Promise<SizeLimits> {
+  // A topic created a moment ago can be unknown to the broker's metadata for a moment (retriable).
+  return retry(() => readSizeLimitsOnce(admin, topics), { operation: 'reading topic size limits', retries: 8, initialDelayMs: 100, maxDelayMs: 2000 });
+}
+
+async function readSizeLimitsOnce(admin: Admin, topics: readonly string[]): Promise<SizeLimits> {
   let brokerMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
   let requestBytes = MAX_REQUEST_BYTES;
   const cluster = await admin.describeCluster();

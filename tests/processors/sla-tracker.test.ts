@@ -164,6 +164,7 @@ function assertNoRepeats(events: readonly SlaEvent[]): void {
   assert.deepEqual(repeated, [], 'every event kind at most once per transaction');
 }
 
+const kindsOf = (events: readonly SlaEvent[]): string[] => events.map((event) => `${event.flow}:${event.event_type}`);
 const isSentinel = (event: SlaEvent): boolean => event.transaction_key.includes('sentinel-');
 
 /**
@@ -251,7 +252,7 @@ test('sla: start and end keyed differently meet by transaction; completed, late,
   const sentinels = await sendSentinels(send, topics, collector);
   const events = collector.records.map((record) => record.value).filter((event) => !isSentinel(event));
   assertNoRepeats(events);
-  assert.equal(events.length, expected);
+  assert.equal(events.length, expected, `events by kind: ${JSON.stringify(Object.fromEntries([...new Set(kindsOf(events))].map((kind) => [kind, kindsOf(events).filter((other) => other === kind).length])))} keys ${[...new Set(events.map((event) => event.transaction_key.replace(/\d+$/, '')))].join(' ')}`);
 
   const flow = 'charge_to_invoice';
   for (const id of fast) {
