@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   LL_WEBHOOK_RATE_LIMITED: { retriable: true, summary: 'A source address sent too many unauthenticated (badly signed) webhook requests; answered 429 with Retry-After, and only metadata is kept.' },
   LL_SOURCE_OUTPUT_UNMAPPED: { retriable: false, summary: 'A source emitted a record to an output topology.yaml does not map; the record is dead-lettered and the rest of its batch proceeds.' },
   LL_FILE_IO: { retriable: true, summary: 'A partner file or folder could not be read, moved or written (permissions, disk, a file that vanished).' },
+  LL_RESTORE_TIMEOUT: { retriable: true, summary: 'Restoring a partition\'s state stores from their changelogs passed runtime.restore_timeout; the process reports not ready with the reason, and the next attempt resumes from the restore\'s checkpoint.' },
+  LL_STATE_DIR_LOCKED: { retriable: false, summary: 'Every state directory slot under runtime.state_dir is locked by a live process (more than 64 processes on this host share one state_dir).' },
   LL_RETRY_EXHAUSTED: { retriable: false, summary: 'An operation kept failing with retriable errors until the retry budget ran out; the cause is the last failure.' },
   LL_NOT_AUTHORISED: { retriable: false, summary: 'An operator command was refused: no or unknown identity, a token that does not match, a role that does not allow the action, or an approver approving their own plan. The refusal is audited.' },
   LL_OPERATORS_INVALID: { retriable: false, summary: 'The operators file (LIFELINE_OPERATORS_FILE or LIFELINE_OPERATORS) is unreadable or does not match its schema; the message names the path.' },

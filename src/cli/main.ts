@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerCatalogCommands } from './catalog-commands.ts';
+import { registerConsoleCommand } from './console-command.ts';
 import { registerConsumeCommand } from './consume-command.ts';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerDevCommands } from './dev-commands.ts';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerCatalogCommands(program);
   registerOdooCommands(program);
+  registerConsoleCommand(program);
   return program;
 }
 

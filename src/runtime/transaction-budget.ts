@@ -1,4 +1,4 @@
-import kafkajs, { type Admin, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import kafkajs, { type Admin, type Message, type Producer, type RecordMetadata, type TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Counter as CounterClass } from 'prom-client';
 import { LifelineError, errorCode, errorMessage } from '../errors.ts';
@@ -157,8 +157,16 @@ export function splitIntoRequests(topicMessages: readonly TopicMessages[], limit
 }
 
 /** Sends a transaction's messages in size-bounded requests (see splitIntoRequests). */
-export async function sendBounded(sender: Pick<Producer, 'sendBatch'>, topicMessages: readonly TopicMessages[], limits: SizeLimits): Promise<void> {
-  for (const request of splitIntoRequests(topicMessages, limits)) await sender.sendBatch({ topicMessages: request });
+export async function sendBounded(sender: Pick<Producer, 'sendBatch'>, topicMessages: readonly TopicMessages[], limits: SizeLimits): Promise<SentRequest[]> {
+  const sent: SentRequest[] = [];
+  for (const request of splitIntoRequests(topicMessages, limits)) sent.push({ request, results: await sender.sendBatch({ topicMessages: request }) });
+  return sent;
+}
+
+/** One produce request and the broker's answer (base offsets per partition): store checkpoints are computed from them. */
+export interface SentRequest {
+  readonly request: readonly TopicMessages[];
+  readonly results: readonly RecordMetadata[];
 }
 
 /** Bytes a message adds to an open transaction (for commit-by-bytes decisions). */

@@ -765,7 +765,7 @@ interface ConnectorState {
 interface DriverTimer {
   readonly task: DriverTask;
   readonly intervalMs: number;
-  readonly callback: (now: number) => Promise<void> | void;
+  readonly callback: (now: number) => Promise<void | boolean> | void | boolean;
   next: number;
   readonly sequence: number;
 }
@@ -926,13 +926,18 @@ class DriverTask {
     this.settings.metrics.recordIn(this.label, topic);
   }
 
-  async punctuate(callback: (now: number) => Promise<void> | void, now: number): Promise<void> {
-    try {
-      await callback(now);
-      await this.accept({});
-    } catch (error) {
-      this.discard();
-      throw error;
+  /** As the runtime: a callback returning true has more due and is called again (each call its own transaction). */
+  async punctuate(callback: (now: number) => Promise<void | boolean> | void | boolean, now: number): Promise<void> {
+    for (let chunk = 0; chunk < 1000; chunk++) {
+      let more: void | boolean;
+      try {
+        more = await callback(now);
+        await this.accept({});
+      } catch (error) {
+        this.discard();
+        throw error;
+      }
+      if (more !== true) return;
     }
   }
 
@@ -950,7 +955,10 @@ class DriverTask {
     // Encode everything first: one output that does not match its schema fails the whole record, as in the runtime.
     const encoded = this.forwards.map(({ topic, record }) => {
       const partitions = this.driver.topic(topic).partitions;
-      const partition = record.partition ?? (partitions === this.settings.inputPartitions ? this.partition : this.driver.partitionFor(topic, record.key));
+      // As the runtime places outputs (processor-task.ts placement()): by key, unless the processor preserves partitioning.
+      const same = partitions === this.settings.inputPartitions;
+      const preserves = this.settings.definition.preservesPartitioning?.(this.settings.config as never) ?? false;
+      const partition = record.partition ?? ((preserves && same) || (record.key === null && same) ? this.partition : this.driver.partitionFor(topic, record.key));
       return { topic, record: { partition, key: record.key, value: this.driver.encode(topic, record.value), timestamp: this.driver.now(), headers: { ...inputHeaders, ...(record.headers ?? {}) } } };
     });
     for (const { topic, record } of encoded) {

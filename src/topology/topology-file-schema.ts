@@ -13,6 +13,7 @@ export const RUNTIME_DEFAULTS = {
   store: 'lmdb',
   commit_max_records: 500,
   commit_interval: '1s',
+  restore_timeout: '10m',
   log_level: 'info',
 } as const;
 
@@ -70,6 +71,7 @@ const Runtime = Type.Object({
   store: Type.Optional(Type.Union([Type.Literal('lmdb'), Type.Literal('memory')], { default: RUNTIME_DEFAULTS.store, description: 'Where processor state lives: lmdb on disk (bounded by the disk, not the heap) or memory.' })),
   commit_max_records: Type.Optional(Type.Integer({ minimum: 1, default: RUNTIME_DEFAULTS.commit_max_records, description: 'A transaction commits after this many input records at the latest.' })),
   commit_interval: Type.Optional(Duration('A transaction commits after this long at the latest.', RUNTIME_DEFAULTS.commit_interval)),
+  restore_timeout: Type.Optional(Duration('Longest a partition may spend restoring its state stores before the process reports not ready with the reason (the restore then resumes from its checkpoint).', RUNTIME_DEFAULTS.restore_timeout)),
   log_level: Type.Optional(Type.Union(['trace', 'debug', 'info', 'warn', 'error'].map((level) => Type.Literal(level)), { default: RUNTIME_DEFAULTS.log_level, description: 'Log level of the JSON logs.' })),
 }, { additionalProperties: false, description: 'How `lifeline run` hosts the components.' });
 

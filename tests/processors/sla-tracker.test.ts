@@ -11,6 +11,8 @@ import type { AvroSerde } from '../../src/kafka/avro-serde.ts';
 import { createLogger } from '../../src/observe/logger.ts';
 import { ComponentRegistry } from '../../src/component/component-registry.ts';
 import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
+import { MemoryStoreBackend } from '../../src/runtime/memory-store-backend.ts';
+import { TransactionalStore } from '../../src/runtime/transactional-store.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
 import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
 import { TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
@@ -256,7 +258,11 @@ test('sla: start and end keyed differently meet by transaction; completed, late,
 
   const flow = 'charge_to_invoice';
   for (const id of fast) {
-    assert.deepEqual(typesOf(events, flow, id), ['started', 'milestone', 'completed'], `fast ${id}`);
+    // Drafts and invoices are different topics read at different paces: a milestone may come after
+    // the end, and is then recorded on the finished transaction (not dropped).
+    const types = typesOf(events, flow, id);
+    assert.equal(types[0], 'started', `fast ${id}`);
+    assert.deepEqual([...types].sort(), ['completed', 'milestone', 'started'], `fast ${id}`);
     const completed = eventOf(events, flow, id, 'completed');
     assert.ok((completed.latency_ms ?? -1) >= 0 && (completed.latency_ms ?? Infinity) < WARN_MS, `fast ${id}: latency ${completed.latency_ms}`);
     assert.equal(eventOf(events, flow, id, 'milestone').milestone, 'drafted');
