@@ -153,7 +153,7 @@ export class ConsoleData {
     const admin = await this.admin();
     const lags = new Map<string, { total: number; byTopic: Map<string, number> }>();
     await Promise.all(Object.values(this.topology.components).filter((component) => component.kind !== 'source').map(async (component) => {
-      const description = await describeGroup(admin, this.topology, this.groupOf(component.label));
+      const description = await describeGroup(admin, this.topology, this.groupOf(component.label), this.kafka);
       const byTopic = new Map<string, number>();
       for (const partition of description.partitions) byTopic.set(partition.topic, (byTopic.get(partition.topic) ?? 0) + Number(partition.lag));
       lags.set(component.label, { total: Number(description.totalLag), byTopic });
@@ -257,7 +257,7 @@ export class ConsoleData {
     const admin = await this.admin();
     const flows = await this.flows();
     const node = flows.nodes.find((candidate) => candidate.id === label);
-    const group = component.kind === 'source' ? null : await describeGroup(admin, this.topology, this.groupOf(label));
+    const group = component.kind === 'source' ? null : await describeGroup(admin, this.topology, this.groupOf(label), this.kafka);
     const now = Date.now();
     return {
       refreshedAt: now,
