@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerApplyCommand } from './apply-command.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerCatalogCommands } from './catalog-commands.ts';
 import { registerConsumeCommand } from './consume-command.ts';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerTopologyCommands(program);
   registerDocsCommands(program);
   registerRunCommand(program);
+  registerApplyCommand(program);
   registerDemoCommand(program);
   registerTopicsCommands(program);
   registerConsumeCommand(program);
