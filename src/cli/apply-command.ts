@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import kafkajs, { type AclEntry, type Admin } from 'kafkajs';
 import { LifelineError, errorMessage } from '../errors.ts';
 import { AvroSerde } from '../kafka/avro-serde.ts';
-import { createKafka, type KafkaConnectionConfig } from '../kafka/client.ts';
+import { createKafka, kafkaAccessProblem, type KafkaConnectionConfig } from '../kafka/client.ts';
 import { ensureTopics } from '../kafka/topic-admin.ts';
 import { createLogger, kafkaLogCreator } from '../observe/logger.ts';
 import { AuditTrail } from '../ops/audit-trail.ts';
@@ -57,8 +57,8 @@ export function registerApplyCommand(program: Command): void {
       const logger = createLogger({ level: process.env.LIFELINE_CLI_LOG_LEVEL ?? 'silent', destination: process.stderr });
       const kafka = createKafka(adminConnection, kafkaLogCreator(logger));
       const admin = kafka.admin();
-      await admin.connect();
       try {
+        await admin.connect();
         const only = options.only ? options.only.split(',').map((label) => label.trim()).filter(Boolean) : [];
         const runtime = new LifelineRuntime({ topology, registry, logger, only });
         const plan = runtime.setupPlan(admin);
@@ -103,6 +103,8 @@ export function registerApplyCommand(program: Command): void {
         } finally {
           await audit.close();
         }
+      } catch (error) {
+        throw kafkaAccessProblem(error, adminConnection, 'applying the plan') ?? error;
       } finally {
         await admin.disconnect().catch(() => undefined);
       }
@@ -133,7 +135,10 @@ export function runtimeGrants(plan: { topics: ReadonlyArray<{ name: string }>; g
   for (const operation of [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE]) {
     grants.push({ resourceType: AclResourceTypes.TRANSACTIONAL_ID, resourceName: plan.transactionalIdPrefix, patternType: ResourcePatternTypes.PREFIXED, operation });
   }
-  grants.push({ resourceType: AclResourceTypes.CLUSTER, resourceName: 'kafka-cluster', patternType: ResourcePatternTypes.LITERAL, operation: AclOperationTypes.IDEMPOTENT_WRITE });
+  // Idempotent producers; reading the brokers' size limits (the transaction budget).
+  for (const operation of [AclOperationTypes.IDEMPOTENT_WRITE, AclOperationTypes.DESCRIBE_CONFIGS]) {
+    grants.push({ resourceType: AclResourceTypes.CLUSTER, resourceName: 'kafka-cluster', patternType: ResourcePatternTypes.LITERAL, operation });
+  }
   return grants;
 }
 

@@ -129,6 +129,7 @@ export function errorChain(error: unknown): Error[] {
  * `doing` says what was attempted ("creating topics a, b").
  */
 export function kafkaAccessProblem(error: unknown, config: KafkaConnectionConfig, doing: string): LifelineError | undefined {
+  if (error instanceof LifelineError && /^LL_KAFKA_(AUTH_FAILED|TLS_UNTRUSTED|NOT_AUTHORISED)$/.test(error.code)) return error; // explained already
   const chain = errorChain(error);
   const at = config.brokers.join(', ');
   const user = config.sasl ? `"${config.sasl.username}"` : 'this client (no SASL user)';
