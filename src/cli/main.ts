@@ -2,12 +2,14 @@ import { Command, CommanderError } from 'commander';
 import { registerApplyCommand } from './apply-command.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerCatalogCommands } from './catalog-commands.ts';
+import { registerConsoleCommand } from './console-command.ts';
 import { registerConsumeCommand } from './consume-command.ts';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerDevCommands } from './dev-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
 import { registerDocsCommands } from './docs-commands.ts';
 import { registerGroupsCommands } from './groups-commands.ts';
+import { registerNewCommands } from './new-commands.ts';
 import { registerOdooCommands } from './odoo-commands.ts';
 import { registerOffsetsCommands } from './offsets-commands.ts';
 import { registerProduceCommand } from './produce-command.ts';
@@ -26,6 +28,7 @@ export function buildProgram(): Command {
   registerDevCommands(program);
   registerTopologyCommands(program);
   registerDocsCommands(program);
+  registerNewCommands(program);
   registerRunCommand(program);
   registerApplyCommand(program);
   registerDemoCommand(program);
@@ -40,6 +43,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerCatalogCommands(program);
   registerOdooCommands(program);
+  registerConsoleCommand(program);
   return program;
 }
 

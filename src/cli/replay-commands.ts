@@ -13,7 +13,7 @@ import { deadLetterFilter, replayLimits, resolveDeadLetterTopic, withDeadLetterF
 import { durationMs, requireReason, resetScope, resetTarget, withResetTargetOptions, type ResetTargetOptions } from './offsets-commands.ts';
 import { EXIT_CODES, parseInteger, printJson, printTable, runOpsCommand, topologyOption, type OpsSession, type TopologyOptions } from './ops-session.ts';
 
-interface PlanOptions extends TopologyOptions, ResetTargetOptions, DeadLetterFilterOptions {
+export interface PlanOptions extends TopologyOptions, ResetTargetOptions, DeadLetterFilterOptions {
   group?: string;
   topic?: string[];
   partition?: string[];
@@ -147,7 +147,7 @@ export function registerReplayCommands(program: Command): void {
 }
 
 /** What the plan does, counted now: concrete offsets per partition, or the dead letters matching the filter up to today's end. */
-async function draftPlan(session: OpsSession, operator: Operator, options: PlanOptions, reason: string): Promise<ReplayPlan> {
+export async function draftPlan(session: OpsSession, operator: Operator, options: PlanOptions, reason: string): Promise<ReplayPlan> {
   const admin = await session.admin();
   const now = Date.now();
   const common = { id: newPlanId(), state: 'planned' as const, reason, planned_by: operator.identity, planned_at: now, updated_at: now, auto_approved: false, approved_by: null, result_detail: '' };
@@ -185,7 +185,7 @@ async function draftPlan(session: OpsSession, operator: Operator, options: PlanO
 }
 
 /** The policy threshold; --auto-approve-below may lower it, and only an admin may raise it. */
-async function approvalThreshold(session: OpsSession, operator: Operator, requested: string | undefined): Promise<number> {
+export async function approvalThreshold(session: OpsSession, operator: Operator, requested: string | undefined): Promise<number> {
   const policy = session.operatorDirectory()?.autoApproveBelow ?? 0;
   if (requested === undefined) return policy;
   const wanted = parseInteger(requested, '--auto-approve-below', 0);
@@ -196,7 +196,7 @@ async function approvalThreshold(session: OpsSession, operator: Operator, reques
   return wanted;
 }
 
-async function requireState(session: OpsSession, operator: Operator, plan: ReplayPlan, state: ReplayPlanState, action: string, reason: string): Promise<void> {
+export async function requireState(session: OpsSession, operator: Operator, plan: ReplayPlan, state: ReplayPlanState, action: string, reason: string): Promise<void> {
   if (plan.state === state) return;
   const why = `${plan.id} is ${plan.state}${plan.approved_by ? ` (by ${plan.approved_by})` : ''}, not ${state}`;
   const audit = await session.audit();
@@ -205,7 +205,7 @@ async function requireState(session: OpsSession, operator: Operator, plan: Repla
 }
 
 /** Marks the plan executing, runs it, and records the outcome in the plan and the audit trail. */
-async function execute(session: OpsSession, store: ReplayPlanStore, executing: ReplayPlan, operator: Operator, action: string, reason: string, ackTimeout: string): Promise<ReplayPlan> {
+export async function execute(session: OpsSession, store: ReplayPlanStore, executing: ReplayPlan, operator: Operator, action: string, reason: string, ackTimeout: string): Promise<ReplayPlan> {
   const pauser = await session.pauser({ ackTimeoutMs: durationMs(ackTimeout, '--ack-timeout') });
   const admin = await session.admin();
   let final: ReplayPlan = executing;
@@ -230,7 +230,7 @@ async function execute(session: OpsSession, store: ReplayPlanStore, executing: R
   return final;
 }
 
-function planParameters(plan: ReplayPlan): Record<string, unknown> {
+export function planParameters(plan: ReplayPlan): Record<string, unknown> {
   return {
     plan: plan.id, kind: plan.kind, target: plan.target, records: plan.record_count,
     affected_components: plan.affected_components, sinks: plan.sinks, spec: JSON.parse(plan.spec) as unknown,

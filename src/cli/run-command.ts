@@ -4,12 +4,15 @@ import { createLogger } from '../observe/logger.ts';
 import { LifelineRuntime } from '../runtime/lifeline-runtime.ts';
 import { loadTopology } from '../topology/load-topology.ts';
 import { buildComponentRegistry } from './component-list.ts';
+import { embedConsole } from './console-command.ts';
 
 interface RunOptions {
   topology: string;
   only?: string;
   httpPort?: string;
   sessionTimeoutMs?: string;
+  consolePort?: string;
+  consoleHost: string;
 }
 
 /** `lifeline run`: validate the topology (before connecting anywhere), then host its components until stopped. */
@@ -20,6 +23,8 @@ export function registerRunCommand(program: Command): void {
     .option('--only <labels>', 'comma-separated component labels to run in this process')
     .option('--http-port <port>', 'port of /metrics, /healthz, /readyz (overrides runtime.http_port; 0 = any free port)')
     .option('--session-timeout-ms <ms>', 'consumer group session timeout: how soon a crashed process\'s partitions move', '30000')
+    .option('--console-port <port>', 'also serve the operators\' console on this port (as `lifeline console`; default: no console)', process.env.LIFELINE_CONSOLE_PORT)
+    .option('--console-host <host>', 'address the embedded console listens on', '127.0.0.1')
     .action(async (options: RunOptions) => {
       const registry = buildComponentRegistry();
       const topology = loadTopology(options.topology, registry);
@@ -60,7 +65,14 @@ export function registerRunCommand(program: Command): void {
         logger.fatal({ err: errorMessage(startFailure), code: errorCode(startFailure) }, 'lifeline could not start');
         process.exitCode = await stopWith(1);
       } else {
+        const stopConsole = options.consolePort !== undefined && !stopping
+          ? await embedConsole(options.topology, Number(options.consolePort), options.consoleHost, logger).catch((error: unknown) => {
+            logger.error({ err: errorMessage(error), code: errorCode(error) }, 'the embedded console could not start; running without it');
+            return undefined;
+          })
+          : undefined;
         process.exitCode = await finished;
+        await stopConsole?.();
       }
       // Everything is closed; a client timer left behind must not keep a stopped process alive.
       setTimeout(() => process.exit(), 1_000).unref();

@@ -1,0 +1,422 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { type OpsSession } from '../cli/ops-session.ts';
+import { approvalThreshold, draftPlan, execute, planParameters, requireState, type PlanOptions } from '../cli/replay-commands.ts';
+import { LifelineError, errorCode, errorMessage } from '../errors.ts';
+import { describeSelection, selectDeadLetters, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
+import { ACTION_ROLES, isAllowed, rolesFor, type ControlAction, type Operator } from '../ops/operator-identity.ts';
+import { ReplayPlanStore, withState, type ReplayPlan } from '../ops/replay-plans.ts';
+import { downstreamReach } from '../ops/topology-lineage.ts';
+import { deadLetterTopic } from '../topology/model.ts';
+import {
+  AuditQuery, AuditView, DeadLetterFilterBody, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
+  LoginBody, NodeView, PlanBody, PlansView, PlanView, SessionView, SlaView, TraceView,
+} from './api-schemas.ts';
+import { CSRF_HEADER, ConsoleAuth, SESSION_COOKIE, permissionsOf, type Caller } from './console-auth.ts';
+import { ConsoleData } from './console-data.ts';
+import { StatusWatcher } from './status-watcher.ts';
+
+/** Where `npm run build:console` puts the page. */
+export const DEFAULT_ASSETS_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
+
+/** Paths of the page's views: each is reachable by URL and served the same index.html. */
+export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/audit'] as const;
+
+export interface ConsoleServerOptions {
+  readonly session: OpsSession;
+  readonly logger: Logger;
+  readonly host?: string;
+  readonly port: number;
+  /** A header a trusted reverse proxy sets to the verified identity (e.g. x-forwarded-user). */
+  readonly trustedIdentityHeader?: string;
+  /** Marks the session cookie Secure (the console is served over TLS, directly or behind a proxy). */
+  readonly secureCookies?: boolean;
+  readonly assetsDir?: string;
+}
+
+export interface RunningConsole {
+  readonly app: FastifyInstance;
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const HTTP_STATUS: Readonly<Record<string, number>> = {
+  LL_NOT_AUTHORISED: 403,
+  LL_PLAN_INVALID: 409,
+  LL_GROUP_ACTIVE: 409,
+  LL_CONFIG_INVALID: 400,
+  LL_OFFSETS_INVALID: 400,
+};
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+}
+
+/** Builds the console (JSON API under /api, OpenAPI, the page) without listening. */
+export async function buildConsole(options: ConsoleServerOptions): Promise<{ app: FastifyInstance; stop: () => Promise<void> }> {
+  const { session, logger } = options;
+  const topology = session.topology;
+  const auth = new ConsoleAuth({
+    directory: () => session.operatorDirectory(),
+    ...(options.trustedIdentityHeader ? { trustedIdentityHeader: options.trustedIdentityHeader } : {}),
+  });
+  // Connected once up front: OpsSession.admin() connects on first use, and concurrent first uses would each open one.
+  await session.admin();
+  const statuses = new StatusWatcher(session.kafka, logger);
+  await statuses.start();
+  const data = new ConsoleData(topology, session.kafka, () => session.admin(), session.serde, statuses, () => session.audit());
+
+  const app = Fastify({ loggerInstance: logger.child({ component: 'console' }, { level: 'warn' }) as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024 })
+    .withTypeProvider<TypeBoxTypeProvider>();
+  await app.register(fastifyCookie);
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Lifeline console API', version: '1', description: 'The JSON API the console page uses; scripts may use it too (x-lifeline-operator and x-lifeline-token headers). Every change is checked against the operators file and audited to ops.audit.v1, as the CLI does.' },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+          operator: { type: 'apiKey', in: 'header', name: 'x-lifeline-operator' },
+          token: { type: 'apiKey', in: 'header', name: 'x-lifeline-token' },
+        },
+      },
+    },
+  });
+  app.addSchema(ErrorBody);
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'");
+    if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+  });
+
+  app.setErrorHandler((error: unknown, request, reply) => {
+    const validation = (error as { validation?: unknown }).validation;
+    if (validation) return reply.code(400).send({ code: 'LL_CONFIG_INVALID', message: errorMessage(error) });
+    const code = errorCode(error);
+    const status = HTTP_STATUS[code] ?? (((error as { statusCode?: number }).statusCode ?? 500) >= 400 && ((error as { statusCode?: number }).statusCode ?? 500) < 500 ? (error as { statusCode: number }).statusCode : 500);
+    if (status >= 500) request.log.error({ err: errorMessage(error), code }, 'console request failed');
+    return reply.code(status).send({ code, message: errorMessage(error) });
+  });
+
+  // ---- identity ------------------------------------------------------------------------------
+
+  const identify = (request: FastifyRequest) => auth.identify(request.headers, request.cookies[SESSION_COOKIE]);
+
+  /** Any authenticated identity may read (masked) data. */
+  const reader = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const identified = identify(request);
+    if (!identified.ok) {
+      await reply.code(401).send({ code: 'LL_NOT_AUTHORISED', message: identified.why });
+      return;
+    }
+    request.caller = identified.caller;
+  };
+
+  /** A change: authenticated (refusals audited, as the CLI does) and, for a cookie session, the CSRF token. */
+  const changer = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const identified = identify(request);
+    if (!identified.ok) {
+      await auditRefusal(session, 'console.request', request.url, identified.claimed, [], identified.why);
+      await reply.code(401).send({ code: 'LL_NOT_AUTHORISED', message: identified.why });
+      return;
+    }
+    if (!auth.csrfValid(identified.caller, headerOf(request, CSRF_HEADER))) {
+      await reply.code(403).send({ code: 'LL_NOT_AUTHORISED', message: `missing or wrong ${CSRF_HEADER}: reload the page` });
+      return;
+    }
+    request.caller = identified.caller;
+  };
+
+  /** Checks a role on the server, auditing the refusal (who, what, why) before refusing. */
+  const allow = async (caller: Caller, action: ControlAction, target: string, reason?: string): Promise<Operator> => {
+    const { operator } = caller;
+    if (!isAllowed(operator, action)) {
+      await session.refuse(action, target, operator.identity, operator.roles,
+        `${operator.identity} (${operator.roles.join(', ')}) may not ${action}; it needs one of the roles ${rolesFor(action).join(', ')}`,
+        reason !== undefined ? { reason } : {});
+    }
+    return operator;
+  };
+
+  const sessionView = (caller: Caller) => ({
+    authenticated: true, identity: caller.operator.identity, roles: [...caller.operator.roles], via: caller.via,
+    ...(caller.session ? { csrfToken: caller.session.csrfToken } : {}),
+    permissions: permissionsOf(caller.operator, Object.keys(ACTION_ROLES) as ControlAction[]),
+  });
+
+  app.get('/api/session', { schema: { tags: ['session'], summary: 'Who is logged in, their roles and permissions, and the CSRF token', response: { 200: SessionView } } }, async (request) => {
+    const identified = identify(request);
+    return identified.ok ? sessionView(identified.caller) : { authenticated: false };
+  });
+
+  app.post('/api/session', { schema: { tags: ['session'], summary: 'Log in with an operator identity and token (sets an HttpOnly, SameSite=Strict session cookie)', body: LoginBody, response: { 200: SessionView, 401: ErrorBody } } }, async (request, reply) => {
+    const result = auth.login(request.body.identity, request.body.token);
+    if (!result.ok) {
+      request.log.warn({ identity: request.body.identity }, 'console login refused');
+      return reply.code(401).send({ code: 'LL_NOT_AUTHORISED', message: result.why });
+    }
+    reply.setCookie(SESSION_COOKIE, result.session.id, { httpOnly: true, sameSite: 'strict', secure: options.secureCookies ?? false, path: '/' });
+    return sessionView({ operator: result.session.operator, via: 'session', session: result.session });
+  });
+
+  app.delete('/api/session', { preHandler: changer, schema: { tags: ['session'], summary: 'Log out', response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async (request, reply) => {
+    auth.logout(request.cookies[SESSION_COOKIE]);
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return { ok: true };
+  });
+
+  // ---- views -----------------------------------------------------------------------------------
+
+  app.get('/api/flows', { preHandler: reader, schema: { tags: ['flows'], summary: 'The topology as a graph, each node and edge with its health', response: { 200: FlowsView } } }, () => data.flows());
+
+  app.get('/api/flows/:label', { preHandler: reader, schema: { tags: ['flows'], summary: 'One component in detail', params: Type.Object({ label: Type.String() }), response: { 200: NodeView, 404: ErrorBody } } }, async (request, reply) => {
+    const node = await data.node(request.params.label);
+    if (!node) return reply.code(404).send({ code: 'LL_CONFIG_INVALID', message: `${request.params.label} is not a component of ${topology.file}` });
+    return node;
+  });
+
+  app.get('/api/sla', { preHandler: reader, schema: { tags: ['sla'], summary: 'The SLA board', response: { 200: SlaView } } }, () => data.sla());
+
+  app.get('/api/trace', { preHandler: reader, schema: { tags: ['trace'], summary: 'Follow a business transaction by its key (record key, idempotency key or correlation id)', querystring: Type.Object({ key: Type.String({ minLength: 1, maxLength: 500 }) }), response: { 200: TraceView } } }, (request) => data.trace(request.query.key));
+
+  app.get('/api/dead-letters', { preHandler: reader, schema: { tags: ['dead letters'], summary: 'Dead letters grouped by error fingerprint', response: { 200: DeadLetterGroupsView } } }, () => data.deadLetterGroups());
+
+  const componentParams = Type.Object({ component: Type.String({ minLength: 1 }) });
+  const requireComponent = (component: string): void => {
+    if (!topology.components[component]) throw new LifelineError('LL_CONFIG_INVALID', `${component} is not a component of ${topology.file}`);
+  };
+
+  app.get('/api/dead-letters/:component', {
+    preHandler: reader,
+    schema: {
+      tags: ['dead letters'], summary: 'A component\'s dead letters, PHI masked', params: componentParams,
+      querystring: Type.Object({ errorClass: Type.Optional(Type.String()), key: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 200 })) }),
+      response: { 200: DeadLettersView },
+    },
+  }, async (request) => {
+    requireComponent(request.params.component);
+    const filter: DeadLetterFilter = {
+      ...(request.query.errorClass ? { errorClasses: [request.query.errorClass] } : {}),
+      ...(request.query.key ? { key: request.query.key } : {}),
+    };
+    return data.deadLetters(request.params.component, filter, request.query.limit ?? 200);
+  });
+
+  app.post('/api/dead-letters/:component/dry-run', {
+    preHandler: changer,
+    schema: { tags: ['dead letters'], summary: 'What a replay with this filter would send (nothing is sent)', params: componentParams, body: DeadLetterFilterBody, response: { 200: DryRunView } },
+  }, async (request) => {
+    requireComponent(request.params.component);
+    const topic = deadLetterTopic(request.params.component);
+    const selection = await selectDeadLetters(session.kafka, await session.admin(), topic, filterOf(request.body), { maxAttempts: request.body.maxAttempts ?? 3, ...(request.body.max !== undefined ? { max: request.body.max } : {}) });
+    const reach = downstreamReach(topology, { topics: [...new Set(selection.selected.map((letter) => letter.origin.topic))] });
+    return {
+      refreshedAt: Date.now(), topic, selection: describeSelection(selection), toReplay: selection.selected.length,
+      alreadyReplayed: selection.alreadyReplayed.length, budgetExhausted: selection.budgetExhausted.length, deferred: selection.deferred.length,
+      reaches: reach, records: selection.selected.slice(0, 500).map((letter) => ({ deadLetter: letter.position, errorClass: letter.errorClass, key: letter.key, origin: letter.origin })),
+    };
+  });
+
+  // ---- replay plans: plan → approve, as `lifeline replay plan|approve|reject` -------------------
+
+  app.get('/api/replay-plans', { preHandler: reader, schema: { tags: ['replay'], summary: 'Replay plans of this topology (its components and consumer groups), newest first', response: { 200: PlansView } } }, async () => {
+    const store = new ReplayPlanStore(session.kafka, await session.admin(), session.serde);
+    try {
+      // ops.replay-plans.v1 is shared by every topology on the cluster: this console shows its own.
+      const ours = (plan: ReplayPlan): boolean => Boolean(topology.components[plan.target]) || plan.target.startsWith(`${topology.runtime.appId}.`);
+      return { refreshedAt: Date.now(), plans: (await store.list()).filter(ours).slice(0, 500).map(planView) };
+    } finally {
+      await store.close();
+    }
+  });
+
+  app.post('/api/replay-plans', {
+    preHandler: changer,
+    schema: { tags: ['replay'], summary: 'Plan a dead-letter replay (operator). Under the approval threshold it executes at once; otherwise it waits for an approver', body: PlanBody, response: { 200: PlanView } },
+  }, async (request) => {
+    const caller = request.caller as Caller;
+    const body = request.body;
+    const reason = body.reason.trim();
+    const operator = await allow(caller, 'replay.plan', body.component, reason);
+    requireComponent(body.component);
+    const planOptions: PlanOptions = {
+      topology: topology.file, dlq: body.component, maxAttempts: String(body.maxAttempts ?? 3), reason, ackTimeout: '10s',
+      ...(body.max !== undefined ? { max: String(body.max) } : {}),
+      ...(body.errorClasses && body.errorClasses.length > 0 ? { errorClass: body.errorClasses } : {}),
+      ...(body.key !== undefined ? { key: body.key } : {}),
+      ...(body.originTopic !== undefined ? { originTopic: body.originTopic } : {}),
+      ...(body.since !== undefined ? { since: body.since } : {}),
+      ...(body.until !== undefined ? { until: body.until } : {}),
+    };
+    const plan = await draftPlan(session, operator, planOptions, reason);
+    const threshold = await approvalThreshold(session, operator, undefined);
+    const store = new ReplayPlanStore(session.kafka, await session.admin(), session.serde);
+    try {
+      await session.audited(operator, 'replay.plan', plan.id, { reason, parameters: planParameters(plan) }, async () => {
+        await store.save(plan);
+        return { value: plan, detail: `${plan.summary}; ${plan.record_count} record(s); ${plan.record_count < threshold ? 'under' : 'at or over'} the approval threshold ${threshold}` };
+      });
+      let final = plan;
+      if (plan.record_count < threshold) {
+        final = await execute(session, store, withState(plan, 'executing', { auto_approved: true }), operator, 'replay.execute', `auto-approved (under ${threshold} records): ${reason}`, '10s');
+      }
+      data.invalidate();
+      return { ...planView(final), threshold };
+    } finally {
+      await store.close();
+    }
+  });
+
+  app.post('/api/replay-plans/:id/approve', {
+    preHandler: changer,
+    schema: { tags: ['replay'], summary: 'Approve a plan and execute it (approver; not the planner)', params: Type.Object({ id: Type.String() }), body: DecisionBody, response: { 200: PlanView } },
+  }, async (request) => {
+    const caller = request.caller as Caller;
+    const { id } = request.params;
+    const reason = request.body.reason.trim();
+    const operator = await allow(caller, 'replay.approve', id, reason);
+    const store = new ReplayPlanStore(session.kafka, await session.admin(), session.serde);
+    try {
+      const plan = await store.get(id);
+      if (plan.planned_by === operator.identity) {
+        await session.refuse('replay.approve', id, operator.identity, operator.roles, `${operator.identity} planned ${id} and may not approve it: a second person must`, { reason });
+      }
+      await requireState(session, operator, plan, 'planned', 'replay.approve', reason);
+      const final = await execute(session, store, withState(plan, 'executing', { approved_by: operator.identity }), operator, 'replay.approve', reason, '10s');
+      data.invalidate();
+      return planView(final);
+    } finally {
+      await store.close();
+    }
+  });
+
+  app.post('/api/replay-plans/:id/reject', {
+    preHandler: changer,
+    schema: { tags: ['replay'], summary: 'Reject a plan: it will never execute (approver)', params: Type.Object({ id: Type.String() }), body: DecisionBody, response: { 200: PlanView } },
+  }, async (request) => {
+    const caller = request.caller as Caller;
+    const { id } = request.params;
+    const reason = request.body.reason.trim();
+    const operator = await allow(caller, 'replay.reject', id, reason);
+    const store = new ReplayPlanStore(session.kafka, await session.admin(), session.serde);
+    try {
+      const plan = await store.get(id);
+      await requireState(session, operator, plan, 'planned', 'replay.reject', reason);
+      const rejected = withState(plan, 'rejected', { approved_by: operator.identity, result_detail: `rejected by ${operator.identity}: ${reason}` });
+      await session.audited(operator, 'replay.reject', id, { reason }, async () => {
+        await store.save(rejected);
+        return { value: undefined, detail: `rejected ${plan.summary}` };
+      });
+      return planView(rejected);
+    } finally {
+      await store.close();
+    }
+  });
+
+  // ---- audit ---------------------------------------------------------------------------------------
+
+  const auditFilter = (query: { action?: string; who?: string; target?: string; result?: 'started' | 'succeeded' | 'failed' | 'refused'; since?: string; until?: string }) => ({
+    ...(query.action ? { action: query.action } : {}),
+    ...(query.who ? { who: query.who } : {}),
+    ...(query.target ? { target: query.target } : {}),
+    ...(query.result ? { result: query.result } : {}),
+    ...(query.since ? { since: Date.parse(query.since) } : {}),
+    ...(query.until ? { until: Date.parse(query.until) } : {}),
+  });
+
+  app.get('/api/audit', { preHandler: reader, schema: { tags: ['audit'], summary: 'Every control action: who, what, why, when, result', querystring: AuditQuery, response: { 200: AuditView } } }, (request) => data.auditEntries(auditFilter(request.query), request.query.limit ?? 500));
+
+  app.get('/api/audit.csv', { preHandler: reader, schema: { tags: ['audit'], summary: 'The same entries as CSV', querystring: AuditQuery } }, async (request, reply) => {
+    const { entries } = await data.auditEntries(auditFilter(request.query), request.query.limit ?? 10_000);
+    const columns = ['at', 'who', 'roles', 'action', 'target', 'reason', 'result', 'detail', 'parameters', 'action_id', 'client'] as const;
+    const rows = entries.map((entry) => columns.map((column) => csvCell(column === 'at' ? new Date(entry.at).toISOString() : column === 'roles' ? entry.roles.join(' ') : entry[column])).join(','));
+    reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="lifeline-audit.csv"');
+    return [columns.join(','), ...rows].join('\r\n') + '\r\n';
+  });
+
+  app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
+
+  // ---- the page ----------------------------------------------------------------------------------
+
+  const assets = options.assetsDir ?? DEFAULT_ASSETS_DIR;
+  if (existsSync(`${assets}/index.html`)) {
+    await app.register(fastifyStatic, { root: assets, prefix: '/', index: false, wildcard: false, maxAge: '1h' });
+    for (const path of PAGE_PATHS) app.get(path, { schema: { hide: true } }, (_request, reply) => reply.header('cache-control', 'no-cache').sendFile('index.html'));
+  } else {
+    logger.warn({ assets }, 'the console page is not built: run `npm run build:console` (the API works without it)');
+    for (const path of PAGE_PATHS) {
+      app.get(path, { schema: { hide: true } }, (_request, reply) => reply.code(503).type('text/plain').send('The console page is not built: run `npm run build:console`. The API is under /api (OpenAPI: /api/openapi.json).'));
+    }
+  }
+
+  return {
+    app,
+    stop: async () => {
+      await app.close();
+      await statuses.stop();
+    },
+  };
+}
+
+/** Builds the console and listens. */
+export async function startConsole(options: ConsoleServerOptions): Promise<RunningConsole> {
+  const { app, stop } = await buildConsole(options);
+  const host = options.host ?? '127.0.0.1';
+  await app.listen({ port: options.port, host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return { app, port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, close: stop };
+}
+
+async function auditRefusal(session: OpsSession, action: string, target: string, who: string, roles: readonly string[], why: string): Promise<void> {
+  try {
+    await session.refuse(action, target, who, roles, why);
+  } catch (error) {
+    if (!(error instanceof LifelineError && error.code === 'LL_NOT_AUTHORISED')) throw error;
+  }
+}
+
+function headerOf(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function filterOf(body: { errorClasses?: string[]; key?: string; originTopic?: string; since?: string; until?: string }): DeadLetterFilter {
+  return {
+    ...(body.errorClasses && body.errorClasses.length > 0 ? { errorClasses: body.errorClasses } : {}),
+    ...(body.key !== undefined ? { key: body.key } : {}),
+    ...(body.originTopic !== undefined ? { originTopic: body.originTopic } : {}),
+    ...(body.since !== undefined ? { since: Date.parse(body.since) } : {}),
+    ...(body.until !== undefined ? { until: Date.parse(body.until) } : {}),
+  };
+}
+
+function planView(plan: ReplayPlan): Record<string, unknown> {
+  let spec: unknown;
+  try {
+    spec = JSON.parse(plan.spec);
+  } catch {
+    spec = plan.spec;
+  }
+  return { ...plan, spec };
+}
+
+function csvCell(value: unknown): string {
+  const text = value === null || value === undefined ? '' : String(value);
+  // A cell starting with = + - @ would be a formula in a spreadsheet: quote it with a leading apostrophe.
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
