@@ -319,6 +319,69 @@ function DeadLettersPage(props: { session: Session }) {
   </div>`;
 }
 
+// ---- Consumers and offsets ------------------------------------------------------------------------
+
+interface Group { group: string; state: string; component: string | null; totalLag: string; members: Array<{ memberId: string; clientId: string; host: string }>; partitions: Array<{ topic: string; partition: number; committed: string | null; end: string; lag: string; memberId: string | null }> }
+interface ResetDryRun { target: string; totalToReprocess: string; partitions: Array<{ topic: string; partition: number; current: string | null; target: string; toReprocess: string; note?: string }> }
+
+const RESET_KINDS = [['toEarliest', 'to earliest'], ['toLatest', 'to latest'], ['toDatetime', 'to date-time (ISO)'], ['byDuration', 'back by duration (e.g. 2h)'], ['toOffset', 'to offset'], ['shiftBy', 'shift by n']] as const;
+
+function ResetForm(props: { group: string; onPlanned: () => void }) {
+  const [kind, setKind] = useState<string>('toDatetime');
+  const [value, setValue] = useState('');
+  const [reason, setReason] = useState('');
+  const [dryRun, setDryRun] = useState<ResetDryRun>();
+  const [message, setMessage] = useState<string>();
+  const target = (): Record<string, unknown> => (kind === 'toEarliest' || kind === 'toLatest' ? { [kind]: true } : { [kind]: value });
+  const run = async (): Promise<void> => {
+    try {
+      setDryRun(await api.post<ResetDryRun>(`/api/groups/${encodeURIComponent(props.group)}/reset-dry-run`, target()));
+      setMessage(undefined);
+    } catch (error) {
+      setMessage(error instanceof Error ? error.message : String(error));
+    }
+  };
+  const plan = async (): Promise<void> => {
+    try {
+      const result = await api.post<Plan & { threshold: number }>('/api/replay-plans', { group: props.group, reset: target(), reason });
+      setMessage(result.state === 'planned' ? `${result.id} waits for an approver (${result.record_count} records)` : `${result.id}: ${result.state} — ${result.result_detail}`);
+      setDryRun(undefined);
+      props.onPlanned();
+    } catch (error) {
+      setMessage(error instanceof Error ? error.message : String(error));
+    }
+  };
+  return html`<div class="panel" data-testid="reset-form"><b>Reset offsets of ${props.group}</b>
+    <div class="row"><select value=${kind} onChange=${(event: Event) => setKind((event.target as HTMLSelectElement).value)}>${RESET_KINDS.map(([name, label]) => html`<option value=${name}>${label}</option>`)}</select>
+      ${kind === 'toEarliest' || kind === 'toLatest' ? null : html`<input placeholder="value" value=${value} onInput=${(event: Event) => setValue((event.target as HTMLInputElement).value)} />`}
+      <button onClick=${run}>Dry run</button></div>
+    ${dryRun ? html`<p>${dryRun.target}: ${dryRun.totalToReprocess} record(s) to reprocess</p>
+      <table><thead><tr><th>Topic</th><th>Partition</th><th>Current</th><th>Target</th><th>To reprocess</th></tr></thead><tbody>
+      ${dryRun.partitions.map((row) => html`<tr><td>${row.topic}</td><td>${row.partition}</td><td>${row.current ?? '—'}</td><td>${row.target}</td><td>${row.toReprocess}${row.note ? ` (${row.note})` : ''}</td></tr>`)}</tbody></table>
+      <div class="row"><input placeholder="why (goes to the plan and the audit trail)" value=${reason} onInput=${(event: Event) => setReason((event.target as HTMLInputElement).value)} />
+      <button disabled=${!reason.trim()} onClick=${plan}>Plan reset</button></div>` : null}
+    ${message ? html`<p class="notice">${message}</p>` : null}
+  </div>`;
+}
+
+function ConsumersPage(props: { session: Session }) {
+  const groups = useApi<{ refreshedAt: number; groups: Group[] }>('/api/groups', 10_000);
+  const [resetting, setResetting] = useState<string>();
+  const [version, setVersion] = useState(0);
+  return html`<div><h1>Consumers and offsets</h1>
+    <${Refreshed} at=${groups.refreshedAt} reload=${groups.reload} error=${groups.error} />
+    ${groups.data?.groups.map((group) => html`<section class="panel" data-testid=${`group-${group.group}`}>
+      <h2>${group.group} <span class="muted">${group.state} · ${group.component ?? 'not a component'} · lag ${group.totalLag}</span>
+        ${props.session.permissions?.['replay.plan'] ? html` <button class="small" onClick=${() => setResetting(resetting === group.group ? undefined : group.group)}>Reset offsets…</button>` : null}</h2>
+      <table><thead><tr><th>Topic</th><th>Partition</th><th>Committed</th><th>End</th><th>Lag</th><th>Owner</th></tr></thead><tbody>
+      ${group.partitions.map((partition) => html`<tr><td>${partition.topic}</td><td>${partition.partition}</td><td>${partition.committed ?? '—'}</td><td>${partition.end}</td><td>${partition.lag}</td><td>${group.members.find((member) => member.memberId === partition.memberId)?.clientId ?? '—'}</td></tr>`)}
+      </tbody></table>
+      ${resetting === group.group ? html`<${ResetForm} group=${group.group} onPlanned=${() => setVersion((value) => value + 1)} />` : null}
+    </section>`)}
+    <${Plans} session=${props.session} version=${version} />
+  </div>`;
+}
+
 // ---- Audit --------------------------------------------------------------------------------------
 
 interface Audit { refreshedAt: number; total: number; entries: Array<{ id: string; at: number; who: string; roles: string[]; action: string; target: string; reason: string | null; result: string; detail: string }> }
@@ -361,7 +424,7 @@ function Login(props: { onLogin: (session: Session) => void }) {
   </form>`;
 }
 
-const NAV = [['/flows', 'Flows'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/audit', 'Audit']] as const;
+const NAV = [['/flows', 'Flows'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/consumers', 'Consumers'], ['/audit', 'Audit']] as const;
 
 function App() {
   const path = usePath();
@@ -382,6 +445,7 @@ function App() {
   else if (segments[0] === 'trace') page = html`<${TracePage} />`;
   else if (segments[0] === 'dead-letters') page = segments[1] ? html`<${DeadLetterComponent} component=${segments[1]} session=${session} />` : html`<${DeadLettersPage} session=${session} />`;
   else if (segments[0] === 'audit') page = html`<${AuditPage} />`;
+  else if (segments[0] === 'consumers') page = html`<${ConsumersPage} session=${session} />`;
   else page = html`<${FlowsPage} selected=${segments[0] === 'flows' ? segments[1] : undefined} />`;
   return html`<div class="shell">
     <header><b class="brand">Lifeline</b>

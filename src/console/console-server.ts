@@ -13,10 +13,13 @@ import { LifelineError, errorCode, errorMessage } from '../errors.ts';
 import { describeSelection, selectDeadLetters, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { ACTION_ROLES, isAllowed, rolesFor, type ControlAction, type Operator } from '../ops/operator-identity.ts';
 import { ReplayPlanStore, withState, type ReplayPlan } from '../ops/replay-plans.ts';
+import { describeGroup, listGroups } from '../ops/group-inspection.ts';
+import { describeTarget, planReset, totalToReprocess } from '../ops/offset-reset.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
+import { resetScope, resetTarget } from '../cli/offsets-commands.ts';
 import { deadLetterTopic } from '../topology/model.ts';
 import {
-  AuditQuery, AuditView, DeadLetterFilterBody, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
+  AuditQuery, AuditView, DeadLetterFilterBody, GroupsView, ResetDryRunView, ResetTargetBody, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
   LoginBody, NodeView, PlanBody, PlansView, PlanView, SessionView, SlaView, TraceView,
 } from './api-schemas.ts';
 import { CSRF_HEADER, ConsoleAuth, SESSION_COOKIE, permissionsOf, type Caller } from './console-auth.ts';
@@ -27,7 +30,7 @@ import { StatusWatcher } from './status-watcher.ts';
 export const DEFAULT_ASSETS_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
 
 /** Paths of the page's views: each is reachable by URL and served the same index.html. */
-export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/audit'] as const;
+export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/consumers', '/audit'] as const;
 
 export interface ConsoleServerOptions {
   readonly session: OpsSession;
@@ -250,10 +253,12 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     const caller = request.caller as Caller;
     const body = request.body;
     const reason = body.reason.trim();
-    const operator = await allow(caller, 'replay.plan', body.component, reason);
-    requireComponent(body.component);
+    const operator = await allow(caller, 'replay.plan', body.component ?? body.group ?? '', reason);
+    if (Boolean(body.component) === Boolean(body.group)) throw new LifelineError('LL_CONFIG_INVALID', 'give exactly one of component (a dead-letter replay) and group (an offset reset, with reset)');
+    if (body.component) requireComponent(body.component);
     const planOptions: PlanOptions = {
-      topology: topology.file, dlq: body.component, maxAttempts: String(body.maxAttempts ?? 3), reason, ackTimeout: '10s',
+      topology: topology.file, maxAttempts: String(body.maxAttempts ?? 3), reason, ackTimeout: '10s',
+      ...(body.component ? { dlq: body.component } : { group: body.group as string, ...(body.reset ?? {}) }),
       ...(body.max !== undefined ? { max: String(body.max) } : {}),
       ...(body.errorClasses && body.errorClasses.length > 0 ? { errorClass: body.errorClasses } : {}),
       ...(body.key !== undefined ? { key: body.key } : {}),
@@ -324,6 +329,36 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     } finally {
       await store.close();
     }
+  });
+
+  // ---- consumer groups and offsets ----------------------------------------------------------------
+
+  app.get('/api/groups', { preHandler: reader, schema: { tags: ['groups'], summary: 'Consumer groups of this topology with lag per partition and its owner', response: { 200: GroupsView } } }, async () => {
+    const admin = await session.admin();
+    const groups = await listGroups(admin, topology);
+    const described = [];
+    for (const group of groups.slice(0, 200)) {
+      const description = await describeGroup(admin, topology, group.group);
+      described.push({
+        group: group.group, state: description.state, component: description.component, totalLag: description.totalLag,
+        members: description.memberList.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.host })),
+        partitions: description.partitions,
+      });
+    }
+    return { refreshedAt: Date.now(), groups: described };
+  });
+
+  app.post('/api/groups/:group/reset-dry-run', {
+    preHandler: changer,
+    schema: { tags: ['groups'], summary: 'What an offset reset would do per partition (nothing changes); plan it with POST /api/replay-plans', params: Type.Object({ group: Type.String({ minLength: 1 }) }), body: ResetTargetBody, response: { 200: ResetDryRunView } },
+  }, async (request) => {
+    const admin = await session.admin();
+    const target = resetTarget(request.body);
+    const rows = await planReset(admin, await resetScope(admin, topology, { group: request.params.group }), target);
+    return {
+      refreshedAt: Date.now(), group: request.params.group, target: describeTarget(target), totalToReprocess: totalToReprocess(rows).toString(),
+      partitions: rows.map((row) => ({ topic: row.topic, partition: row.partition, current: row.current?.toString() ?? null, target: row.target.toString(), toReprocess: row.toReprocess.toString(), ...(row.note ? { note: row.note } : {}) })),
+    };
   });
 
   // ---- audit ---------------------------------------------------------------------------------------

@@ -241,3 +241,32 @@ test('lifeline run --console-port embeds the same console in the runtime process
   const refused = await fetch(`${fixture.embeddedUrl}/api/replay-plans`, { method: 'POST', headers: { ...fixture.as('viola'), 'content-type': 'application/json' }, body: JSON.stringify({ component: fixture.dedup, reason: 'x' }) });
   assert.equal(refused.status, 403);
 });
+
+test('consumers: groups with lag per partition and owner; an offset reset is dry-run, planned by an operator and approved by an approver (the running group is paused and resumed)', { timeout: 180_000 }, async () => {
+  const group = `${fixture.appId}.${fixture.dedup}`;
+  const groups = await request<{ groups: Array<{ group: string; component: string; partitions: Array<{ topic: string; memberId: string | null }> }> }>('GET', '/api/groups', { headers: fixture.as('viola') });
+  assert.equal(groups.status, 200, groups.text);
+  const described = groups.body.groups.find((candidate) => candidate.group === group);
+  assert.equal(described?.component, fixture.dedup);
+  assert.equal(described?.partitions.length, 2);
+
+  const dryRun = await request<{ totalToReprocess: string; partitions: Array<{ topic: string; target: string }> }>('POST', `/api/groups/${group}/reset-dry-run`, { headers: fixture.as('viola'), body: { toEarliest: true } });
+  assert.equal(dryRun.status, 200, dryRun.text);
+  assert.ok(Number(dryRun.body.totalToReprocess) >= 4, dryRun.text);
+  assert.ok(dryRun.body.partitions.every((row) => row.topic === fixture.received && row.target === '0'));
+  const bad = await request('POST', `/api/groups/${group}/reset-dry-run`, { headers: fixture.as('viola'), body: { toEarliest: true, toLatest: true } });
+  assert.equal(bad.status, 400);
+
+  const byViewer = await request('POST', '/api/replay-plans', { headers: fixture.as('viola'), body: { group, reset: { toEarliest: true }, reason: 'viewer tries' } });
+  assert.equal(byViewer.status, 403);
+  const planned = await request<{ id: string; state: string; kind: string }>('POST', '/api/replay-plans', { headers: fixture.as('otto'), body: { group, reset: { toEarliest: true }, reason: 'reprocess the day' } });
+  assert.equal(planned.status, 200, planned.text);
+  assert.equal(planned.body.kind, 'offsets');
+  assert.equal(planned.body.state, 'planned');
+  const approved = await request<{ state: string; result_detail: string }>('POST', `/api/replay-plans/${planned.body.id}/approve`, { headers: fixture.as('april'), body: { reason: 'ok' } });
+  assert.equal(approved.status, 200, approved.text);
+  assert.equal(approved.body.state, 'executed', approved.text);
+  assert.match(approved.body.result_detail, /paused and resumed/);
+  const after = await request<{ groups: Array<{ group: string; partitions: Array<{ committed: string | null }> }> }>('GET', '/api/groups', { headers: fixture.as('viola') });
+  assert.ok(after.body.groups.some((candidate) => candidate.group === group), 'the group is back');
+});
