@@ -192,6 +192,7 @@ export const SOURCE_TYPES_OF_KIND: Readonly<Record<'hl7v2' | 'fhir_r4', Partial<
     service_charge: 'ChargeItem, Invoice',
     supply_delivery: 'SupplyDelivery',
     claim: 'Claim, ClaimResponse',
+    pharmacy_dispense: 'MedicationDispense',
   },
 });
 

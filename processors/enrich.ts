@@ -38,7 +38,15 @@ interface HeldEvent {
   readonly value: unknown;
   readonly headers: Record<string, string>;
   readonly raw: string | null;
+  /** Lookups tried so far (absent in events held by an earlier version). */
+  readonly attempts?: number;
 }
+
+/** Held events a timer call retries before it commits and is called again. */
+const RELEASE_CHUNK = 500;
+/** Retries back off from check_interval to this many times it. */
+const MAX_BACKOFF_FACTOR = 16;
+
 
 class EnrichmentMiss extends Error {
   override readonly name = 'EnrichmentMiss';
@@ -46,8 +54,10 @@ class EnrichmentMiss extends Error {
 
 /**
  * Joins each event with reference tables (Odoo products, partners, facilities from odoo_source) and
- * adds the declared fields. Held events (on_miss: wait) live in a store, so they survive restarts;
- * they are released in the order the check finds them, not necessarily the order they arrived.
+ * adds the declared fields. Held events (on_miss: wait) live in a store, so they survive restarts.
+ * Each is scheduled (the store's deadline index) for its next lookup — after check_interval, then
+ * backing off to 16 × check_interval, and at the latest when wait_timeout ends — so a check touches
+ * only the events that are due, whatever the number held; they come back roughly in arrival order.
  */
 export const enrich = defineProcessor({
   kind: 'processor',
@@ -63,7 +73,8 @@ export const enrich = defineProcessor({
     return {
       init(context) {
         if (config.on_miss !== 'wait') return;
-        context.schedule(parseDuration(config.check_interval) as number, (now) => releaseHeld(config, context, now, timeoutMs));
+        const intervalMs = parseDuration(config.check_interval) as number;
+        context.schedule(intervalMs, (now) => releaseHeld(config, context, now, timeoutMs, intervalMs));
       },
       process(record, context) {
         const { added, missing } = lookUp(config, context, record.value);
@@ -78,11 +89,12 @@ export const enrich = defineProcessor({
         } else if (config.on_miss === 'dlq') {
           throw new EnrichmentMiss(`no ${missing.join(', ')} in the reference tables`);
         } else {
+          const since = context.now();
           context.store<HeldEvent>('held_events').put(`${record.topic}:${record.partition}:${record.offset}`, {
-            since: context.now(), topic: record.topic, partition: record.partition, offset: record.offset, timestamp: record.timestamp,
+            since, topic: record.topic, partition: record.partition, offset: record.offset, timestamp: record.timestamp,
             key: record.key, value: JSON.parse(JSON.stringify(record.value)) as unknown, headers: { ...record.headers },
-            raw: record.rawValue === null ? null : record.rawValue.toString('base64'),
-          });
+            raw: record.rawValue === null ? null : record.rawValue.toString('base64'), attempts: 0,
+          }, { dueAt: Math.min(since + (parseDuration(config.check_interval) as number), since + timeoutMs) });
           context.count('held');
         }
       },
@@ -110,9 +122,19 @@ function forwardEnriched(
   context.forward('enriched', { key: record.key, value });
 }
 
-function releaseHeld(config: EnrichConfigType, context: ProcessorContext, now: number, timeoutMs: number): void {
+const scheduledLegacy = new WeakSet<ProcessorContext>();
+
+/** Retries the held events that are due (at most RELEASE_CHUNK; true when more are due). */
+function releaseHeld(config: EnrichConfigType, context: ProcessorContext, now: number, timeoutMs: number, intervalMs: number): boolean {
   const held = context.store<HeldEvent>('held_events');
-  for (const [id, event] of [...held.entries()]) {
+  if (!scheduledLegacy.has(context)) {
+    // Once per task: events held by an earlier version carry no deadline (nor attempts); schedule them
+    // now. Held events are few (each waits wait_timeout at most), so this one scan is small.
+    scheduledLegacy.add(context);
+    for (const [id, event] of [...held.entries()]) if (event.attempts === undefined) held.put(id, { ...event, attempts: 0 }, { dueAt: now });
+  }
+  const due = held.due(now, RELEASE_CHUNK);
+  for (const [id, event] of due) {
     const { added, missing } = lookUp(config, context, event.value);
     if (missing.length === 0) {
       forwardEnriched(config, context, event, added, 'enriched');
@@ -125,6 +147,11 @@ function releaseHeld(config: EnrichConfigType, context: ProcessorContext, now: n
       }, new EnrichmentMiss(`still no ${missing.join(', ')} after ${config.wait_timeout}`));
       held.delete(id);
       context.count('timed_out');
+    } else {
+      const attempts = (event.attempts ?? 0) + 1;
+      const backoff = intervalMs * Math.min(MAX_BACKOFF_FACTOR, 2 ** attempts);
+      held.put(id, { ...event, attempts }, { dueAt: Math.min(now + backoff, event.since + timeoutMs) });
     }
   }
+  return due.length >= RELEASE_CHUNK;
 }

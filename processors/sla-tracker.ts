@@ -27,6 +27,21 @@ import { readPath } from '../src/component/value-path.ts';
 
 const BY_TRANSACTION = 'by_transaction';
 const TRANSACTIONS_STORE = 'transactions';
+/** Finished transactions, kept for settle_window: only ever read by key, never scanned. */
+const FINISHED_STORE = 'finished';
+/**
+ * Beside the open transactions, written in the same Kafka transactions: an index by start time
+ * (`start:<flow>:<started_at>:<key>`, the oldest is the first key) and per-flow open counts
+ * (`open:<flow>`), so the gauges never scan.
+ */
+const OPEN_INDEX_STORE = 'open_index';
+const START_INDEX = 'start:';
+const OPEN_COUNT = 'open:';
+/** Marks (in open_index) a transactions store whose open transactions carry deadlines, counts and a start index. */
+const FORMAT_KEY = 'format';
+const TRACKER_FORMAT = 2;
+/** Transactions a timer call handles before it commits and is called again. */
+const DUE_CHUNK = 500;
 const EVENTS_OUTPUT = 'events';
 /** Optional output receiving the breached events only, e.g. for an odoo_sink that schedules an activity per breach. */
 const BREACHES_OUTPUT = 'breaches';
@@ -71,8 +86,8 @@ const SlaConfig = Type.Object({
       + 'The processor inputs are every topic the flows read; a topic may play roles in several flows.',
     examples: [{
       charge_to_invoice: {
-        start: { topic: 'partner.lab_charge.received.v1', key_path: 'entity_key', time_path: 'received_at' },
-        end: { topic: 'billing.invoice.written.v1', key_path: 'charge_id', status_path: 'status', success_values: ['written'] },
+        start: { topic: 'partner.service_charge.received.v1', key_path: 'entity_key', time_path: 'received_at' },
+        end: { topic: 'billing.vendor_bill.written.v1', key_path: 'key', status_path: 'outcome', success_values: ['created', 'updated'] },
         warn_after: '10m', breach_after: '15m', owner_path: 'owner_login',
       },
     }],
@@ -148,11 +163,13 @@ interface EarlySteps {
   readonly ended_at: number | null;
 }
 
-/** A transaction that completed within the settle window. */
+/** A transaction that completed within the settle window (older markers hold no transaction). */
 interface FinishedTransaction {
   readonly state: 'finished';
+  readonly transaction?: OpenTransaction;
 }
 
+/** 'finished' only in state written before finished markers had a store of their own. */
 type TrackedEntry = OpenTransaction | EarlySteps | FinishedTransaction;
 
 /** A role a record plays, resolved against its value. */
@@ -169,7 +186,7 @@ export const slaTracker = defineProcessor({
   stateful: true,
   outputs: [EVENTS_OUTPUT, `${BREACHES_OUTPUT}?`],
   config: SlaConfig,
-  stores: () => [{ name: TRANSACTIONS_STORE }],
+  stores: () => [{ name: TRANSACTIONS_STORE }, { name: FINISHED_STORE }, { name: OPEN_INDEX_STORE }],
   // Topology validation calls this with the config: checking the flows here makes
   // `lifeline topology validate` (and `lifeline run`) refuse flows the tracker cannot run.
   repartitions: (config) => {
@@ -316,11 +333,16 @@ class SlaTracker implements Processor {
     return { steps, missingKeys, unsuccessfulEnds };
   }
 
+  private finishedMarker(context: ProcessorContext, storeKey: string, entry: TrackedEntry | undefined): FinishedTransaction | undefined {
+    if (entry?.state === 'finished') return entry; // written by an older version into the transactions store
+    return context.store<FinishedTransaction>(FINISHED_STORE).get(storeKey);
+  }
+
   private start(context: ProcessorContext, flow: FlowPlan, key: string, startedAt: number, record: InputRecord): void {
     const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
     const storeKey = transactionId(flow, key);
     const entry = store.get(storeKey);
-    if (entry?.state === 'open' || entry?.state === 'finished') {
+    if (entry?.state === 'open' || this.finishedMarker(context, storeKey, entry)) {
       context.count('sla_repeat_ignored');
       return;
     }
@@ -330,6 +352,7 @@ class SlaTracker implements Processor {
       owner, correlation_id: record.headers[LIFELINE_HEADERS.correlationId] ?? null,
     };
     this.emit(context, flow, transaction, 'started', startedAt);
+    this.indexOpen(context, flow, transaction, +1);
     if (entry?.state === 'early') {
       for (const milestone of [...entry.milestones].sort((a, b) => a.at - b.at)) {
         transaction = this.reachMilestone(context, flow, transaction, milestone.name, milestone.at);
@@ -344,33 +367,43 @@ class SlaTracker implements Processor {
 
   private milestone(context: ProcessorContext, flow: FlowPlan, key: string, name: string, at: number): void {
     const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
-    const entry = store.get(transactionId(flow, key));
+    const storeKey = transactionId(flow, key);
+    const entry = store.get(storeKey);
     if (entry?.state === 'open') {
       if (entry.milestones.includes(name)) context.count('sla_repeat_ignored');
       else this.keepOpen(context, this.reachMilestone(context, flow, entry, name, at), flow);
       return;
     }
-    if (entry?.state === 'finished') {
-      context.count('sla_repeat_ignored');
+    const finished = this.finishedMarker(context, storeKey, entry);
+    if (finished) {
+      // Inputs on other topics lag differently: a milestone after its end still belongs to the transaction.
+      if (!finished.transaction || finished.transaction.milestones.includes(name)) {
+        context.count('sla_repeat_ignored');
+        return;
+      }
+      const transaction = this.reachMilestone(context, flow, finished.transaction, name, at);
+      context.store<FinishedTransaction>(FINISHED_STORE).put(storeKey, { state: 'finished', transaction }, { ttlMs: this.plan.settleWindowMs });
+      context.count('sla_milestone_after_end');
       return;
     }
-    const early: EarlySteps = entry ?? { state: 'early', milestones: [], ended_at: null };
+    const early: EarlySteps = entry?.state === 'early' ? entry : { state: 'early', milestones: [], ended_at: null };
     if (early.milestones.some((milestone) => milestone.name === name)) return;
     this.holdEarly(context, flow, key, { ...early, milestones: [...early.milestones, { name, at }] });
   }
 
   private end(context: ProcessorContext, flow: FlowPlan, key: string, endedAt: number): void {
     const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
-    const entry = store.get(transactionId(flow, key));
+    const storeKey = transactionId(flow, key);
+    const entry = store.get(storeKey);
     if (entry?.state === 'open') {
       this.finish(context, flow, entry, endedAt);
       return;
     }
-    if (entry?.state === 'finished' || (entry?.state === 'early' && entry.ended_at !== null)) {
+    if (this.finishedMarker(context, storeKey, entry) || (entry?.state === 'early' && entry.ended_at !== null)) {
       context.count('sla_repeat_ignored');
       return;
     }
-    this.holdEarly(context, flow, key, { state: 'early', milestones: entry?.milestones ?? [], ended_at: endedAt });
+    this.holdEarly(context, flow, key, { state: 'early', milestones: entry?.state === 'early' ? entry.milestones : [], ended_at: endedAt });
   }
 
   private reachMilestone(context: ProcessorContext, flow: FlowPlan, transaction: OpenTransaction, name: string, at: number): OpenTransaction {
@@ -384,10 +417,12 @@ class SlaTracker implements Processor {
     const late = transaction.breached || latencyMs > flow.breachAfterMs;
     this.emit(context, flow, transaction, late ? 'completed_late' : 'completed', endedAt);
     this.metrics?.observeCompletion(this.label, flow.name, latencyMs, late && !transaction.breached);
-    const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
     const storeKey = transactionId(flow, transaction.key);
-    if (this.plan.settleWindowMs > 0) store.put(storeKey, { state: 'finished' }, { ttlMs: this.plan.settleWindowMs });
-    else store.delete(storeKey);
+    context.store<TrackedEntry>(TRANSACTIONS_STORE).delete(storeKey);
+    this.indexOpen(context, flow, transaction, -1);
+    if (this.plan.settleWindowMs > 0) {
+      context.store<FinishedTransaction>(FINISHED_STORE).put(storeKey, { state: 'finished', transaction }, { ttlMs: this.plan.settleWindowMs });
+    }
   }
 
   private holdEarly(context: ProcessorContext, flow: FlowPlan, key: string, early: EarlySteps): void {
@@ -399,32 +434,54 @@ class SlaTracker implements Processor {
     context.count('sla_early_step_held');
   }
 
-  /** Open transactions expire forget_after their start, however often they are updated. */
+  /**
+   * An open transaction is scheduled (dueAt) for its next threshold: the warning, then the breach,
+   * then forget_after after its start, when the timer forgets it. The timer reads only what is due.
+   */
   private keepOpen(context: ProcessorContext, transaction: OpenTransaction, flow: FlowPlan): void {
-    const ttlMs = Math.max(1, transaction.started_at + flow.forgetAfterMs - context.now());
-    context.store<TrackedEntry>(TRANSACTIONS_STORE).put(transactionId(flow, transaction.key), transaction, { ttlMs });
+    const dueAt = transaction.started_at + (!transaction.warned ? flow.warnAfterMs : !transaction.breached ? flow.breachAfterMs : flow.forgetAfterMs);
+    context.store<TrackedEntry>(TRANSACTIONS_STORE).put(transactionId(flow, transaction.key), transaction, { dueAt });
+  }
+
+  /** Keeps the per-flow open count and start-time index in step with the open transactions (same transaction). */
+  private indexOpen(context: ProcessorContext, flow: FlowPlan, transaction: OpenTransaction, change: 1 | -1): void {
+    const store = context.store<number>(OPEN_INDEX_STORE);
+    const indexKey = startIndexKey(flow, transaction);
+    if (change > 0) store.put(indexKey, 1);
+    else store.delete(indexKey);
+    const countKey = `${OPEN_COUNT}${flow.name}`;
+    store.put(countKey, Math.max(0, (store.get(countKey) ?? 0) + change));
   }
 
   /**
-   * The timer: emits warning and breached once each for this partition's open transactions, and
-   * publishes the per-flow gauges. Runs in a transaction of its own, so the flags and the events
-   * commit together.
+   * The timer: emits warning and breached once each for the open transactions that are due (read
+   * from the store's deadline index — finished markers and transactions not yet due are never
+   * touched), forgets those open past forget_after, and publishes the per-flow gauges from the open
+   * counts and the start-time index. At most DUE_CHUNK per call; returns true when more are due, so
+   * the runtime commits and calls again (bounded transactions).
    */
-  private checkDeadlines(context: ProcessorContext, now: number): void {
+  private checkDeadlines(context: ProcessorContext, now: number): boolean {
     const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
-    const snapshot = new Map<string, FlowSnapshot>([...this.plan.flows.keys()].map((name) => [name, { open: 0, oldestAgeMs: 0 }]));
-    const changed: Array<{ transaction: OpenTransaction; flow: FlowPlan }> = [];
-    const orphaned: string[] = [];
-    for (const [storeKey, entry] of store.entries()) {
+    if (context.store<number>(OPEN_INDEX_STORE).get(FORMAT_KEY) !== TRACKER_FORMAT) {
+      this.migrate(context);
+    }
+    const due = store.due(now, DUE_CHUNK);
+    let orphaned = 0;
+    for (const [storeKey, entry] of due) {
       if (entry.state !== 'open') continue;
       const flow = this.plan.flows.get(entry.flow);
       if (!flow) {
-        orphaned.push(storeKey); // its flow was removed from topology.yaml
+        store.delete(storeKey); // its flow was removed from topology.yaml
+        orphaned++;
         continue;
       }
       const ageMs = now - entry.started_at;
-      const counted = snapshot.get(flow.name) as FlowSnapshot;
-      snapshot.set(flow.name, { open: counted.open + 1, oldestAgeMs: Math.max(counted.oldestAgeMs, ageMs) });
+      if (ageMs >= flow.forgetAfterMs) {
+        store.delete(storeKey);
+        this.indexOpen(context, flow, entry, -1);
+        context.count('sla_forgotten');
+        continue;
+      }
       let transaction = entry;
       if (!transaction.warned && ageMs >= flow.warnAfterMs) {
         this.emit(context, flow, transaction, 'warning', now);
@@ -435,15 +492,53 @@ class SlaTracker implements Processor {
         this.metrics?.countBreach(this.label, flow.name);
         transaction = { ...transaction, breached: true };
       }
-      if (transaction !== entry) changed.push({ transaction, flow });
+      this.keepOpen(context, transaction, flow);
     }
-    // Written after the scan: entries() reads the same overlays the writes go to.
-    for (const { transaction, flow } of changed) this.keepOpen(context, transaction, flow);
-    for (const storeKey of orphaned) store.delete(storeKey);
-    if (orphaned.length > 0) {
-      context.logger.warn({ transactions: orphaned.length }, 'sla: forgot open transactions of flows no longer configured');
+    if (orphaned > 0) context.logger.warn({ transactions: orphaned }, 'sla: forgot open transactions of flows no longer configured');
+    if (this.metrics) this.metrics.publish(this.label, this.partition, this.snapshot(context, now));
+    return due.length >= DUE_CHUNK;
+  }
+
+  /**
+   * Once per store, the first time this version runs on it: open transactions written by an older
+   * version (no deadline, no count or start index) are scheduled and counted. A single scan.
+   */
+  private migrate(context: ProcessorContext): void {
+    const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
+    const open: OpenTransaction[] = [];
+    for (const [, entry] of store.entries()) if (entry.state === 'open') open.push(entry);
+    // Idempotent: counts are set (not added to) from what the scan saw, index keys and deadlines put again.
+    const counts = new Map<string, number>([...this.plan.flows.keys()].map((name) => [name, 0]));
+    const numbers = context.store<number>(OPEN_INDEX_STORE);
+    for (const transaction of open) {
+      const flow = this.plan.flows.get(transaction.flow);
+      if (!flow) continue;
+      this.keepOpen(context, transaction, flow);
+      numbers.put(startIndexKey(flow, transaction), 1);
+      counts.set(flow.name, (counts.get(flow.name) ?? 0) + 1);
     }
-    this.metrics?.publish(this.label, this.partition, snapshot);
+    for (const [name, count] of counts) numbers.put(`${OPEN_COUNT}${name}`, count);
+    numbers.put(FORMAT_KEY, TRACKER_FORMAT);
+    if (open.length > 0) context.logger.info({ transactions: open.length }, 'sla: scheduled open transactions kept by an earlier version');
+  }
+
+  /** Per flow: open transactions (a stored count) and the oldest one's age (the first key of the start index). */
+  private snapshot(context: ProcessorContext, now: number): Map<string, FlowSnapshot> {
+    const store = context.store<number>(OPEN_INDEX_STORE);
+    const snapshot = new Map<string, FlowSnapshot>();
+    for (const name of this.plan.flows.keys()) {
+      const open = store.get(`${OPEN_COUNT}${name}`) ?? 0;
+      let oldestAgeMs = 0;
+      if (open > 0) {
+        const prefix = `${START_INDEX}${name}:`;
+        for (const [indexKey] of store.range(prefix, `${prefix}\uffff`)) {
+          oldestAgeMs = Math.max(0, now - Number(indexKey.slice(prefix.length, prefix.length + 15)));
+          break;
+        }
+      }
+      snapshot.set(name, { open, oldestAgeMs });
+    }
+    return snapshot;
   }
 
   private emit(context: ProcessorContext, flow: FlowPlan, transaction: OpenTransaction, type: SlaEventType, occurredAt: number, milestone?: string): void {
@@ -474,6 +569,10 @@ class SlaTracker implements Processor {
     context.forward<SlaEvent>(EVENTS_OUTPUT, event);
     if (type === 'breached' && context.hasOutput(BREACHES_OUTPUT)) context.forward<SlaEvent>(BREACHES_OUTPUT, event);
   }
+}
+
+function startIndexKey(flow: FlowPlan, transaction: OpenTransaction): string {
+  return `${START_INDEX}${flow.name}:${String(Math.max(0, Math.floor(transaction.started_at))).padStart(15, '0')}:${transaction.key}`;
 }
 
 /** `<flow>:<transaction key>`: the store key and the event key. Flow names hold no `:`. */

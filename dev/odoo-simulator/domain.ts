@@ -46,12 +46,13 @@ const TEXT_TYPES = new Set(['char', 'text', 'html', 'selection']);
 const NUMBER_TYPES = new Set(['integer', 'many2one', 'many2one_reference']);
 
 /**
- * A leaf `[field, '=' | 'in', value]` on a stored scalar field that the whole domain ANDs with
- * the rest (no `|` or `!` anywhere), whose values have the field's own type: the rows matching it
- * come from the field's index, and the full domain then filters those few.
+ * The leaves `[field, '=' | 'in', value]` on stored scalar fields that the whole domain ANDs with
+ * the rest (no `|` or `!` anywhere), whose values have the field's own type: the rows matching the
+ * most selective one come from its field's index, and the full domain then filters those few.
  */
-export function indexableLeaf(model: ModelDefinition, domain: unknown): { field: string; values: Array<string | number> } | undefined {
-  if (!Array.isArray(domain) || domain.some((term) => term === '|' || term === '!')) return undefined;
+export function indexableLeaves(model: ModelDefinition, domain: unknown): Array<{ field: string; values: Array<string | number> }> {
+  const leaves: Array<{ field: string; values: Array<string | number> }> = [];
+  if (!Array.isArray(domain) || domain.some((term) => term === '|' || term === '!')) return leaves;
   const fields = fieldsOf(model);
   for (const term of domain) {
     if (!Array.isArray(term) || term.length !== 3) continue;
@@ -63,9 +64,9 @@ export function indexableLeaf(model: ModelDefinition, domain: unknown): { field:
     if (!Array.isArray(values)) continue;
     const wanted = TEXT_TYPES.has(field.type) ? 'string' : NUMBER_TYPES.has(field.type) ? 'number' : undefined;
     if (!wanted || !values.every((item) => typeof item === wanted && item !== '')) continue;
-    return { field: left, values: values as Array<string | number> };
+    leaves.push({ field: left, values: values as Array<string | number> });
   }
-  return undefined;
+  return leaves;
 }
 
 function combine(token: Token, stack: Predicate[]): Predicate {

@@ -9,8 +9,19 @@
  * - freeze the clock: every transaction until the thaw gets the same second (microseconds still
  *   increase), so a test can make a record change twice "within one second" at its own pace;
  * - reject a field value: create/write/load with `field = value` on `model` fails the way a
- *   Python constraint does (ValidationError, fault 2), with the given message.
+ *   Python constraint does (ValidationError, fault 2), with the given message;
+ * - cost like a real Odoo: each object call takes `callMs`, plus `rowMs` per record it creates or
+ *   writes (real Odoo 17: ~2 s for a `load` of 200 one-line bills, ~10 ms a record) and
+ *   `readRowMs` per record it reads, on at most `workers` calls at once (Odoo's worker processes;
+ *   the others queue).
  */
+export interface CostModel {
+  readonly callMs: number;
+  readonly rowMs: number;
+  readonly readRowMs?: number;
+  readonly workers: number;
+}
+
 export type DownMode = 'refuse' | 'http_503';
 export type SlowScope = 'all' | 'writes';
 export type InjectedFailure = 'serialization' | 'http_503' | 'reset' | 'application';
@@ -29,12 +40,22 @@ export interface SwitchState {
   readonly failNext: { readonly count: number; readonly kind: InjectedFailure };
   readonly rejections: readonly ValueRejection[];
   readonly clockFrozen: boolean;
+  readonly cost: CostModel | false;
 }
 
 export class FailureSwitches {
-  private state: { down: DownMode | false; slowMs: number; slowScope: SlowScope; failNext: { count: number; kind: InjectedFailure }; rejections: ValueRejection[]; clockFrozen: boolean } = {
-    down: false, slowMs: 0, slowScope: 'all', failNext: { count: 0, kind: 'serialization' }, rejections: [], clockFrozen: false,
+  private state: { down: DownMode | false; slowMs: number; slowScope: SlowScope; failNext: { count: number; kind: InjectedFailure }; rejections: ValueRejection[]; clockFrozen: boolean; cost: CostModel | false } = {
+    down: false, slowMs: 0, slowScope: 'all', failNext: { count: 0, kind: 'serialization' }, rejections: [], clockFrozen: false, cost: false,
   };
+
+  /** Real Odoo's cost per call and per record, on a number of workers (false: answer at once). */
+  setCost(cost: CostModel | false): void {
+    this.state.cost = cost ? { callMs: Math.max(0, cost.callMs), rowMs: Math.max(0, cost.rowMs), readRowMs: Math.max(0, cost.readRowMs ?? cost.rowMs / 20), workers: Math.max(1, Math.floor(cost.workers)) } : false;
+  }
+
+  get cost(): CostModel | false {
+    return this.state.cost;
+  }
 
   setDown(down: boolean, mode: DownMode = 'refuse'): void {
     this.state.down = down ? mode : false;
@@ -66,7 +87,7 @@ export class FailureSwitches {
   }
 
   reset(): void {
-    this.state = { down: false, slowMs: 0, slowScope: 'all', failNext: { count: 0, kind: 'serialization' }, rejections: [], clockFrozen: false };
+    this.state = { down: false, slowMs: 0, slowScope: 'all', failNext: { count: 0, kind: 'serialization' }, rejections: [], clockFrozen: false, cost: false };
   }
 
   get down(): DownMode | false {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FailureSwitches, type DownMode, type InjectedFailure, type SlowScope } from './failure-switches.ts';
+import { FailureSwitches, type CostModel, type DownMode, type InjectedFailure, type SlowScope } from './failure-switches.ts';
 import { modelNamed } from './model-definitions.ts';
 import { OdooFault, accessDenied, applicationError, serializationFailure } from './odoo-fault.ts';
 import { Orm } from './orm.ts';
@@ -61,6 +61,7 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
   const store = new RecordStore(() => control.clockFrozen);
   if (options.seed ?? true) seedDatabase(store);
   const calls = new Map<string, number>();
+  const workers = new WorkerPool();
   const events = new EventEmitter<{ commit: [{ model: string; method: string; rows: number }] }>();
 
   const server = createServer((request, response) => {
@@ -127,20 +128,36 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
     calls.set(key, (calls.get(key) ?? 0) + 1);
     const keywords = (kwargs && typeof kwargs === 'object' && !Array.isArray(kwargs) ? kwargs : {}) as Record<string, unknown>;
     const { context = {}, ...rest } = keywords;
-    const txn = store.begin(user.uid);
-    const orm = new Orm({
-      uid: user.uid, txn, switches: control, groups: new Set(user.groups), authorPartnerId: user.partnerId,
-      context: (context && typeof context === 'object' ? context : {}) as Record<string, unknown>,
-    });
-    const result = orm.call(model, modelMethod, Array.isArray(args) ? args : [args], rest);
-    // The transaction stays open (its rows invisible to others) for as long as it is slow.
-    const holdMs = control.holdMs(txn.touched > 0);
-    if (holdMs > 0) await sleep(holdMs);
-    if (txn.touched > 0) {
-      txn.commit();
-      events.emit('commit', { model, method: modelMethod, rows: txn.touched });
+    const cost = control.cost;
+    // Under a cost model a call waits for a free worker before its transaction starts.
+    const release = cost ? await workers.acquire(cost.workers) : undefined;
+    try {
+      const txn = store.begin(user.uid);
+      const orm = new Orm({
+        uid: user.uid, txn, switches: control, groups: new Set(user.groups), authorPartnerId: user.partnerId,
+        context: (context && typeof context === 'object' ? context : {}) as Record<string, unknown>,
+      });
+      const result = orm.call(model, modelMethod, Array.isArray(args) ? args : [args], rest);
+      // The transaction stays open (its rows invisible to others) for as long as it is slow.
+      const holdMs = control.holdMs(txn.touched > 0) + (cost ? costOf(cost, modelMethod, result) : 0);
+      if (holdMs > 0) await sleep(holdMs);
+      if (txn.touched > 0) {
+        txn.commit();
+        events.emit('commit', { model, method: modelMethod, rows: txn.touched });
+      }
+      return result;
+    } finally {
+      release?.();
     }
-    return result;
+  }
+
+  /** What a call costs under the cost model: per call, per record written, per record read. */
+  function costOf(cost: CostModel, method: string, result: unknown): number {
+    const list = Array.isArray(result) ? result.length : 1;
+    if (method === 'load') return cost.callMs + cost.rowMs * (Array.isArray((result as { ids?: unknown }).ids) ? ((result as { ids: unknown[] }).ids).length : 0);
+    if (method === 'create' || method === 'write' || method === 'unlink') return cost.callMs + cost.rowMs * list;
+    if (method === 'read' || method === 'search_read' || method === 'search') return cost.callMs + (cost.readRowMs ?? 0) * list;
+    return cost.callMs;
   }
 
   function checkDatabase(db: unknown): void {
@@ -189,6 +206,7 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
     if (body.freeze_clock !== undefined) control.freezeClock(body.freeze_clock);
     if (body.clear_rejections) control.clearRejections();
     if (body.reject) control.rejectValue(body.reject);
+    if (body.cost !== undefined) control.setCost(body.cost);
     return reply(200, state());
   }
 
@@ -232,6 +250,23 @@ interface ControlRequest {
   readonly reject?: { readonly model: string; readonly field: string; readonly value: string | number | boolean; readonly message?: string };
   readonly clear_rejections?: boolean;
   readonly freeze_clock?: boolean;
+  /** Real Odoo's cost per call and per record ({ callMs, rowMs, workers }), or false. */
+  readonly cost?: { readonly callMs: number; readonly rowMs: number; readonly workers: number } | false;
+}
+
+/** Odoo's worker processes under a cost model: at most N calls at once, the others wait their turn. */
+class WorkerPool {
+  private busy = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  async acquire(limit: number): Promise<() => void> {
+    while (this.busy >= limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy++;
+    return () => {
+      this.busy--;
+      this.waiting.shift()?.();
+    };
+  }
 }
 
 function send(response: ServerResponse, xml: string): void {

@@ -1,5 +1,5 @@
 import { checkAccess, type Operation } from './access-rights.ts';
-import { compileDomain, indexableLeaf, sortRows, toMicros, type FieldReader } from './domain.ts';
+import { compileDomain, indexableLeaves, sortRows, toMicros, type FieldReader } from './domain.ts';
 import type { FailureSwitches } from './failure-switches.ts';
 import { importRecords, type ImportOrm } from './load-import.ts';
 import {
@@ -221,8 +221,13 @@ export class Orm implements FieldReader, ImportOrm {
   search(model: ModelDefinition, domain: unknown, options: { offset?: unknown; limit?: unknown; order?: unknown }): number[] {
     const activeTest = this.session.context.active_test !== false;
     const matches = compileDomain(model, domain, this, activeTest);
-    // An `=` / `in` leaf on a stored field ANDed with the rest narrows the rows through its index.
-    const leaf = indexableLeaf(model, domain);
+    // The most selective `=` / `in` leaf on a stored field ANDed with the rest narrows the rows through its index.
+    let leaf: { field: string; values: Array<string | number> } | undefined;
+    let fewest = Number.POSITIVE_INFINITY;
+    for (const candidate of indexableLeaves(model, domain)) {
+      const count = candidate.values.reduce<number>((sum, value) => sum + this.txn.store.idsWhere(model.name, candidate.field, value).size, 0);
+      if (count < fewest) [leaf, fewest] = [candidate, count];
+    }
     const source = leaf ? this.txn.candidates(model.name, leaf.field, leaf.values) : this.rows(model.name);
     const rows = [...source].filter(matches);
     sortRows(model, rows, typeof options.order === 'string' && options.order ? options.order : undefined, this);

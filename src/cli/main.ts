@@ -8,6 +8,7 @@ import { registerDevCommands } from './dev-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
 import { registerDocsCommands } from './docs-commands.ts';
 import { registerGroupsCommands } from './groups-commands.ts';
+import { registerNewCommands } from './new-commands.ts';
 import { registerOdooCommands } from './odoo-commands.ts';
 import { registerOffsetsCommands } from './offsets-commands.ts';
 import { registerProduceCommand } from './produce-command.ts';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerDevCommands(program);
   registerTopologyCommands(program);
   registerDocsCommands(program);
+  registerNewCommands(program);
   registerRunCommand(program);
   registerDemoCommand(program);
   registerTopicsCommands(program);

@@ -37,17 +37,38 @@ export interface OutputRecord<V = unknown> {
   /** Encoded with the output topic's registered schema; null produces a tombstone. */
   readonly value: V;
   readonly headers?: RecordHeaders;
-  /** Defaults to the input record's partition when the output is co-partitioned, else by key hash. */
+  /**
+   * Defaults to the partition Kafka's default partitioner (murmur2) gives the key, so key → partition
+   * holds for every consumer; the input's partition when the processor declares preservesPartitioning
+   * (or the key is null and the output has as many partitions as the input).
+   */
   readonly partition?: number;
 }
 
-/** A key-value store scoped to one processor, one store name and one partition. */
+export interface PutOptions {
+  /** Overrides the store's default time to live for this entry; Infinity keeps it until deleted. */
+  readonly ttlMs?: number;
+  /**
+   * Schedules the entry for a timer: `due(now)` returns it once now >= dueAt (epoch ms). Putting the
+   * entry again without dueAt unschedules it.
+   */
+  readonly dueAt?: number;
+}
+
+/**
+ * A key-value store scoped to one processor, one store name and one partition. Expiry (TTL) and
+ * deadlines (`dueAt`) are indexed by time, so expiring entries and finding what a timer must handle
+ * costs what is due, not what is stored.
+ */
 export interface KeyValueStore<V = unknown> {
   get(key: string): V | undefined;
-  /** ttlMs overrides the store's default time to live for this entry. */
-  put(key: string, value: V, options?: { ttlMs?: number }): void;
+  put(key: string, value: V, options?: PutOptions): void;
   delete(key: string): void;
-  /** Live (unexpired) entries, including writes not yet committed by this task. */
+  /** Live entries whose dueAt <= now, earliest first, at most `limit` (an index read). */
+  due(now: number, limit: number): Array<[string, V]>;
+  /** Live entries with keys in [from, to), in key order (either bound may be left out). */
+  range(from?: string, to?: string): Iterable<[string, V]>;
+  /** Every live (unexpired) entry, including writes not yet committed by this task: a full scan. */
   entries(): Iterable<[string, V]>;
 }
 
@@ -88,9 +109,11 @@ export interface ProcessorContext {
   forward<V = unknown>(output: string, record: OutputRecord<V>): void;
   /**
    * Wall-clock punctuation for this partition: the callback runs every intervalMs and whatever it
-   * forwards or stores is committed in a transaction of its own.
+   * forwards or stores is committed in a transaction of its own. Read what is due with a store's
+   * `due(now, limit)` and return true when the limit was reached: the runtime commits and calls
+   * again at once (bounded transactions, like record batches), up to a cap per tick.
    */
-  schedule(intervalMs: number, callback: (now: number) => Promise<void> | void): void;
+  schedule(intervalMs: number, callback: (now: number) => Promise<void | boolean> | void | boolean): void;
   /** A reference table declared by the definition's `tables`, kept current as its topic changes. */
   table<V = unknown>(name: string): ReferenceTableView<V>;
   /**
@@ -262,6 +285,12 @@ interface DefinitionBase<K extends ComponentKind, C extends TObject> {
   tables?(config: Static<C>): TableSpec[];
   /** Names of internal repartition topics; inputs may then be keyed differently. */
   repartitions?(config: Static<C>): string[];
+  /**
+   * Processors only: every output record is keyed so that it belongs on the partition of the input
+   * it came from, so the runtime keeps the input's partition instead of placing it by key (Kafka's
+   * default partitioner). Topology validation then requires outputs partitioned like the inputs.
+   */
+  preservesPartitioning?(config: Static<C>): boolean;
   /** Kinds of connection (`connections.<kind>` in topology.yaml) the component uses. */
   readonly connections?: readonly ConnectionKind[];
   /**

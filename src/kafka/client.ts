@@ -42,7 +42,11 @@ export function registerSnappy(): void {
  * negative once the throttle has passed; Node 24 then prints a TimeoutNegativeWarning (and runs the
  * check after 1 ms, which is what kafkajs meant). The warning says nothing an operator can act on.
  */
-function silenceNegativeTimeoutWarning(): void {
+let negativeTimeoutsSilenced = false;
+
+export function silenceNegativeTimeoutWarning(): void {
+  if (negativeTimeoutsSilenced) return;
+  negativeTimeoutsSilenced = true;
   // Node prints warnings from a 'warning' listener it installs at start: filter in front of it.
   const printers = process.listeners('warning');
   process.removeAllListeners('warning');

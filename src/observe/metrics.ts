@@ -33,6 +33,7 @@ export class RuntimeMetrics {
   private readonly componentUp: Gauge<'component'>;
   private readonly transactions: Counter<'component' | 'result'>;
   private readonly processorEvents: Counter<'component' | 'event'>;
+  private readonly restoredRecords: Counter<'component' | 'mode'>;
 
   constructor(options: RuntimeMetricsOptions = {}) {
     this.registry = new Registry();
@@ -66,6 +67,11 @@ export class RuntimeMetrics {
     });
     this.transactions = new Counter({
       name: 'lifeline_transactions_total', help: 'Kafka transactions a component ended, by result.', labelNames: ['component', 'result'], registers,
+    });
+    this.restoredRecords = new Counter({
+      name: 'lifeline_store_restored_records_total',
+      help: 'Changelog records a component read to restore its state stores, by mode (tail: since the local checkpoint; full: after a wipe).',
+      labelNames: ['component', 'mode'], registers,
     });
     this.processorEvents = new Counter({
       name: 'lifeline_processor_events_total',
@@ -113,6 +119,10 @@ export class RuntimeMetrics {
   /** Starts timing one unit of work; call the returned function when it is done. */
   startProcessingTimer(component: string): () => number {
     return this.processingSeconds.startTimer({ component });
+  }
+
+  recordRestore(component: string, mode: 'tail' | 'full', records: number): void {
+    this.restoredRecords.inc({ component, mode }, records);
   }
 
   setLag(group: string, topic: string, partition: number, lag: number): void {

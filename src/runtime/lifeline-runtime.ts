@@ -17,6 +17,7 @@ import { CONTROL_TOPIC, CONTROL_TOPIC_RETENTION_MS } from './control-protocol.ts
 import { ProcessorHost } from './processor-host.ts';
 import { SinkHost } from './sink-host.ts';
 import { SOURCE_OFFSETS_TOPIC, SourceHost } from './source-host.ts';
+import { claimStateDirectory, type ClaimedStateDirectory } from './state-directory.ts';
 import { StatusPublisher } from './status-publisher.ts';
 
 /** What the runtime needs of a processor, source or sink host. */
@@ -64,6 +65,7 @@ export class LifelineRuntime {
   private started = false;
   private fatal: Error | undefined;
   private readonly fatalListeners: Array<(error: Error) => void> = [];
+  private stateDirectory: ClaimedStateDirectory | undefined;
 
   constructor(private readonly options: RuntimeOptions) {
     this.kafka = createKafka(options.topology.kafka, kafkaLogCreator(options.logger));
@@ -106,9 +108,15 @@ export class LifelineRuntime {
       logger,
     });
     logger.info({ port: this.http.port }, 'serving /metrics, /healthz and /readyz');
+    for (const warning of topology.warnings ?? []) logger.warn({ path: warning.path, line: warning.line }, `topology warning: ${warning.message}`);
     // One serde for the whole process: schema ids registered at start are cached for every
     // component, so a registry outage later does not stop encoding what was registered.
     this.serde = new AvroSerde(topology.registry);
+    // On-disk stores: this process's own slot of state_dir, so processes sharing a topology.yaml on one host never share a folder.
+    if (topology.runtime.storeKind === 'lmdb' && components.some((component) => registry.get(component.type).kind === 'processor')) {
+      this.stateDirectory ??= claimStateDirectory(topology.runtime.stateDir);
+      logger.info({ stateDir: this.stateDirectory.dir }, 'state directory claimed');
+    }
     try {
       for (const component of components) registry.get(component.type); // unknown types fail before any wait
       await this.untilStarted('kafka', 'preparing Kafka topics and registering schemas', async () => {
@@ -210,7 +218,9 @@ export class LifelineRuntime {
       onFatal: (error: Error) => this.raiseFatal(error),
       ...(this.options.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: this.options.sessionTimeoutMs } : {}),
     };
-    if (definition.kind === 'processor') return new ProcessorHost({ ...common, admin, definition: definition as ProcessorDefinition });
+    if (definition.kind === 'processor') {
+      return new ProcessorHost({ ...common, admin, definition: definition as ProcessorDefinition, ...(this.stateDirectory ? { stateDir: this.stateDirectory.dir } : {}) });
+    }
     if (definition.kind === 'source') return new SourceHost({ ...common, definition: definition as SourceDefinition });
     return new SinkHost({ ...common, definition: definition as SinkDefinition });
   }
@@ -241,10 +251,8 @@ export class LifelineRuntime {
     if (result.created.length > 0) logger.info({ created: result.created }, 'topics created');
     if (result.updated.length > 0) logger.info({ updated: result.updated }, 'topic configuration updated');
     const serde = this.serde as AvroSerde;
-    // A registry that cannot be reached at start is waited for (LL_REGISTRY_UNAVAILABLE is retriable), not a failed start.
-    for (const topic of Object.values(topology.topics)) {
-      await retry(() => serde.register(topic.name, topic.contract), { operation: `registering ${topic.name}`, retries: 10, initialDelayMs: 200, maxDelayMs: 5000 });
-    }
+    // A registry that cannot be reached is LL_REGISTRY_UNAVAILABLE (retriable): untilStarted waits for it.
+    for (const topic of Object.values(topology.topics)) await serde.register(topic.name, topic.contract);
   }
 
   health(): HealthReport {
@@ -295,6 +303,8 @@ export class LifelineRuntime {
         logger.warn({ components: [...pending], deadlineMs: STOP_DEADLINE_MS }, 'components did not stop in time; leaving them to the session timeout');
       }
       await Promise.race([this.admin?.disconnect().catch(() => undefined), sleep(500)]);
+      this.stateDirectory?.release();
+      this.stateDirectory = undefined;
       await this.http?.close();
       logger.info({ ms: Date.now() - started }, 'stopped');
     })();

@@ -7,17 +7,20 @@ import { CONSUMER_MAX_WAIT_MS } from '../kafka/client.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { changelogTopic, deadLetterTopic, phiPathsByTopic, repartitionTopic, type RuntimeSettings } from '../topology/model.ts';
 import type { ProcessorDefinition, StoreSpec } from '../component/component.ts';
-import { CopartitionedAssigner } from './copartitioned-assigner.ts';
+import { copartitionedAssigner } from './copartitioned-assigner.ts';
 import type { HostOptions } from './host-options.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { ReferenceTable } from './reference-table.ts';
 import { readSizeLimits, type SizeLimits } from './transaction-budget.ts';
-import { isFencingError, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
+import { DirectoryLocks, isFencingError, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
+import type { RestoreProgress } from './store-restorer.ts';
 
 export interface ProcessorHostOptions extends HostOptions {
   readonly admin: Admin;
   readonly definition: ProcessorDefinition;
+  /** This process's own state directory (see state-directory.ts); runtime.state_dir when absent. */
+  readonly stateDir?: string;
 }
 
 export type HostState = 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'failed';
@@ -41,6 +44,10 @@ export class ProcessorHost {
   readonly stores: readonly StoreSpec[];
   private readonly tables = new Map<string, ReferenceTable>();
   private readonly repartitionTopics: Map<string, string>;
+  private assigned = new Set<number>();
+  private readonly restoring = new Map<number, RestoreProgress>();
+  private readonly restoreFailures = new Map<number, string>();
+  private readonly openFailures = new Map<number, number>();
 
   constructor(private readonly options: ProcessorHostOptions) {
     const { topology, declaration, definition } = options;
@@ -54,14 +61,17 @@ export class ProcessorHost {
     this.repartitionTopics = new Map((definition.repartitions?.(declaration.config as never) ?? []).map((name) => [name, repartitionTopic(topology.runtime.appId, declaration.label, name)]));
     for (const topic of this.repartitionTopics.values()) partitionsByTopic.set(topic, inputPartitions);
     const serdeForTables = options.serde;
+    const stateDir = options.stateDir ?? runtime.stateDir;
     for (const table of definition.tables?.(declaration.config as never) ?? []) {
+      // A table re-reads its topic at every start: its folder (this process's own) is wiped on open.
       const backend = runtime.storeKind === 'lmdb'
-        ? new LmdbStoreBackend(join(runtime.stateDir, declaration.label, 'tables', table.name))
+        ? new LmdbStoreBackend(join(stateDir, declaration.label, 'tables', table.name), { fresh: true })
         : new MemoryStoreBackend();
       this.tables.set(table.name, new ReferenceTable(table.topic, options.kafka, serdeForTables, backend, this.logger.child({ table: table.name }), table.keyField));
     }
     this.env = {
       kafka: options.kafka,
+      admin: options.admin,
       serde: options.serde,
       metrics: options.metrics,
       logger: this.logger,
@@ -77,7 +87,7 @@ export class ProcessorHost {
       stores: this.stores,
       changelogTopic: (store) => changelogTopic(topology.runtime.appId, declaration.label, store),
       storeKind: runtime.storeKind,
-      stateDir: runtime.stateDir,
+      stateDir,
       commitMaxRecords: runtime.commitMaxRecords,
       commitIntervalMs: runtime.commitIntervalMs,
       commitConsumerOffsets: (offsets) => this.consumer.commitOffsets(offsets),
@@ -86,6 +96,14 @@ export class ProcessorHost {
       tables: this.tables,
       repartitionTopics: this.repartitionTopics,
       phiPathsByTopic: phiPathsByTopic(topology),
+      preservesPartitioning: definition.preservesPartitioning?.(declaration.config as never) ?? false,
+      restoreTimeoutMs: runtime.restoreTimeoutMs,
+      directoryLocks: new DirectoryLocks(),
+      onRestoreProgress: (partition, progress) => {
+        if (progress) this.restoring.set(partition, progress);
+        else this.restoring.delete(partition);
+      },
+      onFenced: (task) => this.dropTask(task),
     };
   }
 
@@ -130,7 +148,8 @@ export class ProcessorHost {
     const { kafka, declaration } = this.options;
     this.consumer = kafka.consumer({
       groupId: this.groupId,
-      partitionAssigners: [CopartitionedAssigner],
+      // Sticky: at each join the member reports the partitions it holds open tasks for, and keeps them when it can.
+      partitionAssigners: [copartitionedAssigner(() => [...this.tasks.keys()])],
       readUncommitted: false,
       sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 10)),
@@ -154,8 +173,30 @@ export class ProcessorHost {
     });
   }
 
+  /** A task fenced outside a batch (its timer): dropped; reopened when the group still assigns its partition here. */
+  private dropTask(task: ProcessorTask): void {
+    void this.tasks.get(task.partition)?.then((current) => {
+      if (current !== task) return;
+      this.tasks.delete(task.partition);
+      void task.exclusive(() => task.close({ commit: false })).catch(() => undefined);
+      this.reopenLater(task.partition);
+    }, () => undefined);
+  }
+
+  /** Opens an assigned partition's task again after a failed open or a fence, even if no batch arrives. */
+  private reopenLater(partition: number): void {
+    const failures = (this.openFailures.get(partition) ?? 0) + 1;
+    this.openFailures.set(partition, failures);
+    const timer = setTimeout(() => {
+      if (this.state === 'running' && this.assigned.has(partition) && !this.tasks.has(partition)) void this.taskFor(partition).catch(() => undefined);
+    }, Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
+    timer.unref();
+  }
+
   private onAssignment(assignment: Record<string, number[]>): void {
     const assigned = new Set(Object.values(assignment).flat());
+    this.assigned = assigned;
+    for (const partition of this.restoreFailures.keys()) if (!assigned.has(partition)) this.restoreFailures.delete(partition);
     this.logger.info({ partitions: [...assigned].sort((a, b) => a - b) }, 'partitions assigned');
     for (const [partition, task] of this.tasks) {
       if (assigned.has(partition)) continue;
@@ -171,11 +212,17 @@ export class ProcessorHost {
     let task = this.tasks.get(partition);
     if (!task) {
       const created = new ProcessorTask(this.env, partition);
-      task = created.open().then(() => created);
+      task = created.open().then(() => {
+        this.restoreFailures.delete(partition);
+        this.openFailures.delete(partition);
+        return created;
+      });
       task.catch((error: unknown) => {
         this.logger.error({ partition, err: errorMessage(error), code: errorCode(error) }, 'task failed to open');
+        if (errorCode(error) === 'LL_RESTORE_TIMEOUT') this.restoreFailures.set(partition, errorMessage(error));
         if (this.tasks.get(partition) === task) this.tasks.delete(partition);
         void created.close({ commit: false });
+        this.reopenLater(partition);
       });
       this.tasks.set(partition, task);
     }
@@ -263,14 +310,26 @@ export class ProcessorHost {
     return offsets;
   }
 
-  /** Health detail for /readyz. */
+  /**
+   * Health detail for /readyz: not ready ('restoring') while a partition restores its stores, with
+   * progress; and not ready with the reason when a restore passed its deadline, until one succeeds.
+   */
   describe(): { state: string; detail: string } {
+    const base = `${this.tasks.size} partition task(s) [${[...this.tasks.keys()].sort((a, b) => a - b).join(',')}], group ${this.groupId}`;
+    if (this.state === 'running' && this.restoreFailures.size > 0) {
+      return { state: 'restore_failed', detail: `${base}; ${[...this.restoreFailures].map(([partition, reason]) => `partition ${partition}: ${reason}`).join('; ')}` };
+    }
+    if (this.state === 'running' && this.restoring.size > 0) {
+      const now = Date.now();
+      const parts = [...this.restoring].map(([partition, progress]) => `partition ${partition} restoring ${progress.stores.join(', ')}: ${progress.read} of ~${progress.toRead} records, ${Math.round((now - progress.startedAt) / 1000)} s of ${Math.round((progress.deadlineAt - progress.startedAt) / 1000)} s`);
+      return { state: 'restoring', detail: `${base}; ${parts.join('; ')}` };
+    }
     for (const task of this.stalledTasks) if (!task.progress.stalled || task.closed) this.stalledTasks.delete(task);
     const stalled = [...this.stalledTasks].map((task) => task.partition);
     if (this.state === 'running' && stalled.length > 0) {
-      return { state: 'degraded', detail: `no progress on partition(s) ${stalled.join(', ')} (LL_NO_PROGRESS: a batch failed twice; committing it in smaller transactions)` };
+      return { state: 'degraded', detail: `${base}; no progress on partition(s) ${stalled.join(', ')} (LL_NO_PROGRESS: a batch failed twice; committing it in smaller transactions)` };
     }
-    return { state: this.state, detail: `${this.tasks.size} partition task(s), group ${this.groupId}` };
+    return { state: this.state, detail: base };
   }
 
   /**

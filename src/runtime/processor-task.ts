@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import kafkajs, { type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
@@ -10,15 +10,17 @@ import type { InputRecord, OutputRecord, Processor, ProcessorContext, ReferenceT
 import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
-import { restoreStores } from './store-restorer.ts';
+import { restoreStores, type RestoreProgress } from './store-restorer.ts';
+import { nextChangelogOffsets } from './store-checkpoint.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
-import { ProgressGuard, SizeLimits, estimateMessageBytes, recreateProducer, sendBounded } from './transaction-budget.ts';
+import { ProgressGuard, SizeLimits, estimateMessageBytes, recreateProducer, sendBounded, type SentRequest } from './transaction-budget.ts';
 
 /** Everything a task needs from its host; shared by all tasks of one processor. */
 export interface TaskEnvironment {
   readonly kafka: Kafka;
+  readonly admin: Admin;
   readonly serde: AvroSerde;
   readonly metrics: RuntimeMetrics;
   readonly logger: Logger;
@@ -48,8 +50,36 @@ export interface TaskEnvironment {
   readonly repartitionTopics: ReadonlyMap<string, string>;
   /** PHI paths of each input topic's schema, to scrub PHI values out of error text. */
   readonly phiPathsByTopic: ReadonlyMap<string, readonly string[]>;
+  /** Outputs keep the input's partition (the processor declared it preserves partitioning); else placed by key. */
+  readonly preservesPartitioning: boolean;
+  /** Longest a restore may take before the task gives up (and the process says why it is not ready). */
+  readonly restoreTimeoutMs: number;
+  /** Restore progress, for logs and /readyz; undefined when the restore ended. */
+  readonly onRestoreProgress?: (partition: number, progress: RestoreProgress | undefined) => void;
+  /** A timer found the task fenced: the host drops it as it does after a fenced batch. */
+  readonly onFenced?: (task: ProcessorTask) => void;
+  /** Serialises opening and closing of one state directory within the process (one owner at a time). */
+  readonly directoryLocks: DirectoryLocks;
   /** Byte limits read from the broker at start (transaction-budget.ts); Kafka's defaults when absent. */
   readonly sizeLimits?: SizeLimits;
+}
+
+/** One owner per task directory within a process: a task opening a directory waits for the previous owner's close. */
+export class DirectoryLocks {
+  private readonly held = new Map<string, Promise<void>>();
+
+  async acquire(path: string): Promise<() => void> {
+    const previous = this.held.get(path) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => { release = resolve; });
+    const chained = previous.then(() => mine);
+    this.held.set(path, chained);
+    await previous;
+    return () => {
+      release();
+      if (this.held.get(path) === chained) this.held.delete(path);
+    };
+  }
 }
 
 /** Raised when a record failed under `on_error: fail`: the processor stops instead of skipping it. */
@@ -101,8 +131,12 @@ export function partitionForKey(key: string, partitions: number): number {
 /** The partitioner only reads partition ids; built once per partition count, not per record. */
 const partitionMetadataByCount = new Map<number, Array<{ partitionId: number; leader: number; replicas: number[]; isr: number[]; partitionErrorCode: number }>>();
 
-/** How often a task sweeps its stores for expired entries (their deletes ride the next commit). */
-const EXPIRY_INTERVAL_MS = 30_000;
+/** How often a task reads its stores' expiry indexes; everything due is deleted, in bounded transactions. */
+const EXPIRY_INTERVAL_MS = 1000;
+/** Deletes per expiry transaction (and store); a sweep runs as many transactions as it needs. */
+const EXPIRY_CHUNK = 2000;
+/** At most this many timer calls in a row (each its own transaction) before the next tick. */
+const MAX_TIMER_CHUNKS = 50;
 
 interface PendingForward {
   readonly topic: string;
@@ -136,7 +170,7 @@ export class ProcessorTask {
   /** Watches for a batch failing twice from the same offset; then commits shrink (see transaction-budget.ts). */
   readonly progress: ProgressGuard;
   private transactionOpenedAt = 0;
-  private lastExpiry = Date.now();
+  private releaseDirectories: Array<() => void> = [];
   readonly logger: Logger;
   readonly context: ProcessorContext;
 
@@ -199,13 +233,7 @@ export class ProcessorTask {
         });
       },
       schedule(intervalMs, callback) {
-        const timer = setInterval(() => {
-          void task.exclusive(() => task.punctuate(callback)).catch((error: unknown) => {
-            task.logger.error({ err: errorMessage(error), code: errorCode(error) }, 'punctuation failed');
-          });
-        }, intervalMs);
-        timer.unref();
-        task.timers.push(timer);
+        task.every(intervalMs, () => task.punctuate(callback), 'punctuation failed');
       },
     };
   }
@@ -220,19 +248,63 @@ export class ProcessorTask {
       this.producer = env.sharedProducer as Producer;
     }
     for (const spec of env.stores) {
-      const backend = env.storeKind === 'lmdb'
-        ? new LmdbStoreBackend(join(env.stateDir, env.label, spec.name, String(this.partition)))
-        : new MemoryStoreBackend();
+      let backend;
+      if (env.storeKind === 'lmdb') {
+        const path = join(env.stateDir, env.label, spec.name, String(this.partition));
+        this.releaseDirectories.push(await env.directoryLocks.acquire(path));
+        backend = new LmdbStoreBackend(path);
+      } else {
+        backend = new MemoryStoreBackend();
+      }
       this.stores.set(spec.name, new TransactionalStore(spec.name, env.changelogTopic(spec.name), backend, spec.ttlMs));
     }
-    await restoreStores({
-      kafka: env.kafka, producer: this.producer, transactional: env.exactlyOnce, partition: this.partition,
-      stores: [...this.stores.values()], logger: this.logger,
-    });
+    try {
+      const restore = await restoreStores({
+        kafka: env.kafka, admin: env.admin, producer: this.producer, transactional: env.exactlyOnce, partition: this.partition,
+        stores: [...this.stores.values()], logger: this.logger, timeoutMs: env.restoreTimeoutMs,
+        onProgress: (progress) => env.onRestoreProgress?.(this.partition, progress),
+      });
+      if (restore.plans.length > 0) env.metrics.recordRestore(env.label, restore.plans.some((plan) => plan.mode === 'full') ? 'full' : 'tail', restore.restored);
+    } finally {
+      env.onRestoreProgress?.(this.partition, undefined);
+    }
+    if (this.stores.size > 0) this.every(EXPIRY_INTERVAL_MS, () => this.expireDue(), 'expiry failed');
     // Read after fencing, so an older owner's last transaction is settled and its offsets visible.
     this.committed = await env.fetchCommittedOffsets(this.partition);
     this.processor = env.createProcessor();
     await this.processor.init?.(this.context);
+  }
+
+  /** Runs `work` every intervalMs on this task; a fenced task is handed back to the host to drop. */
+  private every(intervalMs: number, work: () => Promise<void>, failure: string): void {
+    const timer = setInterval(() => {
+      if (this.closed) return;
+      void this.exclusive(work).catch((error: unknown) => {
+        if (isFencingError(error)) {
+          this.logger.warn({ err: errorMessage(error) }, 'task fenced by a newer owner; dropping it');
+          this.closed = true;
+          for (const each of this.timers) clearInterval(each);
+          this.env.onFenced?.(this);
+          return;
+        }
+        this.logger.error({ err: errorMessage(error), code: errorCode(error) }, failure);
+      });
+    }, intervalMs);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  /** Deletes every expired entry, read from the expiry indexes, in transactions of EXPIRY_CHUNK deletes per store. */
+  private async expireDue(): Promise<void> {
+    for (;;) {
+      if (this.closed) return;
+      let full = false;
+      for (const store of this.stores.values()) {
+        if (store.expire(EXPIRY_CHUNK) >= EXPIRY_CHUNK) full = true;
+      }
+      await this.commit();
+      if (!full) return;
+    }
   }
 
   private createTransactionalProducer(): Producer {
@@ -342,7 +414,7 @@ export class ProcessorTask {
     const encoded: Array<[string, Message]> = [];
     for (const { topic, record } of this.recordForwards) {
       const value = record.value === null ? null : await env.serde.encode(topic, record.value);
-      const partition = record.partition ?? (env.partitionsByTopic.get(topic) === env.inputPartitions ? this.partition : undefined);
+      const partition = record.partition ?? this.placement(topic, record.key);
       encoded.push([topic, {
         key: record.key, value, headers: { ...inputHeaders, ...(record.headers ?? {}) },
         ...(partition !== undefined ? { partition } : {}),
@@ -376,16 +448,39 @@ export class ProcessorTask {
     else this.pendingMessages.set(topic, [message]);
   }
 
-  private async punctuate(callback: (now: number) => Promise<void> | void): Promise<void> {
-    if (this.closed) return;
-    try {
-      await callback(Date.now());
-      await this.acceptRecordScope({});
-    } catch (error) {
-      this.discardRecordScope();
-      throw error;
+  /**
+   * Where an output record goes when the processor did not say: the partition Kafka's default
+   * partitioner gives its key (so key → partition holds for every consumer), unless the processor
+   * declared that it preserves partitioning (then the input's partition, as the topology check knows).
+   * A null key stays on the input's partition when the output has as many partitions, else Kafka spreads it.
+   */
+  private placement(topic: string, key: string | null): number | undefined {
+    const partitions = this.env.partitionsByTopic.get(topic);
+    const sameCount = partitions === this.env.inputPartitions;
+    if (this.env.preservesPartitioning && sameCount) return this.partition;
+    if (key !== null && partitions !== undefined) return partitionForKey(key, partitions);
+    return sameCount ? this.partition : undefined;
+  }
+
+  /**
+   * One timer tick: the callback runs in a transaction of its own. A callback that returns true has
+   * more due than it handled (it reads its store's due() with a limit): it is called again at once,
+   * each call its own transaction, so an outage's backlog is released in bounded transactions.
+   */
+  private async punctuate(callback: (now: number) => Promise<void | boolean> | void | boolean): Promise<void> {
+    for (let chunk = 0; chunk < MAX_TIMER_CHUNKS; chunk++) {
+      if (this.closed) return;
+      let more: void | boolean;
+      try {
+        more = await callback(Date.now());
+        await this.acceptRecordScope({});
+      } catch (error) {
+        this.discardRecordScope();
+        throw error;
+      }
+      await this.commit();
+      if (more !== true) return;
     }
-    await this.commit();
   }
 
   /**
@@ -395,10 +490,6 @@ export class ProcessorTask {
    */
   async commit(): Promise<void> {
     const env = this.env;
-    if (Date.now() - this.lastExpiry >= EXPIRY_INTERVAL_MS) {
-      this.lastExpiry = Date.now();
-      this.expireStores();
-    }
     for (const store of this.stores.values()) {
       if (!store.hasPendingWrites()) continue;
       for (const write of store.changelogWrites()) this.addMessage(store.changelogTopic, { key: write.key, value: write.value, partition: this.partition });
@@ -406,12 +497,13 @@ export class ProcessorTask {
     if (this.pendingMessages.size === 0 && this.pendingOffsets.size === 0) return;
     const topicMessages: TopicMessages[] = [...this.pendingMessages].map(([topic, messages]) => ({ topic, messages }));
     const offsets = [...this.pendingOffsets].map(([topic, next]) => ({ topic, partition: this.partition, offset: next.toString() }));
+    let sent: SentRequest[] = [];
     try {
       if (env.exactlyOnce) {
         await retry(async () => {
           const transaction = await this.producer.transaction();
           try {
-            if (topicMessages.length > 0) await sendBounded(transaction, topicMessages, this.limits);
+            if (topicMessages.length > 0) sent = await sendBounded(transaction, topicMessages, this.limits);
             if (offsets.length > 0) {
               await transaction.sendOffsets({
                 consumerGroupId: env.groupId,
@@ -430,7 +522,7 @@ export class ProcessorTask {
           onRetry: () => env.metrics.recordRetry(env.label, 'transaction'),
         });
       } else {
-        if (topicMessages.length > 0) await sendBounded(this.producer, topicMessages, this.limits);
+        if (topicMessages.length > 0) sent = await sendBounded(this.producer, topicMessages, this.limits);
         maybeCrashBeforeCommit();
         if (offsets.length > 0) await env.commitConsumerOffsets(offsets);
       }
@@ -439,7 +531,10 @@ export class ProcessorTask {
       env.metrics.recordTransaction(env.label, 'aborted');
       throw error;
     }
-    for (const store of this.stores.values()) await store.commitTransaction();
+    const checkpoints = nextChangelogOffsets(sent, this.partition);
+    for (const store of this.stores.values()) {
+      if (store.hasPendingWrites()) await store.commitTransaction(checkpoints.get(store.changelogTopic));
+    }
     for (const [topic, next] of this.pendingOffsets) this.committed.set(topic, next);
     for (const [topic, messages] of this.pendingMessages) env.metrics.recordOut(env.label, topic, messages.length);
     env.metrics.recordTransaction(env.label, 'committed');
@@ -469,10 +564,6 @@ export class ProcessorTask {
     return Object.fromEntries([...this.stores].map(([name, store]) => [name, store.committedSize()]));
   }
 
-  /** Expires TTL'd entries in the background of normal commits. */
-  expireStores(limit = 1000): void {
-    for (const store of this.stores.values()) store.expire(limit);
-  }
 
   async close(options: { commit: boolean }): Promise<void> {
     if (this.closed) return;
@@ -486,6 +577,8 @@ export class ProcessorTask {
     this.abortTransaction();
     await Promise.resolve(this.processor?.close?.()).catch(() => undefined);
     for (const store of this.stores.values()) await store.close().catch(() => undefined);
+    for (const release of this.releaseDirectories) release();
+    this.releaseDirectories = [];
     if (this.env.exactlyOnce && this.producer) await this.producer.disconnect().catch(() => undefined);
   }
 }

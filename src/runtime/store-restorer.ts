@@ -1,31 +1,109 @@
 import { randomUUID } from 'node:crypto';
-import type { Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
+import { LifelineError } from '../errors.ts';
 import { deleteOwnGroup } from '../kafka/client.ts';
+import { STORE_FORMAT } from './store-backend.ts';
 import type { TransactionalStore } from './transactional-store.ts';
 
 export const RESTORE_MARKER_HEADER = 'lifeline.restore-marker';
 const MARKER_KEY = '__lifeline.restore-marker';
 
 /**
- * Rebuilds one partition's stores from their compacted changelogs. A committed read cannot see
- * where the log ends (transaction markers take offsets, and an open transaction of a fenced
- * zombie hides what follows), so we append a marker record and read until it comes back: then
- * everything committed before it has been applied. The marker is a tombstone of its own key, so
- * compaction removes it.
+ * A checkpoint older than this is not trusted: a compacted changelog keeps tombstones for
+ * delete.retention.ms (Kafka's default 24 h) only, so a tail read after a longer gap could miss a
+ * delete. Half of that default leaves a margin.
+ */
+export const MAX_CHECKPOINT_AGE_MS = 12 * 3600 * 1000;
+const PROGRESS_LOG_MS = 5000;
+
+export interface RestoreProgress {
+  readonly stores: readonly string[];
+  /** Changelog records applied so far. */
+  readonly read: number;
+  /** Records between each store's starting point and the end of its changelog, offsets counted (markers included). */
+  readonly toRead: number;
+  readonly startedAt: number;
+  readonly deadlineAt: number;
+}
+
+export interface RestoreResult {
+  /** Changelog records read and applied (the tail since each checkpoint, or everything after a wipe). */
+  readonly restored: number;
+  readonly ms: number;
+  /** Per store: `tail` from its checkpoint, or `full` and why. */
+  readonly plans: ReadonlyArray<{ store: string; from: string; mode: 'tail' | 'full'; reason?: string }>;
+}
+
+/** Why a store's local checkpoint cannot be used (then the store is wiped and rebuilt in full), or undefined. */
+export function staleReason(checkpoint: { offset: string; at: number; format: number } | undefined, low: bigint, high: bigint, now = Date.now()): string | undefined {
+  if (!checkpoint) return 'no local checkpoint';
+  if (checkpoint.format !== STORE_FORMAT) return `local state has format ${checkpoint.format}, this version writes ${STORE_FORMAT}`;
+  const offset = BigInt(checkpoint.offset);
+  if (offset < low) return `checkpoint ${offset} is before the changelog's first offset ${low}`;
+  if (offset > high) return `checkpoint ${offset} is beyond the changelog's end ${high} (the topic was recreated?)`;
+  if (now - checkpoint.at > MAX_CHECKPOINT_AGE_MS) return `checkpoint is ${Math.round((now - checkpoint.at) / 3_600_000)} h old (tombstones may have been compacted away)`;
+  return undefined;
+}
+
+/**
+ * Brings one partition's stores up to date with their compacted changelogs. Each store starts from
+ * its local checkpoint (the tail only) or, when that is missing or stale, from a wiped state and the
+ * changelog's beginning. A committed read cannot see where the log ends (transaction markers take
+ * offsets, and an open transaction of a fenced zombie hides what follows), so we append a marker
+ * record and read until it comes back: then everything committed before it has been applied. The
+ * marker is a tombstone of its own key, so compaction removes it.
+ *
+ * kafkajs has no manual partition assignment, so the read uses a consumer group of its own that
+ * starts every partition at the end and seeks only this partition back; fetches are bounded
+ * (1 MiB per partition). Progress is checkpointed as it goes, so a restore that runs past
+ * `timeoutMs` (LL_RESTORE_TIMEOUT) resumes where it stopped on the next attempt.
  */
 export async function restoreStores(options: {
   kafka: Kafka;
+  /** Reads the changelogs' first and end offsets; a temporary one is made when absent. */
+  admin?: Admin;
   /** The task's producer: transactional under exactly-once (it has already fenced older owners). */
   producer: Producer;
   transactional: boolean;
   partition: number;
   stores: readonly TransactionalStore[];
   logger: Logger;
-}): Promise<{ restored: number; ms: number }> {
+  /** Default: 10 minutes. */
+  timeoutMs?: number;
+  onProgress?: (progress: RestoreProgress) => void;
+}): Promise<RestoreResult> {
   const { kafka, producer, partition, stores, logger } = options;
-  if (stores.length === 0) return { restored: 0, ms: 0 };
+  if (stores.length === 0) return { restored: 0, ms: 0, plans: [] };
+  const timeoutMs = options.timeoutMs ?? 600_000;
+  const admin = options.admin ?? kafka.admin();
+  if (!options.admin) await admin.connect();
+  const startedAt = Date.now();
   const started = performance.now();
+
+  const plans: Array<{ store: string; from: string; mode: 'tail' | 'full'; reason?: string }> = [];
+  const starts = new Map<string, bigint>();
+  let toRead = 0n;
+  for (const store of stores) {
+    const offsets = (await admin.fetchTopicOffsets(store.changelogTopic)).find((entry) => entry.partition === partition);
+    const low = BigInt(offsets?.low ?? '0');
+    const high = BigInt(offsets?.high ?? '0');
+    const checkpoint = store.checkpoint();
+    const reason = staleReason(checkpoint, low, high);
+    let from: bigint;
+    if (reason === undefined) {
+      from = BigInt((checkpoint as { offset: string }).offset);
+      plans.push({ store: store.name, from: from.toString(), mode: 'tail' });
+    } else {
+      await store.wipe();
+      from = low;
+      plans.push({ store: store.name, from: from.toString(), mode: 'full', reason });
+    }
+    starts.set(store.changelogTopic, from);
+    toRead += high > from ? high - from : 0n;
+  }
+  if (!options.admin) await admin.disconnect().catch(() => undefined);
+
   const marker = randomUUID();
   const topicMessages = stores.map((store) => ({
     topic: store.changelogTopic,
@@ -45,38 +123,50 @@ export async function restoreStores(options: {
   }
 
   const byTopic = new Map(stores.map((store) => [store.changelogTopic, { store, buffer: store.restoreBuffer(), done: false }]));
+  const restoredSoFar = (): number => [...byTopic.values()].reduce((sum, entry) => sum + entry.buffer.restored, 0);
+  const deadlineAt = startedAt + timeoutMs;
+  const progress = (): RestoreProgress => ({ stores: stores.map((store) => store.name), read: restoredSoFar(), toRead: Number(toRead), startedAt, deadlineAt });
+  options.onProgress?.(progress());
   const groupId = `_lifeline.restore.${randomUUID()}`;
   const consumer = kafka.consumer({
     groupId,
     readUncommitted: false,
-    maxBytesPerPartition: 16 * 1024 * 1024,
-    maxBytes: 64 * 1024 * 1024,
+    maxBytesPerPartition: 1024 * 1024,
+    maxBytes: 8 * 1024 * 1024,
     maxWaitTimeInMs: 100,
   });
+  let progressTimer: NodeJS.Timeout | undefined;
+  let deadlineTimer: NodeJS.Timeout | undefined;
   await consumer.connect();
   try {
-    await consumer.subscribe({ topics: [...byTopic.keys()], fromBeginning: true });
+    await consumer.subscribe({ topics: [...byTopic.keys()], fromBeginning: false });
     await new Promise<void>((resolve, reject) => {
+      deadlineTimer = setTimeout(() => {
+        reject(new LifelineError('LL_RESTORE_TIMEOUT', `restore of partition ${partition} (${stores.map((store) => store.name).join(', ')}) passed its deadline of ${Math.round(timeoutMs / 1000)} s after reading ${restoredSoFar()} of about ${toRead} changelog records; it resumes from its checkpoint on the next attempt`));
+      }, Math.max(0, deadlineAt - Date.now()));
+      progressTimer = setInterval(() => {
+        const now = progress();
+        options.onProgress?.(now);
+        logger.info({ read: now.read, toRead: now.toRead, stores: now.stores }, 'restoring stores from changelog');
+      }, PROGRESS_LOG_MS);
       consumer.run({
         autoCommit: false,
         partitionsConsumedConcurrently: 1,
         eachBatch: async ({ batch }) => {
           const target = byTopic.get(batch.topic);
-          if (!target || batch.partition !== partition || target.done) {
-            consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
-            return;
-          }
+          if (!target || batch.partition !== partition || target.done) return;
           for (const message of batch.messages) {
             const seen = message.headers?.[RESTORE_MARKER_HEADER];
             if (seen !== undefined) {
               if (String(seen) === marker) {
                 target.done = true;
+                target.buffer.reached((BigInt(message.offset) + 1n).toString());
                 break;
               }
               continue;
             }
             if (message.key === null) continue;
-            await target.buffer.add(message.key.toString('utf8'), message.value);
+            await target.buffer.add(message.key.toString('utf8'), message.value, message.offset);
           }
           if (target.done) {
             await target.buffer.flush();
@@ -84,14 +174,20 @@ export async function restoreStores(options: {
             if ([...byTopic.values()].every((entry) => entry.done)) resolve();
           }
         },
+      }).then(() => {
+        for (const [topic, from] of starts) consumer.seek({ topic, partition, offset: from.toString() });
       }).catch(reject);
     });
   } finally {
+    clearTimeout(deadlineTimer);
+    clearInterval(progressTimer);
     await consumer.disconnect().catch(() => undefined);
     void deleteOwnGroup(kafka, groupId); // in the background: the restore is done
+    // What was read is kept, with the checkpoint it reaches: a retry continues from there.
+    for (const entry of byTopic.values()) if (!entry.done) await entry.buffer.flush().catch(() => undefined);
   }
-  const restored = [...byTopic.values()].reduce((sum, entry) => sum + entry.buffer.restored, 0);
+  const restored = restoredSoFar();
   const ms = performance.now() - started;
-  logger.info({ restored, ms: Math.round(ms), stores: stores.map((store) => store.name) }, 'stores restored from changelog');
-  return { restored, ms };
+  logger.info({ restored, ms: Math.round(ms), plans }, 'stores restored from changelog');
+  return { restored, ms, plans };
 }

@@ -1,8 +1,9 @@
-import kafkajs, { type Admin, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import kafkajs, { type Admin, type Message, type Producer, type RecordMetadata, type TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Counter as CounterClass } from 'prom-client';
 import { LifelineError, errorCode, errorMessage } from '../errors.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
+import { retry } from '../retry.ts';
 
 const { ConfigResourceTypes } = kafkajs; // not an ESM named export of the CommonJS package
 
@@ -82,6 +83,11 @@ export function recordTooLarge(topic: string, size: number, limit: number): Life
  * `socket.request.max.bytes` (admin describeConfigs), once when a host starts.
  */
 export async function readSizeLimits(admin: Admin, topics: readonly string[]): Promise<SizeLimits> {
+  // A topic created a moment ago can be unknown to the broker's metadata for a moment (retriable).
+  return retry(() => readSizeLimitsOnce(admin, topics), { operation: 'reading topic size limits', retries: 8, initialDelayMs: 100, maxDelayMs: 2000 });
+}
+
+async function readSizeLimitsOnce(admin: Admin, topics: readonly string[]): Promise<SizeLimits> {
   let brokerMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
   let requestBytes = MAX_REQUEST_BYTES;
   const cluster = await admin.describeCluster();
@@ -151,8 +157,16 @@ export function splitIntoRequests(topicMessages: readonly TopicMessages[], limit
 }
 
 /** Sends a transaction's messages in size-bounded requests (see splitIntoRequests). */
-export async function sendBounded(sender: Pick<Producer, 'sendBatch'>, topicMessages: readonly TopicMessages[], limits: SizeLimits): Promise<void> {
-  for (const request of splitIntoRequests(topicMessages, limits)) await sender.sendBatch({ topicMessages: request });
+export async function sendBounded(sender: Pick<Producer, 'sendBatch'>, topicMessages: readonly TopicMessages[], limits: SizeLimits): Promise<SentRequest[]> {
+  const sent: SentRequest[] = [];
+  for (const request of splitIntoRequests(topicMessages, limits)) sent.push({ request, results: await sender.sendBatch({ topicMessages: request }) });
+  return sent;
+}
+
+/** One produce request and the broker's answer (base offsets per partition): store checkpoints are computed from them. */
+export interface SentRequest {
+  readonly request: readonly TopicMessages[];
+  readonly results: readonly RecordMetadata[];
 }
 
 /** Bytes a message adds to an open transaction (for commit-by-bytes decisions). */

@@ -3,11 +3,13 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { ComponentRegistry } from '../component/component-registry.ts';
 import type {
-  InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, ProcessorDefinition, ReferenceTableView, StoreSpec, TableSpec,
+  ComponentDefinition, ConnectorHealth, InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, ProcessorDefinition, ReferenceTableView,
+  Sink, SinkDefinition, Source, SourceBatch, SourceDefinition, StoreSpec, TableSpec,
 } from '../component/component.ts';
+import { LIFELINE_HEADERS, withIngestHeaders } from '../component/record-headers.ts';
 import { readPath } from '../component/value-path.ts';
 import { LifelineError, errorCode, errorMessage, isRetriable } from '../errors.ts';
-import { loadContract, type AvroContract } from '../kafka/avro-contract.ts';
+import { compileContract, loadContract, type AvroContract } from '../kafka/avro-contract.ts';
 import { createLogger } from '../observe/logger.ts';
 import { RuntimeMetrics } from '../observe/metrics.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
@@ -33,8 +35,10 @@ import { deadLetterTopic, repartitionTopic, type ErrorPolicy, type Topology } fr
  *   which moves only with `advanceWallClockTime`; timers fire in due order, each at its own time.
  *   Stream time is the largest record timestamp seen (`streamTime`). So a run is deterministic.
  *
- * Sources and sinks do not run: pipe into the topics a source would write, read the topics a sink
- * would read.
+ * Sources and sinks run only when the test turns them: `pollSource(label)` takes one batch (cursor
+ * kept as the runtime keeps it, `restartSource` reconnects with it), `runSink(label)` writes what
+ * its inputs hold. So a topology whose connectors talk to the outside world loads without touching
+ * it; pipe into the topics a source would write, read the topics a sink would read.
  */
 
 /** A topic in the driver: its schema and partition count. */
@@ -88,9 +92,9 @@ interface StoredRecord {
   readonly headers: Record<string, string>;
 }
 
-interface ProcessorModel {
+interface ComponentModel<D extends ComponentDefinition = ComponentDefinition> {
   readonly label: string;
-  readonly definition: ProcessorDefinition;
+  readonly definition: D;
   readonly config: Record<string, unknown>;
   readonly inputs: readonly string[];
   /** Output name -> topic. */
@@ -98,10 +102,15 @@ interface ProcessorModel {
   readonly onError: ErrorPolicy;
 }
 
+type ProcessorModel = ComponentModel<ProcessorDefinition>;
+
 interface DriverModel {
   readonly appId: string;
   readonly topics: ReadonlyMap<string, DriverTopic>;
   readonly processors: readonly ProcessorModel[];
+  /** Sources and sinks: connected the first time a test polls or runs them, never on their own. */
+  readonly connectors: readonly ComponentModel[];
+  readonly connections: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>>;
 }
 
 export interface DriverOptions {
@@ -116,18 +125,24 @@ export interface TopologyDriverOptions extends DriverOptions {
   readonly only?: readonly string[];
 }
 
-export interface ProcessorDriverOptions extends DriverOptions {
-  /** The processor's label (default: its type); names its dead-letter topic and metrics. */
+export interface ComponentDriverOptions extends DriverOptions {
+  /** The component's label (default: its type); names its dead-letter topic and metrics. */
   readonly label?: string;
-  /** The processor's config as topology.yaml would give it: checked against its schema, defaults applied. */
+  /** The component's config as topology.yaml would give it: checked against its schema, defaults applied. */
   readonly config?: Record<string, unknown>;
-  /** Every topic the processor reads, writes or materialises: a schema file (or contract) and partitions (default 1). */
+  /** Every topic the component reads, writes or materialises: a schema file (or contract) and partitions (default 1). */
   readonly topics: Readonly<Record<string, { readonly schema: string | AvroContract; readonly partitions?: number }>>;
-  readonly inputs: readonly string[];
+  /** Topics it reads (a source reads none). */
+  readonly inputs?: readonly string[];
+  /** For a connector: `connections.<kind>.<name>` as topology.yaml would declare them (not validated here). */
+  readonly connections?: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>>;
   /** Output name (as the processor forwards to it) -> topic. */
   readonly outputs?: Readonly<Record<string, string>>;
   readonly onError?: ErrorPolicy;
 }
+
+/** @deprecated-free alias: the options of {@link TopologyTestDriver.forProcessor}. */
+export type ProcessorDriverOptions = ComponentDriverOptions & { readonly inputs: readonly string[] };
 
 export const DEFAULT_START_TIME = Date.parse('2026-01-05T08:00:00Z');
 
@@ -167,28 +182,38 @@ export class TopologyTestDriver {
   /** Runs the processors of a loaded topology (sources and sinks do not run). */
   static async fromTopology(topology: Topology, registry: ComponentRegistry, options: TopologyDriverOptions = {}): Promise<TopologyTestDriver> {
     const processors: ProcessorModel[] = [];
+    const connectors: ComponentModel[] = [];
     for (const declaration of Object.values(topology.components)) {
-      if (declaration.kind !== 'processor') continue;
       if (options.only && !options.only.includes(declaration.label)) continue;
-      processors.push({
+      const model: ComponentModel = {
         label: declaration.label,
-        definition: registry.get(declaration.type) as ProcessorDefinition,
+        definition: registry.get(declaration.type),
         config: declaration.config as Record<string, unknown>,
         inputs: declaration.inputs,
         outputs: declaration.outputs,
         onError: declaration.onError,
-      });
+      };
+      if (declaration.kind === 'processor') processors.push(model as ProcessorModel);
+      else connectors.push(model);
     }
     if (options.only) {
-      const missing = options.only.filter((label) => !processors.some((processor) => processor.label === label));
-      if (missing.length > 0) throw new Error(`the topology has no processor ${missing.join(', ')}`);
+      const missing = options.only.filter((label) => ![...processors, ...connectors].some((component) => component.label === label));
+      if (missing.length > 0) throw new Error(`the topology has no component ${missing.join(', ')}`);
     }
     const topics = new Map(Object.values(topology.topics).map((topic) => [topic.name, { name: topic.name, contract: topic.contract, partitions: topic.partitions }]));
-    return TopologyTestDriver.start({ appId: topology.runtime.appId, topics, processors }, options);
+    return TopologyTestDriver.start({ appId: topology.runtime.appId, topics, processors, connectors, connections: topology.connections }, options);
   }
 
   /** Runs one processor definition with its config, on the topics given. */
   static async forProcessor(definition: ProcessorDefinition, options: ProcessorDriverOptions): Promise<TopologyTestDriver> {
+    return TopologyTestDriver.forComponent(definition as unknown as ComponentDefinition, options);
+  }
+
+  /**
+   * Runs one component definition — a processor, or a source or sink the test drives with
+   * `pollSource` / `runSink` — with its config, on the topics given.
+   */
+  static async forComponent(definition: ComponentDefinition, options: ComponentDriverOptions): Promise<TopologyTestDriver> {
     const label = options.label ?? definition.type;
     const config = Value.Default(definition.config, Value.Clone(options.config ?? {})) as Record<string, unknown>;
     const problems = [...Value.Errors(definition.config, config)].map((error) => `${error.path || '/'} ${error.message}`);
@@ -198,20 +223,27 @@ export class TopologyTestDriver {
       topics.set(name, { name, contract: typeof topic.schema === 'string' ? loadContract(topic.schema) : topic.schema, partitions: topic.partitions ?? 1 });
     }
     const outputs = options.outputs ?? {};
-    for (const topic of [...options.inputs, ...Object.values(outputs)]) {
+    const inputs = options.inputs ?? [];
+    if (definition.kind === 'processor' && inputs.length === 0) throw new Error(`${label}: a processor needs at least one input`);
+    for (const topic of [...inputs, ...Object.values(outputs)]) {
       if (!topics.has(topic)) throw new Error(`${label}: topic ${topic} has no schema; add it to topics`);
     }
     const known = definition.outputs.map((output) => output.replace(/\?$/, ''));
     for (const output of Object.keys(outputs)) {
       if (!known.includes(output)) throw new Error(`${label}: ${definition.type} has no output "${output}"; it has: ${known.join(', ')}`);
     }
-    const processor: ProcessorModel = { label, definition, config, inputs: options.inputs, outputs, onError: options.onError ?? 'dlq' };
-    return TopologyTestDriver.start({ appId: 'lifeline', topics, processors: [processor] }, options);
+    const model: ComponentModel = { label, definition, config, inputs, outputs, onError: options.onError ?? 'dlq' };
+    return TopologyTestDriver.start({
+      appId: 'lifeline', topics, connections: options.connections ?? {},
+      processors: definition.kind === 'processor' ? [model as ProcessorModel] : [],
+      connectors: definition.kind === 'processor' ? [] : [model],
+    }, options);
   }
 
   private static async start(model: DriverModel, options: DriverOptions): Promise<TopologyTestDriver> {
     const driver = new TopologyTestDriver(model, options.logger ?? createLogger({ level: 'error' }), options.startTime ?? DEFAULT_START_TIME);
     for (const processor of model.processors) await driver.startProcessor(processor);
+    for (const connector of model.connectors) driver.addTopic({ name: deadLetterTopic(connector.label), contract: driver.anyContract(), partitions: 1 });
     return driver;
   }
 
@@ -273,7 +305,7 @@ export class TopologyTestDriver {
 
   /** The dead letters of one processor (or of all), oldest first. */
   deadLetters(label?: string): TestDeadLetter[] {
-    const labels = label ? [label] : this.model.processors.map((processor) => processor.label);
+    const labels = label ? [label] : [...this.model.processors, ...this.model.connectors].map((component) => component.label);
     return labels.flatMap((name) => this.storedRecords(deadLetterTopic(name)).map((record) => this.deadLetterOf(name, record)));
   }
 
@@ -304,11 +336,170 @@ export class TopologyTestDriver {
     await task.close();
   }
 
-  /** Closes every processor (their `close()`); the driver cannot be used afterwards. */
+  /**
+   * One turn of a source, as the source host takes it: `produce()` a batch, encode its records
+   * into their topics (a record its schema refuses is dead-lettered as JSON), keep the cursor, then
+   * `acknowledge(batch)`. The source connects on its first poll, with the last cursor it committed.
+   * Returns the batch's records (none when the source had nothing). Processors reading the topics run.
+   */
+  async pollSource(label: string): Promise<number> {
+    const connector = await this.connector(label, 'source');
+    const source = connector.instance as Source;
+    const batch: SourceBatch | undefined = await source.produce();
+    if (!batch) return 0;
+    const ingestedAt = new Date(this.clock);
+    for (const record of batch.records) {
+      const topic = connector.model.outputs[record.output];
+      if (!topic) throw new Error(`source ${label} emitted to output "${record.output}", which is not mapped; mapped: ${Object.keys(connector.model.outputs).join(', ')}`);
+      const headers = this.deterministicIngestHeaders(record.headers, label, ingestedAt);
+      const key = record.key ?? null;
+      try {
+        const value = this.encode(topic, record.value);
+        this.append(topic, { partition: record.partition ?? this.partitionFor(topic, key), key, value, timestamp: this.clock, headers });
+        this.metrics.recordOut(label, topic);
+      } catch (error) {
+        if (isRetriable(error)) throw error;
+        const letter = deadLetterMessage({ component: label, error, attempts: 1, origin: { topic, partition: -1, offset: '-1' }, key, value: Buffer.from(JSON.stringify(record.value)), headers });
+        this.append(deadLetterTopic(label), { partition: 0, key, value: letter.value as Buffer, timestamp: this.clock, headers: headersAsStrings(letter.headers) });
+        this.metrics.recordDeadLetter(label, errorCode(error));
+      }
+    }
+    // Kept as the runtime keeps it: JSON, committed with the records.
+    if (batch.cursor !== undefined) this.committedCursors.set(label, JSON.parse(JSON.stringify(batch.cursor)) as unknown);
+    await source.acknowledge(batch);
+    await this.drain();
+    return batch.records.length;
+  }
+
+  /**
+   * One turn of a sink, as the sink host takes it: every record of its input topics it has not
+   * written yet goes to `write()` in one batch; permanent failures are dead-lettered, forwarded
+   * results produced. A retriable error (the target is down) is thrown to the test, and the same
+   * records are offered again on the next call. Returns how many records were offered.
+   */
+  async runSink(label: string): Promise<number> {
+    const connector = await this.connector(label, 'sink');
+    const sink = connector.instance as Sink;
+    const pending = connector.model.inputs.flatMap((topic) => {
+      const all = this.appendOrder(topic);
+      const from = connector.positions.get(topic) ?? 0;
+      return all.slice(from).map((record) => ({ topic, record }));
+    });
+    if (pending.length === 0) return 0;
+    const records: InputRecord[] = pending.map(({ topic, record }) => ({
+      topic, partition: record.partition, offset: record.offset, timestamp: record.timestamp, key: record.key,
+      value: this.decode(record.value), headers: record.headers, rawValue: record.value,
+    }));
+    connector.forwards = [];
+    const { failed } = await sink.write(records);
+    for (const topic of connector.model.inputs) connector.positions.set(topic, this.appendOrder(topic).length);
+    for (const { record, error } of failed) {
+      const text = scrubPhiFromText(errorMessage(error), record.value, this.topic(record.topic).contract.phiPaths);
+      const letter = deadLetterMessage({
+        component: label, error, errorText: text, attempts: 1, origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+        key: record.key, value: record.rawValue, headers: { ...record.headers },
+      });
+      this.append(deadLetterTopic(label), { partition: 0, key: record.key, value: record.rawValue, timestamp: this.clock, headers: headersAsStrings(letter.headers) });
+      this.metrics.recordDeadLetter(label, errorCode(error));
+    }
+    for (const { output, record } of connector.forwards) {
+      const topic = connector.model.outputs[output] as string;
+      this.append(topic, { partition: record.partition ?? this.partitionFor(topic, record.key), key: record.key, value: this.encode(topic, record.value), timestamp: this.clock, headers: { ...(record.headers ?? {}) } });
+      this.metrics.recordOut(label, topic);
+    }
+    connector.forwards = [];
+    await this.drain();
+    return records.length;
+  }
+
+  /** What a connector last reported with `setHealth` (`up` until it says otherwise). */
+  connectorHealth(label: string): { readonly state: ConnectorHealth; readonly detail?: string } {
+    return this.connectors.get(label)?.health ?? { state: 'up' };
+  }
+
+  /** The cursor a source last committed (undefined before its first batch with one). */
+  sourceCursor(label: string): unknown {
+    return this.committedCursors.get(label);
+  }
+
+  /**
+   * Stops a source and starts it again, as a restart does: `close()`, then a new instance connects
+   * with the cursor the old one committed (nothing uncommitted survives).
+   */
+  async restartSource(label: string): Promise<void> {
+    const connector = this.connectors.get(label);
+    if (!connector) return;
+    connector.abort.abort();
+    await (connector.instance as Source).close();
+    this.connectors.delete(label);
+    await this.connector(label, 'source');
+  }
+
+  /** Closes every processor and connector (their `close()`); the driver cannot be used afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const task of this.tasks) await task.close();
+    for (const connector of this.connectors.values()) {
+      connector.abort.abort();
+      await (connector.instance as Source | Sink).close();
+    }
+  }
+
+  private readonly connectors = new Map<string, ConnectorState>();
+  private readonly committedCursors = new Map<string, unknown>();
+  private ingestSequence = 0;
+
+  private async connector(label: string, kind: 'source' | 'sink'): Promise<ConnectorState> {
+    const existing = this.connectors.get(label);
+    if (existing) return existing;
+    const model = this.model.connectors.find((connector) => connector.label === label);
+    if (!model || model.definition.kind !== kind) {
+      const known = this.model.connectors.filter((connector) => connector.definition.kind === kind).map((connector) => connector.label);
+      throw new Error(`the driver has no ${kind} ${label}; ${kind}s: ${known.join(', ') || 'none'}`);
+    }
+    const abort = new AbortController();
+    const state: ConnectorState = {
+      model, abort, positions: new Map(), forwards: [], health: { state: 'up' },
+      instance: undefined as unknown as Source | Sink,
+    };
+    const base = {
+      label, logger: this.logger.child({ component: label }), signal: abort.signal, connections: this.model.connections,
+      metricsRegistry: this.metricsRegistry,
+      setHealth: (health: ConnectorHealth, detail?: string) => { state.health = detail === undefined ? { state: health } : { state: health, detail }; },
+      hasOutput: (output: string) => model.outputs[output] !== undefined,
+    };
+    if (kind === 'source') {
+      const source = (model.definition as SourceDefinition).create(model.config as never);
+      state.instance = source;
+      await source.connect({ ...base, cursor: this.committedCursors.get(label) });
+    } else {
+      const sink = (model.definition as SinkDefinition).create(model.config as never);
+      state.instance = sink;
+      await sink.connect({
+        ...base,
+        forward: (output, record) => {
+          if (model.outputs[output] === undefined) throw new Error(`sink ${label} forwarded to output "${output}", which is not mapped`);
+          state.forwards.push({ output, record });
+        },
+      });
+    }
+    this.connectors.set(label, state);
+    return state;
+  }
+
+  /** The runtime's ingest headers, with the random parts (correlation id, trace) numbered instead, so runs repeat. */
+  private deterministicIngestHeaders(headers: Readonly<Record<string, string>> | undefined, label: string, at: Date): Record<string, string> {
+    const sequence = (this.ingestSequence++).toString(16).padStart(12, '0');
+    return withIngestHeaders({
+      [LIFELINE_HEADERS.correlationId]: `${label}-${sequence}`,
+      [LIFELINE_HEADERS.traceparent]: `00-${sequence.padStart(32, '0')}-${sequence.padStart(16, '0')}-01`,
+      ...(headers ?? {}),
+    }, label, at);
+  }
+
+  private anyContract(): AvroContract {
+    return compileContract('bytes');
   }
 
   // ---- internals shared with the input/output topics and the tasks ----
@@ -561,10 +752,20 @@ export class TestOutputTopic<V = unknown> {
   }
 }
 
+interface ConnectorState {
+  readonly model: ComponentModel;
+  readonly abort: AbortController;
+  instance: Source | Sink;
+  /** Sink: how far into each input topic's records it has written. */
+  readonly positions: Map<string, number>;
+  forwards: Array<{ output: string; record: OutputRecord }>;
+  health: { readonly state: ConnectorHealth; readonly detail?: string };
+}
+
 interface DriverTimer {
   readonly task: DriverTask;
   readonly intervalMs: number;
-  readonly callback: (now: number) => Promise<void> | void;
+  readonly callback: (now: number) => Promise<void | boolean> | void | boolean;
   next: number;
   readonly sequence: number;
 }
@@ -725,13 +926,18 @@ class DriverTask {
     this.settings.metrics.recordIn(this.label, topic);
   }
 
-  async punctuate(callback: (now: number) => Promise<void> | void, now: number): Promise<void> {
-    try {
-      await callback(now);
-      await this.accept({});
-    } catch (error) {
-      this.discard();
-      throw error;
+  /** As the runtime: a callback returning true has more due and is called again (each call its own transaction). */
+  async punctuate(callback: (now: number) => Promise<void | boolean> | void | boolean, now: number): Promise<void> {
+    for (let chunk = 0; chunk < 1000; chunk++) {
+      let more: void | boolean;
+      try {
+        more = await callback(now);
+        await this.accept({});
+      } catch (error) {
+        this.discard();
+        throw error;
+      }
+      if (more !== true) return;
     }
   }
 
@@ -749,7 +955,10 @@ class DriverTask {
     // Encode everything first: one output that does not match its schema fails the whole record, as in the runtime.
     const encoded = this.forwards.map(({ topic, record }) => {
       const partitions = this.driver.topic(topic).partitions;
-      const partition = record.partition ?? (partitions === this.settings.inputPartitions ? this.partition : this.driver.partitionFor(topic, record.key));
+      // As the runtime places outputs (processor-task.ts placement()): by key, unless the processor preserves partitioning.
+      const same = partitions === this.settings.inputPartitions;
+      const preserves = this.settings.definition.preservesPartitioning?.(this.settings.config as never) ?? false;
+      const partition = record.partition ?? ((preserves && same) || (record.key === null && same) ? this.partition : this.driver.partitionFor(topic, record.key));
       return { topic, record: { partition, key: record.key, value: this.driver.encode(topic, record.value), timestamp: this.driver.now(), headers: { ...inputHeaders, ...(record.headers ?? {}) } } };
     });
     for (const { topic, record } of encoded) {

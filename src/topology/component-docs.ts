@@ -73,7 +73,7 @@ function storeNames(definition: ComponentDefinition): string[] {
   }
 }
 
-interface SchemaShape {
+export interface SchemaShape {
   readonly type?: string;
   readonly const?: unknown;
   readonly pattern?: string;
@@ -86,7 +86,7 @@ interface SchemaShape {
   readonly examples?: unknown;
 }
 
-function typeName(schema: SchemaShape): string {
+export function typeName(schema: SchemaShape): string {
   if (schema.const !== undefined) return JSON.stringify(schema.const);
   if (schema.anyOf) return schema.anyOf.map(typeName).join(' or ');
   switch (schema.type) {
@@ -108,13 +108,13 @@ function typeName(schema: SchemaShape): string {
   }
 }
 
-function describeKey(schema: SchemaShape): string {
+export function describeKey(schema: SchemaShape): string {
   const examples = Array.isArray(schema.examples) ? schema.examples : schema.examples === undefined ? [] : [schema.examples];
   const example = examples.length > 0 ? ` Example: ${examples.map((value) => `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``).join(', ')}.` : '';
   return `${schema.description ?? ''}${example}`.trim();
 }
 
 /** Table cells are one line and must not close the cell early. */
-function cell(text: string): string {
+export function cell(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
 }

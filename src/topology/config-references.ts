@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.ts';
 /**
  * `${VAR}`, `${VAR:-default}` and `${file:path}` inside string values of topology.yaml, the way
  * docker-compose and shells read them, so secrets and per-environment values stay out of the file.
- * `$$` is a literal `$`.
+ * `$$` is a literal `$`. `${NAME}` is also set by a file named in `NAME_FILE` (container secrets).
  */
 export interface ReferenceContext {
   readonly env: NodeJS.ProcessEnv;
@@ -35,7 +35,7 @@ export function resolveReferences(text: string, context: ReferenceContext): Reso
     }
     const name = variable[1] as string;
     const fallback = variable[2];
-    const set = context.env[name];
+    const set = context.env[name] ?? fromFileVariable(name, context, problems);
     // Like a shell's `:-`, an empty variable counts as unset when there is a default.
     if (fallback !== undefined) return set === undefined || set === '' ? fallback : set;
     if (set === undefined) {
@@ -45,6 +45,21 @@ export function resolveReferences(text: string, context: ReferenceContext): Reso
     return set;
   });
   return { value, problems };
+}
+
+/**
+ * `NAME_FILE=/run/secrets/x` stands for `NAME` set to that file's content, the convention of
+ * Docker's official images, so a container's secrets can be files without another topology.yaml.
+ */
+function fromFileVariable(name: string, context: ReferenceContext, problems: string[]): string | undefined {
+  const file = context.env[`${name}_FILE`];
+  if (file === undefined || file === '') return undefined;
+  try {
+    return readFileSync(isAbsolute(file) ? file : resolve(context.baseDir, file), 'utf8').trim();
+  } catch (error) {
+    problems.push(`cannot read file ${file} named by ${name}_FILE: ${errorMessage(error)}`);
+    return '';
+  }
 }
 
 function readReferencedFile(path: string, context: ReferenceContext, problems: string[]): string {

@@ -179,6 +179,7 @@ function buildTopology(file: TopologyFile, checked: CheckedParts, absoluteFile: 
       storeKind: runtime.store ?? RUNTIME_DEFAULTS.store,
       commitMaxRecords: runtime.commit_max_records ?? RUNTIME_DEFAULTS.commit_max_records,
       commitIntervalMs: parseDuration(runtime.commit_interval ?? RUNTIME_DEFAULTS.commit_interval) as number,
+      restoreTimeoutMs: parseDuration(runtime.restore_timeout ?? RUNTIME_DEFAULTS.restore_timeout) as number,
       logLevel: (runtime.log_level ?? RUNTIME_DEFAULTS.log_level) as Topology['runtime']['logLevel'],
     },
     topics,

@@ -60,6 +60,8 @@ export interface RuntimeSettings {
   /** A transaction commits after this many input records or this many ms, whichever first. */
   readonly commitMaxRecords: number;
   readonly commitIntervalMs: number;
+  /** Longest a partition's store restore may take before the process reports not ready (LL_RESTORE_TIMEOUT). */
+  readonly restoreTimeoutMs: number;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
 }
 

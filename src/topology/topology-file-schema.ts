@@ -13,6 +13,7 @@ export const RUNTIME_DEFAULTS = {
   store: 'lmdb',
   commit_max_records: 500,
   commit_interval: '1s',
+  restore_timeout: '10m',
   log_level: 'info',
 } as const;
 
@@ -33,21 +34,23 @@ const TlsFiles = Type.Object({
 
 const KafkaConnection = Type.Object({
   // One string is accepted too, so a whole broker list can come from one variable.
-  brokers: Type.Union([NonEmptyString('host:port, or several separated by commas'), Type.Array(NonEmptyString('host:port'), { minItems: 1 })]),
+  brokers: Type.Union([NonEmptyString('host:port, or several separated by commas'), Type.Array(NonEmptyString('host:port'), { minItems: 1 })], {
+    description: 'Bootstrap brokers: a list of host:port, or one string (several separated by commas), e.g. from one ${VAR}.',
+  }),
   client_id: Type.Optional(NonEmptyString('Kafka client id.')),
-  tls: Type.Optional(Type.Union([Type.Boolean(), TlsFiles])),
+  tls: Type.Optional(Type.Union([Type.Boolean(), TlsFiles], { description: 'true for TLS with the system\'s certificate authorities, or the files to use.' })),
   sasl: Type.Optional(Type.Object({
-    mechanism: Type.Union([Type.Literal('plain'), Type.Literal('scram-sha-256'), Type.Literal('scram-sha-512')]),
+    mechanism: Type.Union([Type.Literal('plain'), Type.Literal('scram-sha-256'), Type.Literal('scram-sha-512')], { description: 'SASL mechanism.' }),
     username: NonEmptyString('SASL user name.'),
     password: Type.String({ description: 'A ${ENV} or ${file:…} reference.' }),
-  }, { additionalProperties: false })),
-}, { additionalProperties: false });
+  }, { additionalProperties: false, description: 'SASL authentication.' })),
+}, { additionalProperties: false, description: 'The Kafka cluster (any Kafka-compatible cluster, with SASL/TLS).' });
 
 const RegistryConnection = Type.Object({
   url: NonEmptyString('Base URL of a Confluent-compatible schema registry API.'),
-  username: Type.Optional(Type.String()),
+  username: Type.Optional(Type.String({ description: 'Basic auth user of the registry.' })),
   password: Type.Optional(Type.String({ description: 'A ${ENV} or ${file:…} reference.' })),
-}, { additionalProperties: false });
+}, { additionalProperties: false, description: 'The schema registry (Confluent-compatible API).' });
 
 /** Connection names under a component-declared kind (`connections.odoo.main`); each is checked by the kind's own schema. */
 const NamedConnections = Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown()), {
@@ -60,63 +63,67 @@ export const CORE_CONNECTION_KINDS = ['kafka', 'registry'] as const;
 const Connections = Type.Object({
   kafka: KafkaConnection,
   registry: RegistryConnection,
-}, { additionalProperties: NamedConnections });
+}, { additionalProperties: NamedConnections, description: 'kafka and registry, plus the kinds registered connectors declare (e.g. odoo).' });
 
 const Runtime = Type.Object({
   http_port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: RUNTIME_DEFAULTS.http_port, description: 'Port of /metrics, /healthz, /readyz.' })),
   state_dir: Type.Optional(Type.String({ minLength: 1, default: RUNTIME_DEFAULTS.state_dir, description: 'Where on-disk state stores live; relative to topology.yaml.' })),
-  store: Type.Optional(Type.Union([Type.Literal('lmdb'), Type.Literal('memory')], { default: RUNTIME_DEFAULTS.store })),
-  commit_max_records: Type.Optional(Type.Integer({ minimum: 1, default: RUNTIME_DEFAULTS.commit_max_records })),
+  store: Type.Optional(Type.Union([Type.Literal('lmdb'), Type.Literal('memory')], { default: RUNTIME_DEFAULTS.store, description: 'Where processor state lives: lmdb on disk (bounded by the disk, not the heap) or memory.' })),
+  commit_max_records: Type.Optional(Type.Integer({ minimum: 1, default: RUNTIME_DEFAULTS.commit_max_records, description: 'A transaction commits after this many input records at the latest.' })),
   commit_interval: Type.Optional(Duration('A transaction commits after this long at the latest.', RUNTIME_DEFAULTS.commit_interval)),
-  log_level: Type.Optional(Type.Union(['trace', 'debug', 'info', 'warn', 'error'].map((level) => Type.Literal(level)), { default: RUNTIME_DEFAULTS.log_level })),
-}, { additionalProperties: false });
+  restore_timeout: Type.Optional(Duration('Longest a partition may spend restoring its state stores before the process reports not ready with the reason (the restore then resumes from its checkpoint).', RUNTIME_DEFAULTS.restore_timeout)),
+  log_level: Type.Optional(Type.Union(['trace', 'debug', 'info', 'warn', 'error'].map((level) => Type.Literal(level)), { default: RUNTIME_DEFAULTS.log_level, description: 'Log level of the JSON logs.' })),
+}, { additionalProperties: false, description: 'How `lifeline run` hosts the components.' });
 
 export const CLASSIFICATIONS = ['phi', 'personal', 'internal', 'public'] as const;
 
 const TopicEntry = Type.Object({
   key: Type.Optional(Type.String({ description: 'What the record key is, e.g. "<model>:<id>".' })),
   value_schema: NonEmptyString('Avro schema file of the values; relative to topology.yaml.'),
-  partitions: Type.Integer({ minimum: 1 }),
+  partitions: Type.Integer({ minimum: 1, description: 'Partition count; stateful processors need their inputs co-partitioned (the same count).' }),
   retention: Type.Optional(Duration('How long records are kept.')),
   compact: Type.Optional(Type.Boolean({ description: 'Keep the latest record per key instead of a retention window.' })),
   owner: NonEmptyString('The team answerable for the topic.'),
-  description: Type.Optional(Type.String()),
-  classification: Type.Union(CLASSIFICATIONS.map((name) => Type.Literal(name))),
+  description: Type.Optional(Type.String({ description: 'What the topic holds, for the catalogue.' })),
+  classification: Type.Union(CLASSIFICATIONS.map((name) => Type.Literal(name)), { description: 'The most sensitive data it holds: phi (patient data), personal, internal or public.' }),
   shared_writers: Type.Optional(Type.Boolean({ description: 'Allow more than one component to write the topic.' })),
 }, { additionalProperties: false });
 
-const TopicList = Type.Array(NonEmptyString('a topic name'));
-const OutputMap = Type.Record(Type.String(), NonEmptyString('a topic name'));
-const ComponentConfig = Type.Record(Type.String(), Type.Unknown());
-const OnError = Type.Union([Type.Literal('dlq'), Type.Literal('fail'), Type.Literal('continue')]);
+const OutputMap = Type.Record(Type.String(), NonEmptyString('a topic name'), { description: 'Output name (as the component forwards to it) → topic.' });
+const ComponentConfig = Type.Record(Type.String(), Type.Unknown(), { description: 'The component\'s config, checked against its type\'s schema (docs/components.md).' });
+const OnError = Type.Union([Type.Literal('dlq'), Type.Literal('fail'), Type.Literal('continue')], {
+  description: 'A record that fails: dlq dead-letters it to ops.dlq.<label>.v1 (default), fail stops the runtime, continue skips it.',
+});
 
 const ProcessorEntry = Type.Object({
   type: NonEmptyString('A registered processor type.'),
-  description: Type.Optional(Type.String()),
-  inputs: Type.Array(NonEmptyString('a topic name'), { minItems: 1 }),
+  description: Type.Optional(Type.String({ description: 'What this instance is for.' })),
+  inputs: Type.Array(NonEmptyString('a topic name'), { minItems: 1, description: 'Topics it reads.' }),
   outputs: Type.Optional(OutputMap),
-  guarantee: Type.Optional(Type.Union([Type.Literal('exactly_once'), Type.Literal('at_least_once')])),
+  guarantee: Type.Optional(Type.Union([Type.Literal('exactly_once'), Type.Literal('at_least_once')], {
+    description: 'exactly_once (default): outputs, state and input offsets commit in one Kafka transaction; at_least_once sends, then commits offsets.',
+  })),
   on_error: Type.Optional(OnError),
   config: Type.Optional(ComponentConfig),
 }, { additionalProperties: false });
 
 const ConnectorEntry = Type.Object({
   type: NonEmptyString('A registered source or sink type.'),
-  description: Type.Optional(Type.String()),
-  inputs: Type.Optional(TopicList),
+  description: Type.Optional(Type.String({ description: 'What this instance is for.' })),
+  inputs: Type.Optional(Type.Array(NonEmptyString('a topic name'), { description: 'Topics a sink reads (a source reads none).' })),
   outputs: Type.Optional(OutputMap),
   on_error: Type.Optional(OnError),
   config: Type.Optional(ComponentConfig),
 }, { additionalProperties: false });
 
 export const TopologyFileSchema = Type.Object({
-  version: Type.Literal(1),
+  version: Type.Literal(1, { description: 'The file format version: 1.' }),
   app_id: Type.Optional(Type.String({ default: DEFAULT_APP_ID, description: 'Prefix of consumer groups and transactional ids.' })),
   connections: Connections,
   runtime: Type.Optional(Runtime),
-  topics: Type.Optional(Type.Record(Type.String(), TopicEntry)),
-  processors: Type.Optional(Type.Record(Type.String(), ProcessorEntry)),
-  connectors: Type.Optional(Type.Record(Type.String(), ConnectorEntry)),
+  topics: Type.Optional(Type.Record(Type.String(), TopicEntry, { description: 'The topic catalogue, by topic name.' })),
+  processors: Type.Optional(Type.Record(Type.String(), ProcessorEntry, { description: 'Processors (read and write topics only), by label.' })),
+  connectors: Type.Optional(Type.Record(Type.String(), ConnectorEntry, { description: 'Sources and sinks (talk to the outside world), by label.' })),
 }, { additionalProperties: false });
 
 export type TopologyFile = Static<typeof TopologyFileSchema>;

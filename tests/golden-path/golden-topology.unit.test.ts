@@ -8,14 +8,19 @@ test('the repository\'s topology.yaml (the golden path) is valid once its secret
   assert.equal(valid.code, 0, valid.stderr);
   assert.match(valid.stdout, /topology\.yaml is valid: \d+ topics, \d+ components/);
   // Whatever of them this shell does not set is named (a developer may have some exported).
-  const absent = Object.keys(repositoryTopologySecrets()).filter((name) => process.env[name] === undefined);
+  // ODOO_USERNAME is configuration, not a secret (it has no default: docs/odoo.md): always needed.
+  const settings = { ODOO_USERNAME: 'lifeline' };
+  const absent = Object.keys(repositoryTopologySecrets()).filter((name) => !(name in settings) && process.env[name] === undefined);
   if (absent.length === 0) return;
   // Unset secrets are warnings (validation uses none of them), and problems with --strict.
-  const warned = await runLifeline(['topology', 'validate', '--topology', 'topology.yaml']);
+  const warned = await runLifeline(['topology', 'validate', '--topology', 'topology.yaml'], { env: settings });
   assert.equal(warned.code, 0, warned.stderr);
   assert.match(warned.stdout, new RegExp(`is valid: .*\\(${absent.length} warnings?: unset secrets`));
   for (const name of absent) assert.match(warned.stderr, new RegExp(`warning: .*environment variable ${name} is not set`));
-  const missing = await runLifeline(['topology', 'validate', '--strict', '--topology', 'topology.yaml']);
+  const missing = await runLifeline(['topology', 'validate', '--strict', '--topology', 'topology.yaml'], { env: settings });
+  const noUser = await runLifeline(['topology', 'validate', '--topology', 'topology.yaml']);
+  assert.equal(noUser.code, 1, 'no default Odoo user: the topology names the one it acts as');
+  assert.match(noUser.stderr + noUser.stdout, /environment variable ODOO_USERNAME is not set/);
   assert.equal(missing.code, 1);
   for (const name of absent) assert.match(missing.stderr + missing.stdout, new RegExp(`environment variable ${name} is not set`));
 });

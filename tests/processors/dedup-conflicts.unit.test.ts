@@ -5,6 +5,8 @@ import { Registry } from 'prom-client';
 import { createLogger } from '../../src/observe/logger.ts';
 import type { InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorContext, ReferenceTableView } from '../../src/component/component.ts';
 import { DEDUP_CONFLICT_HEADERS, DEDUP_RESULT_HEADER, contentFingerprint, dedup } from '../../processors/dedup.ts';
+import { MemoryStoreBackend } from '../../src/runtime/memory-store-backend.ts';
+import { TransactionalStore } from '../../src/runtime/transactional-store.ts';
 
 /**
  * Dedup's decisions, driven through a stand-in context: duplicate (same key, same content once the
@@ -21,18 +23,13 @@ class StandInContext implements ProcessorContext {
   readonly forwarded: Array<{ output: string; record: OutputRecord }> = [];
   readonly deadLetters: Array<{ record: InputRecord; error: Error }> = [];
   readonly counts = new Map<string, number>();
-  private readonly state = new Map<string, unknown>();
+  /** The runtime's own store over the memory backend (TTL, deadlines and ranges as in production). */
+  private readonly state = new TransactionalStore('seen_keys', 'changelog', new MemoryStoreBackend(), undefined);
 
   constructor(private readonly outputs: readonly string[]) {}
 
   store<V>(): KeyValueStore<V> {
-    const state = this.state;
-    return {
-      get: (key) => state.get(key) as V | undefined,
-      put: (key, value) => { state.set(key, value); },
-      delete: (key) => { state.delete(key); },
-      entries: () => [...state.entries()] as Array<[string, V]>,
-    };
+    return this.state as TransactionalStore<V>;
   }
   forward<V>(output: string, record: OutputRecord<V>): void { this.forwarded.push({ output, record }); }
   now(): number { return Date.now(); }

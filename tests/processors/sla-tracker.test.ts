@@ -11,6 +11,8 @@ import type { AvroSerde } from '../../src/kafka/avro-serde.ts';
 import { createLogger } from '../../src/observe/logger.ts';
 import { ComponentRegistry } from '../../src/component/component-registry.ts';
 import { LifelineRuntime } from '../../src/runtime/lifeline-runtime.ts';
+import { MemoryStoreBackend } from '../../src/runtime/memory-store-backend.ts';
+import { TransactionalStore } from '../../src/runtime/transactional-store.ts';
 import { loadTopology } from '../../src/topology/load-topology.ts';
 import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
 import { TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
@@ -164,6 +166,7 @@ function assertNoRepeats(events: readonly SlaEvent[]): void {
   assert.deepEqual(repeated, [], 'every event kind at most once per transaction');
 }
 
+const kindsOf = (events: readonly SlaEvent[]): string[] => events.map((event) => `${event.flow}:${event.event_type}`);
 const isSentinel = (event: SlaEvent): boolean => event.transaction_key.includes('sentinel-');
 
 /**
@@ -251,11 +254,15 @@ test('sla: start and end keyed differently meet by transaction; completed, late,
   const sentinels = await sendSentinels(send, topics, collector);
   const events = collector.records.map((record) => record.value).filter((event) => !isSentinel(event));
   assertNoRepeats(events);
-  assert.equal(events.length, expected);
+  assert.equal(events.length, expected, `events by kind: ${JSON.stringify(Object.fromEntries([...new Set(kindsOf(events))].map((kind) => [kind, kindsOf(events).filter((other) => other === kind).length])))} keys ${[...new Set(events.map((event) => event.transaction_key.replace(/\d+$/, '')))].join(' ')}`);
 
   const flow = 'charge_to_invoice';
   for (const id of fast) {
-    assert.deepEqual(typesOf(events, flow, id), ['started', 'milestone', 'completed'], `fast ${id}`);
+    // Drafts and invoices are different topics read at different paces: a milestone may come after
+    // the end, and is then recorded on the finished transaction (not dropped).
+    const types = typesOf(events, flow, id);
+    assert.equal(types[0], 'started', `fast ${id}`);
+    assert.deepEqual([...types].sort(), ['completed', 'milestone', 'started'], `fast ${id}`);
     const completed = eventOf(events, flow, id, 'completed');
     assert.ok((completed.latency_ms ?? -1) >= 0 && (completed.latency_ms ?? Infinity) < WARN_MS, `fast ${id}: latency ${completed.latency_ms}`);
     assert.equal(eventOf(events, flow, id, 'milestone').milestone, 'drafted');

@@ -184,3 +184,25 @@ test('sla config: flows the tracker cannot run are refused, naming the flow and 
   await refused({ same: { ...flow, warn_after: '5m', end: { topic: 'a', key_path: 'id' } } }, /flows\.same: start and end read the same topic a/);
   assert.deepEqual(slaTracker.repartitions?.(slaConfig() as Parameters<typeof slaTracker.create>[0]), ['by_transaction']);
 });
+
+test('sla driver: a milestone after its end is recorded on the finished transaction, once; the timer reads only what is due', async () => {
+  const driver = await slaDriver();
+  const events = driver.output<SlaEvent>('ops.sla.v1');
+  await driver.input('charges').pipe(charge('C9', T0));
+  await driver.input('invoices').pipe(invoice('C9', 'posted', T0 + MINUTE));
+  assert.ok(kinds(events.readValues()).includes('charge_to_invoice:C9:completed'));
+  // The drafts topic lags the invoices topic: its milestone arrives after the end.
+  await driver.input('drafts').pipe(invoice('C9', 'draft', T0 + 30_000));
+  const late = events.readValues();
+  assert.deepEqual(kinds(late), ['charge_to_invoice:C9:milestone']);
+  assert.equal(late[0]?.milestone, 'drafted');
+  assert.equal(late[0]?.latency_ms, 30_000, 'measured from the start, at the milestone\'s own time');
+  await driver.input('drafts').pipe(invoice('C9', 'draft', T0 + 40_000));
+  assert.deepEqual(events.readValues(), [], 'a repeat is ignored');
+  assert.equal(driver.store(LABEL, 'transactions').size, 1, 'only the second flow\'s transaction is open: the finished one lives in its own store');
+  assert.equal(driver.store(LABEL, 'finished').size, 1);
+  await driver.advanceWallClockTime(90 * MINUTE);
+  assert.equal(driver.store(LABEL, 'finished').size, 0, 'finished markers expire after settle_window');
+  assert.deepEqual(kinds(events.readValues()), ['invoice_to_payment:INV-C9:warning'], 'only the open transaction came due');
+  await driver.close();
+});

@@ -12,7 +12,7 @@ import { partnerTopics, writePartnerFeedTopology } from '../../../testing/partne
  * while its writer still appends is ingested whole, once; a partner with a ready marker is read
  * only once the marker is there; a file that grows after it was taken is reported (LL_FILE_CHANGED),
  * never half-ingested in silence; spreadsheet exports with trailing rows of commas are ingested; a
- * record type no output maps is quarantined with LL_FORMAT_NOT_ROUTED.
+ * record type no output maps is quarantined with LL_PARTNER_TYPE_UNROUTED.
  */
 
 interface Charge { idempotency_key: string; delivery_id: string; total: { amount_minor: number } | null; partner: string }
@@ -141,7 +141,7 @@ test('a file that grows after it was taken is reported as LL_FILE_CHANGED (quara
   assert.equal(chargesOf('slow_lab', 'paused-again.csv').filter((charge) => keys.has(charge.idempotency_key)).length, 2, 'the rows already taken have the same idempotency keys');
 });
 
-test('a spreadsheet export with trailing rows of only commas is ingested; a record type no output maps is quarantined with LL_FORMAT_NOT_ROUTED', { timeout: 90_000 }, async () => {
+test('a spreadsheet export with trailing rows of only commas is ingested; a record type no output maps is quarantined with LL_PARTNER_TYPE_UNROUTED', { timeout: 90_000 }, async () => {
   writeFileSync(join(inbox('sheet_lab'), 'export.csv'), `${header}${row('X-1', 1234)}${row('X-2', 4321)},,,,\r\n,,,,\r\n,,,,\r\n`);
   await until('the export', () => chargesOf('sheet_lab', 'export.csv').length === 2);
   assert.deepEqual(chargesOf('sheet_lab', 'export.csv').map((charge) => charge.total?.amount_minor).sort(), [1234, 4321]);
@@ -149,7 +149,7 @@ test('a spreadsheet export with trailing rows of only commas is ingested; a reco
   writeFileSync(join(inbox('pharmacy'), 'fills.csv'), 'date,pharmacy,rx,ndc,qty,amount\n2024-11-05,PH1,RX1,00093-7146-56,30,12.50\n');
   await until('the unrouted file quarantined', () => quarantine.records.some((record) => record.value.partner === 'pharmacy'));
   const unrouted = quarantine.records.find((record) => record.value.partner === 'pharmacy')?.value as Quarantined;
-  assert.equal(unrouted.reason_code, 'LL_FORMAT_NOT_ROUTED');
+  assert.equal(unrouted.reason_code, 'LL_PARTNER_TYPE_UNROUTED');
   assert.match(unrouted.message, /pharmacy_dispenses/);
   await until('moved to failed/', () => existsSync(join(inbox('pharmacy'), 'failed', 'fills.csv')));
 });

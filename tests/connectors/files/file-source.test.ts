@@ -43,7 +43,7 @@ async function dropSentinel(inbox: string, charges: TopicCollector<Charge>, part
   const name = `sentinel-${Date.now()}.csv`;
   const rows = Array.from({ length: 12 }, (_, index) => `S${index},2024-11-06,80048,1.00,A9,M9`);
   drop(inbox, name, ['charge_id,date,code,amount,account,mrn', ...rows, ''].join('\n'));
-  const isSentinel = (record: { value: Charge }): boolean => record.value.delivery_id === name;
+  const isSentinel = (record: { value: Charge }): boolean => record.value.delivery_id.startsWith(`${name}@`); // `<file name>@<sha256 prefix>`
   await charges.waitUntil((records) => records.filter(isSentinel).length === rows.length, `the sentinel file ${name}`, 60_000);
   assert.equal(new Set(charges.records.filter(isSentinel).map((record) => record.partition)).size, partitions, 'the sentinel rows cover every partition');
   return isSentinel;

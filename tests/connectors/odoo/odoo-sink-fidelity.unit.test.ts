@@ -204,26 +204,53 @@ test('monotonic writes: a replay from earliest adds no mail.message or mail.trac
   }
 });
 
-test('partitions are written concurrently, each in order; a slow Odoo shrinks the batch size', async () => {
+test('partitions are written concurrently, each keeping its order: every key ends at its last version', async () => {
   const lab = await partnerId('LAB-MAYO');
   const cmp = await productId('CPT-85025');
   const context = testConnectorContext(simulatorConnection(simulator));
-  const sink = odooSink.create({ ...bills('none'), batch_size: 50, target_call_time: '150ms', max_in_flight: 4 });
+  const sink = odooSink.create({ ...bills('none'), batch_size: 50, max_in_flight: 4 });
   await sink.connect(context.sink());
   const records = Array.from({ length: 40 }, (_, index) => input(`PAR-${index % 10}`, { entity_key: `PAR-${index % 10}`, odoo_partner_id: lab, odoo_product_id: cmp, description: 'CBC', amount_minor: 1000 + index },
     `2026-12-01T10:00:${String(index).padStart(2, '0')}.000Z`, { partition: (index % 10) % 4, offset: 1000 + index }));
-  simulator.control.setSlow(300, 'writes');
+  simulator.control.setSlow(100, 'writes');
   try {
-    const { failed } = await sink.write(records);
-    assert.deepEqual(failed, []);
+    assert.deepEqual((await sink.write(records)).failed, []);
   } finally {
     simulator.control.setSlow(0);
   }
-  assert.ok((sink as unknown as { currentBatchSize: number }).currentBatchSize < 50, 'calls over target_call_time shrink the batch');
-  // Every key got its last version (order kept within a partition): amounts 1030..1039.
   const moves = await odoo.searchRead('account.move', [['ref', '=like', 'PAR-%']], { fields: ['ref', 'amount_total'] });
   assert.deepEqual(moves.map((move) => [move.ref, move.amount_total]).sort(), Array.from({ length: 10 }, (_, key) => [`PAR-${key}`, (1030 + key) / 100]).sort());
   await sink.close();
+});
+
+test('adaptive batches: a per-record cost over target_call_time shrinks them; a per-call cost (a long transaction) keeps them whole', async () => {
+  const lab = await partnerId('LAB-ARUP');
+  const cmp = await productId('CPT-83036');
+  const batch = (prefix: string, count: number): InputRecord[] => Array.from({ length: count }, (_, index) =>
+    input(`${prefix}-${index}`, { entity_key: `${prefix}-${index}`, odoo_partner_id: lab, odoo_product_id: cmp, description: 'A1c', amount_minor: 1332 }, '2026-12-01T10:00:00.000Z'));
+  const sizeOf = (sink: unknown): number => (sink as { currentBatchSize: number }).currentBatchSize;
+
+  const perRecord = odooSink.create({ ...bills('none'), batch_size: 50, target_call_time: '150ms' });
+  await perRecord.connect(testConnectorContext(simulatorConnection(simulator)).sink());
+  simulator.control.setCost({ callMs: 0, rowMs: 10, workers: 4 });
+  try {
+    assert.deepEqual((await perRecord.write(batch('ADR', 60))).failed, []);
+  } finally {
+    simulator.control.setCost(false);
+  }
+  assert.ok(sizeOf(perRecord) < 50 && sizeOf(perRecord) >= 1, `10 ms a record: 50 records take 500 ms, so the batch shrinks (now ${sizeOf(perRecord)})`);
+  await perRecord.close();
+
+  const perCall = odooSink.create({ ...bills('none'), batch_size: 50, target_call_time: '150ms' });
+  await perCall.connect(testConnectorContext(simulatorConnection(simulator)).sink());
+  simulator.control.setSlow(300, 'writes');
+  try {
+    assert.deepEqual((await perCall.write(batch('ADC', 120))).failed, []);
+  } finally {
+    simulator.control.setSlow(0);
+  }
+  assert.equal(sizeOf(perCall), 50, '300 ms a call whatever its size: smaller batches would only be slower');
+  await perCall.close();
 });
 
 test('breach activities always land: owner by ref, by email, else the fallback partner; texts from the flow\'s thresholds; none found says why', async () => {

@@ -82,7 +82,8 @@ before(async () => {
         type: 'webhook_source',
         outputs: topics,
         config: {
-          host: '127.0.0.1', port: 0,
+          // Generous: this file is about outcomes, not latency, and the test machine is shared.
+          host: '127.0.0.1', port: 0, response_timeout: '60s',
           partners: [
             { name: 'acme_lab', path: '/w/acme_lab', format: 'hl7v2', secrets: ['${ACME}'] },
             { name: 'beta_lab', path: '/w/beta_lab', format: 'hl7v2', secrets: ['${BETA}'] },
@@ -110,6 +111,11 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
+/** The runtime's last warnings and errors, to explain a failed assertion. */
+function recentProblems(): string {
+  return lifeline.lines.filter((line) => /"level":"(warn|error)"/.test(line)).slice(-10).map((line) => line.slice(0, 400)).join('\n');
+}
+
 function problem(answer: DeliveryAnswer): Problem {
   return answer.body as unknown as Problem;
 }
@@ -136,10 +142,10 @@ describe('intake: every delivery gets its own outcome', { timeout: 240_000 }, ()
     const validSupplies = Array.from({ length: 3 }, (_, index) => deliver(port, '/w/supplier', supplyJson(`ORD-OK-${index}`), { secret: secrets.supplier, ...fhir }));
     // Sent together, so they share source transactions.
     const [unrouted, charged, supplied] = await Promise.all([Promise.all(unroutedSends), Promise.all(validCharges), Promise.all(validSupplies)]);
-    for (const answer of [...charged, ...supplied]) assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    for (const answer of [...charged, ...supplied]) assert.equal(answer.status, 200, `${JSON.stringify(answer.body)}\n${recentProblems()}`);
     const [adtAnswer, ormAnswer, oruAnswer, claimAnswer] = unrouted as [DeliveryAnswer, DeliveryAnswer, DeliveryAnswer, DeliveryAnswer];
     for (const answer of unrouted) {
-      assert.equal(answer.status, 422, JSON.stringify(answer.body));
+      assert.equal(answer.status, 422, `${JSON.stringify(answer.body)}\n${recentProblems()}`);
       assert.equal(answer.headers.get('content-type'), 'application/problem+json');
       const body = problem(answer);
       assert.equal(body.type, 'urn:lifeline:error:LL_PARTNER_TYPE_UNROUTED');
@@ -187,6 +193,18 @@ describe('intake: every delivery gets its own outcome', { timeout: 240_000 }, ()
     assert.match(problem(refused).detail, /mixed policy is reject/);
     await until('the refused delivery quarantined', () => quarantine.records.some((record) => record.value.delivery_id === refused.id));
     assert.equal(supplies.records.filter((record) => record.value.delivery_id === refused.id).length, 0, 'nothing of a refused delivery is written');
+  });
+
+  test('an HL7 batch mixing DFT charges with an ADT: accept_routed commits the charges and reports the ADT, never 503', async () => {
+    const batchText = readFileSync('tests/fixtures/partner/own/dft-batch.hl7', 'utf8').replaceAll('DFT0002', 'DFTMIX2').replaceAll('TX-91', 'TX-MIX-91');
+    const adtMessage = adt.replace(/\r?\n/g, '\r').replace(/\r+$/, '') + '\r';
+    const mixed = batchText.replace('BTS|3', `${adtMessage}BTS|4`);
+    const answer = await deliver(port, '/w/acme_lab', mixed, { secret: secrets.acme });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.deepEqual(problem(answer).unrouted, { 'ADT^A04': 1 });
+    assert.equal(problem(answer).records, 3);
+    await writtenOnce(charges, [answer], 3);
+    await until('the batch quarantined for its ADT', () => quarantine.records.some((record) => record.value.delivery_id === answer.id));
   });
 
   test('unrouted: accept_and_drop answers 200 with the count, writes nothing and counts the dropped records', async () => {

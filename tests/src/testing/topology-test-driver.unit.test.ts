@@ -5,7 +5,8 @@ import { after, test } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { countByKey } from '../../../processors/count-by-key.ts';
 import { ComponentRegistry } from '../../../src/component/component-registry.ts';
-import { defineProcessor, type ComponentDefinition } from '../../../src/component/component.ts';
+import { defineProcessor, defineSink, defineSource, type ComponentDefinition, type InputRecord, type SinkContext } from '../../../src/component/component.ts';
+import { LifelineError } from '../../../src/errors.ts';
 import { ProcessingHaltedError } from '../../../src/runtime/processor-task.ts';
 import { TopologyTestDriver } from '../../../src/testing/topology-test-driver.ts';
 import { VALID_TOPOLOGY, topologyFixtureDir, writeFixture } from '../../../testing/topology-fixtures.ts';
@@ -144,3 +145,92 @@ test('timers fire in due order on the driver clock, each with its own due time; 
   await driver.close();
 });
 
+
+test('a source is turned by the test: batches land in their topics, the cursor survives a restart, a record its schema refuses is dead-lettered', async () => {
+  const connected: unknown[] = [];
+  const counter = defineSource({
+    kind: 'source', type: 'counter_source', description: 'test', stateful: false, outputs: ['records'], config: Type.Object({}),
+    create: () => {
+      let next = 0;
+      return {
+        async connect(context) { next = (context.cursor as { next?: number } | undefined)?.next ?? 0; connected.push(context.cursor); },
+        async produce() {
+          const records = [0, 1].map((offset) => {
+            const index = next + offset;
+            return { output: 'records', key: `ACC-${index}`, value: index === 3 ? { id: 'bad' } : charge(index, `ACC-${index}`).value };
+          });
+          next += 2;
+          return { records, cursor: { next } };
+        },
+        async acknowledge() {},
+        async fail() {},
+        async close() {},
+      };
+    },
+  });
+  const driver = await TopologyTestDriver.forComponent(counter as unknown as ComponentDefinition, {
+    topics: { [CHARGES]: { schema: join(dir, 'schemas/charge.avsc'), partitions: 3 } }, outputs: { records: CHARGES },
+  });
+  assert.equal(await driver.pollSource('counter_source'), 2);
+  await driver.restartSource('counter_source');
+  await driver.pollSource('counter_source');
+  assert.deepEqual(connected, [undefined, { next: 2 }]);
+  assert.deepEqual(driver.sourceCursor('counter_source'), { next: 4 });
+  const records = driver.output<Charge>(CHARGES).readRecords();
+  assert.deepEqual(records.map((record) => record.value.id), ['c-0', 'c-1', 'c-2']);
+  assert.equal(records[0]?.headers['lifeline.source'], 'counter_source');
+  assert.equal(records[0]?.headers['lifeline.correlation-id'], 'counter_source-000000000000', 'numbered, not random: runs repeat');
+  const [letter] = driver.deadLetters('counter_source');
+  assert.equal(letter?.errorClass, 'LL_SERIALIZE_INVALID');
+  assert.equal(JSON.parse(String(letter?.rawValue)).id, 'bad', 'kept as JSON');
+  await driver.close();
+});
+
+test('a sink is turned by the test: it is offered what its inputs hold, permanent failures are dead-lettered, a retriable failure offers the batch again', async () => {
+  let down = true;
+  const written: string[] = [];
+  const recorder = defineSink({
+    kind: 'sink', type: 'recorder_sink', description: 'test', stateful: false, outputs: ['results'], config: Type.Object({}),
+    create: () => {
+      let context: SinkContext;
+      return {
+        async connect(sinkContext) { context = sinkContext; },
+        async write(records: readonly InputRecord[]) {
+          if (down) {
+            context.setHealth('down', 'target unreachable');
+            throw new LifelineError('LL_KAFKA_UNAVAILABLE', 'target down');
+          }
+          context.setHealth('up');
+          const failed = [];
+          for (const record of records) {
+            const value = record.value as Charge;
+            if (value.amount_minor > 104) failed.push({ record, error: new Error(`rejected charge of ${value.patient_mrn}`) });
+            else {
+              written.push(value.id);
+              context.forward('results', { key: value.account, value: { key: value.id, count: value.amount_minor } });
+            }
+          }
+          return { failed };
+        },
+        async close() {},
+      };
+    },
+  });
+  const driver = await TopologyTestDriver.forComponent(recorder as unknown as ComponentDefinition, {
+    topics: { [CHARGES]: { schema: join(dir, 'schemas/charge.avsc'), partitions: 3 }, [COUNTS]: { schema: join(dir, 'schemas/count.avsc') } },
+    inputs: [CHARGES], outputs: { results: COUNTS },
+  });
+  await driver.input<Charge>(CHARGES).pipeAll(Array.from({ length: 6 }, (_, index) => charge(index)));
+  await assert.rejects(driver.runSink('recorder_sink'), /target down/);
+  assert.deepEqual(driver.connectorHealth('recorder_sink'), { state: 'down', detail: 'target unreachable' });
+  down = false;
+  assert.equal(await driver.runSink('recorder_sink'), 6, 'the same records again');
+  assert.equal(await driver.runSink('recorder_sink'), 0, 'nothing new');
+  assert.deepEqual(written.sort(), ['c-0', 'c-1', 'c-2', 'c-3', 'c-4']);
+  assert.equal(driver.output(COUNTS).readValues().length, 5);
+  const [letter, ...more] = driver.deadLetters('recorder_sink');
+  assert.equal(more.length, 0);
+  assert.equal(letter?.errorMessage, 'rejected charge of [PHI]');
+  assert.equal((letter?.value as Charge).id, 'c-5');
+  await driver.close();
+});
