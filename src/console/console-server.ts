@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
@@ -26,8 +27,10 @@ import { CSRF_HEADER, ConsoleAuth, SESSION_COOKIE, permissionsOf, type Caller } 
 import { ConsoleData } from './console-data.ts';
 import { StatusWatcher } from './status-watcher.ts';
 
-/** Where `npm run build:console` puts the page. */
-export const DEFAULT_ASSETS_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
+/** Where `npm run build:console` puts the page: console/dist at the project root, from the sources or from the built dist/src/console/. */
+export const DEFAULT_ASSETS_DIR = ['../../console/dist', '../../../console/dist']
+  .map((path) => fileURLToPath(new URL(path, import.meta.url)))
+  .find((path) => existsSync(join(path, 'index.html'))) ?? fileURLToPath(new URL('../../console/dist', import.meta.url));
 
 /** Paths of the page's views: each is reachable by URL and served the same index.html. */
 export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/consumers', '/audit'] as const;

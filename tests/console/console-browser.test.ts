@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -24,6 +24,7 @@ let fixture: ConsoleFixture;
 let browser: Browser;
 
 before(async () => {
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set LIFELINE_CHROMIUM`);
   // The page is built by the project's own build, from the sources under test.
   const build = spawnSync('npm', ['run', '--silent', 'build:console'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   assert.equal(build.status, 0, `npm run build:console failed:\n${build.stdout}\n${build.stderr}`);
