@@ -282,6 +282,18 @@ function DeadLetterComponent(props: { component: string; session: Session }) {
     }
   };
   const classes = [...new Set(letters.data?.records.map((record) => record.errorClass) ?? [])];
+  const [revealed, setRevealed] = useState<Record<string, unknown>>({});
+  const reveal = async (position: string): Promise<void> => {
+    const why = prompt(`Why reveal the PHI of ${position}? (admin; audited before it is shown)`) ?? '';
+    if (!why.trim()) return;
+    try {
+      const answer = await api.post<{ value?: unknown; valueError?: string }>(`/api/dead-letters/${encodeURIComponent(props.component)}/reveal`, { deadLetter: position, reason: why });
+      setRevealed({ ...revealed, [position]: answer.valueError ?? answer.value });
+    } catch (error) {
+      setMessage(error instanceof Error ? error.message : String(error));
+    }
+  };
+  const mayReveal = props.session.permissions?.['dlq.reveal'];
   return html`<div>
     <h1>Dead letters: ${props.component} <${Link} href="/dead-letters" className="small">all</${Link}></h1>
     <${Refreshed} at=${letters.refreshedAt} reload=${letters.reload} error=${letters.error} />
@@ -298,7 +310,9 @@ function DeadLetterComponent(props: { component: string; session: Session }) {
     ${letters.data ? html`<p class="muted">${letters.data.total} in ${letters.data.topic}</p>
       <table data-testid="dead-letters"><thead><tr><th>Failed</th><th>Error</th><th>Key</th><th>Origin</th><th>Replayed</th><th>Record (PHI masked)</th></tr></thead><tbody>
       ${letters.data.records.map((record) => html`<tr><td>${time(record.failedAt)}</td><td><b>${record.errorClass}</b><div class="muted">${record.errorMessage}</div></td><td>${record.key ?? '—'}<div class="muted">${record.idempotencyKey ?? ''}</div></td><td>${record.origin.topic}</td><td>${record.replayed ? 'yes' : 'no'}</td>
-        <td><pre class="record" data-testid="dead-letter-value">${record.valueError ?? json(record.value)}</pre></td></tr>`)}
+        <td>${record.deadLetter in revealed
+          ? html`<div class="error">PHI revealed to you (audited)</div><pre class="record">${json(revealed[record.deadLetter])}</pre>`
+          : html`<pre class="record" data-testid="dead-letter-value">${record.valueError ?? json(record.value)}</pre>${mayReveal ? html`<button class="small secondary" onClick=${() => reveal(record.deadLetter)}>Reveal PHI…</button>` : null}`}</td></tr>`)}
       </tbody></table>` : null}
     <${Plans} session=${props.session} version=${version} />
   </div>`;

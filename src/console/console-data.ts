@@ -474,6 +474,25 @@ export class ConsoleData {
     return { refreshedAt: Date.now(), component, topic, total: letters.length, records };
   }
 
+  /** One dead letter with PHI unmasked: only for the reveal route, which checks the role and audits first. */
+  async revealDeadLetter(topic: string, partition: number, offset: bigint): Promise<Record<string, unknown> | undefined> {
+    const admin = await this.admin();
+    const bounds = (await admin.fetchTopicOffsets(topic)).find((entry) => entry.partition === partition);
+    if (!bounds || offset < BigInt(bounds.low) || offset >= BigInt(bounds.high)) return undefined;
+    const viewer = new RecordViewer(this.serde, (origin) => this.phiPathsOf(origin), true);
+    let found: Record<string, unknown> | undefined;
+    await readTopicRanges(this.kafka, topic, [{ partition, from: offset, to: offset + 1n }], async (message) => {
+      if (BigInt(message.offset) !== offset) return;
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[name] = (Array.isArray(value) ? value[value.length - 1] : value)?.toString() ?? '';
+      const origin = headers['lifeline.origin.topic'] ?? topic;
+      const decoded = message.value === null ? { value: null } : await viewer.valueView(origin, message.value);
+      found = { key: message.key?.toString('utf8') ?? null, origin, ...(decoded.error !== undefined ? { valueError: decoded.error } : { value: decoded.value ?? null }) };
+      return false;
+    });
+    return found;
+  }
+
   // ---- Audit -----------------------------------------------------------------------------------
 
   async auditEntries(filter: AuditFilter, limit: number): Promise<{ refreshedAt: number; total: number; entries: AuditEvent[] }> {

@@ -236,6 +236,31 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     };
   });
 
+  app.post('/api/dead-letters/:component/reveal', {
+    preHandler: changer,
+    schema: {
+      tags: ['dead letters'], summary: 'One dead letter with its PHI unmasked (admin). Audited (started) before it is read and (succeeded) before it is answered',
+      params: componentParams,
+      body: Type.Object({ deadLetter: Type.String({ pattern: '^ops\\.dlq\\..+\\.v1/\\d+@\\d+$', description: 'The dead letter\'s position, e.g. ops.dlq.charge_bills.v1/0@12.' }), reason: Type.String({ minLength: 1, maxLength: 2000 }) }),
+      response: { 200: Type.Object({ deadLetter: Type.String(), revealed: Type.Boolean(), value: Type.Optional(Type.Unknown()) }, { additionalProperties: true }) },
+    },
+  }, async (request) => {
+    const caller = request.caller as Caller;
+    requireComponent(request.params.component);
+    const topic = deadLetterTopic(request.params.component);
+    const { deadLetter, reason } = request.body;
+    const operator = await allow(caller, 'dlq.reveal', topic, reason.trim());
+    const match = /^(.+)\/(\d+)@(\d+)$/.exec(deadLetter);
+    if (!match || match[1] !== topic) throw new LifelineError('LL_CONFIG_INVALID', `${deadLetter} is not a dead letter of ${request.params.component} (${topic}/<partition>@<offset>)`);
+    const partition = Number(match[2]);
+    const offset = BigInt(match[3] as string);
+    return session.audited(operator, 'dlq.reveal', topic, { reason: reason.trim(), parameters: { topic, deadLetter, via: 'console' } }, async () => {
+      const letter = await data.revealDeadLetter(topic, partition, offset);
+      if (!letter) throw new LifelineError('LL_CONFIG_INVALID', `no dead letter at ${deadLetter}`);
+      return { value: { deadLetter, revealed: true, ...letter }, detail: `1 dead letter shown with PHI revealed (${deadLetter})` };
+    });
+  });
+
   // ---- replay plans: plan → approve, as `lifeline replay plan|approve|reject` -------------------
 
   app.get('/api/replay-plans', { preHandler: reader, schema: { tags: ['replay'], summary: 'Replay plans of this topology (its components and consumer groups), newest first', response: { 200: PlansView } } }, async () => {

@@ -91,6 +91,28 @@ test('dead letters: grouped by fingerprint, browsed with PHI masked', { timeout:
   assertNoPhi(letters.text, 'the dead-letter view');
 });
 
+test('revealing a dead letter\'s PHI is admin-only, one record at a time, audited before it is shown', { timeout: 60_000 }, async () => {
+  const letters = await request<{ records: Array<{ deadLetter: string }> }>('GET', `/api/dead-letters/${fixture.dedup}`, { headers: fixture.as('viola') });
+  const position = letters.body.records[0]?.deadLetter as string;
+  const body = { deadLetter: position, reason: 'patient called about the charge' };
+  for (const identity of ['viola', 'otto', 'april'] as const) {
+    const refused = await request('POST', `/api/dead-letters/${fixture.dedup}/reveal`, { headers: fixture.as(identity), body });
+    assert.equal(refused.status, 403, `${identity}: ${refused.text}`);
+    assertNoPhi(refused.text, `the refusal to ${identity}`);
+  }
+  const revealed = await request<{ value: { patient_id: string }; revealed: boolean }>('POST', `/api/dead-letters/${fixture.dedup}/reveal`, { headers: fixture.as('adam'), body });
+  assert.equal(revealed.status, 200, revealed.text);
+  assert.equal(revealed.body.value.patient_id, DEAD_LETTER_PATIENT);
+  const wrong = await request('POST', `/api/dead-letters/${fixture.dedup}/reveal`, { headers: fixture.as('adam'), body: { deadLetter: 'ops.dlq.other.v1/0@0', reason: 'x' } });
+  assert.equal(wrong.status, 400);
+  const audit = await request<{ entries: Array<{ who: string; action: string; result: string; reason: string }> }>('GET', `/api/audit?action=dlq.reveal&target=${deadLetterTopic(fixture.dedup)}`, { headers: fixture.as('viola') });
+  const trail = audit.body.entries.map((entry) => `${entry.who} ${entry.result}`).reverse();
+  assert.deepEqual(trail.filter((line) => line.startsWith('adam')), ['adam started', 'adam succeeded']);
+  for (const identity of ['viola', 'otto', 'april']) assert.ok(trail.includes(`${identity} refused`), `${identity}'s refusal is audited`);
+  const still = await request('GET', `/api/dead-letters/${fixture.dedup}`, { headers: fixture.as('adam') });
+  assertNoPhi(still.text, 'browsing after a reveal');
+});
+
 test('trace follows a charge across topics in time order, PHI masked', { timeout: 120_000 }, async () => {
   const key = fixture.entityKeys[0] as string;
   const trace = await request<{ hops: Array<{ topic: string; stage: string; at: number; spentMs: number; value: { patient_id?: string } }> }>('GET', `/api/trace?key=${encodeURIComponent(key)}`, { headers: fixture.as('viola') });
