@@ -396,6 +396,42 @@ function ConsumersPage(props: { session: Session }) {
   </div>`;
 }
 
+// ---- Topics and schemas -------------------------------------------------------------------------
+
+interface TopicEntry { name: string; description: string; owner: string; classification: string; key: string; schema: string; phiFields: string[]; partitions: number; retention: string; writtenBy: string[]; readBy: string[]; reachesSinks: string[]; exists: boolean; messages: string | null; fields: Array<{ path: string; type: string; phi: boolean; doc: string }> }
+interface Message { topic: string; partition: number; offset: string; timestamp: string; key: string | null; headers: Record<string, string>; value?: unknown; error?: string }
+
+function TopicsPage() {
+  const topics = useApi<{ refreshedAt: number; topics: TopicEntry[] }>('/api/topics', 30_000);
+  return html`<div><h1>Topics and schemas</h1>
+    <${Refreshed} at=${topics.refreshedAt} reload=${topics.reload} error=${topics.error} />
+    <table data-testid="topics"><thead><tr><th>Topic</th><th>Owner</th><th>Classification</th><th>Schema</th><th>PHI fields</th><th>Partitions</th><th>Retention</th><th>Messages</th><th>Written by</th><th>Read by</th></tr></thead><tbody>
+      ${topics.data?.topics.map((topic) => html`<tr><td><${Link} href=${`/topics/${encodeURIComponent(topic.name)}`}>${topic.name}</${Link}><div class="muted">${topic.description}</div></td><td>${topic.owner}</td><td>${topic.classification}</td><td>${topic.schema}</td><td>${topic.phiFields.join(', ') || '—'}</td><td>${topic.partitions}</td><td>${topic.retention}</td><td>${topic.messages ?? 'not created'}</td><td>${topic.writtenBy.join(', ') || '—'}</td><td>${topic.readBy.join(', ') || '—'}</td></tr>`)}
+    </tbody></table></div>`;
+}
+
+function TopicPage(props: { name: string }) {
+  const topics = useApi<{ refreshedAt: number; topics: TopicEntry[] }>('/api/topics', 0);
+  const [filter, setFilter] = useState({ key: '', field: '', value: '' });
+  const [applied, setApplied] = useState(filter);
+  const query = new URLSearchParams(Object.entries(applied).filter(([name, value]) => value && (name !== 'value' || applied.field))).toString();
+  const messages = useApi<{ refreshedAt: number; scanned: number; records: Message[] }>(`/api/topics/${encodeURIComponent(props.name)}/messages${query ? `?${query}` : ''}`, 15_000);
+  const topic = topics.data?.topics.find((candidate) => candidate.name === props.name);
+  const input = (name: 'key' | 'field' | 'value', placeholder: string) => html`<input placeholder=${placeholder} value=${filter[name]} onInput=${(event: Event) => setFilter({ ...filter, [name]: (event.target as HTMLInputElement).value })} />`;
+  return html`<div><h1>${props.name} <${Link} href="/topics" className="small">all topics</${Link}></h1>
+    ${topic ? html`<p>${topic.description} · owner ${topic.owner} · ${topic.classification} · key ${topic.key} · ${topic.schema}</p>
+      <h3>Schema (PHI fields are masked everywhere in the console)</h3>
+      <table data-testid="schema-fields"><thead><tr><th>Field</th><th>Type</th><th>PHI</th><th>Description</th></tr></thead><tbody>
+      ${topic.fields.map((field) => html`<tr><td>${field.path}</td><td>${field.type}</td><td>${field.phi ? html`<span class="badge error">PHI</span>` : ''}</td><td class="muted">${field.doc}</td></tr>`)}</tbody></table>` : null}
+    <h3>Messages</h3>
+    <form class="row" onSubmit=${(event: Event) => { event.preventDefault(); setApplied(filter); }}>${input('key', 'key')}${input('field', 'field (not PHI)')}${input('value', 'value')}<button type="submit">Filter</button></form>
+    <${Refreshed} at=${messages.refreshedAt} reload=${messages.reload} error=${messages.error} />
+    ${messages.data ? html`<p class="muted">${messages.data.records.length} shown of the newest ${messages.data.scanned} looked through</p>
+      <table data-testid="messages"><thead><tr><th>When</th><th>Partition@offset</th><th>Key</th><th>Value (PHI masked)</th></tr></thead><tbody>
+      ${messages.data.records.map((record) => html`<tr><td>${time(Date.parse(record.timestamp))}</td><td>${record.partition}@${record.offset}</td><td>${record.key ?? '—'}</td><td><pre class="record">${record.error ?? json(record.value)}</pre></td></tr>`)}</tbody></table>` : null}
+  </div>`;
+}
+
 // ---- Audit --------------------------------------------------------------------------------------
 
 interface Audit { refreshedAt: number; total: number; entries: Array<{ id: string; at: number; who: string; roles: string[]; action: string; target: string; reason: string | null; result: string; detail: string }> }
@@ -438,7 +474,7 @@ function Login(props: { onLogin: (session: Session) => void }) {
   </form>`;
 }
 
-const NAV = [['/flows', 'Flows'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/consumers', 'Consumers'], ['/audit', 'Audit']] as const;
+const NAV = [['/flows', 'Flows'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/consumers', 'Consumers'], ['/topics', 'Topics'], ['/audit', 'Audit']] as const;
 
 function App() {
   const path = usePath();
@@ -459,6 +495,7 @@ function App() {
   else if (segments[0] === 'trace') page = html`<${TracePage} />`;
   else if (segments[0] === 'dead-letters') page = segments[1] ? html`<${DeadLetterComponent} component=${segments[1]} session=${session} />` : html`<${DeadLettersPage} session=${session} />`;
   else if (segments[0] === 'audit') page = html`<${AuditPage} />`;
+  else if (segments[0] === 'topics') page = segments[1] ? html`<${TopicPage} name=${segments[1]} />` : html`<${TopicsPage} />`;
   else if (segments[0] === 'consumers') page = html`<${ConsumersPage} session=${session} />`;
   else page = html`<${FlowsPage} selected=${segments[0] === 'flows' ? segments[1] : undefined} />`;
   return html`<div class="shell">

@@ -117,3 +117,6 @@ export const AuditQuery = Type.Object({
   until: Type.Optional(Type.String({ format: 'date-time' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500 })),
 });
+
+export const TopicsView = View('The topic catalogue from topology.yaml and the broker, each schema field marked PHI or not.');
+export const MessagesView = View('Records of one topic, newest first, decoded and PHI masked.');

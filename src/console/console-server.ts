@@ -20,7 +20,7 @@ import { downstreamReach } from '../ops/topology-lineage.ts';
 import { resetScope, resetTarget } from '../cli/offsets-commands.ts';
 import { deadLetterTopic } from '../topology/model.ts';
 import {
-  AuditQuery, AuditView, DeadLetterFilterBody, GroupsView, ResetDryRunView, ResetTargetBody, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
+  AuditQuery, AuditView, DeadLetterFilterBody, GroupsView, MessagesView, ResetDryRunView, ResetTargetBody, TopicsView, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
   LoginBody, NodeView, PlanBody, PlansView, PlanView, SessionView, SlaView, TraceView,
 } from './api-schemas.ts';
 import { CSRF_HEADER, ConsoleAuth, SESSION_COOKIE, permissionsOf, type Caller } from './console-auth.ts';
@@ -33,7 +33,7 @@ export const DEFAULT_ASSETS_DIR = ['../../console/dist', '../../../console/dist'
   .find((path) => existsSync(join(path, 'index.html'))) ?? fileURLToPath(new URL('../../console/dist', import.meta.url));
 
 /** Paths of the page's views: each is reachable by URL and served the same index.html. */
-export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/consumers', '/audit'] as const;
+export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/consumers', '/topics', '/topics/:topic', '/audit'] as const;
 
 export interface ConsoleServerOptions {
   readonly session: OpsSession;
@@ -357,6 +357,36 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     } finally {
       await store.close();
     }
+  });
+
+  // ---- topics and schemas ----------------------------------------------------------------------
+
+  app.get('/api/topics', { preHandler: reader, schema: { tags: ['topics'], summary: 'The topic catalogue: owner, classification, schema with PHI fields marked, partitions, retention, writers and readers, messages held', response: { 200: TopicsView } } }, () => data.topics());
+
+  app.get('/api/topics/:topic/messages', {
+    preHandler: reader,
+    schema: {
+      tags: ['topics'], summary: 'The newest records of a topic, decoded and PHI masked, filtered by key, header, time range or a non-PHI field value',
+      params: Type.Object({ topic: Type.String({ minLength: 1 }) }),
+      querystring: Type.Object({
+        key: Type.Optional(Type.String()), header: Type.Optional(Type.String()), headerValue: Type.Optional(Type.String()),
+        since: Type.Optional(Type.String({ format: 'date-time' })), until: Type.Optional(Type.String({ format: 'date-time' })),
+        field: Type.Optional(Type.String({ description: 'Dotted path of a field that is not PHI.' })), value: Type.Optional(Type.String()),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+        scan: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 5000, description: 'How many of the newest records to look through.' })),
+      }),
+      response: { 200: MessagesView },
+    },
+  }, (request) => {
+    const query = request.query;
+    return data.messages(request.params.topic, {
+      ...(query.key !== undefined ? { key: query.key } : {}),
+      ...(query.header ? { header: query.header } : {}),
+      ...(query.headerValue !== undefined ? { headerValue: query.headerValue } : {}),
+      ...(query.since ? { since: Date.parse(query.since) } : {}),
+      ...(query.until ? { until: Date.parse(query.until) } : {}),
+      ...(query.field ? { field: query.field, value: query.value ?? '' } : {}),
+    }, query.limit ?? 50, query.scan ?? 5000);
   });
 
   // ---- consumer groups and offsets ----------------------------------------------------------------

@@ -125,6 +125,31 @@ test('trace follows a charge across topics in time order, PHI masked', { timeout
   assert.equal((await request('GET', '/api/trace', { headers: fixture.as('viola') })).status, 400, 'a key is required');
 });
 
+test('topics and schemas: the catalogue marks PHI fields; the message viewer decodes, masks and filters, and refuses to search by a PHI field', { timeout: 60_000 }, async () => {
+  const topics = await request<{ topics: Array<{ name: string; classification: string; phiFields: string[]; fields: Array<{ path: string; phi: boolean }>; writtenBy: string[]; messages: string | null }> }>('GET', '/api/topics', { headers: fixture.as('viola') });
+  assert.equal(topics.status, 200, topics.text);
+  const received = topics.body.topics.find((topic) => topic.name === fixture.received);
+  assert.equal(received?.classification, 'phi');
+  assert.ok(received?.phiFields.includes('patient_id'));
+  assert.equal(received?.fields.find((field) => field.path === 'patient_id')?.phi, true);
+  assert.equal(received?.fields.find((field) => field.path === 'entity_key')?.phi, false);
+  assert.deepEqual(received?.writtenBy, [fixture.source]);
+
+  const all = await request<{ records: Array<{ key: string; value: { patient_id: string } }> }>('GET', `/api/topics/${fixture.deduplicated}/messages`, { headers: fixture.as('viola') });
+  assert.equal(all.status, 200, all.text);
+  assert.equal(all.body.records.length, 3);
+  assert.ok(all.body.records.every((record) => record.value.patient_id === '[PHI]'));
+  assertNoPhi(all.text, 'the message viewer');
+  const key = fixture.entityKeys[1] as string;
+  const byKey = await request<{ records: Array<{ key: string }> }>('GET', `/api/topics/${fixture.deduplicated}/messages?key=${encodeURIComponent(key)}`, { headers: fixture.as('viola') });
+  assert.deepEqual(byKey.body.records.map((record) => record.key), [key]);
+  const byField = await request<{ records: Array<{ key: string }> }>('GET', `/api/topics/${fixture.deduplicated}/messages?field=entity_key&value=${encodeURIComponent(key)}`, { headers: fixture.as('viola') });
+  assert.deepEqual(byField.body.records.map((record) => record.key), [key]);
+  const byPhi = await request('GET', `/api/topics/${fixture.deduplicated}/messages?field=patient_id&value=${PATIENT_IDS[0]}`, { headers: fixture.as('viola') });
+  assert.equal(byPhi.status, 400, 'searching by a PHI value would tell whether the patient is there');
+  assert.equal((await request('GET', '/api/topics/not.a.topic.v1/messages', { headers: fixture.as('viola') })).status, 400);
+});
+
 test('the SLA board buckets open transactions by age and lists the warned and the breached', { timeout: 60_000 }, async () => {
   const sla = await request<{ flows: Array<{ flow: string; open: Record<string, number>; warned: Array<{ transactionKey: string; owner: string }>; breached: Array<{ transactionKey: string }>; completed: number; breachAgeing: Record<string, number> }> }>('GET', '/api/sla', { headers: fixture.as('viola') });
   assert.equal(sla.status, 200, sla.text);
