@@ -396,7 +396,7 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     const groups = await listGroups(admin, topology);
     const described = [];
     for (const group of groups.slice(0, 200)) {
-      const description = await describeGroup(admin, topology, group.group);
+      const description = await describeGroup(admin, topology, group.group, session.kafka);
       described.push({
         group: group.group, state: description.state, component: description.component, totalLag: description.totalLag,
         members: description.memberList.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.host })),
