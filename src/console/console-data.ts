@@ -5,7 +5,7 @@ import { readTopicRanges, type PartitionRange } from '../kafka/topic-reader.ts';
 import { PHI_MASK } from '../observe/phi-mask.ts';
 import { AuditTrail, type AuditEvent, type AuditFilter } from '../ops/audit-trail.ts';
 import { readDeadLetters, readReplayMarkers, type DeadLetter, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
-import { describeGroup } from '../ops/group-inspection.ts';
+import { describeGroup, listGroups } from '../ops/group-inspection.ts';
 import { topicCatalogue } from '../ops/topic-catalogue.ts';
 import { RecordViewer } from '../ops/record-view.ts';
 import { LIFELINE_HEADERS } from '../component/record-headers.ts';
@@ -70,9 +70,11 @@ const STALE_PERIODS = 3;
 /** Records read per topic at most by the SLA board and Trace (the newest ones). */
 const SCAN_LIMIT_PER_TOPIC = 20_000;
 const CACHE_MS = 2000;
+/** How old an answer may be served while a fresh one is read. */
+const STALE_MS = 60_000;
 
 export class ConsoleData {
-  private readonly cache = new Map<string, { at: number; value: Promise<unknown> }>();
+  private readonly cache = new Map<string, { at: number; value: Promise<unknown>; settled: boolean; refreshing: boolean }>();
   /** Per dead-letter topic: its offsets when counted, and the count (one entry per component: bounded by the topology). */
   private readonly deadLetterCountCache = new Map<string, { signature: string; count: number }>();
 
@@ -85,14 +87,34 @@ export class ConsoleData {
     private readonly audit: () => Promise<AuditTrail>,
   ) {}
 
+  /**
+   * A view read at most every CACHE_MS; within STALE_MS an older answer is served at once while a
+   * fresh one is read in the background (stale-while-revalidate), so pages stay fast however big
+   * the topics are. Every view carries its `refreshedAt`, so the page says how old it is.
+   */
   private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const now = Date.now();
     const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < CACHE_MS) return hit.value as Promise<T>;
+    if (hit && now - hit.at < CACHE_MS) return hit.value as Promise<T>;
+    if (hit?.settled && now - hit.at < STALE_MS) {
+      if (!hit.refreshing) {
+        hit.refreshing = true;
+        const next = load();
+        next.then(() => this.cache.set(key, { at: Date.now(), value: next, settled: true, refreshing: false }), () => { hit.refreshing = false; });
+      }
+      return hit.value as Promise<T>;
+    }
     const value = load();
-    this.cache.set(key, { at: Date.now(), value });
-    value.catch(() => this.cache.delete(key));
-    if (this.cache.size > 200) for (const [name, entry] of this.cache) if (Date.now() - entry.at >= CACHE_MS) this.cache.delete(name);
+    const entry = { at: now, value: value as Promise<unknown>, settled: false, refreshing: false };
+    this.cache.set(key, entry);
+    value.then(() => { entry.settled = true; }, () => this.cache.delete(key));
+    if (this.cache.size > 200) for (const [name, cached] of this.cache) if (now - cached.at >= STALE_MS) this.cache.delete(name);
     return value;
+  }
+
+  /** Reads the main views once, so the first person to open the console does not wait for them. */
+  warm(): void {
+    for (const view of [() => this.flows(), () => this.deadLetterGroups(), () => this.topics(), () => this.groups()]) view().catch(() => undefined);
   }
 
   invalidate(): void {
@@ -254,8 +276,12 @@ export class ConsoleData {
 
   /** One component: declaration with secrets masked, partitions and owners, processes, rates over time. */
   async node(label: string): Promise<ViewBody | undefined> {
-    const component = this.topology.components[label];
-    if (!component) return undefined;
+    if (!this.topology.components[label]) return undefined;
+    return this.cached(`node\u0000${label}`, () => this.readNode(label));
+  }
+
+  private async readNode(label: string): Promise<ViewBody> {
+    const component = this.topology.components[label] as ComponentDeclaration;
     const admin = await this.admin();
     const flows = await this.flows();
     const node = flows.nodes.find((candidate) => candidate.id === label);
@@ -279,6 +305,23 @@ export class ConsoleData {
       })),
       rates: { lastHour: this.statuses.rateHistory(this.topology.runtime.appId, label, now - 3600_000) },
     };
+  }
+
+  /** The topology's consumer groups, each with lag per partition and the member owning it. */
+  groups(): Promise<ViewBody> {
+    return this.cached('groups', async () => {
+      const admin = await this.admin();
+      const groups = await listGroups(admin, this.topology);
+      const described = await Promise.all(groups.slice(0, 200).map(async (group) => {
+        const description = await describeGroup(admin, this.topology, group.group);
+        return {
+          group: group.group, state: description.state, component: description.component, totalLag: description.totalLag,
+          members: description.memberList.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.host })),
+          partitions: description.partitions,
+        };
+      }));
+      return { refreshedAt: Date.now(), groups: described };
+    });
   }
 
   // ---- SLA board -------------------------------------------------------------------------------
@@ -458,7 +501,11 @@ export class ConsoleData {
   }
 
   /** A component's dead letters, PHI masked, newest first, at most `limit`. */
-  async deadLetters(component: string, filter: DeadLetterFilter, limit: number): Promise<ViewBody> {
+  deadLetters(component: string, filter: DeadLetterFilter, limit: number): Promise<ViewBody> {
+    return this.cached(`dlq\u0000${component}\u0000${JSON.stringify(filter)}\u0000${limit}`, () => this.readDeadLetterView(component, filter, limit));
+  }
+
+  private async readDeadLetterView(component: string, filter: DeadLetterFilter, limit: number): Promise<ViewBody> {
     const admin = await this.admin();
     const topic = deadLetterTopic(component);
     const [letters, markers] = await Promise.all([readDeadLetters(this.kafka, admin, topic, filter), readReplayMarkers(this.kafka, admin)]);
