@@ -177,7 +177,7 @@ export class ConsoleData {
     const admin = await this.admin();
     const lags = new Map<string, { total: number; byTopic: Map<string, number> }>();
     await Promise.all(Object.values(this.topology.components).filter((component) => component.kind !== 'source').map(async (component) => {
-      const description = await describeGroup(admin, this.topology, this.groupOf(component.label));
+      const description = await describeGroup(admin, this.topology, this.groupOf(component.label), this.kafka);
       const byTopic = new Map<string, number>();
       for (const partition of description.partitions) byTopic.set(partition.topic, (byTopic.get(partition.topic) ?? 0) + Number(partition.lag));
       lags.set(component.label, { total: Number(description.totalLag), byTopic });
@@ -285,7 +285,7 @@ export class ConsoleData {
     const admin = await this.admin();
     const flows = await this.flows();
     const node = flows.nodes.find((candidate) => candidate.id === label);
-    const group = component.kind === 'source' ? null : await describeGroup(admin, this.topology, this.groupOf(label));
+    const group = component.kind === 'source' ? null : await describeGroup(admin, this.topology, this.groupOf(label), this.kafka);
     const now = Date.now();
     return {
       refreshedAt: now,
@@ -313,7 +313,7 @@ export class ConsoleData {
       const admin = await this.admin();
       const groups = await listGroups(admin, this.topology);
       const described = await Promise.all(groups.slice(0, 200).map(async (group) => {
-        const description = await describeGroup(admin, this.topology, group.group);
+        const description = await describeGroup(admin, this.topology, group.group, this.kafka);
         return {
           group: group.group, state: description.state, component: description.component, totalLag: description.totalLag,
           members: description.memberList.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.host })),
