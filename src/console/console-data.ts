@@ -77,6 +77,8 @@ export class ConsoleData {
   private readonly cache = new Map<string, { at: number; value: Promise<unknown>; settled: boolean; refreshing: boolean }>();
   /** Per dead-letter topic: its offsets when counted, and the count (one entry per component: bounded by the topology). */
   private readonly deadLetterCountCache = new Map<string, { signature: string; count: number }>();
+  /** Per dead-letter topic of the topology: its offsets when read, and what the fingerprint groups need. */
+  private readonly summaryCache = new Map<string, { signature: string; letters: LetterSummary[] }>();
 
   constructor(
     private readonly topology: Topology,
@@ -482,22 +484,38 @@ export class ConsoleData {
       const groups = new Map<string, { fingerprint: string; component: string; topic: string; errorClass: string; message: string; count: number; replayed: number; firstSeen: number; lastSeen: number; originTopics: string[] }>();
       const totals: Array<{ component: string; topic: string; count: number; replayed: number }> = [];
       for (const { topic, component } of this.deadLetterTopics(existing)) {
-        const letters = await readDeadLetters(this.kafka, admin, topic);
+        const letters = await this.letterSummaries(topic);
         totals.push({ component, topic, count: letters.length, replayed: letters.filter((letter) => markers.has(letter.position)).length });
         for (const letter of letters) {
-          const message = normaliseMessage(letter.errorMessage);
-          const fingerprint = `${component}|${letter.errorClass}|${message}`;
-          const group = groups.get(fingerprint) ?? { fingerprint, component, topic, errorClass: letter.errorClass, message, count: 0, replayed: 0, firstSeen: letter.failedAt, lastSeen: letter.failedAt, originTopics: [] };
+          const fingerprint = `${component}|${letter.errorClass}|${letter.message}`;
+          const group = groups.get(fingerprint) ?? { fingerprint, component, topic, errorClass: letter.errorClass, message: letter.message, count: 0, replayed: 0, firstSeen: letter.failedAt, lastSeen: letter.failedAt, originTopics: [] };
           group.count += 1;
           if (markers.has(letter.position)) group.replayed += 1;
           group.firstSeen = Math.min(group.firstSeen, letter.failedAt);
           group.lastSeen = Math.max(group.lastSeen, letter.failedAt);
-          if (!group.originTopics.includes(letter.origin.topic)) group.originTopics.push(letter.origin.topic);
+          if (!group.originTopics.includes(letter.originTopic)) group.originTopics.push(letter.originTopic);
           groups.set(fingerprint, group);
         }
       }
       return { refreshedAt: Date.now(), components: totals, groups: [...groups.values()].sort((a, b) => b.lastSeen - a.lastSeen) };
     });
+  }
+
+  /**
+   * What the fingerprint groups need of each dead letter of a topic, read again only when the
+   * topic's offsets moved (dead letters are only ever appended), at most MAX_SUMMARIES per topic.
+   */
+  private async letterSummaries(topic: string): Promise<LetterSummary[]> {
+    const admin = await this.admin();
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const signature = offsets.map((entry) => `${entry.partition}:${entry.low}-${entry.high}`).sort().join(',');
+    const known = this.summaryCache.get(topic);
+    if (known && known.signature === signature) return known.letters;
+    const letters = (await readDeadLetters(this.kafka, admin, topic)).slice(-MAX_SUMMARIES).map((letter) => ({
+      position: letter.position, errorClass: letter.errorClass, message: normaliseMessage(letter.errorMessage), failedAt: letter.failedAt, originTopic: letter.origin.topic,
+    }));
+    this.summaryCache.set(topic, { signature, letters });
+    return letters;
   }
 
   /** A component's dead letters, PHI masked, newest first, at most `limit`. */
@@ -594,6 +612,17 @@ export class ConsoleData {
     return { refreshedAt: Date.now(), total: entries.length, entries: entries.slice(-limit).reverse() };
   }
 }
+
+interface LetterSummary {
+  readonly position: string;
+  readonly errorClass: string;
+  readonly message: string;
+  readonly failedAt: number;
+  readonly originTopic: string;
+}
+
+/** Dead letters per topic the fingerprint view keeps in memory at most (the newest). */
+const MAX_SUMMARIES = 100_000;
 
 interface SlaEventValue {
   flow: string;
