@@ -178,12 +178,13 @@ export class ConsoleData {
   private async lags(): Promise<Map<string, { total: number; byTopic: Map<string, number> }>> {
     const admin = await this.admin();
     const lags = new Map<string, { total: number; byTopic: Map<string, number> }>();
-    await Promise.all(Object.values(this.topology.components).filter((component) => component.kind !== 'source').map(async (component) => {
+    // True lag reads the partitions' tails: a few groups at a time, not fifty consumers at once.
+    await inBatches(Object.values(this.topology.components).filter((component) => component.kind !== 'source'), 8, async (component) => {
       const description = await describeGroup(admin, this.topology, this.groupOf(component.label), this.kafka);
       const byTopic = new Map<string, number>();
       for (const partition of description.partitions) byTopic.set(partition.topic, (byTopic.get(partition.topic) ?? 0) + Number(partition.lag));
       lags.set(component.label, { total: Number(description.totalLag), byTopic });
-    }));
+    });
     return lags;
   }
 
@@ -314,14 +315,16 @@ export class ConsoleData {
     return this.cached('groups', async () => {
       const admin = await this.admin();
       const groups = await listGroups(admin, this.topology);
-      const described = await Promise.all(groups.slice(0, 200).map(async (group) => {
+      const described: Array<Record<string, unknown>> = [];
+      await inBatches(groups.slice(0, 200), 8, async (group) => {
         const description = await describeGroup(admin, this.topology, group.group, this.kafka);
-        return {
+        described.push({
           group: group.group, state: description.state, component: description.component, totalLag: description.totalLag,
           members: description.memberList.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.host })),
           partitions: description.partitions,
-        };
-      }));
+        });
+      });
+      described.sort((a, b) => String(a.group).localeCompare(String(b.group)));
       return { refreshedAt: Date.now(), groups: described };
     });
   }
