@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { silenceNegativeTimeoutWarning } from '../../src/kafka/client.ts';
@@ -19,7 +19,7 @@ export function kafkaProcess(s: LocalInfraSettings): ManagedProcess {
 }
 
 export function kafkaJarsDir(s: LocalInfraSettings): string {
-  return join(s.root, 'cache', `kafka-${s.kafkaVersion}`);
+  return join(s.cacheDir, `kafka-${s.kafkaVersion}`);
 }
 
 /** Copies the broker, the tools and the log4j2 binding from Maven Central (through ~/.m2) once. */
@@ -43,8 +43,104 @@ function kafkaJava(): string {
   return java;
 }
 
+/** What a client of the secure broker needs (LIFELINE_KAFKA_SECURE=1). */
+export interface SecureKafkaAccess {
+  /** PEM of the self-signed CA that signed the broker's certificate. */
+  readonly caFile: string;
+  readonly admin: { readonly username: 'admin'; readonly password: string };
+  readonly runtime: { readonly username: 'lifeline'; readonly password: string };
+  /** The SASL mechanism of both users. */
+  readonly mechanism: 'scram-sha-512';
+}
+
+function tlsDir(s: LocalInfraSettings): string {
+  return join(s.root, 'kafka', 'tls');
+}
+
+/** The secure broker's users: random passwords made once, kept in <home>/kafka/credentials.json (mode 600). */
+export function secureKafkaAccess(s: LocalInfraSettings): SecureKafkaAccess {
+  const file = join(s.root, 'kafka', 'credentials.json');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    const passwords = { admin: randomBytes(18).toString('base64url'), lifeline: randomBytes(18).toString('base64url') };
+    writeFileSync(`${file}.partial`, `${JSON.stringify(passwords, null, 2)}\n`, { mode: 0o600 });
+    renameSync(`${file}.partial`, file);
+  }
+  const passwords = JSON.parse(readFileSync(file, 'utf8')) as { admin: string; lifeline: string };
+  return {
+    caFile: join(tlsDir(s), 'ca.pem'),
+    admin: { username: 'admin', password: passwords.admin },
+    runtime: { username: 'lifeline', password: passwords.lifeline },
+    mechanism: 'scram-sha-512',
+  };
+}
+
+/**
+ * A certificate authority and a broker certificate signed by it (for the broker's host, as DNS name
+ * and IP), made once with the JDK's keytool: the keystore and truststore the broker uses, and
+ * ca.pem for clients.
+ */
+function ensureCertificates(s: LocalInfraSettings, java: string, storePassword: string): void {
+  const dir = tlsDir(s);
+  if (existsSync(join(dir, 'broker.p12'))) return;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const keytool = isAbsolute(java) ? join(dirname(java), 'keytool') : 'keytool';
+  const run = (args: string[], input?: string): string => execFileSync(keytool, args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}), stdio: ['pipe', 'pipe', 'pipe'] });
+  const store = (file: string) => ['-storetype', 'PKCS12', '-keystore', join(dir, file), '-storepass', storePassword];
+  run(['-genkeypair', '-alias', 'ca', '-dname', 'CN=Lifeline local Kafka CA', '-keyalg', 'EC', '-groupname', 'secp256r1', '-validity', '3650', '-ext', 'bc:c', ...store('ca.p12')]);
+  const caPem = run(['-exportcert', '-rfc', '-alias', 'ca', ...store('ca.p12')]);
+  writeFileSync(join(dir, 'ca.pem'), caPem);
+  run(['-genkeypair', '-alias', 'broker', '-dname', `CN=${s.kafkaHost}`, '-keyalg', 'EC', '-groupname', 'secp256r1', '-validity', '825', ...store('broker.partial.p12')]);
+  const request = run(['-certreq', '-alias', 'broker', ...store('broker.partial.p12')]);
+  const san = /^\d+\.\d+\.\d+\.\d+$/.test(s.kafkaHost) ? `SAN=ip:${s.kafkaHost},dns:localhost` : `SAN=dns:${s.kafkaHost},dns:localhost,ip:127.0.0.1`;
+  const signed = run(['-gencert', '-alias', 'ca', '-rfc', '-validity', '825', '-ext', san, '-ext', 'eku=serverAuth,clientAuth', ...store('ca.p12')], request);
+  writeFileSync(join(dir, 'broker.pem'), signed);
+  run(['-importcert', '-noprompt', '-alias', 'ca', '-file', join(dir, 'ca.pem'), ...store('broker.partial.p12')]);
+  run(['-importcert', '-noprompt', '-alias', 'broker', '-file', join(dir, 'broker.pem'), ...store('broker.partial.p12')]);
+  run(['-importcert', '-noprompt', '-alias', 'ca', '-file', join(dir, 'ca.pem'), ...store('truststore.p12')]);
+  renameSync(join(dir, 'broker.partial.p12'), join(dir, 'broker.p12'));
+}
+
 export function kafkaClasspath(s: LocalInfraSettings): string {
   return `${kafkaJarsDir(s)}/*`;
+}
+
+function listenerLines(s: LocalInfraSettings): string[] {
+  if (!s.secure) {
+    return [
+      `listeners=PLAINTEXT://${s.kafkaHost}:${s.kafkaPort},CONTROLLER://${s.kafkaHost}:${s.controllerPort}`,
+      `advertised.listeners=PLAINTEXT://${s.kafkaHost}:${s.kafkaPort}`,
+      'controller.listener.names=CONTROLLER',
+      'inter.broker.listener.name=PLAINTEXT',
+      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    ];
+  }
+  const access = secureKafkaAccess(s);
+  const storePassword = access.admin.password;
+  const dir = tlsDir(s);
+  return [
+    // Clients and the broker itself: SASL_SSL with SCRAM; the controller on the loopback only.
+    `listeners=SASL_SSL://${s.kafkaHost}:${s.kafkaPort},CONTROLLER://${s.kafkaHost}:${s.controllerPort}`,
+    `advertised.listeners=SASL_SSL://${s.kafkaHost}:${s.kafkaPort}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=SASL_SSL',
+    'listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT',
+    'sasl.enabled.mechanisms=SCRAM-SHA-512',
+    'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
+    `listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${access.admin.password}";`,
+    'ssl.keystore.type=PKCS12',
+    `ssl.keystore.location=${join(dir, 'broker.p12')}`,
+    `ssl.keystore.password=${storePassword}`,
+    `ssl.key.password=${storePassword}`,
+    'ssl.truststore.type=PKCS12',
+    `ssl.truststore.location=${join(dir, 'truststore.p12')}`,
+    `ssl.truststore.password=${storePassword}`,
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'allow.everyone.if.no.acl.found=false',
+    // admin: the broker itself and `lifeline apply`; ANONYMOUS: the loopback controller listener.
+    'super.users=User:admin;User:ANONYMOUS',
+  ];
 }
 
 function writeBrokerConfig(s: LocalInfraSettings): { serverProperties: string; log4j: string; dataDir: string } {
@@ -58,11 +154,7 @@ function writeBrokerConfig(s: LocalInfraSettings): { serverProperties: string; l
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.bootstrap.servers=${s.kafkaHost}:${s.controllerPort}`,
-    `listeners=PLAINTEXT://${s.kafkaHost}:${s.kafkaPort},CONTROLLER://${s.kafkaHost}:${s.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${s.kafkaHost}:${s.kafkaPort}`,
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    ...listenerLines(s),
     `log.dirs=${dataDir}`,
     'auto.create.topics.enable=false',
     'num.partitions=1',
@@ -107,9 +199,12 @@ function writeBrokerConfig(s: LocalInfraSettings): { serverProperties: string; l
 async function brokerAnswers(s: LocalInfraSettings): Promise<boolean> {
   if (!(await portAnswers(s.kafkaHost, s.kafkaPort))) return false;
   silenceNegativeTimeoutWarning(); // Node 24 warns about a kafkajs timer (see src/kafka/client.ts)
+  const access = s.secure ? secureKafkaAccess(s) : undefined;
+  if (access && !existsSync(access.caFile)) return false;
   const admin = new Kafka({
     brokers: [kafkaBootstrap(s)], clientId: 'lifeline-dev-probe', logLevel: logLevel.NOTHING,
     retry: { retries: 0 }, connectionTimeout: 1000, requestTimeout: 2000,
+    ...(access ? { ssl: { ca: [readFileSync(access.caFile, 'utf8')] }, sasl: { mechanism: access.mechanism, username: access.admin.username, password: access.admin.password } } : {}),
   }).admin();
   try {
     await admin.connect();
@@ -152,10 +247,14 @@ export async function startKafka(s: LocalInfraSettings, log: (line: string) => v
   const jars = fetchKafkaJars(s);
   const { serverProperties, log4j, dataDir } = writeBrokerConfig(s);
   const logConfig = `-Dlog4j2.configurationFile=${log4j}`;
+  if (s.secure) ensureCertificates(s, java, secureKafkaAccess(s).admin.password);
   if (!existsSync(join(dataDir, 'meta.properties'))) {
-    log('formatting Kafka storage (first run)');
+    log(`formatting Kafka storage (first run)${s.secure ? ' with the SCRAM users admin and lifeline' : ''}`);
+    const scram = s.secure
+      ? [secureKafkaAccess(s).admin, secureKafkaAccess(s).runtime].flatMap((user) => ['--add-scram', `SCRAM-SHA-512=[name=${user.username},password=${user.password}]`])
+      : [];
     execFileSync(java, [logConfig, '-cp', `${jars}/*`, 'kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'),
-      '-c', serverProperties, '--standalone'], { stdio: 'ignore' });
+      '-c', serverProperties, '--standalone', ...scram], { stdio: 'ignore' });
   }
   log(`starting Kafka on ${kafkaBootstrap(s)}`);
   startDetached(proc, java, [

@@ -16,12 +16,12 @@ export function registryProcess(s: LocalInfraSettings): ManagedProcess {
 
 /** Fetches Apicurio Registry's runnable Quarkus bundle (`apicurio-registry-app:<v>:tar.gz:all`) once. */
 export function fetchRegistry(s: LocalInfraSettings): string {
-  const dir = join(s.root, 'cache', `apicurio-registry-${s.registryVersion}`);
+  const dir = join(s.cacheDir, `apicurio-registry-${s.registryVersion}`);
   const marker = join(dir, '.complete');
   if (existsSync(marker)) return dir;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const download = join(s.root, 'cache', 'downloads');
+  const download = join(s.cacheDir, 'downloads');
   runMaven(
     ['dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${s.registryVersion}:tar.gz:all`, `-DoutputDirectory=${download}`],
     `Apicurio Registry ${s.registryVersion}`,

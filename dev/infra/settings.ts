@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import versions from '../../deploy/versions.json' with { type: 'json' };
 
 /**
@@ -19,6 +19,14 @@ export interface LocalInfraSettings {
   readonly registryPort: number;
   readonly registryManagementPort: number;
   readonly registryHeap: string;
+  /**
+   * LIFELINE_KAFKA_SECURE=1: the broker listens with SASL_SSL only (SCRAM-SHA-512 users `admin` and
+   * `lifeline` made at format time, a self-signed CA and certificate made on first use) and
+   * authorises with ACLs. Use its own LIFELINE_HOME and ports beside a plaintext one.
+   */
+  readonly secure: boolean;
+  /** Where the jars are cached; LIFELINE_CACHE_DIR shares one cache between several homes. */
+  readonly cacheDir: string;
 }
 
 function intFromEnv(name: string, fallback: number): number {
@@ -45,6 +53,8 @@ export function localInfraSettings(cwd: string = process.cwd()): LocalInfraSetti
     registryPort: intFromEnv('LIFELINE_REGISTRY_PORT', 8081),
     registryManagementPort: intFromEnv('LIFELINE_REGISTRY_MANAGEMENT_PORT', intFromEnv('LIFELINE_REGISTRY_PORT', 8081) + 1),
     registryHeap: env.LIFELINE_REGISTRY_HEAP ?? '384m',
+    secure: env.LIFELINE_KAFKA_SECURE === '1',
+    cacheDir: resolve(cwd, env.LIFELINE_CACHE_DIR ?? join(env.LIFELINE_HOME ?? '.lifeline', 'cache')),
   });
 }
 

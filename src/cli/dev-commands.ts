@@ -11,13 +11,21 @@ export function registerDevCommands(program: Command): void {
 
   dev.command('up')
     .description('fetch (first run only), start and wait for Kafka and the schema registry; does nothing if they run')
-    .action(async () => {
+    .option('--secure', 'Kafka with SASL_SSL only (SCRAM users admin and lifeline, a self-signed CA) and ACLs; use its own LIFELINE_HOME and ports (LIFELINE_KAFKA_PORT, LIFELINE_KAFKA_CONTROLLER_PORT, LIFELINE_REGISTRY_PORT) beside a plaintext one (same as LIFELINE_KAFKA_SECURE=1)')
+    .action(async (options: { secure?: boolean }) => {
+      if (options.secure) process.env.LIFELINE_KAFKA_SECURE = '1';
       const [{ infraUp }, { kafkaBootstrap, localInfraSettings, registryUrl }] = await Promise.all([localInfra(), infraSettings()]);
       const settings = localInfraSettings();
       const result = await infraUp(settings, (line) => console.error(`lifeline dev: ${line}`));
       const verb = result.startedKafka || result.startedRegistry ? 'up' : 'already up';
-      console.log(`${verb} in ${result.seconds.toFixed(1)}s: kafka ${kafkaBootstrap(settings)}, registry ${registryUrl(settings)}`);
+      console.log(`${verb} in ${result.seconds.toFixed(1)}s: kafka ${kafkaBootstrap(settings)}${settings.secure ? ' (SASL_SSL, ACLs)' : ''}, registry ${registryUrl(settings)}`);
       console.log(`logs and data: ${settings.root}`);
+      if (settings.secure) {
+        const { secureKafkaAccess } = await import('../../dev/infra/kafka-broker.ts');
+        const access = secureKafkaAccess(settings);
+        console.log(`TLS: connections.kafka.tls.ca_file = ${access.caFile}`);
+        console.log(`SASL ${access.mechanism}: runtime user ${access.runtime.username}, admin user ${access.admin.username} (for \`lifeline apply\`); passwords in ${settings.root}/kafka/credentials.json`);
+      }
     });
 
   dev.command('down')

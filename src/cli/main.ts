@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerApplyCommand } from './apply-command.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerCatalogCommands } from './catalog-commands.ts';
 import { registerConsoleCommand } from './console-command.ts';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerDocsCommands(program);
   registerNewCommands(program);
   registerRunCommand(program);
+  registerApplyCommand(program);
   registerDemoCommand(program);
   registerTopicsCommands(program);
   registerConsumeCommand(program);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { LifelineError } from '../errors.ts';
 import kafkajs, { CompressionTypes, Kafka, logLevel, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 
@@ -103,4 +104,54 @@ export async function deleteOwnGroup(kafka: Kafka, groupId: string): Promise<voi
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+const TLS_TRUST_CODES = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_UNTRUSTED|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
+/** Every error in `error`'s chain: causes, kafkajs's originalError and an aggregate's errors. */
+export function errorChain(error: unknown): Error[] {
+  const seen: Error[] = [];
+  const visit = (current: unknown, depth: number): void => {
+    if (!(current instanceof Error) || depth > 8 || seen.includes(current)) return;
+    seen.push(current);
+    const { cause, originalError, errors } = current as { cause?: unknown; originalError?: unknown; errors?: unknown };
+    visit(cause, depth + 1);
+    visit(originalError, depth + 1);
+    if (Array.isArray(errors)) for (const inner of errors) visit(inner, depth + 1);
+  };
+  visit(error, 0);
+  return seen;
+}
+
+/**
+ * A Kafka failure that configuration or ACLs must fix, as one LifelineError whose message names the
+ * fix: refused credentials, an untrusted certificate, a missing ACL. Undefined for anything else.
+ * `doing` says what was attempted ("creating topics a, b").
+ */
+export function kafkaAccessProblem(error: unknown, config: KafkaConnectionConfig, doing: string): LifelineError | undefined {
+  if (error instanceof LifelineError && /^LL_KAFKA_(AUTH_FAILED|TLS_UNTRUSTED|NOT_AUTHORISED)$/.test(error.code)) return error; // explained already
+  const chain = errorChain(error);
+  const at = config.brokers.join(', ');
+  const user = config.sasl ? `"${config.sasl.username}"` : 'this client (no SASL user)';
+  const sasl = chain.find((item) => /SASL/i.test(item.name) || (item as { type?: string }).type === 'SASL_AUTHENTICATION_FAILED');
+  if (sasl) {
+    return new LifelineError('LL_KAFKA_AUTH_FAILED',
+      `Kafka at ${at} refused the credentials of user ${user} (${config.sasl?.mechanism.toUpperCase() ?? 'no mechanism'}): ${sasl.message}. `
+      + 'Fix: set connections.kafka.sasl.username and password to a SCRAM user the cluster knows (a changed password needs the new one here).', { cause: error });
+  }
+  const tls = chain.find((item) => typeof (item as { code?: unknown }).code === 'string' && TLS_TRUST_CODES.test((item as unknown as { code: string }).code));
+  if (tls) {
+    const caFile = typeof config.tls === 'object' ? config.tls.caFile : undefined;
+    return new LifelineError('LL_KAFKA_TLS_UNTRUSTED',
+      `the TLS certificate of the Kafka broker at ${at} is not trusted (${(tls as { code?: string }).code}: ${tls.message.replace(/^Connection error: /, '')}). `
+      + `Fix: set connections.kafka.tls.ca_file to the PEM of the CA that signed the broker's certificate${caFile ? ` (now ${caFile}, which did not sign it)` : ''}, and connect by a host name the certificate names.`, { cause: error });
+  }
+  const denied = chain.find((item) => /AUTHORIZATION_FAILED$/.test(String((item as { type?: unknown }).type ?? '')));
+  if (denied) {
+    const type = String((denied as { type?: unknown }).type);
+    return new LifelineError('LL_KAFKA_NOT_AUTHORISED',
+      `Kafka denied user ${user} ${type} while ${doing}. Fix: grant the runtime principal what it needs with \`lifeline apply --execute\` run with the admin principal `
+      + '(LIFELINE_KAFKA_ADMIN_USERNAME / LIFELINE_KAFKA_ADMIN_PASSWORD), or with kafka-acls.sh as docs/operations.md lists.', { cause: error });
+  }
+  return undefined;
 }

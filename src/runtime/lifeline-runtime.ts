@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LifelineError, errorMessage } from '../errors.ts';
 import { retry, type RetryPolicy } from '../retry.ts';
 import { AvroSerde } from '../kafka/avro-serde.ts';
-import { createKafka } from '../kafka/client.ts';
+import { createKafka, errorChain, kafkaAccessProblem } from '../kafka/client.ts';
 import { ensureTopics, type TopicSpec } from '../kafka/topic-admin.ts';
 import { startHttpServer, type HealthReport, type RunningHttpServer } from '../observe/http-server.ts';
 import { kafkaLogCreator } from '../observe/logger.ts';
@@ -108,7 +108,7 @@ export class LifelineRuntime {
       logger,
     });
     logger.info({ port: this.http.port }, 'serving /metrics, /healthz and /readyz');
-    for (const warning of topology.warnings ?? []) logger.warn({ path: warning.path, line: warning.line }, `topology warning: ${warning.message}`);
+    for (const warning of topology.warnings ?? []) logger.info({ path: warning.path, line: warning.line }, `topology warning: ${warning.message}`);
     // One serde for the whole process: schema ids registered at start are cached for every
     // component, so a registry outage later does not stop encoding what was registered.
     this.serde = new AvroSerde(topology.registry);
@@ -189,7 +189,12 @@ export class LifelineRuntime {
     try {
       await retry(async () => {
         if (signal.aborted) throw new LifelineError('LL_CONFIG_INVALID', 'stopped while starting', { retriable: false });
-        await attempt();
+        try {
+          await attempt();
+        } catch (error) {
+          // Refused credentials, an untrusted certificate, a missing ACL: one message naming the fix.
+          throw kafkaAccessProblem(error, this.options.topology.kafka, what) ?? error;
+        }
       }, {
         ...START_RETRY_POLICY,
         operation: what,
@@ -225,9 +230,9 @@ export class LifelineRuntime {
     return new SinkHost({ ...common, definition: definition as SinkDefinition });
   }
 
-  /** Declared topics, dead-letter topics and store changelogs exist; every declared schema is registered. */
-  private async prepareKafka(components: readonly ComponentDeclaration[]): Promise<void> {
-    const { topology, logger } = this.options;
+  /** Every topic the selected components need: declared, dead-letter, changelog, internal and control topics. */
+  private topicSpecs(components: readonly ComponentDeclaration[]): TopicSpec[] {
+    const { topology } = this.options;
     const specs: TopicSpec[] = Object.values(topology.topics).map((topic) => ({
       name: topic.name,
       partitions: topic.partitions,
@@ -247,7 +252,38 @@ export class LifelineRuntime {
     if ([...this.hosts.values()].some((host) => host instanceof SourceHost)) {
       specs.push({ name: SOURCE_OFFSETS_TOPIC, partitions: 1, cleanupPolicy: 'compact' });
     }
-    const result = await ensureTopics(this.admin as Admin, specs);
+    return specs;
+  }
+
+  /**
+   * What `lifeline apply` sets up for this runtime, computed without starting anything: the topics
+   * (as prepareKafka ensures them) and the resource names the runtime principal reads and writes.
+   */
+  setupPlan(admin: Admin): { topics: TopicSpec[]; groupPrefixes: string[]; transactionalIdPrefix: string } {
+    const components = this.selected();
+    this.hosts.clear();
+    for (const component of components) this.hosts.set(component.label, this.createHost(component, admin));
+    const topics = this.topicSpecs(components);
+    this.hosts.clear();
+    const appId = this.options.topology.runtime.appId;
+    return { topics, groupPrefixes: [`${appId}.`, '_lifeline.'], transactionalIdPrefix: `${appId}.` };
+  }
+
+
+  private async prepareKafka(components: readonly ComponentDeclaration[]): Promise<void> {
+    const { topology, logger } = this.options;
+    const specs = this.topicSpecs(components);
+    const result = await ensureTopics(this.admin as Admin, specs).catch(async (error: unknown) => {
+      const denied = kafkaAccessProblem(error, topology.kafka, 'creating or configuring topics');
+      if (!denied) throw error;
+      // The runtime principal may not create topics (as it should not): say which are missing.
+      const existing = new Set(await (this.admin as Admin).listTopics().catch(() => [] as string[]));
+      const missing = specs.map((spec) => spec.name).filter((name) => !existing.has(name));
+      if (missing.length === 0) throw denied;
+      throw new LifelineError('LL_KAFKA_NOT_AUTHORISED',
+        `${missing.length} topic(s) do not exist and user "${topology.kafka.sasl?.username ?? '(none)'}" may not create them: ${missing.join(', ')}. `
+        + 'Fix: create them with `lifeline apply --execute` run with the admin principal (LIFELINE_KAFKA_ADMIN_USERNAME / LIFELINE_KAFKA_ADMIN_PASSWORD); `lifeline run` never needs to create topics.', { cause: error });
+    });
     if (result.created.length > 0) logger.info({ created: result.created }, 'topics created');
     if (result.updated.length > 0) logger.info({ updated: result.updated }, 'topic configuration updated');
     const serde = this.serde as AvroSerde;
@@ -324,14 +360,13 @@ const STOP_DEADLINE_MS = 4_000;
  * a programming error. Unreachable brokers and registries (and errors wrapping them) are worth waiting for.
  */
 export function startFailureIsFinal(error: unknown): boolean {
-  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 8; depth++) {
+  for (const current of errorChain(error)) {
     const { code, type } = current as { code?: unknown; type?: unknown };
     if (current instanceof LifelineError && current.code !== 'LL_RETRY_EXHAUSTED') return !current.retriable;
     if (/SASL|Authentication/i.test(current.name)) return true;
     if (typeof type === 'string' && /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED|UNSUPPORTED_SASL_MECHANISM/.test(type)) return true;
     if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) return true;
-    if ([TypeError, RangeError, ReferenceError, SyntaxError].some((kind) => current?.constructor === kind)) return true;
-    current = (current as { cause?: unknown; originalError?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
+    if ([TypeError, RangeError, ReferenceError, SyntaxError].some((kind) => current.constructor === kind)) return true;
   }
   return false;
 }
