@@ -79,6 +79,7 @@ export function fhirResourceToCanonical(json: unknown, context: DeliveryContext,
 }
 
 function validate(resource: Resource, path: string): void {
+  checkJsonShape(resource, path);
   loadFhirDefinitions();
   let issues: OperationOutcomeIssue[];
   try {
@@ -394,6 +395,34 @@ function claimResponse(response: ClaimResponse, mapper: ResourceMapper): Canonic
     paid_on: payment?.date ? parseIsoDate(payment.date, FHIR, mapper.where('payment.date')) : null,
   };
   return { kind: 'claim', value };
+}
+
+/**
+ * FHIR JSON rules the R4 validator lets through, checked first: no empty arrays and no nulls
+ * (an absent element is left out). Walked with an explicit stack, so a deeply nested document is
+ * an error, never a stack overflow; the path is built only for the element reported.
+ */
+function checkJsonShape(resource: Resource, path: string): void {
+  interface Step { readonly value: unknown; readonly parent: Step | undefined; readonly key: string | number }
+  const pathOf = (step: Step): string => {
+    const parts: Array<string | number> = [];
+    for (let current: Step | undefined = step; current; current = current.parent) parts.push(current.key);
+    return parts.reverse().map((part, index) => (typeof part === 'number' ? `[${part}]` : index === 0 ? part : `.${part}`)).join('');
+  };
+  const stack: Step[] = [{ value: resource, parent: undefined, key: resource.resourceType }];
+  while (stack.length > 0) {
+    const step = stack.pop() as Step;
+    const { value } = step;
+    if (Array.isArray(value)) {
+      if (value.length === 0) throw formatError(FHIR, 'an array is empty: FHIR JSON leaves an element out rather than sending []', at(path, pathOf(step)));
+      value.forEach((item, index) => { if (item !== null) stack.push({ value: item, parent: step, key: index }); });
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        if (item === null) throw formatError(FHIR, 'an element is null: FHIR JSON leaves an element out rather than sending null', at(path, pathOf({ value: item, parent: step, key })));
+        stack.push({ value: item, parent: step, key });
+      }
+    }
+  }
 }
 
 function identifierKey(identifier: Identifier): string {
