@@ -155,7 +155,8 @@ class ResourceMapper {
     const identifier = identifiers.find((candidate) => candidate.value);
     const naturalKey = identifier ? identifierKey(identifier) : resource.id ? `${resource.resourceType}/${resource.id}` : undefined;
     if (!naturalKey) throw formatError(FHIR, `${resource.resourceType} needs an identifier (system|value) or an id to be keyed`, this.where('identifier'));
-    const version = resource.meta?.versionId ?? resource.meta?.lastUpdated ?? createHash('sha256').update(JSON.stringify(resource)).digest('hex').slice(0, 16);
+    // Only text counts as a version: the R4 validator has been seen to let other JSON through.
+    const version = blankToNull(resource.meta?.versionId) ?? blankToNull(resource.meta?.lastUpdated) ?? createHash('sha256').update(JSON.stringify(resource)).digest('hex').slice(0, 16);
     const patient = this.patient(options.patient);
     const lastUpdated = resource.meta?.lastUpdated;
     return {
