@@ -1,5 +1,5 @@
 // `npm run build`: compiles the TypeScript of src/, connectors/, processors/ and dev/ to JavaScript in
-// dist/ (tsc, tsconfig.build.json: relative `.ts` imports rewritten to `.js`), copies the files the
+// dist/ (tsc, tsconfig.build.json: relative `.ts` imports rewritten to `.js`), builds the console's page, copies the files the
 // code reads next to itself (the ops schemas, the Kafka pom), and stamps the build. bin/lifeline.mjs
 // runs dist/ when its stamp is newer than every source file, and the sources through tsx otherwise.
 import { spawnSync } from 'node:child_process';
@@ -26,6 +26,10 @@ for (const folder of COMPILED) {
     cpSync(from, to);
   }
 }
+// The console's page (Vite), served from console/dist beside the sources and dist/console/dist beside the build.
+const consoleBuild = spawnSync('npm', ['run', '--silent', 'build:console'], { cwd: root, stdio: 'inherit' });
+if (consoleBuild.status !== 0) process.exit(consoleBuild.status ?? 1);
+cpSync(join(root, 'console/dist'), join(dist, 'console/dist'), { recursive: true });
 const commit = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
 writeFileSync(join(dist, 'BUILD.json'), `${JSON.stringify({
   builtAt: new Date().toISOString(),
