@@ -38,7 +38,7 @@ trap 'rm -f "$pidfile"' EXIT
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund  # see .ci/run for why not npm ci
 fi
-if [ ! -f dist/BUILD.json ] || [ -n "$(find src connectors processors dev schemas deploy/versions.json package-lock.json tsconfig.json -newer dist/BUILD.json -print -quit)" ]; then
+if [ ! -f dist/BUILD.json ] || [ -n "$(find src connectors processors dev schemas console deploy/versions.json package-lock.json tsconfig.json -newer dist/BUILD.json -print -quit)" ]; then
   npm run build --silent
 fi
 
