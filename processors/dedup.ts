@@ -168,14 +168,20 @@ export const dedup = defineProcessor({
 
 /**
  * The content fingerprint dedup keeps per key: the first 16 hex digits (64 bits) of the sha256 of
- * the value's canonical JSON without its volatile top-level fields. 64 bits are plenty to tell the
+ * the value's canonical JSON without its volatile top-level fields (and without occurred_at when it
+ * merely repeats received_at or sent_at). 64 bits are plenty to tell the
  * contents of one key apart (a collision needs two contents under the same key) and keep the
  * store small.
  */
 export function contentFingerprint(value: unknown, volatile: ReadonlySet<string> = new Set(DEFAULT_VOLATILE_FIELDS)): string {
-  const content = value !== null && typeof value === 'object' && !Array.isArray(value) && !Buffer.isBuffer(value)
-    ? Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([field]) => !volatile.has(field)))
-    : value;
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) return contentHash(value).slice(0, 16);
+  const record = value as Record<string, unknown>;
+  // An occurred_at that is the arrival or send time is the adapters' stand-in for "the content
+  // names no time" (a CSV without a date column, an HL7 order without ORC-9, a SupplyDelivery in
+  // progress): it says when the record travelled, not what it says.
+  const standIn = record.occurred_at !== undefined && (
+    (volatile.has('received_at') && record.occurred_at === record.received_at) || (volatile.has('sent_at') && record.occurred_at === record.sent_at));
+  const content = Object.fromEntries(Object.entries(record).filter(([field]) => !volatile.has(field) && !(standIn && field === 'occurred_at')));
   return contentHash(content).slice(0, 16);
 }
 

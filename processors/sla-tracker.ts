@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import { LifelineError } from '../src/errors.ts';
-import { defineProcessor, type InputRecord, type Processor, type ProcessorContext } from '../src/component/component.ts';
+import { defineProcessor, type InputRecord, type PartitionGauge, type Processor, type ProcessorContext } from '../src/component/component.ts';
 import { DURATION_PATTERN, parseDuration } from '../src/component/duration.ts';
 import { LIFELINE_HEADERS } from '../src/component/record-headers.ts';
 import { readPath } from '../src/component/value-path.ts';
@@ -14,14 +14,18 @@ import { readPath } from '../src/component/value-path.ts';
  * How events meet: every input record is first sent through the `by_transaction` repartition keyed
  * by its transaction key (read from the flow's key path), so start, milestone and end events keyed
  * differently on their own topics land on the partition that owns the transaction; only there is the
- * SLA logic applied, against the `transactions` store. Thresholds are checked on the wall clock by a
- * timer per partition (`check_interval`), which emits warning and breached once each: the flags are
- * stored in the same Kafka transaction as the events, so restarts and rebalances never repeat them.
+ * SLA logic applied, against the `transactions` store. Thresholds are checked by a timer per
+ * partition (`check_interval`) that reads only the transactions due (the store's deadline index), and
+ * emits warning and breached once each: the flags are stored in the same Kafka transaction as the
+ * events, so restarts and rebalances never repeat them. The timer uses the wall clock, except while
+ * the tracker is reading inputs much older than it (a backlog): then it uses the inputs' time, so the
+ * tracker's own lag never causes a breach.
  *
  * Out of order: an end (or milestone) for a transaction that has not started yet is held for
  * `settle_window`; a start within it emits started, the held milestones, then completes at once. A
- * finished transaction leaves a small marker for the same window, so a repeated start (a replay, a
- * corrected charge) does not open it again and later breach falsely. Open transactions nobody ends
+ * finished transaction leaves a marker (store `finished`) for the same window, so a repeated start (a
+ * replay, a corrected charge) does not open it again and later breach falsely, and a milestone that
+ * arrives after the end is still recorded. Open transactions nobody ends
  * are forgotten after `forget_after` (their breach was reported long before).
  */
 
@@ -40,6 +44,10 @@ const OPEN_COUNT = 'open:';
 /** Marks (in open_index) a transactions store whose open transactions carry deadlines, counts and a start index. */
 const FORMAT_KEY = 'format';
 const TRACKER_FORMAT = 2;
+/** Records read within this long count as a flow of input (the tracker is reading, not idle). */
+const CATCHING_UP_WINDOW_MS = 5000;
+/** Inputs whose time is this far behind the wall clock mean the tracker is behind them. */
+const BEHIND_INPUTS_MS = 10_000;
 /** Transactions a timer call handles before it commits and is called again. */
 const DUE_CHUNK = 500;
 const EVENTS_OUTPUT = 'events';
@@ -245,17 +253,33 @@ function planTracker(config: SlaConfigType): TrackerPlan {
 /** One instance per partition task (the host calls `create` per task). */
 class SlaTracker implements Processor {
   private metrics: SlaMetrics | undefined;
+  /** Per-process gauges the runtime aggregates over this process's partitions (sum / max). */
+  private openGauge: PartitionGauge | undefined;
+  private oldestGauge: PartitionGauge | undefined;
   private label = '';
-  private partition = -1;
+  /** The newest input time this partition has applied, and when (its clock) it last applied one. */
+  private inputTime = 0;
+  private inputSeenAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly plan: TrackerPlan) {}
 
   init(context: ProcessorContext): void {
     this.label = context.label;
-    this.partition = context.partition;
     if (context.metricsRegistry) {
       this.metrics = SlaMetrics.of(context.metricsRegistry);
       this.metrics.declareFlows(this.label, [...this.plan.flows.keys()]);
+    }
+    this.openGauge = context.partitionGauge?.({
+      name: 'lifeline_sla_open_transactions', help: 'Transactions started and not yet ended, per flow.', labelNames: ['flow'], aggregate: 'sum',
+    });
+    this.oldestGauge = context.partitionGauge?.({
+      name: 'lifeline_sla_oldest_open_age_seconds', help: 'Age of the oldest open transaction per flow (exception ageing); 0 when none is open.',
+      labelNames: ['flow'], aggregate: 'max',
+    });
+    // Series exist from the start (at 0), so alerts work before the first transaction.
+    for (const flow of this.plan.flows.keys()) {
+      this.openGauge?.set({ flow }, 0);
+      this.oldestGauge?.set({ flow }, 0);
     }
     context.schedule(this.plan.checkIntervalMs, (now) => this.checkDeadlines(context, now));
   }
@@ -265,9 +289,6 @@ class SlaTracker implements Processor {
     else this.applySteps(record, context);
   }
 
-  close(): void {
-    this.metrics?.forgetPartition(this.label, this.partition);
-  }
 
   /**
    * First hop: validate the record (a bad time or a missing key dead-letters the original record,
@@ -294,6 +315,8 @@ class SlaTracker implements Processor {
 
   /** Second hop, on the partition that owns `record.key`: the steps of each flow this copy is keyed for. */
   private applySteps(record: InputRecord, context: ProcessorContext): void {
+    this.inputTime = Math.max(this.inputTime, record.timestamp);
+    this.inputSeenAt = context.now();
     const steps = this.stepsOf(record).steps.filter((step) => step.key === record.key);
     for (const flow of new Set(steps.map((step) => step.role.flow))) {
       const flowSteps = steps.filter((step) => step.role.flow === flow);
@@ -460,11 +483,17 @@ class SlaTracker implements Processor {
    * counts and the start-time index. At most DUE_CHUNK per call; returns true when more are due, so
    * the runtime commits and calls again (bounded transactions).
    */
-  private checkDeadlines(context: ProcessorContext, now: number): boolean {
+  private checkDeadlines(context: ProcessorContext, wallClock: number): boolean {
     const store = context.store<TrackedEntry>(TRANSACTIONS_STORE);
     if (context.store<number>(OPEN_INDEX_STORE).get(FORMAT_KEY) !== TRACKER_FORMAT) {
       this.migrate(context);
     }
+    // The tracker is working through a backlog when the records it has just read are much older than
+    // the wall clock: deadlines are then judged on the inputs' time, so an end waiting in the backlog
+    // cannot be beaten by a breach the tracker's own lag caused. Idle, the wall clock rules.
+    const behind = wallClock - this.inputSeenAt < CATCHING_UP_WINDOW_MS && wallClock - this.inputTime > BEHIND_INPUTS_MS;
+    const now = behind ? this.inputTime : wallClock;
+    if (behind) context.count('sla_clock_held_to_input_time');
     const due = store.due(now, DUE_CHUNK);
     let orphaned = 0;
     for (const [storeKey, entry] of due) {
@@ -495,7 +524,12 @@ class SlaTracker implements Processor {
       this.keepOpen(context, transaction, flow);
     }
     if (orphaned > 0) context.logger.warn({ transactions: orphaned }, 'sla: forgot open transactions of flows no longer configured');
-    if (this.metrics) this.metrics.publish(this.label, this.partition, this.snapshot(context, now));
+    if (this.openGauge || this.oldestGauge) {
+      for (const [flow, seen] of this.snapshot(context, wallClock)) {
+        this.openGauge?.set({ flow }, seen.open);
+        this.oldestGauge?.set({ flow }, seen.oldestAgeMs / 1000);
+      }
+    }
     return due.length >= DUE_CHUNK;
   }
 
@@ -610,12 +644,11 @@ const LATENCY_BUCKETS_SECONDS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 900,
 type FlowLabels = 'component' | 'flow';
 
 /**
- * Per-flow SLA metrics, registered once per registry (every partition task of every sla processor
- * in the process shares them). Gauges are per process: each partition's timer publishes what it
- * saw and the gauge shows the sum (open) or the maximum (oldest age) over this process's
- * partitions, so no partition label is needed; Prometheus sums over processes. Labels are the
- * component label and the flow name, both from topology.yaml — never record content. Counts are
- * observed when the work is done, so a transaction that aborts and is retried may count twice.
+ * Per-flow SLA counters and the latency histogram, registered once per registry (every partition
+ * task of every sla processor in the process shares them). The open-transaction gauges are the
+ * runtime's partition gauges (context.partitionGauge). Labels are the component label and the flow
+ * name, both from topology.yaml — never record content. Counts are observed when the work is done,
+ * so a transaction that aborts and is retried may count twice.
  */
 class SlaMetrics {
   private static readonly byRegistry = new WeakMap<Registry, SlaMetrics>();
@@ -629,22 +662,12 @@ class SlaMetrics {
     return metrics;
   }
 
-  private readonly open: Gauge<FlowLabels>;
-  private readonly oldestAge: Gauge<FlowLabels>;
   private readonly latency: Histogram<FlowLabels>;
   private readonly breaches: Counter<FlowLabels>;
-  /** component -> partition -> flow -> what that partition's last check saw. */
-  private readonly snapshots = new Map<string, Map<number, ReadonlyMap<string, FlowSnapshot>>>();
 
   private constructor(registry: Registry) {
     const registers = [registry];
     const labelNames: FlowLabels[] = ['component', 'flow'];
-    this.open = registeredOnce(registry, 'lifeline_sla_open_transactions', Gauge, () => new Gauge({
-      name: 'lifeline_sla_open_transactions', help: 'Transactions started and not yet ended, per flow.', labelNames, registers,
-    }));
-    this.oldestAge = registeredOnce(registry, 'lifeline_sla_oldest_open_age_seconds', Gauge, () => new Gauge({
-      name: 'lifeline_sla_oldest_open_age_seconds', help: 'Age of the oldest open transaction per flow (exception ageing); 0 when none is open.', labelNames, registers,
-    }));
     this.latency = registeredOnce(registry, 'lifeline_sla_latency_seconds', Histogram, () => new Histogram({
       name: 'lifeline_sla_latency_seconds', help: 'Time from start to end of completed transactions, per flow.',
       labelNames, buckets: [...LATENCY_BUCKETS_SECONDS], registers,
@@ -656,11 +679,7 @@ class SlaMetrics {
 
   /** Series exist from the start (at 0), so rates and alerts work before the first breach. */
   declareFlows(component: string, flows: readonly string[]): void {
-    for (const flow of flows) {
-      this.breaches.inc({ component, flow }, 0);
-      this.open.inc({ component, flow }, 0);
-      this.oldestAge.inc({ component, flow }, 0);
-    }
+    for (const flow of flows) this.breaches.inc({ component, flow }, 0);
   }
 
   observeCompletion(component: string, flow: string, latencyMs: number, breachedNow: boolean): void {
@@ -670,35 +689,6 @@ class SlaMetrics {
 
   countBreach(component: string, flow: string): void {
     this.breaches.inc({ component, flow });
-  }
-
-  publish(component: string, partition: number, snapshot: ReadonlyMap<string, FlowSnapshot>): void {
-    let partitions = this.snapshots.get(component);
-    if (!partitions) {
-      partitions = new Map();
-      this.snapshots.set(component, partitions);
-    }
-    partitions.set(partition, snapshot);
-    this.refresh(component);
-  }
-
-  /** The partition moved to another process (or the processor stopped): it no longer counts here. */
-  forgetPartition(component: string, partition: number): void {
-    const partitions = this.snapshots.get(component);
-    if (!partitions?.has(partition)) return;
-    const flows = new Set([...partitions.values()].flatMap((snapshot) => [...snapshot.keys()]));
-    partitions.delete(partition);
-    this.refresh(component, flows);
-  }
-
-  private refresh(component: string, alsoFlows: ReadonlySet<string> = new Set()): void {
-    const partitions = [...(this.snapshots.get(component)?.values() ?? [])];
-    const flows = new Set([...alsoFlows, ...partitions.flatMap((snapshot) => [...snapshot.keys()])]);
-    for (const flow of flows) {
-      const seen = partitions.map((snapshot) => snapshot.get(flow)).filter((entry): entry is FlowSnapshot => entry !== undefined);
-      this.open.set({ component, flow }, seen.reduce((sum, entry) => sum + entry.open, 0));
-      this.oldestAge.set({ component, flow }, Math.max(0, ...seen.map((entry) => entry.oldestAgeMs)) / 1000);
-    }
   }
 }
 

@@ -42,8 +42,11 @@ const GRANTING_GROUPS: Readonly<Record<string, Partial<Record<Operation, readonl
   'res.partner': { read: ['User types / Internal User'], create: ['Extra Rights / Contact Creation'], write: ['Extra Rights / Contact Creation'] },
   'product.product': { read: ['User types / Internal User'], create: ['Sales / Administrator', 'Inventory / Administrator'], write: ['Sales / Administrator', 'Inventory / Administrator'] },
   'account.move': { read: ['Accounting / Billing'], create: ['Accounting / Billing'], write: ['Accounting / Billing'] },
+  'account.move.line': { read: ['Accounting / Billing'], create: ['Accounting / Billing'], write: ['Accounting / Billing'] },
+  'stock.move': { read: ['Inventory / User'], create: ['Inventory / User'], write: ['Inventory / User'] },
   'stock.picking': { read: ['Inventory / User'], create: ['Inventory / User'], write: ['Inventory / User'] },
-  'sale.order': { read: ['Sales / User: Own Documents Only'], create: ['Sales / User: Own Documents Only'], write: ['Sales / User: Own Documents Only'] },
+  // Own Documents Only grants the right but a record rule then hides other users' orders: a source needs All Documents.
+  'sale.order': { read: ['Sales / User: All Documents'], create: ['Sales / User: All Documents'], write: ['Sales / User: All Documents'] },
   'mail.activity': { read: ['User types / Internal User'], create: ['User types / Internal User'], write: ['User types / Internal User'] },
 };
 
@@ -120,6 +123,9 @@ export async function checkOdooSetup(client: OdooClient, login: string, componen
         lineFields[name] = comodel;
         for (const sub of [...Object.keys(spec.lines.fields), ...(spec.lines.taxes !== undefined && spec.lines.taxes !== 'product_default' ? [spec.lines.taxField] : [])]) {
           if (!comodel[sub]) section.lines.push({ ok: false, what: `field ${field.relation}.${sub} does not exist`, fix: `correct ${component.label}.config.fields.${name}.lines` });
+        }
+        for (const operation of ['create', 'write'] as const) {
+          if (!(await canDo(field.relation, operation))) section.lines.push({ ok: false, what: `${login} may not ${operation} ${field.relation} (the lines of ${name})`, fix: rightFix(login, field.relation, operation) });
         }
       }
       for (const lookup of lookupsOf(spec)) {

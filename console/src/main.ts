@@ -282,6 +282,18 @@ function DeadLetterComponent(props: { component: string; session: Session }) {
     }
   };
   const classes = [...new Set(letters.data?.records.map((record) => record.errorClass) ?? [])];
+  const [revealed, setRevealed] = useState<Record<string, unknown>>({});
+  const reveal = async (position: string): Promise<void> => {
+    const why = prompt(`Why reveal the PHI of ${position}? (admin; audited before it is shown)`) ?? '';
+    if (!why.trim()) return;
+    try {
+      const answer = await api.post<{ value?: unknown; valueError?: string }>(`/api/dead-letters/${encodeURIComponent(props.component)}/reveal`, { deadLetter: position, reason: why });
+      setRevealed({ ...revealed, [position]: answer.valueError ?? answer.value });
+    } catch (error) {
+      setMessage(error instanceof Error ? error.message : String(error));
+    }
+  };
+  const mayReveal = props.session.permissions?.['dlq.reveal'];
   return html`<div>
     <h1>Dead letters: ${props.component} <${Link} href="/dead-letters" className="small">all</${Link}></h1>
     <${Refreshed} at=${letters.refreshedAt} reload=${letters.reload} error=${letters.error} />
@@ -298,7 +310,9 @@ function DeadLetterComponent(props: { component: string; session: Session }) {
     ${letters.data ? html`<p class="muted">${letters.data.total} in ${letters.data.topic}</p>
       <table data-testid="dead-letters"><thead><tr><th>Failed</th><th>Error</th><th>Key</th><th>Origin</th><th>Replayed</th><th>Record (PHI masked)</th></tr></thead><tbody>
       ${letters.data.records.map((record) => html`<tr><td>${time(record.failedAt)}</td><td><b>${record.errorClass}</b><div class="muted">${record.errorMessage}</div></td><td>${record.key ?? '—'}<div class="muted">${record.idempotencyKey ?? ''}</div></td><td>${record.origin.topic}</td><td>${record.replayed ? 'yes' : 'no'}</td>
-        <td><pre class="record" data-testid="dead-letter-value">${record.valueError ?? json(record.value)}</pre></td></tr>`)}
+        <td>${record.deadLetter in revealed
+          ? html`<div class="error">PHI revealed to you (audited)</div><pre class="record">${json(revealed[record.deadLetter])}</pre>`
+          : html`<pre class="record" data-testid="dead-letter-value">${record.valueError ?? json(record.value)}</pre>${mayReveal ? html`<button class="small secondary" onClick=${() => reveal(record.deadLetter)}>Reveal PHI…</button>` : null}`}</td></tr>`)}
       </tbody></table>` : null}
     <${Plans} session=${props.session} version=${version} />
   </div>`;
@@ -316,6 +330,105 @@ function DeadLettersPage(props: { session: Session }) {
       ${groups.data?.groups.map((group) => html`<tr><td><${Link} href=${`/dead-letters/${encodeURIComponent(group.component)}`}>${group.component}</${Link}></td><td>${group.errorClass}</td><td class="muted">${group.message}</td><td>${group.count}</td><td>${group.replayed}</td><td>${time(group.firstSeen)}</td><td>${time(group.lastSeen)}</td></tr>`)}
     </tbody></table>
     <${Plans} session=${props.session} version=${0} />
+  </div>`;
+}
+
+// ---- Consumers and offsets ------------------------------------------------------------------------
+
+interface Group { group: string; state: string; component: string | null; totalLag: string; members: Array<{ memberId: string; clientId: string; host: string }>; partitions: Array<{ topic: string; partition: number; committed: string | null; end: string; lag: string; memberId: string | null }> }
+interface ResetDryRun { target: string; totalToReprocess: string; partitions: Array<{ topic: string; partition: number; current: string | null; target: string; toReprocess: string; note?: string }> }
+
+const RESET_KINDS = [['toEarliest', 'to earliest'], ['toLatest', 'to latest'], ['toDatetime', 'to date-time (ISO)'], ['byDuration', 'back by duration (e.g. 2h)'], ['toOffset', 'to offset'], ['shiftBy', 'shift by n']] as const;
+
+function ResetForm(props: { group: string; onPlanned: () => void }) {
+  const [kind, setKind] = useState<string>('toDatetime');
+  const [value, setValue] = useState('');
+  const [reason, setReason] = useState('');
+  const [dryRun, setDryRun] = useState<ResetDryRun>();
+  const [message, setMessage] = useState<string>();
+  const target = (): Record<string, unknown> => (kind === 'toEarliest' || kind === 'toLatest' ? { [kind]: true } : { [kind]: value });
+  const run = async (): Promise<void> => {
+    try {
+      setDryRun(await api.post<ResetDryRun>(`/api/groups/${encodeURIComponent(props.group)}/reset-dry-run`, target()));
+      setMessage(undefined);
+    } catch (error) {
+      setMessage(error instanceof Error ? error.message : String(error));
+    }
+  };
+  const plan = async (): Promise<void> => {
+    try {
+      const result = await api.post<Plan & { threshold: number }>('/api/replay-plans', { group: props.group, reset: target(), reason });
+      setMessage(result.state === 'planned' ? `${result.id} waits for an approver (${result.record_count} records)` : `${result.id}: ${result.state} — ${result.result_detail}`);
+      setDryRun(undefined);
+      props.onPlanned();
+    } catch (error) {
+      setMessage(error instanceof Error ? error.message : String(error));
+    }
+  };
+  return html`<div class="panel" data-testid="reset-form"><b>Reset offsets of ${props.group}</b>
+    <div class="row"><select value=${kind} onChange=${(event: Event) => setKind((event.target as HTMLSelectElement).value)}>${RESET_KINDS.map(([name, label]) => html`<option value=${name}>${label}</option>`)}</select>
+      ${kind === 'toEarliest' || kind === 'toLatest' ? null : html`<input placeholder="value" value=${value} onInput=${(event: Event) => setValue((event.target as HTMLInputElement).value)} />`}
+      <button onClick=${run}>Dry run</button></div>
+    ${dryRun ? html`<p>${dryRun.target}: ${dryRun.totalToReprocess} record(s) to reprocess</p>
+      <table><thead><tr><th>Topic</th><th>Partition</th><th>Current</th><th>Target</th><th>To reprocess</th></tr></thead><tbody>
+      ${dryRun.partitions.map((row) => html`<tr><td>${row.topic}</td><td>${row.partition}</td><td>${row.current ?? '—'}</td><td>${row.target}</td><td>${row.toReprocess}${row.note ? ` (${row.note})` : ''}</td></tr>`)}</tbody></table>
+      <div class="row"><input placeholder="why (goes to the plan and the audit trail)" value=${reason} onInput=${(event: Event) => setReason((event.target as HTMLInputElement).value)} />
+      <button disabled=${!reason.trim()} onClick=${plan}>Plan reset</button></div>` : null}
+    ${message ? html`<p class="notice">${message}</p>` : null}
+  </div>`;
+}
+
+function ConsumersPage(props: { session: Session }) {
+  const groups = useApi<{ refreshedAt: number; groups: Group[] }>('/api/groups', 10_000);
+  const [resetting, setResetting] = useState<string>();
+  const [version, setVersion] = useState(0);
+  return html`<div><h1>Consumers and offsets</h1>
+    <${Refreshed} at=${groups.refreshedAt} reload=${groups.reload} error=${groups.error} />
+    ${groups.data?.groups.map((group) => html`<section class="panel" data-testid=${`group-${group.group}`}>
+      <h2>${group.group} <span class="muted">${group.state} · ${group.component ?? 'not a component'} · lag ${group.totalLag}</span>
+        ${props.session.permissions?.['replay.plan'] ? html` <button class="small" onClick=${() => setResetting(resetting === group.group ? undefined : group.group)}>Reset offsets…</button>` : null}</h2>
+      <table><thead><tr><th>Topic</th><th>Partition</th><th>Committed</th><th>End</th><th>Lag</th><th>Owner</th></tr></thead><tbody>
+      ${group.partitions.map((partition) => html`<tr><td>${partition.topic}</td><td>${partition.partition}</td><td>${partition.committed ?? '—'}</td><td>${partition.end}</td><td>${partition.lag}</td><td>${group.members.find((member) => member.memberId === partition.memberId)?.clientId ?? '—'}</td></tr>`)}
+      </tbody></table>
+      ${resetting === group.group ? html`<${ResetForm} group=${group.group} onPlanned=${() => setVersion((value) => value + 1)} />` : null}
+    </section>`)}
+    <${Plans} session=${props.session} version=${version} />
+  </div>`;
+}
+
+// ---- Topics and schemas -------------------------------------------------------------------------
+
+interface TopicEntry { name: string; description: string; owner: string; classification: string; key: string; schema: string; phiFields: string[]; partitions: number; retention: string; writtenBy: string[]; readBy: string[]; reachesSinks: string[]; exists: boolean; messages: string | null; fields: Array<{ path: string; type: string; phi: boolean; doc: string }> }
+interface Message { topic: string; partition: number; offset: string; timestamp: string; key: string | null; headers: Record<string, string>; value?: unknown; error?: string }
+
+function TopicsPage() {
+  const topics = useApi<{ refreshedAt: number; topics: TopicEntry[] }>('/api/topics', 30_000);
+  return html`<div><h1>Topics and schemas</h1>
+    <${Refreshed} at=${topics.refreshedAt} reload=${topics.reload} error=${topics.error} />
+    <table data-testid="topics"><thead><tr><th>Topic</th><th>Owner</th><th>Classification</th><th>Schema</th><th>PHI fields</th><th>Partitions</th><th>Retention</th><th>Messages</th><th>Written by</th><th>Read by</th></tr></thead><tbody>
+      ${topics.data?.topics.map((topic) => html`<tr><td><${Link} href=${`/topics/${encodeURIComponent(topic.name)}`}>${topic.name}</${Link}><div class="muted">${topic.description}</div></td><td>${topic.owner}</td><td>${topic.classification}</td><td>${topic.schema}</td><td>${topic.phiFields.join(', ') || '—'}</td><td>${topic.partitions}</td><td>${topic.retention}</td><td>${topic.messages ?? 'not created'}</td><td>${topic.writtenBy.join(', ') || '—'}</td><td>${topic.readBy.join(', ') || '—'}</td></tr>`)}
+    </tbody></table></div>`;
+}
+
+function TopicPage(props: { name: string }) {
+  const topics = useApi<{ refreshedAt: number; topics: TopicEntry[] }>('/api/topics', 0);
+  const [filter, setFilter] = useState({ key: '', field: '', value: '' });
+  const [applied, setApplied] = useState(filter);
+  const query = new URLSearchParams(Object.entries(applied).filter(([name, value]) => value && (name !== 'value' || applied.field))).toString();
+  const messages = useApi<{ refreshedAt: number; scanned: number; records: Message[] }>(`/api/topics/${encodeURIComponent(props.name)}/messages${query ? `?${query}` : ''}`, 15_000);
+  const topic = topics.data?.topics.find((candidate) => candidate.name === props.name);
+  const input = (name: 'key' | 'field' | 'value', placeholder: string) => html`<input placeholder=${placeholder} value=${filter[name]} onInput=${(event: Event) => setFilter({ ...filter, [name]: (event.target as HTMLInputElement).value })} />`;
+  return html`<div><h1>${props.name} <${Link} href="/topics" className="small">all topics</${Link}></h1>
+    ${topic ? html`<p>${topic.description} · owner ${topic.owner} · ${topic.classification} · key ${topic.key} · ${topic.schema}</p>
+      <h3>Schema (PHI fields are masked everywhere in the console)</h3>
+      <table data-testid="schema-fields"><thead><tr><th>Field</th><th>Type</th><th>PHI</th><th>Description</th></tr></thead><tbody>
+      ${topic.fields.map((field) => html`<tr><td>${field.path}</td><td>${field.type}</td><td>${field.phi ? html`<span class="badge error">PHI</span>` : ''}</td><td class="muted">${field.doc}</td></tr>`)}</tbody></table>` : null}
+    <h3>Messages</h3>
+    <form class="row" onSubmit=${(event: Event) => { event.preventDefault(); setApplied(filter); }}>${input('key', 'key')}${input('field', 'field (not PHI)')}${input('value', 'value')}<button type="submit">Filter</button></form>
+    <${Refreshed} at=${messages.refreshedAt} reload=${messages.reload} error=${messages.error} />
+    ${messages.data ? html`<p class="muted">${messages.data.records.length} shown of the newest ${messages.data.scanned} looked through</p>
+      <table data-testid="messages"><thead><tr><th>When</th><th>Partition@offset</th><th>Key</th><th>Value (PHI masked)</th></tr></thead><tbody>
+      ${messages.data.records.map((record) => html`<tr><td>${time(Date.parse(record.timestamp))}</td><td>${record.partition}@${record.offset}</td><td>${record.key ?? '—'}</td><td><pre class="record">${record.error ?? json(record.value)}</pre></td></tr>`)}</tbody></table>` : null}
   </div>`;
 }
 
@@ -361,7 +474,7 @@ function Login(props: { onLogin: (session: Session) => void }) {
   </form>`;
 }
 
-const NAV = [['/flows', 'Flows'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/audit', 'Audit']] as const;
+const NAV = [['/flows', 'Flows'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/consumers', 'Consumers'], ['/topics', 'Topics'], ['/audit', 'Audit']] as const;
 
 function App() {
   const path = usePath();
@@ -382,6 +495,8 @@ function App() {
   else if (segments[0] === 'trace') page = html`<${TracePage} />`;
   else if (segments[0] === 'dead-letters') page = segments[1] ? html`<${DeadLetterComponent} component=${segments[1]} session=${session} />` : html`<${DeadLettersPage} session=${session} />`;
   else if (segments[0] === 'audit') page = html`<${AuditPage} />`;
+  else if (segments[0] === 'topics') page = segments[1] ? html`<${TopicPage} name=${segments[1]} />` : html`<${TopicsPage} />`;
+  else if (segments[0] === 'consumers') page = html`<${ConsumersPage} session=${session} />`;
   else page = html`<${FlowsPage} selected=${segments[0] === 'flows' ? segments[1] : undefined} />`;
   return html`<div class="shell">
     <header><b class="brand">Lifeline</b>

@@ -24,6 +24,7 @@ export const GROUPS: readonly GroupDefinition[] = [
   { xmlid: 'account.group_account_readonly', category: 'Accounting', name: 'Read-only' },
   { xmlid: 'stock.group_stock_user', category: 'Inventory', name: 'User' },
   { xmlid: 'sales_team.group_sale_salesman', category: 'Sales', name: 'User: Own Documents Only' },
+  { xmlid: 'sales_team.group_sale_salesman_all_leads', category: 'Sales', name: 'User: All Documents' },
   { xmlid: 'sales_team.group_sale_manager', category: 'Sales', name: 'Administrator' },
 ];
 
@@ -42,8 +43,9 @@ export const ACCESS: Readonly<Record<string, readonly Grant[]>> = {
   'res.partner': [['base.group_user', R], ['base.group_partner_manager', ALL]],
   'product.product': [['base.group_user', R], ['sales_team.group_sale_manager', ALL]],
   'account.tax': [['account.group_account_invoice', R], ['account.group_account_readonly', R]],
-  'sale.order': [['sales_team.group_sale_salesman', ALL]],
-  'sale.order.line': [['sales_team.group_sale_salesman', ALL]],
+  // Own Documents Only also has a record rule (orders of the user) that the simulator does not model.
+  'sale.order': [['sales_team.group_sale_salesman', ALL], ['sales_team.group_sale_salesman_all_leads', ALL]],
+  'sale.order.line': [['sales_team.group_sale_salesman', ALL], ['sales_team.group_sale_salesman_all_leads', ALL]],
   'account.move': [['account.group_account_invoice', ALL], ['account.group_account_readonly', R]],
   'account.move.line': [['account.group_account_invoice', ALL], ['account.group_account_readonly', R]],
   'stock.picking': [['stock.group_stock_user', ALL]],

@@ -323,6 +323,7 @@ export const MODELS: readonly ModelDefinition[] = [
   {
     name: 'ir.model.fields', description: 'Fields', order: 'name',
     fields: {
+      model_id: { type: 'many2one', string: 'Model', relation: 'ir.model' },
       model: { type: 'char', string: 'Model Name', required: true },
       name: { type: 'char', string: 'Field Name', required: true },
       field_description: { type: 'char', string: 'Field Label', required: true },

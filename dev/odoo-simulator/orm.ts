@@ -340,6 +340,10 @@ export class Orm implements FieldReader, ImportOrm {
     }
     if (model.name === 'account.move.line' && !('tax_ids' in values)) this.defaultVendorTaxes(row);
     if (model.name === 'mail.activity') this.checkActivityTarget(row);
+    if (model.name === 'ir.model.fields' && this.session.uid !== 1) {
+      // Real Odoo adds a custom field to the model's table; the simulator's models are fixed.
+      throw userError(`The Odoo simulator cannot add fields at run time: declare ${String(values.name)} on ${String(values.model ?? 'the model')} in dev/odoo-simulator/model-definitions.ts (x_lifeline_version already is, on account.move and stock.picking).`);
+    }
     this.checkRequired(model, row);
     this.checkUnique(model, row);
     this.txn.insert(model.name, row);

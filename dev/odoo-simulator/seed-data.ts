@@ -25,10 +25,11 @@ export interface SimulatorUser {
 /**
  * The least-privileged integration user Lifeline's golden path needs (docs/odoo.md): internal user,
  * contact creation (activities on partners need write on them), billing (vendor bills), inventory
- * user (receipts) and sales user (the sales-order source reads orders). No Settings, no technical rights.
+ * user (receipts) and sales user on all documents (the sales-order source reads every order; "own
+ * documents only" would see only the user's). No Settings, no technical rights.
  */
 export const INTEGRATION_GROUPS: readonly string[] = [
-  'base.group_user', 'base.group_partner_manager', 'account.group_account_invoice', 'stock.group_stock_user', 'sales_team.group_sale_salesman',
+  'base.group_user', 'base.group_partner_manager', 'account.group_account_invoice', 'stock.group_stock_user', 'sales_team.group_sale_salesman_all_leads',
 ];
 
 export const SIMULATOR_API_KEY = 'lifeline-simulator-api-key';

@@ -28,14 +28,14 @@ export function registerGroupsCommands(program: Command): void {
     .addOption(topologyOption())
     .action(async (group: string, options: TopologyOptions & { json?: boolean }) => {
       await runOpsCommand(options, 'groups describe', async (session) => {
-        const description = await describeGroup(await session.admin(), session.topology, group);
+        const description = await describeGroup(await session.admin(), session.topology, group, session.kafka);
         if (options.json) {
           printJson(description);
           return;
         }
         process.stdout.write(`group ${description.group}: ${description.state}, ${description.members} member(s)${description.component ? `, component ${description.component}` : ''}, total lag ${description.totalLag}\n`);
-        printTable(['TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'LOG-END-OFFSET', 'LAG', 'CONSUMER-ID'], description.partitions.map((row) => [
-          row.topic, String(row.partition), row.committed ?? '-', row.end, row.lag, row.memberId ?? '-',
+        printTable(['TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'STABLE-END-OFFSET', 'LAG', 'CONSUMER-ID'], description.partitions.map((row) => [
+          row.topic, String(row.partition), row.committed ?? '-', row.end, row.lagExact ? row.lag : `~${row.lag}`, row.memberId ?? '-',
         ]));
         if (description.memberList.length > 0) {
           process.stdout.write('\n');

@@ -19,7 +19,7 @@ export function registerTopicsCommands(program: Command): void {
     .addOption(topologyOption())
     .action(async (options: TopicsOptions) => {
       await runOpsCommand(options, 'topics list', async (session) => {
-        const entries = await topicCatalogue(session.topology, options.offline ? undefined : await session.admin());
+        const entries = await topicCatalogue(session.topology, options.offline ? undefined : await session.admin(), options.offline ? undefined : session.kafka);
         if (options.json) {
           printJson(entries);
           return;
@@ -41,7 +41,7 @@ export function registerTopicsCommands(program: Command): void {
         if (!session.topology.topics[name]) {
           throw new LifelineError('LL_CONFIG_INVALID', `${name} is not declared in ${options.topology}; declared: ${Object.keys(session.topology.topics).join(', ')}`);
         }
-        const entry = (await topicCatalogue(session.topology, options.offline ? undefined : await session.admin())).find((candidate) => candidate.name === name) as CatalogueEntry;
+        const entry = (await topicCatalogue(session.topology, options.offline ? undefined : await session.admin(), options.offline ? undefined : session.kafka)).find((candidate) => candidate.name === name) as CatalogueEntry;
         if (options.json) {
           printJson(entry);
           return;
@@ -65,7 +65,7 @@ export function registerTopicsCommands(program: Command): void {
 }
 
 function messageCount(entry: CatalogueEntry, offline: boolean | undefined): string {
-  if (entry.messages !== null) return entry.messages;
+  if (entry.messages !== null) return entry.messagesExact === false ? `~${entry.messages}` : entry.messages;
   if (offline) return '-';
   return entry.exists ? '-' : 'not created';
 }

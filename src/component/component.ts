@@ -92,6 +92,22 @@ export interface StoreSpec {
   readonly ttlMs?: number;
 }
 
+/** A gauge each partition task reports; the process exposes the sum or the maximum over its partitions. */
+export interface PartitionGaugeSpec {
+  /** Prometheus metric name, e.g. lifeline_sla_open_transactions. */
+  readonly name: string;
+  readonly help: string;
+  /** Labels beside `component` (added by the runtime); values must be constants from config, never record data. */
+  readonly labelNames?: readonly string[];
+  /** `sum` for counts (open transactions), `max` for ages (oldest open). */
+  readonly aggregate: 'sum' | 'max';
+}
+
+export interface PartitionGauge {
+  /** This partition's value for the series with these labels. */
+  set(labels: Record<string, string>, value: number): void;
+}
+
 export interface ProcessorContext {
   /** The processor's label in topology.yaml. */
   readonly label: string;
@@ -129,6 +145,12 @@ export interface ProcessorContext {
   deadLetter(record: InputRecord, error: Error): void;
   /** Whether topology.yaml maps the named (optional) output. */
   hasOutput(output: string): boolean;
+  /**
+   * A gauge this partition reports and the runtime aggregates over the process's partitions (sum or
+   * max), dropping the partition's share when its task closes. Optional only so hand-made test
+   * contexts may omit it; the runtime and the topology test driver always provide it.
+   */
+  partitionGauge?(spec: PartitionGaugeSpec): PartitionGauge;
   /** Counts a decision (`lifeline_processor_events_total{component,event}`); `event` must be a constant, never record data. */
   count(event: string, n?: number): void;
   /**

@@ -81,13 +81,28 @@ export const DeadLetterFilterBody = Type.Object({
   maxAttempts: Type.Optional(Type.Integer({ minimum: 1, default: 3 })),
 });
 
+/** Where to move a group's offsets: exactly one of these (as `lifeline offsets reset`). */
+export const ResetTargetBody = Type.Object({
+  toEarliest: Type.Optional(Type.Boolean()),
+  toLatest: Type.Optional(Type.Boolean()),
+  toDatetime: Type.Optional(Type.String({ format: 'date-time' })),
+  byDuration: Type.Optional(Type.String({ description: 'Back from now, e.g. 2h.' })),
+  toOffset: Type.Optional(Type.String({ pattern: '^\\d+$' })),
+  shiftBy: Type.Optional(Type.String({ pattern: '^-?\\d+$' })),
+});
+
 export const PlanBody = Type.Intersect([
   Type.Object({
-    component: Type.String({ minLength: 1, description: 'Whose dead letters to replay (component label).' }),
+    component: Type.Optional(Type.String({ minLength: 1, description: 'A dead-letter replay: whose dead letters (component label).' })),
+    group: Type.Optional(Type.String({ minLength: 1, description: 'An offset reset: of this consumer group (with reset).' })),
+    reset: Type.Optional(ResetTargetBody),
     reason: Type.String({ minLength: 1, maxLength: 2000, description: 'Why: goes to the plan and the audit trail.' }),
   }),
   DeadLetterFilterBody,
 ]);
+
+export const GroupsView = View('Consumer groups of this topology: state, members, lag per partition and its owner.');
+export const ResetDryRunView = View('What an offset reset would do per partition (nothing is changed).');
 
 export const DecisionBody = Type.Object({
   reason: Type.String({ minLength: 1, maxLength: 2000 }),
@@ -102,3 +117,6 @@ export const AuditQuery = Type.Object({
   until: Type.Optional(Type.String({ format: 'date-time' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500 })),
 });
+
+export const TopicsView = View('The topic catalogue from topology.yaml and the broker, each schema field marked PHI or not.');
+export const MessagesView = View('Records of one topic, newest first, decoded and PHI masked.');

@@ -1,10 +1,12 @@
 import type { Admin, Kafka } from 'kafkajs';
+import { LifelineError } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import { readTopicRanges, type PartitionRange } from '../kafka/topic-reader.ts';
 import { PHI_MASK } from '../observe/phi-mask.ts';
 import { AuditTrail, type AuditEvent, type AuditFilter } from '../ops/audit-trail.ts';
 import { readDeadLetters, readReplayMarkers, type DeadLetter, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { describeGroup } from '../ops/group-inspection.ts';
+import { topicCatalogue } from '../ops/topic-catalogue.ts';
 import { RecordViewer } from '../ops/record-view.ts';
 import { LIFELINE_HEADERS } from '../component/record-headers.ts';
 import type { ProcessStatus } from '../runtime/status-publisher.ts';
@@ -153,7 +155,7 @@ export class ConsoleData {
     const admin = await this.admin();
     const lags = new Map<string, { total: number; byTopic: Map<string, number> }>();
     await Promise.all(Object.values(this.topology.components).filter((component) => component.kind !== 'source').map(async (component) => {
-      const description = await describeGroup(admin, this.topology, this.groupOf(component.label));
+      const description = await describeGroup(admin, this.topology, this.groupOf(component.label), this.kafka);
       const byTopic = new Map<string, number>();
       for (const partition of description.partitions) byTopic.set(partition.topic, (byTopic.get(partition.topic) ?? 0) + Number(partition.lag));
       lags.set(component.label, { total: Number(description.totalLag), byTopic });
@@ -257,7 +259,7 @@ export class ConsoleData {
     const admin = await this.admin();
     const flows = await this.flows();
     const node = flows.nodes.find((candidate) => candidate.id === label);
-    const group = component.kind === 'source' ? null : await describeGroup(admin, this.topology, this.groupOf(label));
+    const group = component.kind === 'source' ? null : await describeGroup(admin, this.topology, this.groupOf(label), this.kafka);
     const now = Date.now();
     return {
       refreshedAt: now,
@@ -474,6 +476,70 @@ export class ConsoleData {
     return { refreshedAt: Date.now(), component, topic, total: letters.length, records };
   }
 
+  /** One dead letter with PHI unmasked: only for the reveal route, which checks the role and audits first. */
+  async revealDeadLetter(topic: string, partition: number, offset: bigint): Promise<Record<string, unknown> | undefined> {
+    const admin = await this.admin();
+    const bounds = (await admin.fetchTopicOffsets(topic)).find((entry) => entry.partition === partition);
+    if (!bounds || offset < BigInt(bounds.low) || offset >= BigInt(bounds.high)) return undefined;
+    const viewer = new RecordViewer(this.serde, (origin) => this.phiPathsOf(origin), true);
+    let found: Record<string, unknown> | undefined;
+    await readTopicRanges(this.kafka, topic, [{ partition, from: offset, to: offset + 1n }], async (message) => {
+      if (BigInt(message.offset) !== offset) return;
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[name] = (Array.isArray(value) ? value[value.length - 1] : value)?.toString() ?? '';
+      const origin = headers['lifeline.origin.topic'] ?? topic;
+      const decoded = message.value === null ? { value: null } : await viewer.valueView(origin, message.value);
+      found = { key: message.key?.toString('utf8') ?? null, origin, ...(decoded.error !== undefined ? { valueError: decoded.error } : { value: decoded.value ?? null }) };
+      return false;
+    });
+    return found;
+  }
+
+  // ---- Topics and schemas ----------------------------------------------------------------------
+
+  topics(): Promise<ViewBody> {
+    return this.cached('topics', async () => {
+      const entries = await topicCatalogue(this.topology, await this.admin());
+      return {
+        refreshedAt: Date.now(),
+        topics: entries.map((entry) => ({ ...entry, fields: schemaFields(this.topology.topics[entry.name]?.contract.json, entry.phiFields) })),
+      };
+    });
+  }
+
+  /**
+   * The newest records of a declared topic, PHI masked, filtered by key, header, time range and
+   * the value of a field that is not PHI (a filter on a PHI field would tell whether a patient's
+   * value is there: refused).
+   */
+  async messages(topic: string, filter: { key?: string; header?: string; headerValue?: string; since?: number; until?: number; field?: string; value?: string }, limit: number, scan: number): Promise<ViewBody> {
+    const declared = this.topology.topics[topic];
+    if (!declared) throw new LifelineError('LL_CONFIG_INVALID', `${topic} is not a topic of ${this.topology.file}`);
+    if (filter.field && declared.contract.phiPaths.some((path) => path === filter.field || filter.field?.startsWith(`${path}.`) || path.startsWith(`${filter.field}.`))) {
+      throw new LifelineError('LL_CONFIG_INVALID', `${filter.field} holds PHI: records cannot be searched by it in the console`);
+    }
+    const existing = await this.existingTopics();
+    if (!existing.has(topic)) return { refreshedAt: Date.now(), topic, scanned: 0, records: [] };
+    const viewer = new RecordViewer(this.serde, (name) => this.phiPathsOf(name), false);
+    const records: Array<Record<string, unknown> & { at: number }> = [];
+    let scanned = 0;
+    await readTopicRanges(this.kafka, topic, await this.recentRanges(topic, scan), async (message, partition) => {
+      scanned += 1;
+      const at = Number(message.timestamp);
+      if (filter.since !== undefined && at < filter.since) return;
+      if (filter.until !== undefined && at > filter.until) return;
+      const key = message.key?.toString('utf8') ?? null;
+      if (filter.key !== undefined && key !== filter.key) return;
+      const view = await viewer.view(topic, partition, message);
+      if (filter.header && view.headers[filter.header] !== (filter.headerValue ?? view.headers[filter.header])) return;
+      if (filter.header && view.headers[filter.header] === undefined) return;
+      if (filter.field && String(readField(view.value, filter.field)) !== filter.value) return;
+      records.push({ at, ...view });
+    });
+    records.sort((a, b) => b.at - a.at);
+    return { refreshedAt: Date.now(), topic, scanned, records: records.slice(0, limit) };
+  }
+
   // ---- Audit -----------------------------------------------------------------------------------
 
   async auditEntries(filter: AuditFilter, limit: number): Promise<{ refreshedAt: number; total: number; entries: AuditEvent[] }> {
@@ -554,6 +620,38 @@ function odooLink(value: unknown, topology: Topology): { model: string; id: numb
   const url = Object.values(topology.connections.odoo ?? {})[0]?.url;
   const base = typeof url === 'string' ? url : undefined;
   return { model: result.model, id: result.odoo_id, url: base ? `${base.replace(/\/$/, '')}/odoo/${result.model}/${result.odoo_id}` : null };
+}
+
+/** The record's fields for the catalogue, each with its Avro type in short and whether it is PHI. */
+function schemaFields(json: unknown, phiPaths: readonly string[], prefix = ''): Array<{ path: string; type: string; phi: boolean; doc: string }> {
+  const record = json as { type?: unknown; fields?: Array<{ name: string; type: unknown; doc?: string }> } | undefined;
+  if (!record || record.type !== 'record' || !Array.isArray(record.fields)) return [];
+  const fields: Array<{ path: string; type: string; phi: boolean; doc: string }> = [];
+  for (const field of record.fields) {
+    const path = `${prefix}${field.name}`;
+    const branches = Array.isArray(field.type) ? field.type : [field.type];
+    const nested = branches.find((branch) => (branch as { type?: unknown })?.type === 'record');
+    fields.push({ path, type: branches.map(typeName).join(' | '), phi: phiPaths.includes(path), doc: field.doc ?? '' });
+    if (nested && fields.length < 500) fields.push(...schemaFields(nested, phiPaths, `${path}.`));
+  }
+  return fields;
+}
+
+function typeName(type: unknown): string {
+  if (typeof type === 'string') return type;
+  const named = type as { type?: unknown; name?: string; logicalType?: string; items?: unknown };
+  if (named.logicalType) return `${String(named.type)} (${named.logicalType})`;
+  if (named.type === 'array') return `array<${typeName(named.items)}>`;
+  return named.name ?? String(named.type);
+}
+
+function readField(value: unknown, path: string): unknown {
+  let current = value;
+  for (const part of path.split('.')) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string, unknown>)[part];
+  }
+  return current;
 }
 
 function sum(values: readonly number[]): number {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
@@ -13,21 +14,26 @@ import { LifelineError, errorCode, errorMessage } from '../errors.ts';
 import { describeSelection, selectDeadLetters, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { ACTION_ROLES, isAllowed, rolesFor, type ControlAction, type Operator } from '../ops/operator-identity.ts';
 import { ReplayPlanStore, withState, type ReplayPlan } from '../ops/replay-plans.ts';
+import { describeGroup, listGroups } from '../ops/group-inspection.ts';
+import { describeTarget, planReset, totalToReprocess } from '../ops/offset-reset.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
+import { resetScope, resetTarget } from '../cli/offsets-commands.ts';
 import { deadLetterTopic } from '../topology/model.ts';
 import {
-  AuditQuery, AuditView, DeadLetterFilterBody, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
+  AuditQuery, AuditView, DeadLetterFilterBody, GroupsView, MessagesView, ResetDryRunView, ResetTargetBody, TopicsView, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
   LoginBody, NodeView, PlanBody, PlansView, PlanView, SessionView, SlaView, TraceView,
 } from './api-schemas.ts';
 import { CSRF_HEADER, ConsoleAuth, SESSION_COOKIE, permissionsOf, type Caller } from './console-auth.ts';
 import { ConsoleData } from './console-data.ts';
 import { StatusWatcher } from './status-watcher.ts';
 
-/** Where `npm run build:console` puts the page. */
-export const DEFAULT_ASSETS_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
+/** Where `npm run build:console` puts the page: console/dist at the project root, from the sources or from the built dist/src/console/. */
+export const DEFAULT_ASSETS_DIR = ['../../console/dist', '../../../console/dist']
+  .map((path) => fileURLToPath(new URL(path, import.meta.url)))
+  .find((path) => existsSync(join(path, 'index.html'))) ?? fileURLToPath(new URL('../../console/dist', import.meta.url));
 
 /** Paths of the page's views: each is reachable by URL and served the same index.html. */
-export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/audit'] as const;
+export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/consumers', '/topics', '/topics/:topic', '/audit'] as const;
 
 export interface ConsoleServerOptions {
   readonly session: OpsSession;
@@ -230,6 +236,31 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     };
   });
 
+  app.post('/api/dead-letters/:component/reveal', {
+    preHandler: changer,
+    schema: {
+      tags: ['dead letters'], summary: 'One dead letter with its PHI unmasked (admin). Audited (started) before it is read and (succeeded) before it is answered',
+      params: componentParams,
+      body: Type.Object({ deadLetter: Type.String({ pattern: '^ops\\.dlq\\..+\\.v1/\\d+@\\d+$', description: 'The dead letter\'s position, e.g. ops.dlq.charge_bills.v1/0@12.' }), reason: Type.String({ minLength: 1, maxLength: 2000 }) }),
+      response: { 200: Type.Object({ deadLetter: Type.String(), revealed: Type.Boolean(), value: Type.Optional(Type.Unknown()) }, { additionalProperties: true }) },
+    },
+  }, async (request) => {
+    const caller = request.caller as Caller;
+    requireComponent(request.params.component);
+    const topic = deadLetterTopic(request.params.component);
+    const { deadLetter, reason } = request.body;
+    const operator = await allow(caller, 'dlq.reveal', topic, reason.trim());
+    const match = /^(.+)\/(\d+)@(\d+)$/.exec(deadLetter);
+    if (!match || match[1] !== topic) throw new LifelineError('LL_CONFIG_INVALID', `${deadLetter} is not a dead letter of ${request.params.component} (${topic}/<partition>@<offset>)`);
+    const partition = Number(match[2]);
+    const offset = BigInt(match[3] as string);
+    return session.audited(operator, 'dlq.reveal', topic, { reason: reason.trim(), parameters: { topic, deadLetter, via: 'console' } }, async () => {
+      const letter = await data.revealDeadLetter(topic, partition, offset);
+      if (!letter) throw new LifelineError('LL_CONFIG_INVALID', `no dead letter at ${deadLetter}`);
+      return { value: { deadLetter, revealed: true, ...letter }, detail: `1 dead letter shown with PHI revealed (${deadLetter})` };
+    });
+  });
+
   // ---- replay plans: plan → approve, as `lifeline replay plan|approve|reject` -------------------
 
   app.get('/api/replay-plans', { preHandler: reader, schema: { tags: ['replay'], summary: 'Replay plans of this topology (its components and consumer groups), newest first', response: { 200: PlansView } } }, async () => {
@@ -250,10 +281,12 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     const caller = request.caller as Caller;
     const body = request.body;
     const reason = body.reason.trim();
-    const operator = await allow(caller, 'replay.plan', body.component, reason);
-    requireComponent(body.component);
+    const operator = await allow(caller, 'replay.plan', body.component ?? body.group ?? '', reason);
+    if (Boolean(body.component) === Boolean(body.group)) throw new LifelineError('LL_CONFIG_INVALID', 'give exactly one of component (a dead-letter replay) and group (an offset reset, with reset)');
+    if (body.component) requireComponent(body.component);
     const planOptions: PlanOptions = {
-      topology: topology.file, dlq: body.component, maxAttempts: String(body.maxAttempts ?? 3), reason, ackTimeout: '10s',
+      topology: topology.file, maxAttempts: String(body.maxAttempts ?? 3), reason, ackTimeout: '10s',
+      ...(body.component ? { dlq: body.component } : { group: body.group as string, ...(body.reset ?? {}) }),
       ...(body.max !== undefined ? { max: String(body.max) } : {}),
       ...(body.errorClasses && body.errorClasses.length > 0 ? { errorClass: body.errorClasses } : {}),
       ...(body.key !== undefined ? { key: body.key } : {}),
@@ -324,6 +357,66 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     } finally {
       await store.close();
     }
+  });
+
+  // ---- topics and schemas ----------------------------------------------------------------------
+
+  app.get('/api/topics', { preHandler: reader, schema: { tags: ['topics'], summary: 'The topic catalogue: owner, classification, schema with PHI fields marked, partitions, retention, writers and readers, messages held', response: { 200: TopicsView } } }, () => data.topics());
+
+  app.get('/api/topics/:topic/messages', {
+    preHandler: reader,
+    schema: {
+      tags: ['topics'], summary: 'The newest records of a topic, decoded and PHI masked, filtered by key, header, time range or a non-PHI field value',
+      params: Type.Object({ topic: Type.String({ minLength: 1 }) }),
+      querystring: Type.Object({
+        key: Type.Optional(Type.String()), header: Type.Optional(Type.String()), headerValue: Type.Optional(Type.String()),
+        since: Type.Optional(Type.String({ format: 'date-time' })), until: Type.Optional(Type.String({ format: 'date-time' })),
+        field: Type.Optional(Type.String({ description: 'Dotted path of a field that is not PHI.' })), value: Type.Optional(Type.String()),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+        scan: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 5000, description: 'How many of the newest records to look through.' })),
+      }),
+      response: { 200: MessagesView },
+    },
+  }, (request) => {
+    const query = request.query;
+    return data.messages(request.params.topic, {
+      ...(query.key !== undefined ? { key: query.key } : {}),
+      ...(query.header ? { header: query.header } : {}),
+      ...(query.headerValue !== undefined ? { headerValue: query.headerValue } : {}),
+      ...(query.since ? { since: Date.parse(query.since) } : {}),
+      ...(query.until ? { until: Date.parse(query.until) } : {}),
+      ...(query.field ? { field: query.field, value: query.value ?? '' } : {}),
+    }, query.limit ?? 50, query.scan ?? 5000);
+  });
+
+  // ---- consumer groups and offsets ----------------------------------------------------------------
+
+  app.get('/api/groups', { preHandler: reader, schema: { tags: ['groups'], summary: 'Consumer groups of this topology with lag per partition and its owner', response: { 200: GroupsView } } }, async () => {
+    const admin = await session.admin();
+    const groups = await listGroups(admin, topology);
+    const described = [];
+    for (const group of groups.slice(0, 200)) {
+      const description = await describeGroup(admin, topology, group.group, session.kafka);
+      described.push({
+        group: group.group, state: description.state, component: description.component, totalLag: description.totalLag,
+        members: description.memberList.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.host })),
+        partitions: description.partitions,
+      });
+    }
+    return { refreshedAt: Date.now(), groups: described };
+  });
+
+  app.post('/api/groups/:group/reset-dry-run', {
+    preHandler: changer,
+    schema: { tags: ['groups'], summary: 'What an offset reset would do per partition (nothing changes); plan it with POST /api/replay-plans', params: Type.Object({ group: Type.String({ minLength: 1 }) }), body: ResetTargetBody, response: { 200: ResetDryRunView } },
+  }, async (request) => {
+    const admin = await session.admin();
+    const target = resetTarget(request.body);
+    const rows = await planReset(admin, await resetScope(admin, topology, { group: request.params.group }), target);
+    return {
+      refreshedAt: Date.now(), group: request.params.group, target: describeTarget(target), totalToReprocess: totalToReprocess(rows).toString(),
+      partitions: rows.map((row) => ({ topic: row.topic, partition: row.partition, current: row.current?.toString() ?? null, target: row.target.toString(), toReprocess: row.toReprocess.toString(), ...(row.note ? { note: row.note } : {}) })),
+    };
   });
 
   // ---- audit ---------------------------------------------------------------------------------------

@@ -55,12 +55,47 @@ function createCluster(kafka: Kafka): KafkaCluster {
   return factory({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
 }
 
-/** Counts what remains to be read for each requested partition (see the module comment). */
+/** Counts what remains to be read for each requested partition (see the module comment); one connection per call. */
 export async function committedBacklog(kafka: Kafka, requests: readonly BacklogRequest[]): Promise<Backlog[]> {
   if (requests.length === 0) return [];
-  const cluster = createCluster(kafka);
-  await cluster.connect();
+  const reader = new BacklogReader(kafka);
   try {
+    return await reader.read(requests);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Keeps its connections between reads (a lag monitor reads every few seconds). */
+export class BacklogReader {
+  private cluster: KafkaCluster | undefined;
+  private connected: Promise<void> | undefined;
+
+  constructor(private readonly kafka: Kafka) {}
+
+  async read(requests: readonly BacklogRequest[]): Promise<Backlog[]> {
+    if (requests.length === 0) return [];
+    this.cluster ??= createCluster(this.kafka);
+    this.connected ??= this.cluster.connect();
+    try {
+      await this.connected;
+    } catch (error) {
+      this.connected = undefined;
+      throw error;
+    }
+    return readBacklog(this.cluster, requests);
+  }
+
+  async close(): Promise<void> {
+    const cluster = this.cluster;
+    this.cluster = undefined;
+    this.connected = undefined;
+    await cluster?.disconnect().catch(() => undefined);
+  }
+}
+
+async function readBacklog(cluster: KafkaCluster, requests: readonly BacklogRequest[]): Promise<Backlog[]> {
+  {
     const topics = [...new Set(requests.map((request) => request.topic))];
     await cluster.addMultipleTargetTopics(topics);
     const ends = new Map<string, bigint>();
@@ -90,8 +125,53 @@ export async function committedBacklog(kafka: Kafka, requests: readonly BacklogR
       out.push({ topic: request.topic, partition: request.partition, end, start, ...counted });
     }
     return out;
-  } finally {
-    await cluster.disconnect().catch(() => undefined);
+  }
+}
+
+/** A record as a read_committed consumer gets it (control records and aborted records left out). */
+export interface FetchedRecord {
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers?: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+}
+
+/**
+ * Reads one partition read_committed without a consumer group (kafkajs has no manual assignment):
+ * a bounded Fetch from a position, the records as a consumer would get them, and where to fetch next.
+ * Store restores use it, so a task opening a partition joins no group of its own.
+ */
+export class PartitionFetcher {
+  private readonly cluster: KafkaCluster;
+  private connected = false;
+
+  constructor(kafka: Kafka, private readonly maxBytes = FETCH_MAX_BYTES) {
+    this.cluster = createCluster(kafka);
+  }
+
+  async fetch(topic: string, partition: number, position: bigint, maxWaitMs: number): Promise<{ records: FetchedRecord[]; next: bigint }> {
+    if (!this.connected) {
+      await this.cluster.connect();
+      this.connected = true;
+    }
+    await this.cluster.addMultipleTargetTopics([topic]);
+    const broker = await leaderOf(this.cluster, topic, partition);
+    if (!broker) throw new Error(`no leader known for ${topic}/${partition}`);
+    const response = await broker.fetch({
+      replicaId: -1, isolationLevel: READ_COMMITTED, maxWaitTime: maxWaitMs, minBytes: 1, maxBytes: this.maxBytes,
+      topics: [{ topic, partitions: [{ partition, fetchOffset: position.toString(), maxBytes: this.maxBytes }] }],
+    });
+    const data = response.responses.find((entry) => entry.topicName === topic)?.partitions.find((entry) => entry.partition === partition);
+    if (!data) return { records: [], next: position };
+    const raw = (data as { messages?: Array<{ offset: string }> }).messages ?? [];
+    const records = new Batch(topic, position.toString(), data).messages as unknown as FetchedRecord[];
+    const last = raw.reduce((max, message) => (BigInt(message.offset) > max ? BigInt(message.offset) : max), position - 1n);
+    return { records, next: last + 1n > position ? last + 1n : position };
+  }
+
+  async close(): Promise<void> {
+    if (this.connected) await this.cluster.disconnect().catch(() => undefined);
+    this.connected = false;
   }
 }
 

@@ -1,4 +1,5 @@
-import kafkajs, { type Admin } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
+import { committedBacklog, type BacklogRequest } from '../kafka/committed-backlog.ts';
 import type { Topology } from '../topology/model.ts';
 import { componentOfGroup } from './topology-lineage.ts';
 
@@ -24,9 +25,15 @@ export interface PartitionLag {
   readonly partition: number;
   /** Null when the group has committed nothing there. */
   readonly committed: string | null;
+  /** The last stable offset: where a read_committed consumer's reading ends now. */
   readonly end: string;
-  /** end − committed (end − first offset when nothing is committed). Transaction markers count: a caught-up transactional reader may show 1. */
+  /**
+   * Records between the committed offset (the first offset when nothing is committed) and `end`,
+   * transaction markers and aborted records excluded — the same number as lifeline_consumer_lag.
+   * Counted record by record up to a few thousand offsets; beyond, offsets (`lagExact` false).
+   */
   readonly lag: string;
+  readonly lagExact: boolean;
   readonly memberId: string | null;
 }
 
@@ -58,7 +65,7 @@ export async function listGroups(admin: Admin, topology: Topology, options: { al
   }));
 }
 
-export async function describeGroup(admin: Admin, topology: Topology, group: string): Promise<GroupDescription> {
+export async function describeGroup(admin: Admin, topology: Topology, group: string, kafka: Kafka): Promise<GroupDescription> {
   const { groups } = await admin.describeGroups([group]);
   const described = groups[0];
   const memberList: GroupMember[] = (described?.members ?? []).map((member) => {
@@ -71,19 +78,22 @@ export async function describeGroup(admin: Admin, topology: Topology, group: str
   const existing = new Set(await admin.listTopics());
   const partitions: PartitionLag[] = [];
   let totalLag = 0n;
+  const requests: BacklogRequest[] = [];
   for (const topic of topics.filter((name) => existing.has(name))) {
     const offsets = await admin.fetchTopicOffsets(topic);
     for (const entry of offsets.sort((a, b) => a.partition - b.partition)) {
       const offset = committed.find((candidate) => candidate.topic === topic)?.partitions.find((candidate) => candidate.partition === entry.partition)?.offset;
-      const hasCommit = offset !== undefined && Number(offset) >= 0;
-      const lag = BigInt(entry.high) - (hasCommit ? BigInt(offset) : BigInt(entry.low));
-      totalLag += lag > 0n ? lag : 0n;
-      const owner = memberList.find((member) => member.assignment[topic]?.includes(entry.partition));
-      partitions.push({
-        topic, partition: entry.partition, committed: hasCommit ? String(offset) : null, end: entry.high,
-        lag: (lag > 0n ? lag : 0n).toString(), memberId: owner?.memberId ?? null,
-      });
+      requests.push({ topic, partition: entry.partition, from: offset !== undefined && Number(offset) >= 0 ? BigInt(offset) : null });
     }
+  }
+  for (const backlog of await committedBacklog(kafka, requests)) {
+    const request = requests.find((candidate) => candidate.topic === backlog.topic && candidate.partition === backlog.partition) as BacklogRequest;
+    totalLag += backlog.records;
+    const owner = memberList.find((member) => member.assignment[backlog.topic]?.includes(backlog.partition));
+    partitions.push({
+      topic: backlog.topic, partition: backlog.partition, committed: request.from === null ? null : request.from.toString(), end: backlog.end.toString(),
+      lag: backlog.records.toString(), lagExact: backlog.exact, memberId: owner?.memberId ?? null,
+    });
   }
   return {
     group, state: described?.state ?? 'Dead', members: memberList.length, component: component?.label ?? null,

@@ -108,7 +108,7 @@ export class LifelineRuntime {
       logger,
     });
     logger.info({ port: this.http.port }, 'serving /metrics, /healthz and /readyz');
-    for (const warning of topology.warnings ?? []) logger.warn({ path: warning.path, line: warning.line }, `topology warning: ${warning.message}`);
+    for (const warning of topology.warnings ?? []) logger.info({ path: warning.path, line: warning.line }, `topology warning: ${warning.message}`);
     // One serde for the whole process: schema ids registered at start are cached for every
     // component, so a registry outage later does not stop encoding what was registered.
     this.serde = new AvroSerde(topology.registry);

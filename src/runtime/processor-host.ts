@@ -11,6 +11,7 @@ import { copartitionedAssigner } from './copartitioned-assigner.ts';
 import type { HostOptions } from './host-options.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
+import { LagMonitor } from './lag-monitor.ts';
 import { ReferenceTable } from './reference-table.ts';
 import { readSizeLimits, type SizeLimits } from './transaction-budget.ts';
 import { DirectoryLocks, isFencingError, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
@@ -107,6 +108,18 @@ export class ProcessorHost {
     };
   }
 
+  /** True lag (committed offset to last stable offset, markers excluded) of the partitions this host owns, on a timer. */
+  private lagMonitor: LagMonitor | undefined;
+  private get lag(): LagMonitor {
+    this.lagMonitor ??= new LagMonitor({
+      kafka: this.options.kafka, admin: this.options.admin, groupId: this.groupId, metrics: this.options.metrics, logger: this.logger,
+      owned: () => [...this.options.declaration.inputs, ...this.repartitionTopics.values()].flatMap((topic) => [...this.assigned]
+        .filter((partition) => partition < (this.env.partitionsByTopic.get(topic) ?? 0))
+        .map((partition) => ({ topic, partition }))),
+    });
+    return this.lagMonitor;
+  }
+
   /** Partitions every store changelog needs: as many as the inputs. */
   changelogTopics(): Array<{ name: string; partitions: number }> {
     return this.stores.map((store) => ({ name: this.env.changelogTopic(store.name), partitions: this.env.inputPartitions }));
@@ -159,7 +172,10 @@ export class ProcessorHost {
       // alone would break the 5 s stop budget.
       maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      this.onAssignment(event.payload.memberAssignment);
+      void this.lag.refresh();
+    });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.logger.error({ err: errorMessage(event.payload.error), restart: event.payload.restart }, 'consumer crashed');
     });
@@ -171,6 +187,7 @@ export class ProcessorHost {
       partitionsConsumedConcurrently: Math.max(1, this.env.inputPartitions * (declaration.inputs.length + this.repartitionTopics.size)),
       eachBatch: (payload) => this.eachBatch(payload),
     });
+    this.lag.start();
   }
 
   /** A task fenced outside a batch (its timer): dropped; reopened when the group still assigns its partition here. */
@@ -202,7 +219,6 @@ export class ProcessorHost {
       if (assigned.has(partition)) continue;
       this.tasks.delete(partition);
       void task.then((open) => open.exclusive(() => open.close({ commit: false }))).catch(() => undefined);
-      for (const topic of this.options.declaration.inputs) this.options.metrics.removeLag(this.groupId, topic, partition);
     }
     // Open new tasks right away: restoring before the first batch, and running their timers even if no record arrives.
     for (const partition of assigned) void this.taskFor(partition).catch(() => undefined);
@@ -264,8 +280,6 @@ export class ProcessorHost {
         }
         await task.commit();
         if (lastHandled !== undefined) resolveOffset(lastHandled);
-        const high = BigInt(batch.highWatermark);
-        this.options.metrics.setLag(this.groupId, batch.topic, batch.partition, Number(high - task.nextOffset(batch.topic) < 0n ? 0n : high - task.nextOffset(batch.topic)));
       } catch (error) {
         task.abortTransaction();
         if (error instanceof ProcessingHaltedError) {
@@ -372,6 +386,7 @@ export class ProcessorHost {
       if (open) await open.exclusive(() => open.close({ commit: previous !== 'failed' }));
     }
     await this.consumer?.disconnect().catch(() => undefined);
+    await this.lagMonitor?.stop();
     await this.sharedProducer?.disconnect().catch(() => undefined);
     for (const table of this.tables.values()) await table.close();
     this.state = 'stopped';

@@ -12,6 +12,7 @@ import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { restoreStores, type RestoreProgress } from './store-restorer.ts';
 import { nextChangelogOffsets } from './store-checkpoint.ts';
+import { PartitionGauges } from './partition-gauges.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
@@ -207,6 +208,9 @@ export class ProcessorTask {
       },
       count(event, n = 1) {
         env.metrics.recordProcessorEvent(env.label, event, n);
+      },
+      partitionGauge(spec) {
+        return PartitionGauges.of(env.metrics.registry).gauge(spec, env.label, partition);
       },
       now: () => Date.now(),
       deadLetter(record, error) {
@@ -576,6 +580,7 @@ export class ProcessorTask {
     }
     this.abortTransaction();
     await Promise.resolve(this.processor?.close?.()).catch(() => undefined);
+    PartitionGauges.of(this.env.metrics.registry).forget(this.env.label, this.partition);
     for (const store of this.stores.values()) await store.close().catch(() => undefined);
     for (const release of this.releaseDirectories) release();
     this.releaseDirectories = [];

@@ -8,6 +8,7 @@ import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { deadLetterTopic, phiPathsByTopic } from '../topology/model.ts';
 import type { InputRecord, OutputRecord, Sink, SinkContext, SinkDefinition } from '../component/component.ts';
 import { ConnectorHealthTracker } from './connector-health.ts';
+import { LagMonitor } from './lag-monitor.ts';
 import type { HostOptions } from './host-options.ts';
 import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
 import { maybeCrashBeforeCommit } from './fault-injection.ts';
@@ -83,9 +84,24 @@ export class SinkHost {
       maxBytesPerPartition: 1024 * 1024,
       maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS, // see processor-host.ts
     });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      this.owned = Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
+      void this.lag.refresh();
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...declaration.inputs], fromBeginning: true });
     await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.eachBatch(payload) });
+    this.lag.start();
+  }
+
+  /** Topic partitions the group gave this host (for the lag monitor). */
+  private owned: Array<{ topic: string; partition: number }> = [];
+  private lagMonitor: LagMonitor | undefined;
+  private get lag(): LagMonitor {
+    this.lagMonitor ??= new LagMonitor({
+      kafka: this.options.kafka, groupId: this.groupId, metrics: this.options.metrics, logger: this.logger, owned: () => this.owned,
+    });
+    return this.lagMonitor;
   }
 
   /**
@@ -161,8 +177,6 @@ export class SinkHost {
       resolveOffset(last.offset);
       metrics.recordIn(this.label, batch.topic, chunk.length);
       for (const [topic, messages] of topicMessages) metrics.recordOut(this.label, topic, messages.length);
-      const lag = BigInt(batch.highWatermark) - BigInt(last.offset) - 1n;
-      metrics.setLag(this.groupId, batch.topic, batch.partition, Number(lag < 0n ? 0n : lag));
       await heartbeat();
     }
   }
@@ -229,6 +243,7 @@ export class SinkHost {
     this.abort.abort();
     await this.consumer?.stop().catch(() => undefined);
     await this.consumer?.disconnect().catch(() => undefined);
+    await this.lagMonitor?.stop();
     await this.sink?.close().catch(() => undefined);
     await this.producer?.disconnect().catch(() => undefined);
     this.state = 'stopped';

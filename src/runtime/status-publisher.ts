@@ -159,10 +159,15 @@ function round(value: number): number {
 let version: string | undefined;
 function packageVersion(): string {
   if (version === undefined) {
-    try {
-      version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
-    } catch {
-      version = 'unknown';
+    version = 'unknown';
+    // From the sources (src/runtime/) or the build (dist/src/runtime/).
+    for (const path of ['../../package.json', '../../../package.json']) {
+      try {
+        version = (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string }).version ?? 'unknown';
+        break;
+      } catch {
+        // try the next
+      }
     }
   }
   return version;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { LifelineError } from '../errors.ts';
-import { deleteOwnGroup } from '../kafka/client.ts';
+import { PartitionFetcher } from '../kafka/committed-backlog.ts';
 import { STORE_FORMAT } from './store-backend.ts';
 import type { TransactionalStore } from './transactional-store.ts';
 
@@ -54,10 +54,10 @@ export function staleReason(checkpoint: { offset: string; at: number; format: nu
  * record and read until it comes back: then everything committed before it has been applied. The
  * marker is a tombstone of its own key, so compaction removes it.
  *
- * kafkajs has no manual partition assignment, so the read uses a consumer group of its own that
- * starts every partition at the end and seeks only this partition back; fetches are bounded
- * (1 MiB per partition). Progress is checkpointed as it goes, so a restore that runs past
- * `timeoutMs` (LL_RESTORE_TIMEOUT) resumes where it stopped on the next attempt.
+ * The read joins no consumer group (kafkajs has no manual assignment; a group per restore cost a
+ * join per task and left groups behind): it fetches the one partition directly, read_committed,
+ * at most 1 MiB per fetch (PartitionFetcher). Progress is checkpointed as it goes, so a restore that
+ * runs past `timeoutMs` (LL_RESTORE_TIMEOUT) resumes where it stopped on the next attempt.
  */
 export async function restoreStores(options: {
   kafka: Kafka;
@@ -127,62 +127,41 @@ export async function restoreStores(options: {
   const deadlineAt = startedAt + timeoutMs;
   const progress = (): RestoreProgress => ({ stores: stores.map((store) => store.name), read: restoredSoFar(), toRead: Number(toRead), startedAt, deadlineAt });
   options.onProgress?.(progress());
-  const groupId = `_lifeline.restore.${randomUUID()}`;
-  const consumer = kafka.consumer({
-    groupId,
-    readUncommitted: false,
-    maxBytesPerPartition: 1024 * 1024,
-    maxBytes: 8 * 1024 * 1024,
-    maxWaitTimeInMs: 100,
-  });
   let progressTimer: NodeJS.Timeout | undefined;
-  let deadlineTimer: NodeJS.Timeout | undefined;
-  await consumer.connect();
+  const fetcher = new PartitionFetcher(kafka, 1024 * 1024);
   try {
-    await consumer.subscribe({ topics: [...byTopic.keys()], fromBeginning: false });
-    await new Promise<void>((resolve, reject) => {
-      deadlineTimer = setTimeout(() => {
-        reject(new LifelineError('LL_RESTORE_TIMEOUT', `restore of partition ${partition} (${stores.map((store) => store.name).join(', ')}) passed its deadline of ${Math.round(timeoutMs / 1000)} s after reading ${restoredSoFar()} of about ${toRead} changelog records; it resumes from its checkpoint on the next attempt`));
-      }, Math.max(0, deadlineAt - Date.now()));
-      progressTimer = setInterval(() => {
-        const now = progress();
-        options.onProgress?.(now);
-        logger.info({ read: now.read, toRead: now.toRead, stores: now.stores }, 'restoring stores from changelog');
-      }, PROGRESS_LOG_MS);
-      consumer.run({
-        autoCommit: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: async ({ batch }) => {
-          const target = byTopic.get(batch.topic);
-          if (!target || batch.partition !== partition || target.done) return;
-          for (const message of batch.messages) {
-            const seen = message.headers?.[RESTORE_MARKER_HEADER];
-            if (seen !== undefined) {
-              if (String(seen) === marker) {
-                target.done = true;
-                target.buffer.reached((BigInt(message.offset) + 1n).toString());
-                break;
-              }
-              continue;
+    progressTimer = setInterval(() => {
+      const now = progress();
+      options.onProgress?.(now);
+      logger.info({ read: now.read, toRead: now.toRead, stores: now.stores }, 'restoring stores from changelog');
+    }, PROGRESS_LOG_MS);
+    for (const [topic, target] of byTopic) {
+      let position = starts.get(topic) ?? 0n;
+      while (!target.done) {
+        if (Date.now() >= deadlineAt) {
+          throw new LifelineError('LL_RESTORE_TIMEOUT', `restore of partition ${partition} (${stores.map((store) => store.name).join(', ')}) passed its deadline of ${Math.round(timeoutMs / 1000)} s after reading ${restoredSoFar()} of about ${toRead} changelog records; it resumes from its checkpoint on the next attempt`);
+        }
+        const { records, next } = await fetcher.fetch(topic, partition, position, Math.min(200, Math.max(0, deadlineAt - Date.now())));
+        for (const message of records) {
+          const seen = message.headers?.[RESTORE_MARKER_HEADER];
+          if (seen !== undefined) {
+            if (String(seen) === marker) {
+              target.done = true;
+              target.buffer.reached((BigInt(message.offset) + 1n).toString());
+              break;
             }
-            if (message.key === null) continue;
-            await target.buffer.add(message.key.toString('utf8'), message.value, message.offset);
+            continue;
           }
-          if (target.done) {
-            await target.buffer.flush();
-            consumer.pause([{ topic: batch.topic, partitions: [partition] }]);
-            if ([...byTopic.values()].every((entry) => entry.done)) resolve();
-          }
-        },
-      }).then(() => {
-        for (const [topic, from] of starts) consumer.seek({ topic, partition, offset: from.toString() });
-      }).catch(reject);
-    });
+          if (message.key === null) continue;
+          await target.buffer.add(message.key.toString('utf8'), message.value, message.offset);
+        }
+        position = next;
+      }
+      await target.buffer.flush();
+    }
   } finally {
-    clearTimeout(deadlineTimer);
     clearInterval(progressTimer);
-    await consumer.disconnect().catch(() => undefined);
-    void deleteOwnGroup(kafka, groupId); // in the background: the restore is done
+    await fetcher.close();
     // What was read is kept, with the checkpoint it reaches: a retry continues from there.
     for (const entry of byTopic.values()) if (!entry.done) await entry.buffer.flush().catch(() => undefined);
   }

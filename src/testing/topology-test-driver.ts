@@ -15,6 +15,7 @@ import { RuntimeMetrics } from '../observe/metrics.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { DEAD_LETTER_HEADERS, deadLetterMessage, headersAsStrings } from '../runtime/dead-letter.ts';
 import { MemoryStoreBackend } from '../runtime/memory-store-backend.ts';
+import { PartitionGauges } from '../runtime/partition-gauges.ts';
 import { ProcessingHaltedError, REPARTITION_ORIGIN_HEADER, partitionForKey } from '../runtime/processor-task.ts';
 import { TransactionalStore } from '../runtime/transactional-store.ts';
 import { loadTopology } from '../topology/load-topology.ts';
@@ -855,6 +856,7 @@ class DriverTask {
       },
       hasOutput: (output) => settings.outputs[output] !== undefined,
       count: (event, n = 1) => settings.metrics.recordProcessorEvent(settings.label, event, n),
+      partitionGauge: (spec) => PartitionGauges.of(settings.metrics.registry).gauge(spec, settings.label, settings.partition),
       now: () => driver.now(),
       deadLetter(record, error) {
         const text = scrubPhiFromText(error.message, record.value, settings.phiPaths.get(record.topic) ?? []);
@@ -947,6 +949,7 @@ class DriverTask {
 
   async close(): Promise<void> {
     await this.processor.close?.();
+    PartitionGauges.of(this.settings.metrics.registry).forget(this.label, this.partition);
     for (const store of this.stores.values()) await store.close();
   }
 

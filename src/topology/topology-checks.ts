@@ -109,6 +109,7 @@ export function checkTopology(file: Record<string, unknown>, context: CheckConte
       // A processor that repartitions its inputs through an internal topic needs no co-partitioned inputs.
       const repartitions = config ? definition.repartitions?.(config as never) ?? [] : [];
       if (repartitions.length === 0) checkCoPartitioning(component, definition, topics, context);
+      if (config && definition.kind === 'processor' && definition.preservesPartitioning?.(config as never)) checkPreservedPartitioning(component, topics, context);
     }
     checkInputTopics(component, topics, labels, context);
     // An output the component does not have was reported above; where it leads does not matter.
@@ -366,6 +367,27 @@ function checkSingleWriters(
       report(context, writer.path,
         `topic ${topic} is already written by ${first.label} (${context.yaml.location(first.path)}); ` +
         `give each writer its own topic, or set shared_writers: true on topics.${topic}`);
+    }
+  }
+}
+
+/**
+ * Outputs are placed by key (Kafka's default partitioner) unless the processor declares that it
+ * preserves partitioning: then they keep the input's partition, which only means the same thing on
+ * an output with as many partitions as the inputs.
+ */
+function checkPreservedPartitioning(component: ComponentEntry, topics: Record<string, unknown>, context: CheckContext): void {
+  const partitionsOf = (topic: string): number | undefined => {
+    const entry = topics[topic];
+    return isRecord(entry) && typeof entry.partitions === 'number' ? entry.partitions : undefined;
+  };
+  const inputs = stringsOf(component.entry.inputs).map(({ value }) => partitionsOf(value)).filter((count): count is number => count !== undefined);
+  const inputPartitions = Math.max(0, ...inputs);
+  if (inputPartitions === 0) return;
+  for (const output of outputsOf(component)) {
+    const count = partitionsOf(output.topic);
+    if (count !== undefined && count !== inputPartitions) {
+      report(context, output.path, `${component.label} keeps each output on its input's partition (it preserves partitioning), so ${output.topic} needs ${inputPartitions} partitions like its inputs, not ${count}`);
     }
   }
 }

@@ -91,6 +91,28 @@ test('dead letters: grouped by fingerprint, browsed with PHI masked', { timeout:
   assertNoPhi(letters.text, 'the dead-letter view');
 });
 
+test('revealing a dead letter\'s PHI is admin-only, one record at a time, audited before it is shown', { timeout: 60_000 }, async () => {
+  const letters = await request<{ records: Array<{ deadLetter: string }> }>('GET', `/api/dead-letters/${fixture.dedup}`, { headers: fixture.as('viola') });
+  const position = letters.body.records[0]?.deadLetter as string;
+  const body = { deadLetter: position, reason: 'patient called about the charge' };
+  for (const identity of ['viola', 'otto', 'april'] as const) {
+    const refused = await request('POST', `/api/dead-letters/${fixture.dedup}/reveal`, { headers: fixture.as(identity), body });
+    assert.equal(refused.status, 403, `${identity}: ${refused.text}`);
+    assertNoPhi(refused.text, `the refusal to ${identity}`);
+  }
+  const revealed = await request<{ value: { patient_id: string }; revealed: boolean }>('POST', `/api/dead-letters/${fixture.dedup}/reveal`, { headers: fixture.as('adam'), body });
+  assert.equal(revealed.status, 200, revealed.text);
+  assert.equal(revealed.body.value.patient_id, DEAD_LETTER_PATIENT);
+  const wrong = await request('POST', `/api/dead-letters/${fixture.dedup}/reveal`, { headers: fixture.as('adam'), body: { deadLetter: 'ops.dlq.other.v1/0@0', reason: 'x' } });
+  assert.equal(wrong.status, 400);
+  const audit = await request<{ entries: Array<{ who: string; action: string; result: string; reason: string }> }>('GET', `/api/audit?action=dlq.reveal&target=${deadLetterTopic(fixture.dedup)}`, { headers: fixture.as('viola') });
+  const trail = audit.body.entries.map((entry) => `${entry.who} ${entry.result}`).reverse();
+  assert.deepEqual(trail.filter((line) => line.startsWith('adam')), ['adam started', 'adam succeeded']);
+  for (const identity of ['viola', 'otto', 'april']) assert.ok(trail.includes(`${identity} refused`), `${identity}'s refusal is audited`);
+  const still = await request('GET', `/api/dead-letters/${fixture.dedup}`, { headers: fixture.as('adam') });
+  assertNoPhi(still.text, 'browsing after a reveal');
+});
+
 test('trace follows a charge across topics in time order, PHI masked', { timeout: 120_000 }, async () => {
   const key = fixture.entityKeys[0] as string;
   const trace = await request<{ hops: Array<{ topic: string; stage: string; at: number; spentMs: number; value: { patient_id?: string } }> }>('GET', `/api/trace?key=${encodeURIComponent(key)}`, { headers: fixture.as('viola') });
@@ -101,6 +123,31 @@ test('trace follows a charge across topics in time order, PHI masked', { timeout
   assert.equal(trace.body.hops[0]?.value.patient_id, '[PHI]');
   assertNoPhi(trace.text, 'the trace');
   assert.equal((await request('GET', '/api/trace', { headers: fixture.as('viola') })).status, 400, 'a key is required');
+});
+
+test('topics and schemas: the catalogue marks PHI fields; the message viewer decodes, masks and filters, and refuses to search by a PHI field', { timeout: 60_000 }, async () => {
+  const topics = await request<{ topics: Array<{ name: string; classification: string; phiFields: string[]; fields: Array<{ path: string; phi: boolean }>; writtenBy: string[]; messages: string | null }> }>('GET', '/api/topics', { headers: fixture.as('viola') });
+  assert.equal(topics.status, 200, topics.text);
+  const received = topics.body.topics.find((topic) => topic.name === fixture.received);
+  assert.equal(received?.classification, 'phi');
+  assert.ok(received?.phiFields.includes('patient_id'));
+  assert.equal(received?.fields.find((field) => field.path === 'patient_id')?.phi, true);
+  assert.equal(received?.fields.find((field) => field.path === 'entity_key')?.phi, false);
+  assert.deepEqual(received?.writtenBy, [fixture.source]);
+
+  const all = await request<{ records: Array<{ key: string; value: { patient_id: string } }> }>('GET', `/api/topics/${fixture.deduplicated}/messages`, { headers: fixture.as('viola') });
+  assert.equal(all.status, 200, all.text);
+  assert.equal(all.body.records.length, 3);
+  assert.ok(all.body.records.every((record) => record.value.patient_id === '[PHI]'));
+  assertNoPhi(all.text, 'the message viewer');
+  const key = fixture.entityKeys[1] as string;
+  const byKey = await request<{ records: Array<{ key: string }> }>('GET', `/api/topics/${fixture.deduplicated}/messages?key=${encodeURIComponent(key)}`, { headers: fixture.as('viola') });
+  assert.deepEqual(byKey.body.records.map((record) => record.key), [key]);
+  const byField = await request<{ records: Array<{ key: string }> }>('GET', `/api/topics/${fixture.deduplicated}/messages?field=entity_key&value=${encodeURIComponent(key)}`, { headers: fixture.as('viola') });
+  assert.deepEqual(byField.body.records.map((record) => record.key), [key]);
+  const byPhi = await request('GET', `/api/topics/${fixture.deduplicated}/messages?field=patient_id&value=${PATIENT_IDS[0]}`, { headers: fixture.as('viola') });
+  assert.equal(byPhi.status, 400, 'searching by a PHI value would tell whether the patient is there');
+  assert.equal((await request('GET', '/api/topics/not.a.topic.v1/messages', { headers: fixture.as('viola') })).status, 400);
 });
 
 test('the SLA board buckets open transactions by age and lists the warned and the breached', { timeout: 60_000 }, async () => {
@@ -240,4 +287,33 @@ test('lifeline run --console-port embeds the same console in the runtime process
   assert.equal((await fetch(`${fixture.embeddedUrl}/api/flows`)).status, 401);
   const refused = await fetch(`${fixture.embeddedUrl}/api/replay-plans`, { method: 'POST', headers: { ...fixture.as('viola'), 'content-type': 'application/json' }, body: JSON.stringify({ component: fixture.dedup, reason: 'x' }) });
   assert.equal(refused.status, 403);
+});
+
+test('consumers: groups with lag per partition and owner; an offset reset is dry-run, planned by an operator and approved by an approver (the running group is paused and resumed)', { timeout: 180_000 }, async () => {
+  const group = `${fixture.appId}.${fixture.dedup}`;
+  const groups = await request<{ groups: Array<{ group: string; component: string; partitions: Array<{ topic: string; memberId: string | null }> }> }>('GET', '/api/groups', { headers: fixture.as('viola') });
+  assert.equal(groups.status, 200, groups.text);
+  const described = groups.body.groups.find((candidate) => candidate.group === group);
+  assert.equal(described?.component, fixture.dedup);
+  assert.equal(described?.partitions.length, 2);
+
+  const dryRun = await request<{ totalToReprocess: string; partitions: Array<{ topic: string; target: string }> }>('POST', `/api/groups/${group}/reset-dry-run`, { headers: fixture.as('viola'), body: { toEarliest: true } });
+  assert.equal(dryRun.status, 200, dryRun.text);
+  assert.ok(Number(dryRun.body.totalToReprocess) >= 4, dryRun.text);
+  assert.ok(dryRun.body.partitions.every((row) => row.topic === fixture.received && row.target === '0'));
+  const bad = await request('POST', `/api/groups/${group}/reset-dry-run`, { headers: fixture.as('viola'), body: { toEarliest: true, toLatest: true } });
+  assert.equal(bad.status, 400);
+
+  const byViewer = await request('POST', '/api/replay-plans', { headers: fixture.as('viola'), body: { group, reset: { toEarliest: true }, reason: 'viewer tries' } });
+  assert.equal(byViewer.status, 403);
+  const planned = await request<{ id: string; state: string; kind: string }>('POST', '/api/replay-plans', { headers: fixture.as('otto'), body: { group, reset: { toEarliest: true }, reason: 'reprocess the day' } });
+  assert.equal(planned.status, 200, planned.text);
+  assert.equal(planned.body.kind, 'offsets');
+  assert.equal(planned.body.state, 'planned');
+  const approved = await request<{ state: string; result_detail: string }>('POST', `/api/replay-plans/${planned.body.id}/approve`, { headers: fixture.as('april'), body: { reason: 'ok' } });
+  assert.equal(approved.status, 200, approved.text);
+  assert.equal(approved.body.state, 'executed', approved.text);
+  assert.match(approved.body.result_detail, /paused and resumed/);
+  const after = await request<{ groups: Array<{ group: string; partitions: Array<{ committed: string | null }> }> }>('GET', '/api/groups', { headers: fixture.as('viola') });
+  assert.ok(after.body.groups.some((candidate) => candidate.group === group), 'the group is back');
 });

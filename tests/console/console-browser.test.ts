@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -24,6 +24,7 @@ let fixture: ConsoleFixture;
 let browser: Browser;
 
 before(async () => {
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set LIFELINE_CHROMIUM`);
   // The page is built by the project's own build, from the sources under test.
   const build = spawnSync('npm', ['run', '--silent', 'build:console'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   assert.equal(build.status, 0, `npm run build:console failed:\n${build.stdout}\n${build.stderr}`);
@@ -89,12 +90,12 @@ test('a viewer sees the flows graph with each node\'s health, a node\'s detail, 
   await page.screenshot({ path: join(SCREENSHOTS, 'dead-letters.png'), fullPage: true });
 
   // Every page is reachable by its URL and says when it was refreshed.
-  for (const path of ['/sla', '/trace', '/audit']) {
+  for (const path of ['/sla', '/trace', '/consumers', '/topics', `/topics/${fixture.received}`, '/audit']) {
     await page.goto(`${fixture.console.url}${path}`);
     await page.getByTestId('who').waitFor();
     if (path !== '/trace') await page.waitForFunction(() => /Last refreshed: \d/.test(document.querySelector('[data-testid="last-refreshed"]')?.textContent ?? ''), undefined, { timeout: 30_000 });
     assertNoPhi(await page.content(), path);
-    await page.screenshot({ path: join(SCREENSHOTS, `${path.slice(1)}.png`), fullPage: true });
+    await page.screenshot({ path: join(SCREENSHOTS, `${path.slice(1).replace(/\//g, '-')}.png`), fullPage: true });
   }
   await context.close();
   assert.ok(firstPaintMs < 10_000, `the graph appeared ${firstPaintMs} ms after login started`);

@@ -26,6 +26,7 @@ export const DEAD_LETTER_PATIENT = 'MRN-PHI-79999';
 
 export interface ConsoleFixture {
   readonly file: string;
+  readonly appId: string;
   readonly received: string;
   readonly deduplicated: string;
   readonly slaTopic: string;
@@ -147,7 +148,7 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
     return { 'x-lifeline-operator': env.LIFELINE_OPERATOR as string, 'x-lifeline-token': env.LIFELINE_OPERATOR_TOKEN as string };
   };
   return {
-    file: written.file, embeddedUrl, received, deduplicated, slaTopic, source, dedup, operators, console: running, kafka, admin, serde, entityKeys,
+    file: written.file, appId: written.appId, embeddedUrl, received, deduplicated, slaTopic, source, dedup, operators, console: running, kafka, admin, serde, entityKeys,
     as: tokenOf,
     async close() {
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);

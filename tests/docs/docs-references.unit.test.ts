@@ -26,13 +26,16 @@ function links(text: string): string[] {
   return [...text.replace(/```[\s\S]*?```/g, '').matchAll(/\]\(([^)\s]+)\)/g)].map((match) => match[1] as string);
 }
 
+const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : []));
+/** The string literals of src/: a code span that is one of them quotes a message (a log line), not a command. */
+const SOURCE_STRINGS = new Set(walk('src').flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/'([^'\n\\]{3,})'/g)].map((match) => match[1] as string)));
+
 function knownTopics(): Set<string> {
   const topology = parse(readFileSync('topology.yaml', 'utf8')) as { topics?: Record<string, unknown>; processors?: Record<string, unknown>; connectors?: Record<string, unknown> };
   const known = new Set(Object.keys(topology.topics ?? {}));
   for (const label of [...Object.keys(topology.processors ?? {}), ...Object.keys(topology.connectors ?? {})]) known.add(`ops.dlq.${label}.v1`);
   // Topics Lifeline writes itself (audit, replay plans, …) are named in its sources.
-  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : []));
-  for (const file of walk('src')) for (const match of readFileSync(file, 'utf8').matchAll(/'((?:ops|_lifeline)\.[a-z0-9_.-]+)'/g)) known.add(match[1] as string);
+  for (const text of SOURCE_STRINGS) if (/^(?:ops|_lifeline)\.[a-z0-9_.-]+$/.test(text)) known.add(text);
   return known;
 }
 
@@ -47,7 +50,7 @@ interface Finding { readonly doc: string; readonly what: string }
 function check(doc: string, text: string, topics: Set<string>, commands: Set<string>): Finding[] {
   const findings: Finding[] = [];
   const code = codeOf(text);
-  for (const snippet of code) {
+  for (const snippet of code.filter((span) => !SOURCE_STRINGS.has(span))) {
     for (const match of snippet.matchAll(TOPIC)) {
       const topic = match[1] as string;
       if (!topics.has(topic)) findings.push({ doc, what: `topic ${topic} is not declared in topology.yaml` });

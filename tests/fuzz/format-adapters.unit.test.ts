@@ -75,7 +75,7 @@ describe('fuzz: format adapters', () => {
     await fc.assert(fc.asyncProperty(mutated(seeds), async (bytes) => {
       outcomes[cleanOutcome(() => decodeDelivery(bytes, partner('hl7v2'), context), FORMAT_CODES)]++;
       await streamOutcome(bytes, 'fuzz.hl7', partner('hl7v2'));
-    }), fuzzParameters(150));
+    }), fuzzParameters(100));
     assert.ok(outcomes.records > 0 && outcomes.rejected > 0, `both outcomes seen: ${JSON.stringify(outcomes)}`);
   });
 
@@ -91,7 +91,7 @@ describe('fuzz: format adapters', () => {
     await fc.assert(fc.asyncProperty(fc.oneof(mutated(seeds, 4), deepJson, swapped), async (bytes) => {
       cleanOutcome(() => decodeDelivery(bytes, partner('fhir_r4'), context), FORMAT_CODES);
       await streamOutcome(bytes, 'fuzz.json', partner('fhir_r4'));
-    }), fuzzParameters(120));
+    }), fuzzParameters(80));
   });
 
   test('CSV: mutated spreadsheet exports end as valid records or LL_FORMAT_* errors, whole or streamed', { timeout: fuzzTimeout(60_000) }, async () => {
@@ -105,7 +105,7 @@ describe('fuzz: format adapters', () => {
     await fc.assert(fc.asyncProperty(cases, async ({ bytes, config }) => {
       cleanOutcome(() => decodeDelivery(bytes, config, context), FORMAT_CODES);
       await streamOutcome(bytes, 'fuzz.csv', config);
-    }), fuzzParameters(80));
+    }), fuzzParameters(60));
   });
 });
 

@@ -23,10 +23,11 @@ export function fuzzTimeout(defaultMs: number): number {
   return process.env.LIFELINE_FUZZ_RUNS ? Number.POSITIVE_INFINITY : defaultMs;
 }
 
-/** fast-check parameters: the run count, and a seed from LIFELINE_FUZZ_SEED to replay a failure. */
+/** fast-check parameters: the run count; LIFELINE_FUZZ_SEED (and LIFELINE_FUZZ_PATH) replay a reported failure. */
 export function fuzzParameters(defaultRuns: number): fc.Parameters<unknown> {
   const seed = Number(process.env.LIFELINE_FUZZ_SEED);
-  return { numRuns: fuzzRuns(defaultRuns), ...(Number.isInteger(seed) ? { seed } : {}) };
+  const path = process.env.LIFELINE_FUZZ_PATH;
+  return { numRuns: fuzzRuns(defaultRuns), includeErrorInReport: true, ...(Number.isInteger(seed) ? { seed } : {}), ...(path ? { path } : {}) };
 }
 
 /** Every fixture file of a format, as bytes (the public corpus and our own). */

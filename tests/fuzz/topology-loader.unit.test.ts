@@ -45,7 +45,7 @@ test('fuzz: a mutated topology.yaml loads or is refused with a clean validation 
     } finally {
       rmSync(file, { force: true });
     }
-  }), fuzzParameters(40));
+  }), fuzzParameters(30));
   assert.ok(outcomes.refused > 0, JSON.stringify(outcomes));
 });
 

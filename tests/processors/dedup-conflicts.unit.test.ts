@@ -63,6 +63,10 @@ test('the fingerprint leaves out how and when a record was delivered, not what i
   assert.equal(contentFingerprint(charge()), contentFingerprint(charge({ delivery_id: 'msg_2', channel: 'FILE', received_at: 5, sent_at: 6, version: 'other' })));
   assert.notEqual(contentFingerprint(charge()), contentFingerprint(charge({ total: { amount_minor: 4251, currency: 'USD' } })));
   assert.match(contentFingerprint(charge()), /^[0-9a-f]{16}$/);
+  // No time in the content: the adapters stand in the arrival time, which is not content either.
+  assert.equal(contentFingerprint(charge({ occurred_at: 1000 })), contentFingerprint(charge({ occurred_at: 7000, received_at: 7000 })));
+  assert.equal(contentFingerprint(charge({ occurred_at: 900 })), contentFingerprint(charge({ occurred_at: 950, sent_at: 950 })), 'nor the send time (a resend with a new MSH-7)');
+  assert.notEqual(contentFingerprint(charge({ occurred_at: 1 })), contentFingerprint(charge({ occurred_at: 2 })));
 });
 
 test('a redelivery is a duplicate; the same key with other content is a conflict on the conflicts output with both fingerprints, counted', async () => {

@@ -206,3 +206,19 @@ test('sla driver: a milestone after its end is recorded on the finished transact
   assert.deepEqual(kinds(events.readValues()), ['invoice_to_payment:INV-C9:warning'], 'only the open transaction came due');
   await driver.close();
 });
+
+test('sla driver: while the tracker reads a backlog of old inputs, deadlines follow the inputs\' time, not the wall clock', async () => {
+  const driver = await slaDriver();
+  const events = driver.output<SlaEvent>('ops.sla.v1');
+  // The tracker was down for 20 minutes: the charge and its invoice wait in the backlog.
+  await driver.advanceWallClockTime(20 * MINUTE);
+  await driver.input('charges').pipe(charge('C7', T0));
+  await driver.advanceWallClockTime(1000); // a tick while catching up: 20 min after the charge on the wall clock
+  assert.deepEqual(kinds(events.readValues()), ['charge_to_invoice:C7:started'], 'no warning, no breach caused by the tracker\'s own lag');
+  await driver.input('invoices').pipe(invoice('C7', 'posted', T0 + 2 * MINUTE));
+  assert.deepEqual(kinds(events.readValues()), ['charge_to_invoice:C7:completed', 'invoice_to_payment:INV-C7:started']);
+  // Caught up and idle: the wall clock rules again, and the open invoice flow warns on it.
+  await driver.advanceWallClockTime(60 * MINUTE);
+  assert.deepEqual(kinds(events.readValues()), ['invoice_to_payment:INV-C7:warning']);
+  await driver.close();
+});

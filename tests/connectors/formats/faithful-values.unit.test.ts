@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import type { DeliveryContext, ServiceCharge } from '../../../connectors/formats/canonical.ts';
+import type { DeliveryContext, PharmacyDispense, ServiceCharge } from '../../../connectors/formats/canonical.ts';
 import { completeLineMoney, parseHl7Timestamp } from '../../../connectors/formats/field-values.ts';
 import { fhirToCanonical } from '../../../connectors/formats/fhir-r4.ts';
 import { declaredHl7Charset, delimitersOf, unescapeHl7 } from '../../../connectors/formats/hl7-text.ts';
@@ -105,5 +106,24 @@ describe('money: quantity, unit price and total consistent', () => {
     const charge = fhirToCanonical(JSON.stringify(item), context)[0]?.value as ServiceCharge;
     assert.deepEqual([charge.quantity, charge.unit_price?.amount_minor, charge.total?.amount_minor], [2, 4225, 8450]);
     assert.equal(charge.idempotency_key.split('|')[0], 'north_lab', 'partner-scoped key');
+  });
+});
+
+describe('FHIR MedicationDispense', () => {
+  test('becomes a pharmacy dispense: pharmacy, prescription, the contained Medication\'s code, quantity and days supply; no prices in R4', () => {
+    const text = readFileSync('tests/fixtures/partner/public/fhir-r4/MedicationDispense-meddisp0301.json', 'utf8');
+    const [record] = fhirToCanonical(text, context);
+    assert.equal(record?.kind, 'pharmacy_dispense');
+    const dispense = record?.value as PharmacyDispense;
+    assert.deepEqual(
+      [dispense.pharmacy_id, dispense.rx_number, dispense.product_code, dispense.product_code_system, dispense.quantity, dispense.quantity_unit, dispense.days_supply, dispense.status, dispense.total],
+      ['Location/ukp', 'MedicationRequest/medrx0318', '0069-2587-10', 'http://hl7.org/fhir/sid/ndc', 12, 'Vial', 3, 'UNKNOWN', null],
+    );
+    assert.equal(dispense.occurred_at, Date.UTC(2015, 0, 15, 10, 20));
+  });
+
+  test('without a dispensed quantity it is refused, naming the field', () => {
+    const text = readFileSync('tests/fixtures/partner/public/fhir-r4/MedicationDispense-meddisp008.json', 'utf8');
+    assert.throws(() => fhirToCanonical(text, context), (error: Error & { code?: string }) => error.code === 'LL_FORMAT_FHIR_INVALID' && /quantity is required/.test(error.message));
   });
 });

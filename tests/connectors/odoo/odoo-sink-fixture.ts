@@ -15,7 +15,7 @@ export interface WritebackResult {
   key: string;
   model: string;
   odoo_id: number | null;
-  outcome: 'created' | 'updated' | 'unchanged';
+  outcome: 'created' | 'updated' | 'unchanged' | 'skipped_older';
   latency_ms: number;
   write_ms: number;
 }

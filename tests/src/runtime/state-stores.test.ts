@@ -158,7 +158,7 @@ test('a restart restores only the changelog tail written since its local checkpo
 
 test('a restore past runtime.restore_timeout marks the process not ready and says why', { timeout: 90_000 }, async () => {
   const topology = await writeCounterTopology({ partitions: 1, store: 'lmdb' });
-  editTopology(topology.file, (text) => text.replace('  commit_interval: 200ms\n', '  commit_interval: 200ms\n  restore_timeout: 20ms\n'));
+  editTopology(topology.file, (text) => text.replace('  commit_interval: 200ms\n', '  commit_interval: 200ms\n  restore_timeout: 1ms\n'));
   const input = await testEventTopic(topology.input, 1);
   cleanups.push(() => input.close());
   const runtime = await startRuntime(topology.file);
