@@ -85,4 +85,4 @@ fi
 : "${ODOO_USERNAME:?set ODOO_USERNAME to the login of the Odoo integration user (docs/odoo.md)}"
 : "${ODOO_API_KEY:?set ODOO_API_KEY to the API key of the Odoo user in ODOO_USERNAME}"
 
-node bin/lifeline.mjs run --topology topology.yaml
+node bin/lifeline.mjs run --topology topology.yaml --console-port "${LIFELINE_CONSOLE_PORT:-8080}"

@@ -1,7 +1,6 @@
 // `npm run build`: compiles the TypeScript of src/, connectors/, processors/ and dev/ to JavaScript in
-// dist/ (tsc, tsconfig.build.json: relative `.ts` imports rewritten to `.js`), builds the console's
-// page (`npm run build:console`, vite) into dist/console/dist where the built server looks for it,
-// copies the files the code reads next to itself (the ops schemas, the Kafka pom), and stamps the build. bin/lifeline.mjs
+// dist/ (tsc, tsconfig.build.json: relative `.ts` imports rewritten to `.js`), builds the console's page, copies the files the
+// code reads next to itself (the ops schemas, the Kafka pom), and stamps the build. bin/lifeline.mjs
 // runs dist/ when its stamp is newer than every source file, and the sources through tsx otherwise.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,9 +15,6 @@ rmSync(dist, { recursive: true, force: true });
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
 const compiled = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (compiled.status !== 0) process.exit(compiled.status ?? 1);
-const page = spawnSync('npm', ['run', '--silent', 'build:console'], { cwd: root, stdio: 'inherit' });
-if (page.status !== 0) process.exit(page.status ?? 1);
-cpSync(join(root, 'console/dist'), join(dist, 'console/dist'), { recursive: true });
 cpSync(join(root, 'schemas'), join(dist, 'schemas'), { recursive: true });
 // Files the code reads beside itself (the Kafka pom, simulator seeds): every non-TypeScript file.
 for (const folder of COMPILED) {
@@ -30,6 +26,10 @@ for (const folder of COMPILED) {
     cpSync(from, to);
   }
 }
+// The console's page (Vite), served from console/dist beside the sources and dist/console/dist beside the build.
+const consoleBuild = spawnSync('npm', ['run', '--silent', 'build:console'], { cwd: root, stdio: 'inherit' });
+if (consoleBuild.status !== 0) process.exit(consoleBuild.status ?? 1);
+cpSync(join(root, 'console/dist'), join(dist, 'console/dist'), { recursive: true });
 const commit = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
 writeFileSync(join(dist, 'BUILD.json'), `${JSON.stringify({
   builtAt: new Date().toISOString(),

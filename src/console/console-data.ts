@@ -5,7 +5,7 @@ import { readTopicRanges, type PartitionRange } from '../kafka/topic-reader.ts';
 import { PHI_MASK } from '../observe/phi-mask.ts';
 import { AuditTrail, type AuditEvent, type AuditFilter } from '../ops/audit-trail.ts';
 import { readDeadLetters, readReplayMarkers, type DeadLetter, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
-import { describeGroup } from '../ops/group-inspection.ts';
+import { describeGroup, listGroups } from '../ops/group-inspection.ts';
 import { topicCatalogue } from '../ops/topic-catalogue.ts';
 import { RecordViewer } from '../ops/record-view.ts';
 import { LIFELINE_HEADERS } from '../component/record-headers.ts';
@@ -70,11 +70,15 @@ const STALE_PERIODS = 3;
 /** Records read per topic at most by the SLA board and Trace (the newest ones). */
 const SCAN_LIMIT_PER_TOPIC = 20_000;
 const CACHE_MS = 2000;
+/** How old an answer may be served while a fresh one is read. */
+const STALE_MS = 60_000;
 
 export class ConsoleData {
-  private readonly cache = new Map<string, { at: number; value: Promise<unknown> }>();
+  private readonly cache = new Map<string, { at: number; value: Promise<unknown>; settled: boolean; refreshing: boolean }>();
   /** Per dead-letter topic: its offsets when counted, and the count (one entry per component: bounded by the topology). */
   private readonly deadLetterCountCache = new Map<string, { signature: string; count: number }>();
+  /** Per dead-letter topic of the topology: its offsets when read, and what the fingerprint groups need. */
+  private readonly summaryCache = new Map<string, { signature: string; letters: LetterSummary[] }>();
 
   constructor(
     private readonly topology: Topology,
@@ -85,14 +89,34 @@ export class ConsoleData {
     private readonly audit: () => Promise<AuditTrail>,
   ) {}
 
+  /**
+   * A view read at most every CACHE_MS; within STALE_MS an older answer is served at once while a
+   * fresh one is read in the background (stale-while-revalidate), so pages stay fast however big
+   * the topics are. Every view carries its `refreshedAt`, so the page says how old it is.
+   */
   private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const now = Date.now();
     const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < CACHE_MS) return hit.value as Promise<T>;
+    if (hit && now - hit.at < CACHE_MS) return hit.value as Promise<T>;
+    if (hit?.settled && now - hit.at < STALE_MS) {
+      if (!hit.refreshing) {
+        hit.refreshing = true;
+        const next = load();
+        next.then(() => this.cache.set(key, { at: Date.now(), value: next, settled: true, refreshing: false }), () => { hit.refreshing = false; });
+      }
+      return hit.value as Promise<T>;
+    }
     const value = load();
-    this.cache.set(key, { at: Date.now(), value });
-    value.catch(() => this.cache.delete(key));
-    if (this.cache.size > 200) for (const [name, entry] of this.cache) if (Date.now() - entry.at >= CACHE_MS) this.cache.delete(name);
+    const entry = { at: now, value: value as Promise<unknown>, settled: false, refreshing: false };
+    this.cache.set(key, entry);
+    value.then(() => { entry.settled = true; }, () => this.cache.delete(key));
+    if (this.cache.size > 200) for (const [name, cached] of this.cache) if (now - cached.at >= STALE_MS) this.cache.delete(name);
     return value;
+  }
+
+  /** Reads the main views once, so the first person to open the console does not wait for them. */
+  warm(): void {
+    for (const view of [() => this.flows(), () => this.deadLetterGroups(), () => this.topics(), () => this.groups()]) view().catch(() => undefined);
   }
 
   invalidate(): void {
@@ -154,12 +178,13 @@ export class ConsoleData {
   private async lags(): Promise<Map<string, { total: number; byTopic: Map<string, number> }>> {
     const admin = await this.admin();
     const lags = new Map<string, { total: number; byTopic: Map<string, number> }>();
-    await Promise.all(Object.values(this.topology.components).filter((component) => component.kind !== 'source').map(async (component) => {
+    // True lag reads the partitions' tails: a few groups at a time, not fifty consumers at once.
+    await inBatches(Object.values(this.topology.components).filter((component) => component.kind !== 'source'), 8, async (component) => {
       const description = await describeGroup(admin, this.topology, this.groupOf(component.label), this.kafka);
       const byTopic = new Map<string, number>();
       for (const partition of description.partitions) byTopic.set(partition.topic, (byTopic.get(partition.topic) ?? 0) + Number(partition.lag));
       lags.set(component.label, { total: Number(description.totalLag), byTopic });
-    }));
+    });
     return lags;
   }
 
@@ -254,8 +279,12 @@ export class ConsoleData {
 
   /** One component: declaration with secrets masked, partitions and owners, processes, rates over time. */
   async node(label: string): Promise<ViewBody | undefined> {
-    const component = this.topology.components[label];
-    if (!component) return undefined;
+    if (!this.topology.components[label]) return undefined;
+    return this.cached(`node\u0000${label}`, () => this.readNode(label));
+  }
+
+  private async readNode(label: string): Promise<ViewBody> {
+    const component = this.topology.components[label] as ComponentDeclaration;
     const admin = await this.admin();
     const flows = await this.flows();
     const node = flows.nodes.find((candidate) => candidate.id === label);
@@ -279,6 +308,25 @@ export class ConsoleData {
       })),
       rates: { lastHour: this.statuses.rateHistory(this.topology.runtime.appId, label, now - 3600_000) },
     };
+  }
+
+  /** The topology's consumer groups, each with lag per partition and the member owning it. */
+  groups(): Promise<ViewBody> {
+    return this.cached('groups', async () => {
+      const admin = await this.admin();
+      const groups = await listGroups(admin, this.topology);
+      const described: Array<Record<string, unknown>> = [];
+      await inBatches(groups.slice(0, 200), 8, async (group) => {
+        const description = await describeGroup(admin, this.topology, group.group, this.kafka);
+        described.push({
+          group: group.group, state: description.state, component: description.component, totalLag: description.totalLag,
+          members: description.memberList.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.host })),
+          partitions: description.partitions,
+        });
+      });
+      described.sort((a, b) => String(a.group).localeCompare(String(b.group)));
+      return { refreshedAt: Date.now(), groups: described };
+    });
   }
 
   // ---- SLA board -------------------------------------------------------------------------------
@@ -439,17 +487,16 @@ export class ConsoleData {
       const groups = new Map<string, { fingerprint: string; component: string; topic: string; errorClass: string; message: string; count: number; replayed: number; firstSeen: number; lastSeen: number; originTopics: string[] }>();
       const totals: Array<{ component: string; topic: string; count: number; replayed: number }> = [];
       for (const { topic, component } of this.deadLetterTopics(existing)) {
-        const letters = await readDeadLetters(this.kafka, admin, topic);
+        const letters = await this.letterSummaries(topic);
         totals.push({ component, topic, count: letters.length, replayed: letters.filter((letter) => markers.has(letter.position)).length });
         for (const letter of letters) {
-          const message = normaliseMessage(letter.errorMessage);
-          const fingerprint = `${component}|${letter.errorClass}|${message}`;
-          const group = groups.get(fingerprint) ?? { fingerprint, component, topic, errorClass: letter.errorClass, message, count: 0, replayed: 0, firstSeen: letter.failedAt, lastSeen: letter.failedAt, originTopics: [] };
+          const fingerprint = `${component}|${letter.errorClass}|${letter.message}`;
+          const group = groups.get(fingerprint) ?? { fingerprint, component, topic, errorClass: letter.errorClass, message: letter.message, count: 0, replayed: 0, firstSeen: letter.failedAt, lastSeen: letter.failedAt, originTopics: [] };
           group.count += 1;
           if (markers.has(letter.position)) group.replayed += 1;
           group.firstSeen = Math.min(group.firstSeen, letter.failedAt);
           group.lastSeen = Math.max(group.lastSeen, letter.failedAt);
-          if (!group.originTopics.includes(letter.origin.topic)) group.originTopics.push(letter.origin.topic);
+          if (!group.originTopics.includes(letter.originTopic)) group.originTopics.push(letter.originTopic);
           groups.set(fingerprint, group);
         }
       }
@@ -457,8 +504,29 @@ export class ConsoleData {
     });
   }
 
+  /**
+   * What the fingerprint groups need of each dead letter of a topic, read again only when the
+   * topic's offsets moved (dead letters are only ever appended), at most MAX_SUMMARIES per topic.
+   */
+  private async letterSummaries(topic: string): Promise<LetterSummary[]> {
+    const admin = await this.admin();
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const signature = offsets.map((entry) => `${entry.partition}:${entry.low}-${entry.high}`).sort().join(',');
+    const known = this.summaryCache.get(topic);
+    if (known && known.signature === signature) return known.letters;
+    const letters = (await readDeadLetters(this.kafka, admin, topic)).slice(-MAX_SUMMARIES).map((letter) => ({
+      position: letter.position, errorClass: letter.errorClass, message: normaliseMessage(letter.errorMessage), failedAt: letter.failedAt, originTopic: letter.origin.topic,
+    }));
+    this.summaryCache.set(topic, { signature, letters });
+    return letters;
+  }
+
   /** A component's dead letters, PHI masked, newest first, at most `limit`. */
-  async deadLetters(component: string, filter: DeadLetterFilter, limit: number): Promise<ViewBody> {
+  deadLetters(component: string, filter: DeadLetterFilter, limit: number): Promise<ViewBody> {
+    return this.cached(`dlq\u0000${component}\u0000${JSON.stringify(filter)}\u0000${limit}`, () => this.readDeadLetterView(component, filter, limit));
+  }
+
+  private async readDeadLetterView(component: string, filter: DeadLetterFilter, limit: number): Promise<ViewBody> {
     const admin = await this.admin();
     const topic = deadLetterTopic(component);
     const [letters, markers] = await Promise.all([readDeadLetters(this.kafka, admin, topic, filter), readReplayMarkers(this.kafka, admin)]);
@@ -547,6 +615,17 @@ export class ConsoleData {
     return { refreshedAt: Date.now(), total: entries.length, entries: entries.slice(-limit).reverse() };
   }
 }
+
+interface LetterSummary {
+  readonly position: string;
+  readonly errorClass: string;
+  readonly message: string;
+  readonly failedAt: number;
+  readonly originTopic: string;
+}
+
+/** Dead letters per topic the fingerprint view keeps in memory at most (the newest). */
+const MAX_SUMMARIES = 100_000;
 
 interface SlaEventValue {
   flow: string;

@@ -14,7 +14,6 @@ import { LifelineError, errorCode, errorMessage } from '../errors.ts';
 import { describeSelection, selectDeadLetters, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { ACTION_ROLES, isAllowed, rolesFor, type ControlAction, type Operator } from '../ops/operator-identity.ts';
 import { ReplayPlanStore, withState, type ReplayPlan } from '../ops/replay-plans.ts';
-import { describeGroup, listGroups } from '../ops/group-inspection.ts';
 import { describeTarget, planReset, totalToReprocess } from '../ops/offset-reset.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
 import { resetScope, resetTarget } from '../cli/offsets-commands.ts';
@@ -81,6 +80,7 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
   const statuses = new StatusWatcher(session.kafka, logger);
   await statuses.start();
   const data = new ConsoleData(topology, session.kafka, () => session.admin(), session.serde, statuses, () => session.audit());
+  data.warm();
 
   const app = Fastify({ loggerInstance: logger.child({ component: 'console' }, { level: 'warn' }) as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024 })
     .withTypeProvider<TypeBoxTypeProvider>();
@@ -391,20 +391,7 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
 
   // ---- consumer groups and offsets ----------------------------------------------------------------
 
-  app.get('/api/groups', { preHandler: reader, schema: { tags: ['groups'], summary: 'Consumer groups of this topology with lag per partition and its owner', response: { 200: GroupsView } } }, async () => {
-    const admin = await session.admin();
-    const groups = await listGroups(admin, topology);
-    const described = [];
-    for (const group of groups.slice(0, 200)) {
-      const description = await describeGroup(admin, topology, group.group, session.kafka);
-      described.push({
-        group: group.group, state: description.state, component: description.component, totalLag: description.totalLag,
-        members: description.memberList.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.host })),
-        partitions: description.partitions,
-      });
-    }
-    return { refreshedAt: Date.now(), groups: described };
-  });
+  app.get('/api/groups', { preHandler: reader, schema: { tags: ['groups'], summary: 'Consumer groups of this topology with lag per partition and its owner', response: { 200: GroupsView } } }, () => data.groups());
 
   app.post('/api/groups/:group/reset-dry-run', {
     preHandler: changer,

@@ -136,7 +136,8 @@ export async function restoreStores(options: {
       options.onProgress?.(now);
       logger.info({ read: now.read, toRead: now.toRead, stores: now.stores }, 'restoring stores from changelog');
     }, PROGRESS_LOG_MS);
-    for (const [topic, target] of byTopic) {
+    // Every store of the partition at once: each reads its own changelog partition.
+    await Promise.all([...byTopic].map(async ([topic, target]) => {
       let position = starts.get(topic) ?? 0n;
       while (!target.done) {
         if (Date.now() >= deadlineAt) {
@@ -159,7 +160,7 @@ export async function restoreStores(options: {
         position = next;
       }
       await target.buffer.flush();
-    }
+    }));
   } finally {
     clearInterval(progressTimer);
     await fetcher.close();

@@ -15,7 +15,9 @@ test('the repository\'s topology.yaml (the golden path) is valid once its secret
   // Unset secrets are warnings (validation uses none of them), and problems with --strict.
   const warned = await runLifeline(['topology', 'validate', '--topology', 'topology.yaml'], { env: settings });
   assert.equal(warned.code, 0, warned.stderr);
-  assert.match(warned.stdout, /is valid: .*\(\d+ warnings?\)/);
+  // The count also holds the partner-routing warnings (types a partner's format can produce that no output maps).
+  const counted = Number(/is valid: .*\((\d+) warnings?\)/.exec(warned.stdout)?.[1]);
+  assert.ok(counted >= absent.length, `at least one warning per unset secret: ${warned.stdout}`);
   for (const name of absent) assert.match(warned.stderr, new RegExp(`warning: .*environment variable ${name} is not set`));
   const missing = await runLifeline(['topology', 'validate', '--strict', '--topology', 'topology.yaml'], { env: settings });
   const noUser = await runLifeline(['topology', 'validate', '--topology', 'topology.yaml']);
