@@ -10,7 +10,6 @@ import type { Kafka } from 'kafkajs';
  * Fetch from the committed offset, counted the way the consumer would deliver it.
  */
 const require = createRequire(import.meta.url);
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const Batch = require('kafkajs/src/consumer/batch.js') as new (topic: string, fetchedOffset: string, partitionData: unknown) => { messages: Array<{ offset: string }> };
 const READ_COMMITTED = 1;
 /** Backlogs up to this many offsets are counted record by record; above, offsets are reported (markers included). */

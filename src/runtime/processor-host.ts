@@ -49,6 +49,8 @@ export class ProcessorHost {
   private readonly restoring = new Map<number, RestoreProgress>();
   private readonly restoreFailures = new Map<number, string>();
   private readonly openFailures = new Map<number, number>();
+  /** Partitions whose task is fencing, restoring or initialising: not ready yet. */
+  private readonly opening = new Set<number>();
 
   constructor(private readonly options: ProcessorHostOptions) {
     const { topology, declaration, definition } = options;
@@ -228,12 +230,15 @@ export class ProcessorHost {
     let task = this.tasks.get(partition);
     if (!task) {
       const created = new ProcessorTask(this.env, partition);
+      this.opening.add(partition);
       task = created.open().then(() => {
+        this.opening.delete(partition);
         this.restoreFailures.delete(partition);
         this.openFailures.delete(partition);
         return created;
       });
       task.catch((error: unknown) => {
+        this.opening.delete(partition);
         this.logger.error({ partition, err: errorMessage(error), code: errorCode(error) }, 'task failed to open');
         if (errorCode(error) === 'LL_RESTORE_TIMEOUT') this.restoreFailures.set(partition, errorMessage(error));
         if (this.tasks.get(partition) === task) this.tasks.delete(partition);
@@ -333,9 +338,11 @@ export class ProcessorHost {
     if (this.state === 'running' && this.restoreFailures.size > 0) {
       return { state: 'restore_failed', detail: `${base}; ${[...this.restoreFailures].map(([partition, reason]) => `partition ${partition}: ${reason}`).join('; ')}` };
     }
-    if (this.state === 'running' && this.restoring.size > 0) {
+    if (this.state === 'running' && (this.restoring.size > 0 || this.opening.size > 0)) {
       const now = Date.now();
       const parts = [...this.restoring].map(([partition, progress]) => `partition ${partition} restoring ${progress.stores.join(', ')}: ${progress.read} of ~${progress.toRead} records, ${Math.round((now - progress.startedAt) / 1000)} s of ${Math.round((progress.deadlineAt - progress.startedAt) / 1000)} s`);
+      const waiting = [...this.opening].filter((partition) => !this.restoring.has(partition));
+      if (waiting.length > 0) parts.push(`opening partition(s) ${waiting.sort((a, b) => a - b).join(', ')}`);
       return { state: 'restoring', detail: `${base}; ${parts.join('; ')}` };
     }
     for (const task of this.stalledTasks) if (!task.progress.stalled || task.closed) this.stalledTasks.delete(task);

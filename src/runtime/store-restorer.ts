@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { LifelineError } from '../errors.ts';
+import { fetchTopicOffsetsSerially } from '../kafka/client.ts';
 import { PartitionFetcher } from '../kafka/committed-backlog.ts';
 import { STORE_FORMAT } from './store-backend.ts';
 import type { TransactionalStore } from './transactional-store.ts';
@@ -85,7 +86,7 @@ export async function restoreStores(options: {
   const starts = new Map<string, bigint>();
   let toRead = 0n;
   for (const store of stores) {
-    const offsets = (await admin.fetchTopicOffsets(store.changelogTopic)).find((entry) => entry.partition === partition);
+    const offsets = (await fetchTopicOffsetsSerially(admin, store.changelogTopic)).find((entry) => entry.partition === partition);
     const low = BigInt(offsets?.low ?? '0');
     const high = BigInt(offsets?.high ?? '0');
     const checkpoint = store.checkpoint();
@@ -135,7 +136,8 @@ export async function restoreStores(options: {
       options.onProgress?.(now);
       logger.info({ read: now.read, toRead: now.toRead, stores: now.stores }, 'restoring stores from changelog');
     }, PROGRESS_LOG_MS);
-    for (const [topic, target] of byTopic) {
+    // Every store of the partition at once: each reads its own changelog partition.
+    await Promise.all([...byTopic].map(async ([topic, target]) => {
       let position = starts.get(topic) ?? 0n;
       while (!target.done) {
         if (Date.now() >= deadlineAt) {
@@ -158,7 +160,7 @@ export async function restoreStores(options: {
         position = next;
       }
       await target.buffer.flush();
-    }
+    }));
   } finally {
     clearInterval(progressTimer);
     await fetcher.close();

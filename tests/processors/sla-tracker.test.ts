@@ -107,6 +107,12 @@ async function startRuntime(topology: SlaTopology): Promise<LifelineRuntime> {
   });
   cleanups.push(() => runtime.stop());
   await runtime.start();
+  // Ready: every partition's task opened (fenced, restored): records sent now are read at once.
+  const deadline = Date.now() + 60_000;
+  while (!(runtime.health().ready && (runtime.health().components[topology.label]?.detail ?? '').startsWith(`${PARTITIONS} partition task(s)`))) {
+    if (Date.now() > deadline) throw new Error(`the sla runtime did not become ready: ${JSON.stringify(runtime.health())}`);
+    await sleep(100);
+  }
   return runtime;
 }
 
