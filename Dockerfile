@@ -19,6 +19,7 @@ COPY connectors connectors
 COPY processors processors
 COPY dev dev
 COPY schemas schemas
+COPY console console
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 

@@ -17,7 +17,7 @@ for (const stream of [process.stdout, process.stderr]) {
 const root = new URL('../', import.meta.url);
 const built = new URL('dist/src/cli/main.js', root);
 const stamp = new URL('dist/BUILD.json', root);
-const SOURCES = ['src', 'connectors', 'processors', 'dev', 'schemas', 'deploy/versions.json'];
+const SOURCES = ['src', 'connectors', 'processors', 'dev', 'schemas', 'console', 'deploy/versions.json'];
 
 /** Whether any source file changed after the build (the image holds no sources: never). */
 function sourcesNewerThan(time) {

@@ -25,20 +25,21 @@ fi
 odoo_port="${LIFELINE_ODOO_PORT:-8069}"
 http_port="${LIFELINE_HTTP_PORT:-9464}"
 webhook_port="${LIFELINE_WEBHOOK_PORT:-8088}"
+console_port="${LIFELINE_CONSOLE_PORT:-8080}"
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$http_port" "$webhook_port"; do
+for port in "$http_port" "$webhook_port" "$console_port"; do
   if port_busy "$port"; then
-    echo "port $port is already in use (another Lifeline, or another program): stop it, or choose other ports with LIFELINE_HTTP_PORT / LIFELINE_WEBHOOK_PORT." >&2
+    echo "port $port is already in use (another Lifeline, or another program): stop it, or choose other ports with LIFELINE_HTTP_PORT / LIFELINE_WEBHOOK_PORT / LIFELINE_CONSOLE_PORT." >&2
     exit 1
   fi
 done
-echo "$$ metrics http://127.0.0.1:$http_port/readyz, webhooks http://127.0.0.1:$webhook_port, started $(date -u +%FT%TZ)" > "$pidfile"
+echo "$$ console http://127.0.0.1:$console_port, metrics http://127.0.0.1:$http_port/readyz, webhooks http://127.0.0.1:$webhook_port, started $(date -u +%FT%TZ)" > "$pidfile"
 trap 'rm -f "$pidfile"' EXIT
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund  # see .ci/run for why not npm ci
 fi
-if [ ! -f dist/BUILD.json ] || [ -n "$(find src connectors processors dev schemas deploy/versions.json package-lock.json tsconfig.json -newer dist/BUILD.json -print -quit)" ]; then
+if [ ! -f dist/BUILD.json ] || [ -n "$(find src connectors processors dev schemas console deploy/versions.json package-lock.json tsconfig.json -newer dist/BUILD.json -print -quit)" ]; then
   npm run build --silent
 fi
 
@@ -85,4 +86,4 @@ fi
 : "${ODOO_USERNAME:?set ODOO_USERNAME to the login of the Odoo integration user (docs/odoo.md)}"
 : "${ODOO_API_KEY:?set ODOO_API_KEY to the API key of the Odoo user in ODOO_USERNAME}"
 
-node bin/lifeline.mjs run --topology topology.yaml --console-port "${LIFELINE_CONSOLE_PORT:-8080}"
+node bin/lifeline.mjs run --topology topology.yaml --console-port "$console_port"

@@ -216,7 +216,7 @@ export function partnerScopedKey(context: Pick<DeliveryContext, 'partner'>, natu
 
 /** Empty strings and whitespace become null: partners leave optional fields blank. */
 export function blankToNull(value: string | undefined | null): string | null {
-  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') return null; // absent — or, from JSON, not text at all
   const trimmed = value.trim();
   return trimmed === '' ? null : trimmed;
 }

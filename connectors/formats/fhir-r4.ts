@@ -66,19 +66,21 @@ export function fhirResourceToCanonical(json: unknown, context: DeliveryContext,
   const bundle = resource as Bundle;
   const bundleKey = bundle.identifier?.value ? identifierKey(bundle.identifier) : undefined;
   const records: CanonicalRecord[] = [];
-  (bundle.entry ?? []).forEach((entry, index) => {
+  const entries = listOf<NonNullable<Bundle['entry']>[number]>(bundle.entry, at(path, 'Bundle.entry'));
+  entries.forEach((entry, index) => {
     const inner = entry.resource;
     if (!inner || !MAPPED.has(inner.resourceType)) return; // context (Patient, Coverage …): resolves references below
     records.push(mapResource(inner, new ResourceMapper(context, path, `Bundle.entry[${index}].resource`, bundle, bundleKey)));
   });
   if (records.length === 0) {
-    const types = [...new Set((bundle.entry ?? []).map((entry) => entry.resource?.resourceType ?? 'empty'))].join(', ') || 'no entries';
+    const types = [...new Set(entries.map((entry) => (typeof entry?.resource?.resourceType === 'string' ? entry.resource.resourceType : 'empty')))].join(', ') || 'no entries';
     throw formatError('LL_FORMAT_UNSUPPORTED', `the Bundle holds no supported resource (it holds ${types}; supported: ${SUPPORTED_FHIR_RESOURCES})`, at(path, 'Bundle.entry'));
   }
   return records;
 }
 
 function validate(resource: Resource, path: string): void {
+  checkJsonShape(resource, path);
   loadFhirDefinitions();
   let issues: OperationOutcomeIssue[];
   try {
@@ -123,6 +125,28 @@ class ResourceMapper {
     return value;
   }
 
+  /**
+   * A FHIR primitive that must be text: null when absent or blank, an error naming the field when
+   * it is some other JSON (the R4 validator does not catch every such value).
+   */
+  text(value: unknown, field: string): string | null {
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string') throw formatError(FHIR, `${field} must be text`, this.where(field));
+    return blankToNull(value);
+  }
+
+  /** A FHIR list (an absent one is empty); see listOf. */
+  list<T>(value: readonly T[] | T | undefined | null, field: string): T[] {
+    return listOf<T>(value, this.where(field));
+  }
+
+  /** A FHIR decimal or integer: undefined when absent, an error naming the field when it is not a finite number. */
+  num(value: unknown, field: string): number | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw formatError(FHIR, `${field} must be a number`, this.where(field));
+    return value;
+  }
+
   money(value: FhirMoney | undefined, field: string): Money | null {
     if (!value || value.value === undefined) return null;
     return jsonNumberToMoney(value.value, value.currency ?? this.context.defaultCurrency, FHIR, this.where(`${field}.value`));
@@ -141,11 +165,12 @@ class ResourceMapper {
   /** The patient's identifier, resolving a reference into the Bundle when the reference itself has none. */
   patient(reference: Reference | undefined): { id: string | null; system: string | null } {
     if (!reference) return { id: null, system: null };
-    if (reference.identifier?.value) return { id: reference.identifier.value, system: reference.identifier.system ?? null };
+    if (reference.identifier?.value) return { id: this.text(reference.identifier.value, 'identifier.value'), system: this.text(reference.identifier.system, 'identifier.system') };
     const target = reference.reference;
-    const entry = target ? this.bundle?.entry?.find((candidate) => candidate.fullUrl === target || (candidate.resource && `${candidate.resource.resourceType}/${candidate.resource.id}` === target)) : undefined;
-    const identifier = (entry?.resource as { identifier?: Identifier[] } | undefined)?.identifier?.[0];
-    if (identifier?.value) return { id: identifier.value, system: identifier.system ?? null };
+    const entry = target && this.bundle ? listOf<NonNullable<Bundle['entry']>[number]>(this.bundle.entry, 'Bundle.entry')
+      .find((candidate) => candidate?.fullUrl === target || (candidate?.resource && `${candidate.resource.resourceType}/${candidate.resource.id}` === target)) : undefined;
+    const identifier = listOf<Identifier>((entry?.resource as { identifier?: unknown } | undefined)?.identifier, 'Bundle.entry.resource.identifier')[0];
+    if (identifier?.value) return { id: this.text(identifier.value, 'identifier.value'), system: this.text(identifier.system, 'identifier.system') };
     return { id: blankToNull(target), system: null };
   }
 
@@ -154,7 +179,8 @@ class ResourceMapper {
     const identifier = identifiers.find((candidate) => candidate.value);
     const naturalKey = identifier ? identifierKey(identifier) : resource.id ? `${resource.resourceType}/${resource.id}` : undefined;
     if (!naturalKey) throw formatError(FHIR, `${resource.resourceType} needs an identifier (system|value) or an id to be keyed`, this.where('identifier'));
-    const version = resource.meta?.versionId ?? resource.meta?.lastUpdated ?? createHash('sha256').update(JSON.stringify(resource)).digest('hex').slice(0, 16);
+    // Only text counts as a version: the R4 validator has been seen to let other JSON through.
+    const version = blankToNull(resource.meta?.versionId) ?? blankToNull(resource.meta?.lastUpdated) ?? createHash('sha256').update(JSON.stringify(resource)).digest('hex').slice(0, 16);
     const patient = this.patient(options.patient);
     const lastUpdated = resource.meta?.lastUpdated;
     return {
@@ -177,18 +203,18 @@ class ResourceMapper {
   }
 }
 
-const CHARGE_STATUS: Readonly<Record<string, ServiceCharge['status']>> = {
+const CHARGE_STATUS: Readonly<Record<string, ServiceCharge['status']>> = codeTable({
   planned: 'PLANNED', billable: 'BILLABLE', 'not-billable': 'NOT_BILLABLE', aborted: 'ABORTED', billed: 'BILLED', 'entered-in-error': 'ENTERED_IN_ERROR', unknown: 'UNKNOWN',
-};
+});
 
 function chargeItem(item: ChargeItem, mapper: ResourceMapper): CanonicalRecord {
   const status = mapper.required(CHARGE_STATUS[item.status], 'status', 'must be one of planned, billable, not-billable, aborted, billed, entered-in-error, unknown');
-  const coding = item.code.coding?.find((candidate) => candidate.code);
+  const coding = mapper.list(item.code?.coding, 'code.coding').find((candidate) => candidate?.code);
   const occurred = item.occurrenceDateTime ?? item.occurrencePeriod?.start ?? item.enteredDate;
   const occurredField = item.occurrenceDateTime ? 'occurrenceDateTime' : item.occurrencePeriod?.start ? 'occurrencePeriod.start' : 'enteredDate';
   // R4 ChargeItem has no unit price: priceOverride is the charge's total price (overriding the
   // list price of its code). The unit price is derived when it divides exactly.
-  const quantity = item.quantity?.value ?? 1;
+  const quantity = mapper.num(item.quantity?.value, 'quantity.value') ?? 1;
   const money = completeLineMoney(quantity, null, mapper.money(item.priceOverride, 'priceOverride'));
   const value: ServiceCharge = {
     ...mapper.envelope(item, {
@@ -203,9 +229,9 @@ function chargeItem(item: ChargeItem, mapper: ResourceMapper): CanonicalRecord {
     charge_type: 'CHARGE',
     status,
     scope: 'ITEM',
-    service_code: mapper.required(coding?.code ?? blankToNull(item.code.text), 'code', 'needs a coding with a code, or text'),
-    service_code_system: coding?.system ?? null,
-    service_description: coding?.display ?? item.code.text ?? null,
+    service_code: mapper.required(mapper.text(coding?.code, 'code.coding.code') ?? mapper.text(item.code.text, 'code.text'), 'code', 'needs a coding with a code, or text'),
+    service_code_system: mapper.text(coding?.system, 'code.coding.system'),
+    service_description: mapper.text(coding?.display, 'code.coding.display') ?? mapper.text(item.code.text, 'code.text'),
     quantity,
     unit_price: money.unit,
     total: money.total,
@@ -215,14 +241,14 @@ function chargeItem(item: ChargeItem, mapper: ResourceMapper): CanonicalRecord {
   return { kind: 'service_charge', value };
 }
 
-const INVOICE_STATUS: Readonly<Record<string, ServiceCharge['status']>> = {
+const INVOICE_STATUS: Readonly<Record<string, ServiceCharge['status']>> = codeTable({
   draft: 'PLANNED', issued: 'BILLED', balanced: 'BILLED', cancelled: 'ABORTED', 'entered-in-error': 'ENTERED_IN_ERROR',
-};
+});
 
 function invoice(resource: Invoice, mapper: ResourceMapper): CanonicalRecord {
   const status = mapper.required(INVOICE_STATUS[resource.status], 'status', 'must be one of draft, issued, balanced, cancelled, entered-in-error');
-  const coding = resource.type?.coding?.find((candidate) => candidate.code);
-  const invoiceRef = resource.identifier?.find((identifier) => identifier.value)?.value ?? resource.id ?? null;
+  const coding = mapper.list(resource.type?.coding, 'type.coding').find((candidate) => candidate?.code);
+  const invoiceRef = mapper.text(mapper.list(resource.identifier, 'identifier').find((identifier) => identifier?.value)?.value, 'identifier.value') ?? mapper.text(resource.id, 'id');
   const invoiceTotal = mapper.money(resource.totalGross, 'totalGross') ?? mapper.money(resource.totalNet, 'totalNet');
   const value: ServiceCharge = {
     ...mapper.envelope(resource, {
@@ -233,9 +259,9 @@ function invoice(resource: Invoice, mapper: ResourceMapper): CanonicalRecord {
     charge_type: 'CHARGE',
     status,
     scope: 'INVOICE_TOTAL',
-    service_code: coding?.code ?? 'invoice',
-    service_code_system: coding?.system ?? null,
-    service_description: coding?.display ?? resource.type?.text ?? null,
+    service_code: mapper.text(coding?.code, 'type.coding.code') ?? 'invoice',
+    service_code_system: mapper.text(coding?.system, 'type.coding.system'),
+    service_description: mapper.text(coding?.display, 'type.coding.display') ?? mapper.text(resource.type?.text, 'type.text'),
     quantity: 1,
     unit_price: invoiceTotal,
     total: invoiceTotal,
@@ -245,14 +271,14 @@ function invoice(resource: Invoice, mapper: ResourceMapper): CanonicalRecord {
   return { kind: 'service_charge', value };
 }
 
-const DELIVERY_STATUS: Readonly<Record<string, CanonicalSupplyDelivery['status']>> = {
+const DELIVERY_STATUS: Readonly<Record<string, CanonicalSupplyDelivery['status']>> = codeTable({
   'in-progress': 'IN_PROGRESS', completed: 'COMPLETED', abandoned: 'ABANDONED', 'entered-in-error': 'ENTERED_IN_ERROR',
-};
+});
 
 function supplyDelivery(delivery: SupplyDelivery, mapper: ResourceMapper): CanonicalRecord {
   const item = delivery.suppliedItem;
-  const coding = item?.itemCodeableConcept?.coding?.find((candidate) => candidate.code);
-  const itemCode = coding?.code ?? blankToNull(item?.itemCodeableConcept?.text) ?? mapper.reference(item?.itemReference);
+  const coding = mapper.list(item?.itemCodeableConcept?.coding, 'suppliedItem.itemCodeableConcept.coding').find((candidate) => candidate?.code);
+  const itemCode = mapper.text(coding?.code, 'suppliedItem.itemCodeableConcept.coding.code') ?? mapper.text(item?.itemCodeableConcept?.text, 'suppliedItem.itemCodeableConcept.text') ?? mapper.reference(item?.itemReference);
   const occurred = delivery.occurrenceDateTime ?? delivery.occurrencePeriod?.start ?? delivery.occurrenceTiming?.event?.[0];
   const value: CanonicalSupplyDelivery = {
     ...mapper.envelope(delivery, {
@@ -263,10 +289,10 @@ function supplyDelivery(delivery: SupplyDelivery, mapper: ResourceMapper): Canon
     }),
     status: delivery.status ? DELIVERY_STATUS[delivery.status] ?? 'UNKNOWN' : 'UNKNOWN',
     item_code: mapper.required(itemCode, 'suppliedItem.item[x]', 'is required (what was delivered)'),
-    item_code_system: coding?.system ?? null,
-    item_description: coding?.display ?? item?.itemCodeableConcept?.text ?? null,
-    quantity: item?.quantity?.value ?? 1,
-    quantity_unit: item?.quantity?.unit ?? item?.quantity?.code ?? null,
+    item_code_system: mapper.text(coding?.system, 'suppliedItem.itemCodeableConcept.coding.system'),
+    item_description: mapper.text(coding?.display, 'suppliedItem.itemCodeableConcept.coding.display') ?? mapper.text(item?.itemCodeableConcept?.text, 'suppliedItem.itemCodeableConcept.text'),
+    quantity: mapper.num(item?.quantity?.value, 'suppliedItem.quantity.value') ?? 1,
+    quantity_unit: mapper.text(item?.quantity?.unit, 'suppliedItem.quantity.unit') ?? mapper.text(item?.quantity?.code, 'suppliedItem.quantity.code'),
     supplier_ref: mapper.reference(delivery.supplier),
     destination_ref: mapper.reference(delivery.destination),
     lot_number: null,
@@ -277,7 +303,7 @@ function supplyDelivery(delivery: SupplyDelivery, mapper: ResourceMapper): Canon
   return { kind: 'supply_delivery', value };
 }
 
-const DISPENSE_STATUS: Readonly<Record<string, PharmacyDispense['status']>> = { completed: 'DISPENSED', 'entered-in-error': 'REVERSED' };
+const DISPENSE_STATUS: Readonly<Record<string, PharmacyDispense['status']>> = codeTable({ completed: 'DISPENSED', 'entered-in-error': 'REVERSED' });
 
 /**
  * MedicationDispense → pharmacy dispense. R4 carries no prices and no refill number: the money
@@ -287,12 +313,13 @@ const DISPENSE_STATUS: Readonly<Record<string, PharmacyDispense['status']>> = { 
  */
 function medicationDispense(dispense: MedicationDispense, mapper: ResourceMapper): CanonicalRecord {
   const medication = dispense.medicationCodeableConcept ?? containedMedication(dispense)?.code;
-  const coding = medication?.coding?.find((candidate) => candidate.code);
-  const productCode = coding?.code ?? blankToNull(medication?.text) ?? (dispense.medicationReference?.reference?.startsWith('#') ? null : mapper.reference(dispense.medicationReference));
+  const coding = mapper.list(medication?.coding, 'medication.coding').find((candidate) => candidate?.code);
+  const productCode = mapper.text(coding?.code, 'medication.code') ?? mapper.text(medication?.text, 'medication.text')
+    ?? (typeof dispense.medicationReference?.reference === 'string' && dispense.medicationReference.reference.startsWith('#') ? null : mapper.reference(dispense.medicationReference));
   const pharmacy = mapper.reference(dispense.location) ?? mapper.reference(dispense.performer?.[0]?.actor);
   const prescription = mapper.reference(dispense.authorizingPrescription?.[0]);
   const occurred = dispense.whenHandedOver ?? dispense.whenPrepared;
-  const daysSupply = dispense.daysSupply?.value;
+  const daysSupply = mapper.num(dispense.daysSupply?.value, 'daysSupply.value');
   const value: PharmacyDispense = {
     ...mapper.envelope(dispense, {
       occurredAt: mapper.dateTime(occurred, dispense.whenHandedOver ? 'whenHandedOver' : 'whenPrepared') ?? mapper.context.receivedAt,
@@ -304,13 +331,13 @@ function medicationDispense(dispense: MedicationDispense, mapper: ResourceMapper
     rx_number: mapper.required(prescription, 'authorizingPrescription', 'is required (the prescription dispensed)'),
     fill_number: 0,
     product_code: mapper.required(productCode, 'medication[x]', 'needs a code (inline, or in the contained Medication it references)'),
-    product_code_system: coding?.system ?? null,
-    product_description: coding?.display ?? medication?.text ?? dispense.medicationReference?.display ?? null,
-    quantity: mapper.required(dispense.quantity?.value, 'quantity', 'is required (how much was dispensed)'),
-    quantity_unit: dispense.quantity?.unit ?? dispense.quantity?.code ?? null,
+    product_code_system: mapper.text(coding?.system, 'medication.coding.system'),
+    product_description: mapper.text(coding?.display, 'medication.coding.display') ?? mapper.text(medication?.text, 'medication.text') ?? mapper.text(dispense.medicationReference?.display, 'medicationReference.display'),
+    quantity: mapper.required(mapper.num(dispense.quantity?.value, 'quantity.value'), 'quantity', 'is required (how much was dispensed)'),
+    quantity_unit: mapper.text(dispense.quantity?.unit, 'quantity.unit') ?? mapper.text(dispense.quantity?.code, 'quantity.code'),
     days_supply: daysSupply !== undefined && Number.isInteger(daysSupply) && Math.abs(daysSupply) < 2 ** 31 ? daysSupply : null,
     prescriber_ref: null,
-    status: DISPENSE_STATUS[dispense.status] ?? 'UNKNOWN',
+    status: (typeof dispense.status === 'string' ? DISPENSE_STATUS[dispense.status] : undefined) ?? 'UNKNOWN',
     ingredient_cost: null,
     dispensing_fee: null,
     patient_pay: null,
@@ -321,8 +348,8 @@ function medicationDispense(dispense: MedicationDispense, mapper: ResourceMapper
 
 function containedMedication(dispense: MedicationDispense): Medication | undefined {
   const target = dispense.medicationReference?.reference;
-  if (!target?.startsWith('#')) return undefined;
-  return dispense.contained?.find((resource): resource is Medication => resource.resourceType === 'Medication' && resource.id === target.slice(1));
+  if (typeof target !== 'string' || !target.startsWith('#')) return undefined;
+  return listOf<Resource>(dispense.contained, 'MedicationDispense.contained').find((resource): resource is Medication => resource?.resourceType === 'Medication' && resource.id === target.slice(1));
 }
 
 /** Adds up exact amounts; a missing currency or a mix of currencies gives no total rather than a wrong one. */
@@ -335,24 +362,24 @@ function sumMoney(amounts: Array<Money | null>): Money | null {
 }
 
 function claim(resource: Claim, mapper: ResourceMapper): CanonicalRecord {
-  const claimRef = resource.identifier?.find((identifier) => identifier.value)?.value ?? resource.id;
-  const items = resource.item ?? [];
+  const claimRef = mapper.text(mapper.list(resource.identifier, 'identifier').find((identifier) => identifier?.value)?.value, 'identifier.value') ?? mapper.text(resource.id, 'id');
+  const items = mapper.list(resource.item, 'item');
   const value: ClaimEvent = {
     ...mapper.envelope(resource, {
       occurredAt: mapper.required(mapper.dateTime(resource.created, 'created'), 'created'),
       patient: resource.patient,
-      refs: { facility_ref: mapper.reference(resource.facility) ?? mapper.reference(resource.provider), visit_ref: mapper.reference(items[0]?.encounter?.[0]), invoice_ref: claimRef ?? null },
+      refs: { facility_ref: mapper.reference(resource.facility) ?? mapper.reference(resource.provider), visit_ref: mapper.reference(mapper.list(items[0]?.encounter, 'item[0].encounter')[0]), invoice_ref: claimRef ?? null },
       correlationId: claimRef ?? null,
     }),
     kind: 'CLAIM',
     claim_ref: mapper.required(claimRef, 'identifier'),
     payer_ref: mapper.reference(resource.insurer),
     payer_claim_ref: null,
-    use: resource.use,
+    use: mapper.required(mapper.text(resource.use, 'use'), 'use'),
     outcome: 'UNKNOWN',
     disposition: null,
     item_count: items.length,
-    claimed_total: mapper.money(resource.total, 'total') ?? sumMoney(items.map((item, index) => mapper.money(item.net, `item[${index}].net`))),
+    claimed_total: mapper.money(resource.total, 'total') ?? sumMoney(items.map((item, index) => mapper.money(item?.net, `item[${index}].net`))),
     benefit_total: null,
     paid_amount: null,
     patient_responsibility: null,
@@ -362,12 +389,13 @@ function claim(resource: Claim, mapper: ResourceMapper): CanonicalRecord {
   return { kind: 'claim', value };
 }
 
-const CLAIM_OUTCOME: Readonly<Record<string, ClaimEvent['outcome']>> = { queued: 'QUEUED', complete: 'COMPLETE', error: 'ERROR', partial: 'PARTIAL' };
+const CLAIM_OUTCOME: Readonly<Record<string, ClaimEvent['outcome']>> = codeTable({ queued: 'QUEUED', complete: 'COMPLETE', error: 'ERROR', partial: 'PARTIAL' });
 
 function claimResponse(response: ClaimResponse, mapper: ResourceMapper): CanonicalRecord {
   const total = (category: string): Money | null => {
-    const index = (response.total ?? []).findIndex((entry) => entry.category.coding?.some((coding) => coding.code === category));
-    return index === -1 ? null : mapper.money(response.total?.[index]?.amount, `total[${index}].amount`);
+    const totals = mapper.list(response.total, 'total');
+    const index = totals.findIndex((entry) => mapper.list(entry?.category?.coding, 'total.category.coding').some((coding) => coding?.code === category));
+    return index === -1 ? null : mapper.money(totals[index]?.amount, `total[${index}].amount`);
   };
   const claimRef = mapper.reference(response.request);
   const payment = response.payment;
@@ -381,19 +409,63 @@ function claimResponse(response: ClaimResponse, mapper: ResourceMapper): Canonic
     kind: payment ? 'REMITTANCE' : 'CLAIM_RESPONSE',
     claim_ref: mapper.required(claimRef, 'request', 'is required (the claim this responds to)'),
     payer_ref: mapper.reference(response.insurer),
-    payer_claim_ref: response.identifier?.find((identifier) => identifier.value)?.value ?? null,
-    use: response.use,
-    outcome: CLAIM_OUTCOME[response.outcome] ?? 'UNKNOWN',
-    disposition: response.disposition ?? null,
-    item_count: response.item?.length ?? 0,
+    payer_claim_ref: mapper.text(mapper.list(response.identifier, 'identifier').find((identifier) => identifier?.value)?.value, 'identifier.value'),
+    use: mapper.required(mapper.text(response.use, 'use'), 'use'),
+    outcome: (typeof response.outcome === 'string' ? CLAIM_OUTCOME[response.outcome] : undefined) ?? 'UNKNOWN',
+    disposition: mapper.text(response.disposition, 'disposition'),
+    item_count: mapper.list(response.item, 'item').length,
     claimed_total: total('submitted'),
     benefit_total: total('benefit'),
     paid_amount: mapper.money(payment?.amount, 'payment.amount'),
     patient_responsibility: total('patientpay') ?? total('copay'),
-    payment_ref: payment?.identifier?.value ?? null,
+    payment_ref: mapper.text(payment?.identifier?.value, 'payment.identifier.value'),
     paid_on: payment?.date ? parseIsoDate(payment.date, FHIR, mapper.where('payment.date')) : null,
   };
   return { kind: 'claim', value };
+}
+
+/**
+ * FHIR JSON rules the R4 validator lets through, checked first: no empty arrays and no nulls
+ * (an absent element is left out). Walked with an explicit stack, so a deeply nested document is
+ * an error, never a stack overflow; the path is built only for the element reported.
+ */
+function checkJsonShape(resource: Resource, path: string): void {
+  interface Step { readonly value: unknown; readonly parent: Step | undefined; readonly key: string | number }
+  const pathOf = (step: Step): string => {
+    const parts: Array<string | number> = [];
+    for (let current: Step | undefined = step; current; current = current.parent) parts.push(current.key);
+    return parts.reverse().map((part, index) => (typeof part === 'number' ? `[${part}]` : index === 0 ? part : `.${part}`)).join('');
+  };
+  const stack: Step[] = [{ value: resource, parent: undefined, key: resource.resourceType }];
+  while (stack.length > 0) {
+    const step = stack.pop() as Step;
+    const { value } = step;
+    if (Array.isArray(value)) {
+      if (value.length === 0) throw formatError(FHIR, 'an array is empty: FHIR JSON leaves an element out rather than sending []', at(path, pathOf(step)));
+      value.forEach((item, index) => { if (item !== null) stack.push({ value: item, parent: step, key: index }); });
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        if (item === null) throw formatError(FHIR, 'an element is null: FHIR JSON leaves an element out rather than sending null', at(path, pathOf({ value: item, parent: step, key })));
+        stack.push({ value: item, parent: step, key });
+      }
+    }
+  }
+}
+
+/**
+ * A FHIR list: absent is empty; a single object is one element (the R4 validator accepts that
+ * too); any other JSON where a list belongs is an error naming where.
+ */
+function listOf<T>(value: unknown, where: string): T[] {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value)) return value as T[];
+  if (typeof value === 'object') return [value as T];
+  throw formatError(FHIR, 'must be a list', where);
+}
+
+/** A lookup table of codes without a prototype: a code like "constructor" finds nothing. */
+function codeTable<V>(entries: Readonly<Record<string, V>>): Readonly<Record<string, V>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, V>, entries));
 }
 
 function identifierKey(identifier: Identifier): string {

@@ -101,6 +101,7 @@ const COMPACT_DATE = /^(\d{4})(\d{2})(\d{2})$/;
  * offset) or NCPDP's CCYYMMDD. A date alone is midnight UTC.
  */
 export function parseDateTime(text: string, code: FormatErrorCode, where: string): number {
+  if (typeof text !== 'string') throw formatError(code, 'must be a date or date-time string', where);
   const trimmed = text.trim();
   const date = ISO_DATE.exec(trimmed) ?? COMPACT_DATE.exec(trimmed);
   if (date) {

@@ -63,7 +63,7 @@ export class OpsSession {
     // Operators' commands talk to Kafka and the registry only: an unset Odoo key or webhook secret is
     // no reason to refuse them, an unset Kafka or registry credential is.
     const warnings: TopologyProblem[] = [];
-    this.topology = loadTopology(options.topology, buildComponentRegistry(), process.env, { unsetSecrets: 'warn', warnings });
+    this.topology = loadTopology(options.topology, buildComponentRegistry(), process.env, { unsetSecrets: 'warn', readsKafkaOnly: true, warnings });
     const needed = warnings.filter((warning) => /^connections\.(kafka|registry)\./.test(warning.path));
     if (needed.length > 0) throw topologyInvalid(needed);
   }

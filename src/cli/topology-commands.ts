@@ -56,7 +56,7 @@ export function registerTopologyCommands(program: Command): void {
     .addOption(fileOption())
     .action((options: TopologyOptions) => {
       const registry = buildComponentRegistry();
-      process.stdout.write(describeTopology(loadTopology(options.topology, registry, process.env, { unsetSecrets: 'warn' }), registry));
+      process.stdout.write(describeTopology(loadTopology(options.topology, registry, process.env, { unsetSecrets: 'warn', readsKafkaOnly: true }), registry));
     });
 
   topology.command('graph')
@@ -64,7 +64,7 @@ export function registerTopologyCommands(program: Command): void {
     .addOption(fileOption())
     .addOption(new Option('--format <format>', 'graph language').choices(['mermaid', 'dot']).default('mermaid'))
     .action((options: TopologyOptions & { format: 'mermaid' | 'dot' }) => {
-      const loaded = loadTopology(options.topology, buildComponentRegistry(), process.env, { unsetSecrets: 'warn' });
+      const loaded = loadTopology(options.topology, buildComponentRegistry(), process.env, { unsetSecrets: 'warn', readsKafkaOnly: true });
       process.stdout.write(options.format === 'dot' ? toDot(loaded) : toMermaid(loaded));
     });
 }

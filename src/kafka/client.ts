@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LifelineError } from '../errors.ts';
-import kafkajs, { CompressionTypes, Kafka, logLevel, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
+import { retry } from '../retry.ts';
+import kafkajs, { CompressionTypes, Kafka, logLevel, type Admin, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 
 /** How to reach a Kafka cluster; secrets arrive already resolved from the environment or files. */
@@ -154,4 +155,24 @@ export function kafkaAccessProblem(error: unknown, config: KafkaConnectionConfig
       + '(LIFELINE_KAFKA_ADMIN_USERNAME / LIFELINE_KAFKA_ADMIN_PASSWORD), or with kafka-acls.sh as docs/operations.md lists.', { cause: error });
   }
   return undefined;
+}
+
+const offsetQueues = new WeakMap<Admin, Promise<unknown>>();
+
+/**
+ * admin.fetchTopicOffsets, one call at a time per admin client, retried when kafkajs loses the race
+ * it has with other metadata refreshes on the same admin. kafkajs 2.2.4 adds the topic to the
+ * admin's shared metadata and reads it back; a refresh for another call in between drops it, and the
+ * call fails with a TypeError ("Cannot destructure property 'partitions' of 'low.pop(...)'"):
+ * partition tasks opening side by side hit it at start. The topic stays a metadata target, so the
+ * next attempt finds it.
+ */
+export function fetchTopicOffsetsSerially(admin: Admin, topic: string): ReturnType<Admin['fetchTopicOffsets']> {
+  const previous = offsetQueues.get(admin) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(() => retry(() => admin.fetchTopicOffsets(topic), {
+    operation: `reading the offsets of ${topic}`, retries: 5, initialDelayMs: 50, maxDelayMs: 1_000, factor: 2, jitter: 0.5,
+    shouldRetry: (error) => error instanceof TypeError && /\b(low|high)\.pop\b/.test(error.message),
+  }));
+  offsetQueues.set(admin, next);
+  return next;
 }

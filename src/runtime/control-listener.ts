@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.ts';
-import { deleteOwnGroup } from '../kafka/client.ts';
+import { deleteOwnGroup, fetchTopicOffsetsSerially } from '../kafka/client.ts';
 import {
   CONTROL_TOPIC, encodeControlMessage, parseControlMessage,
   type ControlAcknowledgement, type PauseCommand, type ResumeCommand,
@@ -52,7 +52,7 @@ export class ControlListener {
   /** Starts reading at the current end of the control topic: earlier commands are history. */
   async start(): Promise<void> {
     const { kafka, admin } = this.options;
-    const [end] = await admin.fetchTopicOffsets(CONTROL_TOPIC);
+    const [end] = await fetchTopicOffsetsSerially(admin, CONTROL_TOPIC);
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.producer.connect();
     // A group of its own per process: every process must see every command.

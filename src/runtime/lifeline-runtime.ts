@@ -18,7 +18,7 @@ import { ProcessorHost } from './processor-host.ts';
 import { SinkHost } from './sink-host.ts';
 import { SOURCE_OFFSETS_TOPIC, SourceHost } from './source-host.ts';
 import { claimStateDirectory, type ClaimedStateDirectory } from './state-directory.ts';
-import { StatusPublisher } from './status-publisher.ts';
+import { STATUS_TOPIC, StatusPublisher } from './status-publisher.ts';
 
 /** What the runtime needs of a processor, source or sink host. */
 interface ComponentHost {
@@ -249,6 +249,7 @@ export class LifelineRuntime {
       for (const internal of host.internalTopics()) specs.push({ name: internal.name, partitions: internal.partitions, retentionMs: 7 * 24 * 3600 * 1000 });
     }
     specs.push({ name: CONTROL_TOPIC, partitions: 1, retentionMs: CONTROL_TOPIC_RETENTION_MS });
+    specs.push({ name: STATUS_TOPIC, partitions: 1, cleanupPolicy: 'compact' });
     if ([...this.hosts.values()].some((host) => host instanceof SourceHost)) {
       specs.push({ name: SOURCE_OFFSETS_TOPIC, partitions: 1, cleanupPolicy: 'compact' });
     }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { LifelineError } from '../errors.ts';
+import { fetchTopicOffsetsSerially } from '../kafka/client.ts';
 import { PartitionFetcher } from '../kafka/committed-backlog.ts';
 import { STORE_FORMAT } from './store-backend.ts';
 import type { TransactionalStore } from './transactional-store.ts';
@@ -85,7 +86,7 @@ export async function restoreStores(options: {
   const starts = new Map<string, bigint>();
   let toRead = 0n;
   for (const store of stores) {
-    const offsets = (await admin.fetchTopicOffsets(store.changelogTopic)).find((entry) => entry.partition === partition);
+    const offsets = (await fetchTopicOffsetsSerially(admin, store.changelogTopic)).find((entry) => entry.partition === partition);
     const low = BigInt(offsets?.low ?? '0');
     const high = BigInt(offsets?.high ?? '0');
     const checkpoint = store.checkpoint();

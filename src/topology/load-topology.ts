@@ -22,6 +22,12 @@ export interface LoadOptions {
    * collected in `warnings` (commands that only read Kafka use no secret and need none set).
    */
   readonly unsetSecrets?: 'error' | 'warn';
+  /**
+   * The caller only reads Kafka (topics, consume, groups, dlq, audit, catalog, describe, graph):
+   * with `unsetSecrets: 'warn'`, any unset value only `lifeline run` uses (the Odoo connections,
+   * component config) is a warning too.
+   */
+  readonly readsKafkaOnly?: boolean;
   readonly warnings?: TopologyProblem[];
 }
 
@@ -49,7 +55,7 @@ export function loadTopology(file: string, registry: ComponentRegistry, env: Nod
   const references: ReferenceContext = { env, baseDir };
   const resolutionProblems: TopologyProblem[] = [];
   const secretProblems: TopologyProblem[] = options.unsetSecrets === 'warn' ? [] : resolutionProblems;
-  const plain = yaml.toPlainValue((value, path) => resolveScalar(value, path, references, yaml, resolutionProblems, secretProblems), resolutionProblems);
+  const plain = yaml.toPlainValue((value, path) => resolveScalar(value, path, references, yaml, resolutionProblems, secretProblems, options.readsKafkaOnly === true), resolutionProblems);
   if (!isRecord(plain)) {
     resolutionProblems.push(yaml.problem([], 'the file must be a mapping with version, connections, topics, processors and connectors'));
     throw topologyInvalid(resolutionProblems);
@@ -70,7 +76,7 @@ export function loadTopology(file: string, registry: ComponentRegistry, env: Nod
 }
 
 /** Resolves `${…}` in one scalar and enforces that secrets are references, reporting at the scalar. */
-function resolveScalar(value: unknown, path: readonly PathSegment[], references: ReferenceContext, yaml: PositionedYaml, problems: TopologyProblem[], secretProblems: TopologyProblem[]): unknown {
+function resolveScalar(value: unknown, path: readonly PathSegment[], references: ReferenceContext, yaml: PositionedYaml, problems: TopologyProblem[], secretProblems: TopologyProblem[], readsKafkaOnly: boolean): unknown {
   const secret = carriesSecret(path);
   if (secret) {
     const literal = literalSecretProblem(value);
@@ -78,7 +84,9 @@ function resolveScalar(value: unknown, path: readonly PathSegment[], references:
   }
   if (typeof value !== 'string') return value;
   const resolved = resolveReferences(value, references);
-  for (const message of resolved.problems) (secret ? secretProblems : problems).push(yaml.problem(path, message));
+  // What only `lifeline run` uses (secrets, the Odoo connections, component config) may wait for it.
+  const deferrable = secret || (readsKafkaOnly && usedOnlyByRun(path));
+  for (const message of resolved.problems) (deferrable ? secretProblems : problems).push(yaml.problem(path, message));
   // A value that is one reference and resolves to a whole number is a number, so ports and sizes
   // can come from the environment (`port: "${LIFELINE_WEBHOOK_PORT:-8088}"`).
   if (!secret && WHOLE_REFERENCE.test(value) && /^(0|[1-9][0-9]{0,14})$/.test(resolved.value)) return Number(resolved.value);
@@ -86,6 +94,12 @@ function resolveScalar(value: unknown, path: readonly PathSegment[], references:
 }
 
 const WHOLE_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
+
+/** Values the commands that only read Kafka never use: connections other than Kafka and the registry, component config. */
+function usedOnlyByRun(path: readonly PathSegment[]): boolean {
+  if (path[0] === 'connections') return path[1] !== 'kafka' && path[1] !== 'registry';
+  return (path[0] === 'connectors' || path[0] === 'processors') && path[2] === 'config';
+}
 
 /**
  * Whether a value sits under a secret-bearing key. Names chosen by the author (topic names,

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
 import { writeGoldenTopology } from '../../testing/golden-path-fixture.ts';
+import { runLifeline } from '../../testing/cli-runner.ts';
 import { infra } from '../../testing/harness.ts';
 import { useOdooSimulator } from '../../testing/odoo-simulator-fixture.ts';
 import { LifelineProcess, testEvent, testEventTopic, writeCounterTopology } from '../../testing/runtime-fixture.ts';
@@ -185,5 +186,16 @@ test('the golden path split in two processes starts with no error-level line and
     assert.ok(intakeMs < 5_000 && pipelineMs < 5_000, `stopped in ${intakeMs} ms and ${pipelineMs} ms`);
   } finally {
     await Promise.all([intake.kill('SIGKILL'), pipeline.kill('SIGKILL')]);
+  }
+});
+
+test('commands that only read need no Odoo key, Odoo user or webhook secret', { timeout: 180_000 }, async () => {
+  const unset = ['ODOO_API_KEY', 'ODOO_USERNAME', 'LIFELINE_WEBHOOK_SECRET_QUEST_LAB', 'LIFELINE_WEBHOOK_SECRET_LABCORP', 'LIFELINE_WEBHOOK_SECRET_MCKESSON', 'LIFELINE_WEBHOOK_SECRET_MEDLINE'];
+  const present = unset.filter((name) => process.env[name] !== undefined);
+  if (present.length > 0) return; // a developer's shell that sets them proves nothing here
+  for (const args of [['topics', 'list'], ['groups', 'list'], ['dlq', 'list'], ['audit', 'list', '--last', '1'], ['topology', 'describe'], ['topology', 'graph']]) {
+    const result = await runLifeline([...args, '--topology', 'topology.yaml'], { timeoutMs: 60_000 });
+    assert.equal(result.code, 0, `lifeline ${args.join(' ')}: ${result.stderr}`);
+    assert.doesNotMatch(result.stderr, /is not set/, `lifeline ${args.join(' ')} asked for a value it does not use`);
   }
 });

@@ -83,7 +83,7 @@ describe('fuzz: format adapters', () => {
     loadFhirDefinitions();
     const seeds = seedFiles((name) => name.endsWith('.json'));
     assert.ok(seeds.length >= 5);
-    const swapped = fc.tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), fc.jsonValue({ maxDepth: 3 })), { minLength: 1, maxLength: 4 })).map(([seed, swaps]) => {
+    const swapped = fc.tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty', '', ' ', [], {}, null, -0, 1e308))), { minLength: 1, maxLength: 4 })).map(([seed, swaps]) => {
       const json = JSON.parse(seed.toString('utf8')) as unknown;
       for (const [pick, replacement] of swaps) replaceSomewhere(json, pick, replacement);
       return Buffer.from(JSON.stringify(json));

@@ -127,3 +127,11 @@ describe('FHIR MedicationDispense', () => {
     assert.throws(() => fhirToCanonical(text, context), (error: Error & { code?: string }) => error.code === 'LL_FORMAT_FHIR_INVALID' && /quantity is required/.test(error.message));
   });
 });
+
+describe('FHIR JSON shape', () => {
+  test('an empty array or a null element is a clean LL_FORMAT_FHIR_INVALID naming the path (the R4 validator lets them through)', () => {
+    const claim = JSON.parse(readFileSync('tests/fixtures/partner/public/fhir-r4/Claim-660150.json', 'utf8')) as Record<string, unknown>;
+    assert.throws(() => fhirToCanonical(JSON.stringify({ ...claim, provider: { reference: [] } }), context), (error: Error & { code?: string }) => error.code === 'LL_FORMAT_FHIR_INVALID' && /Claim\.provider\.reference: an array is empty/.test(error.message));
+    assert.throws(() => fhirToCanonical(JSON.stringify({ ...claim, insurer: null }), context), (error: Error & { code?: string }) => error.code === 'LL_FORMAT_FHIR_INVALID' && /Claim\.insurer: an element is null/.test(error.message));
+  });
+});

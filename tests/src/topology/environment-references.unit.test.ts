@@ -40,13 +40,14 @@ test('NAME_FILE sets ${NAME} from the file (trimmed); an unreadable one is named
   assert.match(problems?.map((problem) => problem.message).join('\n') ?? '', /cannot read file .*missing named by ODOO_API_KEY_FILE/);
 });
 
-test('unset secrets are problems by default and warnings on request, naming each', () => {
-  // ODOO_USERNAME is configuration, not a secret (docs/odoo.md): set, so only the secrets are missing.
-  const settings = { ODOO_USERNAME: 'lifeline' };
-  const problems = topologyProblemsOf(catching(() => loadTopology('topology.yaml', registry, settings)));
-  assert.equal(problems?.length, Object.keys(repositoryTopologySecrets()).filter((name) => !(name in settings)).length);
+test('unset secrets (and, for commands that only read Kafka, the Odoo connection\'s user) are problems by default and warnings on request', () => {
+  const problems = topologyProblemsOf(catching(() => loadTopology('topology.yaml', registry, {})));
+  assert.equal(problems?.length, Object.keys(repositoryTopologySecrets()).length);
+  assert.ok(problems?.some((problem) => problem.path === 'connections.odoo.main.username'));
+  const validation = topologyProblemsOf(catching(() => loadTopology('topology.yaml', registry, {}, { unsetSecrets: 'warn' })));
+  assert.deepEqual(validation?.map((problem) => problem.path), ['connections.odoo.main.username'], 'validation still wants the user: it is configuration, not a secret');
   const warnings: TopologyProblem[] = [];
-  const loaded = loadTopology('topology.yaml', registry, settings, { unsetSecrets: 'warn', warnings });
+  const loaded = loadTopology('topology.yaml', registry, {}, { unsetSecrets: 'warn', readsKafkaOnly: true, warnings });
   assert.equal(Object.keys(loaded.components).length > 0, true);
   assert.deepEqual(warnings.map((warning) => warning.path).sort(), problems?.map((problem) => problem.path).sort());
 });
