@@ -157,6 +157,7 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
     const sent = [statsA, statsS, statsB].reduce((sum, stats) => sum + stats.events, 0);
     t.diagnostic(`run ${plan.runId}: ${sent} events sent in ${((Date.now() - started) / 1000).toFixed(0)} s; phase B ${statsB.events} events, last charge written ${((lastWrite - phaseBStarted) / 1000).toFixed(1)} s after it began`);
     t.diagnostic(`webhooks accepted ${statsA.accepted + statsS.accepted + statsB.accepted}, answered "duplicate" ${statsA.duplicateAnswers + statsS.duplicateAnswers + statsB.duplicateAnswers}, retried attempts ${statsA.retriedAttempts + statsS.retriedAttempts + statsB.retriedAttempts}; kills ${killTimes.length}`);
+    if (options.kills) assert.ok(killTimes.length >= 2, `the pipeline was killed in both fast phases (${killTimes.length} kills)`);
     // Let the sinks' last result events and any late activity arrive before reading Odoo once more.
     await sleep(3_000);
 
@@ -189,13 +190,17 @@ function splitPhases(plan: TrafficPlan): Phases {
   return { a, slow, b, chargesA: originals(a), chargesSlow: originals(slow) };
 }
 
-/** SIGKILLs the pipeline every 15-35 s (random), restarting it after 0.5-2 s, until stopped. */
+/**
+ * SIGKILLs the pipeline first 5-12 s after the start (a fast phase sends for at least 24 s: 200
+ * deliveries a second, so each gets a kill even on a quick machine), then every 15-35 s (random),
+ * restarting it after 0.5-2 s, until stopped.
+ */
 function startKilling(pipeline: LifelineProcess): { readonly times: Array<{ killed: number; restarted: number }>; stop(): Promise<void> } {
   const times: Array<{ killed: number; restarted: number }> = [];
   let running = true;
   const loop = (async () => {
     while (running) {
-      await sleep(15_000 + Math.random() * 20_000);
+      await sleep(times.length === 0 ? 5_000 + Math.random() * 7_000 : 15_000 + Math.random() * 20_000);
       if (!running) break;
       const killed = Date.now();
       await pipeline.kill('SIGKILL');
