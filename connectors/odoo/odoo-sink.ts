@@ -192,9 +192,12 @@ class OdooSink implements Sink {
    * Adapts the batch size to Odoo's answer time: a write call slower than target_call_time
    * shrinks the next batches in proportion (on a real Odoo a call costs ~10 ms a record, and a batch
    * must not reach the call timeout and be retried forever); calls well under it grow them back, up
-   * to batch_size. When a smaller call is not proportionally faster, the cost is per call (a long
-   * transaction, a slow network), not per record: the full batch size then drains fastest, and it
-   * is kept for the next calls.
+   * to batch_size. When two calls of different sizes take about as long, the cost is per call (a
+   * long transaction, a slow network), not per record: the full batch size then drains fastest, and
+   * it is kept for the next calls. A slow call of one record says nothing about the cost per record
+   * (one record is as small as a call gets), so it shrinks nothing: were it to shrink the batch size
+   * to one, every later call would hold one record, no two calls would differ in size, and a
+   * per-call delay (Odoo slow for everyone) would pin the sink at one record per call for good.
    */
   private adapt(callMs: number, records: number): void {
     if (records === 0) return;
@@ -205,11 +208,12 @@ class OdooSink implements Sink {
       return;
     }
     if (callMs > this.targetCallMs) {
-      if (previous && previous.records > records && callMs > previous.ms * (records / previous.records) * 2) {
+      if (previous && previous.records !== records && isPerCallCost(previous, { records, ms: callMs })) {
         this.batchSize = this.maxBatchSize;
         this.perCallCost = 20;
         return;
       }
+      if (records === 1) return;
       this.batchSize = Math.max(1, Math.min(this.batchSize, Math.floor(records * this.targetCallMs / callMs * 0.8)));
     } else if (callMs < this.targetCallMs / 2 && records >= this.batchSize && this.batchSize < this.maxBatchSize) {
       this.batchSize = Math.min(this.maxBatchSize, Math.ceil(this.batchSize * 1.5));
@@ -866,3 +870,11 @@ function pauseIfNotAboutRecords(error: unknown): unknown {
   return error;
 }
 
+/**
+ * Whether two calls of different sizes show a cost per call rather than per record: the larger one
+ * took less than half the time a cost per record would give it (the smaller one's, times the size ratio).
+ */
+function isPerCallCost(a: { readonly records: number; readonly ms: number }, b: { readonly records: number; readonly ms: number }): boolean {
+  const [small, large] = a.records < b.records ? [a, b] : [b, a];
+  return large.ms < small.ms * (large.records / small.records) / 2;
+}

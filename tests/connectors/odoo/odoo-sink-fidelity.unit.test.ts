@@ -251,6 +251,23 @@ test('adaptive batches: a per-record cost over target_call_time shrinks them; a 
   }
   assert.equal(sizeOf(perCall), 50, '300 ms a call whatever its size: smaller batches would only be slower');
   await perCall.close();
+
+  // Odoo turns slow while only one record waits (the golden path's slow phase): that call says
+  // nothing about a cost per record, and must not pin the sink at one record a call.
+  const oneFirst = odooSink.create({ ...bills('none'), batch_size: 50, target_call_time: '150ms' });
+  await oneFirst.connect(testConnectorContext(simulatorConnection(simulator)).sink());
+  simulator.control.setSlow(300, 'writes');
+  try {
+    assert.deepEqual((await oneFirst.write(batch('AD1', 1))).failed, []);
+    assert.equal(sizeOf(oneFirst), 50, 'one slow record alone does not shrink the batch');
+    const loadsBefore = simulator.stats()['account.move.load'] ?? 0;
+    assert.deepEqual((await oneFirst.write(batch('AD2', 40))).failed, []);
+    assert.equal((simulator.stats()['account.move.load'] ?? 0) - loadsBefore, 1, 'the 40 waiting records go in one call');
+  } finally {
+    simulator.control.setSlow(0);
+  }
+  assert.equal(sizeOf(oneFirst), 50);
+  await oneFirst.close();
 });
 
 test('breach activities always land: owner by ref, by email, else the fallback partner; texts from the flow\'s thresholds; none found says why', async () => {
