@@ -47,7 +47,9 @@ const RUN_ALONE = ['tests/golden-path/golden-path.test.ts'];
 const brokerBatches = [brokerFiles.filter((file) => !RUN_ALONE.includes(file)), brokerFiles.filter((file) => RUN_ALONE.includes(file))].filter((batch) => batch.length > 0);
 
 function runBatch(files, concurrency, env) {
-  const run = spawnSync(node, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+  // --test-force-exit: a test file's process ends when its tests have, even if a client it used left a
+  // socket open (seen: in-process runtimes' Kafka connections after stop), rather than hanging the suite.
+  const run = spawnSync(node, ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
     stdio: 'inherit',
     env: { ...process.env, LIFELINE_TEST: '1', ...env },
   });

@@ -35,6 +35,7 @@ const valueKeys = {
   })),
   scale: Type.Optional(Type.Integer({ minimum: 0, maximum: 6, description: 'With as: amount: decimal places of the minor units (2 when absent).' })),
   default: Type.Optional(Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], { description: 'With path: used when the path is absent or null.' })),
+  required: Type.Optional(Type.Boolean({ description: 'With path: a record without this value (absent or null, and no default) is dead-lettered with LL_ODOO_VALUE_INVALID instead of written empty — e.g. an amount the partner did not send, which must not become a 0.00 bill.' })),
   constant: Type.Optional(Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], { description: 'The same value for every record.' })),
   lookup: Type.Optional(Type.Object({
     model: Type.String({ minLength: 1, description: 'The many2one\'s comodel, e.g. res.partner.' }),
@@ -65,7 +66,7 @@ type FieldSpecInput = Static<typeof FieldSpecSchema>;
 type Scalar = string | number | boolean | null;
 
 export type ValueSpec = (
-  | { readonly path: string; readonly as?: Conversion; readonly scale?: number; readonly default?: Scalar }
+  | { readonly path: string; readonly as?: Conversion; readonly scale?: number; readonly default?: Scalar; readonly required?: true }
   | { readonly constant: Scalar }
   | { readonly lookup: { readonly model: string; readonly field: string; readonly path: string } }
   | { readonly link: LinkSpec }
@@ -88,10 +89,10 @@ export function parseFieldSpecs(input: Readonly<Record<string, FieldSpecInput>>)
       return undefined;
     }
     const kind = kinds[0];
-    if (kind !== 'path' && (raw.as !== undefined || raw.scale !== undefined || raw.default !== undefined)) problems.push(`${name}: as, scale and default go with path`);
+    if (kind !== 'path' && (raw.as !== undefined || raw.scale !== undefined || raw.default !== undefined || raw.required !== undefined)) problems.push(`${name}: as, scale, default and required go with path`);
     if (!allowLines && raw.create_only !== undefined) problems.push(`${name}: create_only goes on the record's own fields (lines are replaced as a whole)`);
     const createOnly = raw.create_only === true ? { createOnly: true } : {};
-    if (kind === 'path') return { path: raw.path as string, ...(raw.as ? { as: raw.as } : {}), ...(raw.scale !== undefined ? { scale: raw.scale } : {}), ...('default' in raw ? { default: raw.default ?? null } : {}), ...createOnly };
+    if (kind === 'path') return { path: raw.path as string, ...(raw.as ? { as: raw.as } : {}), ...(raw.scale !== undefined ? { scale: raw.scale } : {}), ...('default' in raw ? { default: raw.default ?? null } : {}), ...(raw.required === true ? { required: true } : {}), ...createOnly };
     if (kind === 'constant') return { constant: raw.constant ?? null, ...createOnly };
     if (kind === 'lookup') return { lookup: raw.lookup as { model: string; field: string; path: string }, ...createOnly };
     if (kind === 'link') {
@@ -249,6 +250,9 @@ function valueFor(name: string, scope: unknown, spec: ValueSpec, resolve: Refere
   }
   const raw = readPath(scope, spec.path);
   const present = raw === undefined || raw === null ? (spec.default ?? null) : raw;
+  if (present === null && spec.required) {
+    throw new LifelineError('LL_ODOO_VALUE_INVALID', `${name}: the record has no ${spec.path} (required: it is not written empty)`, { details: { field: name, path: spec.path } });
+  }
   if (spec.as === 'id') {
     if (present === null || present === '') return { kind: 'many2one', id: null };
     const id = Number(present);

@@ -8,6 +8,7 @@ import { RecordViewer } from '../ops/record-view.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
 import { LIFELINE_HEADERS } from '../component/record-headers.ts';
 import { deadLetterTopic, type Topology } from '../topology/model.ts';
+import { committedBacklog } from '../kafka/committed-backlog.ts';
 import { requireReason } from './offsets-commands.ts';
 import { EXIT_CODES, parseInteger, parseTime, printJson, printTable, runOpsCommand, topologyOption, type TopologyOptions } from './ops-session.ts';
 
@@ -93,10 +94,27 @@ export function registerDlqCommands(program: Command): void {
           for (const letter of letters) byClass[letter.errorClass] = (byClass[letter.errorClass] ?? 0) + 1;
           rows.push({ topic, component: topic.slice('ops.dlq.'.length, -'.v1'.length), deadLetters: letters.length, replayed: letters.filter((letter) => markers.has(letter.position)).length, byErrorClass: byClass });
         }
-        if (options.json) printJson(rows);
-        else printTable(['DEAD-LETTER TOPIC', 'COMPONENT', 'DEAD LETTERS', 'REPLAYED', 'BY ERROR CLASS'], rows.map((row) => [
-          row.topic, row.component, String(row.deadLetters), String(row.replayed), Object.entries(row.byErrorClass).map(([code, count]) => `${code}: ${count}`).join(', ') || '-',
-        ]));
+        // A dedup that maps a `conflicts` output routes same-key-other-content there instead of to its
+        // dead-letter topic: those are shown beside the dead letters, counted as committed records.
+        const conflictTopics = Object.entries(session.topology.components)
+          .flatMap(([label, component]) => (component.outputs.conflicts && existing.includes(component.outputs.conflicts) ? [{ label, topic: component.outputs.conflicts }] : []));
+        const conflicts = [];
+        for (const { label, topic } of conflictTopics) {
+          const partitions = session.topology.topics[topic]?.partitions ?? 1;
+          const backlog = await committedBacklog(session.kafka, Array.from({ length: partitions }, (_, partition) => ({ topic, partition, from: null })));
+          conflicts.push({ topic, component: label, conflicts: Number(backlog.reduce((sum, entry) => sum + entry.records, 0n)), exact: backlog.every((entry) => entry.exact) });
+        }
+        if (options.json) printJson([...rows.map((row) => ({ kind: 'dead_letters', ...row })), ...conflicts.map((row) => ({ kind: 'conflicts', ...row }))]);
+        else {
+          printTable(['DEAD-LETTER TOPIC', 'COMPONENT', 'DEAD LETTERS', 'REPLAYED', 'BY ERROR CLASS'], rows.map((row) => [
+            row.topic, row.component, String(row.deadLetters), String(row.replayed), Object.entries(row.byErrorClass).map(([code, count]) => `${code}: ${count}`).join(', ') || '-',
+          ]));
+          if (conflicts.length > 0) {
+            console.log('');
+            printTable(['CONFLICTS TOPIC', 'COMPONENT', 'CONFLICTS'], conflicts.map((row) => [row.topic, row.component, `${row.exact ? '' : '~'}${row.conflicts}`]));
+            console.log('(same key, other content: read them with `lifeline consume <topic>`)');
+          }
+        }
       });
     });
 

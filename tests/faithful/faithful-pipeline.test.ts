@@ -15,6 +15,7 @@ import { DEDUP_CONFLICT_HEADERS, DEDUP_RESULT_HEADER } from '../../processors/de
 import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
 import { useOdooSimulator } from '../../testing/odoo-simulator-fixture.ts';
 import { LifelineProcess, TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
+import { runLifeline } from '../../testing/cli-runner.ts';
 import { deliver, newWebhookSecret, webhookPort } from '../../testing/partner-feed-fixture.ts';
 
 /**
@@ -134,12 +135,15 @@ before(async () => {
     },
   };
   const file = join(dir, 'topology.yaml');
+  topologyFile = file;
   writeFileSync(file, stringify(document));
   lifeline = new LifelineProcess(file, [], { FAITHFUL_ODOO_KEY: simulatorKey, FAITHFUL_NORTH: secrets.north, FAITHFUL_SOUTH: secrets.south, FAITHFUL_PAYER: secrets.payer }).start();
   cleanups.push(() => lifeline.kill('SIGTERM'));
   port = await webhookPort(lifeline);
   await lifeline.waitForLine(/lifeline running/);
 }, { timeout: 120_000 });
+
+let topologyFile = '';
 
 interface Bill { ref: string; lines: Array<{ name: string; quantity: number; price_unit: number }> }
 
@@ -212,6 +216,11 @@ test('colliding control ids across labs, a reused control id, a retry, a priceOv
   const metricsPort = (JSON.parse(metricsLine as string) as { port: number }).port;
   const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   assert.match(metrics, new RegExp(`lifeline_dedup_conflicts_total\\{component="dedup_${run}"\\} 1`));
+  // Visible in `lifeline dlq list` beside the dead letters, though routed to the conflicts output.
+  const listed = await runLifeline(['dlq', 'list', '--json', '--topology', topologyFile], { env: { FAITHFUL_ODOO_KEY: 'unused' } });
+  assert.equal(listed.code, 0, listed.stderr);
+  const rows = JSON.parse(listed.stdout) as Array<{ kind: string; topic: string; component: string; conflicts?: number }>;
+  assert.deepEqual(rows.filter((row) => row.kind === 'conflicts').map((row) => [row.topic, row.component, row.conflicts]), [[conflicts, `dedup_${run}`, 1]]);
 });
 
 test('every corpus sample that yields charges lands in Odoo with the bill lines docs/formats.md lists', { timeout: 240_000 }, async () => {

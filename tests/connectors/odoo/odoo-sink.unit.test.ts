@@ -166,3 +166,24 @@ test('a chatter message and an activity are posted once per record, however ofte
   assert.match((missing.failed[0]?.error as Error).message, /no account\.move record matches CLM-NOT-THERE/);
   await sink.close();
 });
+
+test('a required amount that the record lacks fails only that record, with the field named; nothing is written as 0.00', async () => {
+  const context = testConnectorContext(simulatorConnection(simulator));
+  const lines = INVOICE_SINK.fields?.invoice_line_ids as { lines: { path: string; fields: Record<string, unknown> } };
+  const sink = odooSink.create({
+    ...INVOICE_SINK,
+    match: { by: 'external_id', module: 'lifeline_required' },
+    fields: { ...INVOICE_SINK.fields, invoice_line_ids: { lines: { ...lines.lines, fields: { ...lines.lines.fields, price_unit: { path: 'amount_minor', as: 'amount', required: true } } } } },
+  } as OdooSinkConfig);
+  await sink.connect(context.sink());
+  const unpriced = claim(22);
+  (unpriced.lines as Array<Record<string, unknown>>)[0] = { description: 'Comprehensive metabolic panel', quantity: 1, amount_minor: null, code: 'CPT-80053' };
+  const { failed } = await sink.write([input('required:21', claim(21)), input('required:22', unpriced)]);
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0]?.record.key, 'required:22');
+  assert.match((failed[0]?.error as Error).message, /price_unit: the record has no amount_minor \(required/);
+  assert.equal(isRetriable(failed[0]?.error), false);
+  assert.equal(await odoo.searchCount('account.move', [['ref', '=', 'CLM-T-21']]), 1);
+  assert.equal(await odoo.searchCount('account.move', [['ref', '=', 'CLM-T-22']]), 0);
+  await sink.close();
+});
