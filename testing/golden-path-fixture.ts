@@ -18,6 +18,8 @@ export const GOLDEN_PARTNERS = ['quest_lab', 'labcorp', 'mckesson', 'medline'] a
 
 export interface GoldenTopology {
   readonly file: string;
+  /** The copy's app_id: consumer groups are `<appId>.<label>`. */
+  readonly appId: string;
   readonly dir: string;
   readonly inboxDir: string;
   /** Original topic name → the name in this copy. */
@@ -112,7 +114,7 @@ export async function writeGoldenTopology(options: {
   };
   const sourceLabels = Object.keys(document.connectors).filter((label) => document.connectors[label]?.type.endsWith('_source'));
   return {
-    file, dir, inboxDir, env, secrets,
+    file, dir, inboxDir, env, secrets, appId: copy.app_id,
     topic: (name) => {
       const renamed = topicNames.get(name);
       if (!renamed) throw new Error(`topology.yaml declares no topic ${name}`);

@@ -10,6 +10,7 @@ import { sendTraffic, type SendStats } from '../../dev/demo/traffic-sender.ts';
 import { startOdooSimulator, type OdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
 import type { SlaEvent } from '../../processors/sla-tracker.ts';
 import { testKafka } from '../../testing/harness.ts';
+import { waitForQuiescence } from '../../testing/quiescence.ts';
 import { LifelineProcess, TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
 import { writeGoldenTopology, type GoldenTopology } from '../../testing/golden-path-fixture.ts';
 
@@ -158,8 +159,9 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
     t.diagnostic(`run ${plan.runId}: ${sent} events sent in ${((Date.now() - started) / 1000).toFixed(0)} s; phase B ${statsB.events} events, last charge written ${((lastWrite - phaseBStarted) / 1000).toFixed(1)} s after it began`);
     t.diagnostic(`webhooks accepted ${statsA.accepted + statsS.accepted + statsB.accepted}, answered "duplicate" ${statsA.duplicateAnswers + statsS.duplicateAnswers + statsB.duplicateAnswers}, retried attempts ${statsA.retriedAttempts + statsS.retriedAttempts + statsB.retriedAttempts}; kills ${killTimes.length}`);
     if (options.kills) assert.ok(killTimes.length >= 2, `the pipeline was killed in both fast phases (${killTimes.length} kills)`);
-    // Let the sinks' last result events and any late activity arrive before reading Odoo once more.
-    await sleep(3_000);
+    // Nothing is still in flight: every processor and sink group has committed all of its input
+    // (a late duplicate would have been written by now), then Odoo is read once more.
+    await waitForQuiescence(kafka, topology.pipelineLabels.map((label) => `${topology.appId}.${label}`), 120_000);
 
     await assertOdooHoldsTheUniqueRecords(odoo, plan);
     const breachedCount = new Set(slaEvents.records.filter((record) => record.value.event_type === 'breached').map((record) => record.value.transaction_key)).size;
