@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { defineConnectionKind } from '../../src/component/component.ts';
-import { httpUrlProblem } from '../../src/component/http-url.ts';
+import { httpUrlProblem, withoutCredentials } from '../../src/component/http-url.ts';
 
 /**
  * `connections.odoo.<name>` in topology.yaml: the Odoo server a connector talks to. The Odoo
@@ -32,14 +32,3 @@ export function odooConnections(connections: Readonly<Record<string, Readonly<Re
   return (connections[odooConnectionKind.kind] ?? {}) as Readonly<Record<string, OdooConnection>>;
 }
 
-function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.username && !parsed.password) return url;
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}

@@ -53,29 +53,16 @@ export function registerReplayCommands(program: Command): void {
         if (Boolean(options.group) === Boolean(options.dlq)) throw new LifelineError('LL_CONFIG_INVALID', 'give exactly one of --group (offset reset) and --dlq (dead-letter replay)');
         const reason = requireReason(options.reason);
         const operator = await session.authorise('replay.plan', options.group ?? options.dlq ?? '', { reason });
-        const plan = await draftPlan(session, operator, options, reason);
-        const threshold = await approvalThreshold(session, operator, options.autoApproveBelow);
-        const store = new ReplayPlanStore(session.kafka, await session.admin(), session.serde);
-        try {
-          await session.audited(operator, 'replay.plan', plan.id, { reason, parameters: planParameters(plan) }, async () => {
-            await store.save(plan);
-            return { value: plan, detail: `${plan.summary}; ${plan.record_count} record(s); ${plan.record_count < threshold ? 'under' : 'at or over'} the approval threshold ${threshold}` };
-          });
-          let final = plan;
-          if (plan.record_count < threshold) {
-            session.progress(`${plan.id}: ${plan.record_count} record(s), under the approval threshold ${threshold}: executing without approval`);
-            final = await execute(session, store, withState(plan, 'executing', { auto_approved: true }), operator, 'replay.execute', `auto-approved (under ${threshold} records): ${reason}`, options.ackTimeout);
-          }
-          showPlans([final], options.json, true);
-          if (final.state === 'planned') {
-            const next = `waiting for approval: lifeline replay approve ${final.id} (by an approver other than ${operator.identity})`;
-            if (options.json) session.progress(next);
-            else process.stdout.write(`${next}\n`);
-          }
-          return final.state === 'failed' ? EXIT_CODES.failed : EXIT_CODES.ok;
-        } finally {
-          await store.close();
+        const { plan: final } = await proposePlan(session, operator, options, reason, options.autoApproveBelow, (plan, threshold) => {
+          session.progress(`${plan.id}: ${plan.record_count} record(s), under the approval threshold ${threshold}: executing without approval`);
+        });
+        showPlans([final], options.json, true);
+        if (final.state === 'planned') {
+          const next = `waiting for approval: lifeline replay approve ${final.id} (by an approver other than ${operator.identity})`;
+          if (options.json) session.progress(next);
+          else process.stdout.write(`${next}\n`);
         }
+        return final.state === 'failed' ? EXIT_CODES.failed : EXIT_CODES.ok;
       });
     });
 
@@ -147,6 +134,32 @@ export function registerReplayCommands(program: Command): void {
 }
 
 /** What the plan does, counted now: concrete offsets per partition, or the dead letters matching the filter up to today's end. */
+/**
+ * Drafts a plan, saves it (audited as replay.plan) and executes it at once when it is under the
+ * operator's approval threshold; otherwise it waits, planned, for an approver. The CLI and the
+ * console both propose plans this way.
+ */
+export async function proposePlan(
+  session: OpsSession, operator: Operator, options: PlanOptions, reason: string, autoApproveBelow: string | undefined,
+  onAutoApprove: (plan: ReplayPlan, threshold: number) => void = () => undefined,
+): Promise<{ plan: ReplayPlan; threshold: number }> {
+  const plan = await draftPlan(session, operator, options, reason);
+  const threshold = await approvalThreshold(session, operator, autoApproveBelow);
+  const store = new ReplayPlanStore(session.kafka, await session.admin(), session.serde);
+  try {
+    await session.audited(operator, 'replay.plan', plan.id, { reason, parameters: planParameters(plan) }, async () => {
+      await store.save(plan);
+      return { value: plan, detail: `${plan.summary}; ${plan.record_count} record(s); ${plan.record_count < threshold ? 'under' : 'at or over'} the approval threshold ${threshold}` };
+    });
+    if (plan.record_count >= threshold) return { plan, threshold };
+    onAutoApprove(plan, threshold);
+    const final = await execute(session, store, withState(plan, 'executing', { auto_approved: true }), operator, 'replay.execute', `auto-approved (under ${threshold} records): ${reason}`, options.ackTimeout);
+    return { plan: final, threshold };
+  } finally {
+    await store.close();
+  }
+}
+
 export async function draftPlan(session: OpsSession, operator: Operator, options: PlanOptions, reason: string): Promise<ReplayPlan> {
   const admin = await session.admin();
   const now = Date.now();

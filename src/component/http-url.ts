@@ -9,3 +9,16 @@ export function httpUrlProblem(value: unknown): string | undefined {
   }
   return protocol === 'http:' || protocol === 'https:' ? undefined : `"${value}" must be an http:// or https:// URL`;
 }
+
+/** The URL with any user and password taken out (a URL may carry them): for logs, describe output and the console. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

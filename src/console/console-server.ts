@@ -9,7 +9,7 @@ import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { type OpsSession } from '../cli/ops-session.ts';
-import { approvalThreshold, draftPlan, execute, planParameters, requireState, type PlanOptions } from '../cli/replay-commands.ts';
+import { execute, proposePlan, requireState, type PlanOptions } from '../cli/replay-commands.ts';
 import { LifelineError, errorCode, errorMessage } from '../errors.ts';
 import { describeSelection, selectDeadLetters, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { ACTION_ROLES, isAllowed, rolesFor, type ControlAction, type Operator } from '../ops/operator-identity.ts';
@@ -294,23 +294,9 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
       ...(body.since !== undefined ? { since: body.since } : {}),
       ...(body.until !== undefined ? { until: body.until } : {}),
     };
-    const plan = await draftPlan(session, operator, planOptions, reason);
-    const threshold = await approvalThreshold(session, operator, undefined);
-    const store = new ReplayPlanStore(session.kafka, await session.admin(), session.serde);
-    try {
-      await session.audited(operator, 'replay.plan', plan.id, { reason, parameters: planParameters(plan) }, async () => {
-        await store.save(plan);
-        return { value: plan, detail: `${plan.summary}; ${plan.record_count} record(s); ${plan.record_count < threshold ? 'under' : 'at or over'} the approval threshold ${threshold}` };
-      });
-      let final = plan;
-      if (plan.record_count < threshold) {
-        final = await execute(session, store, withState(plan, 'executing', { auto_approved: true }), operator, 'replay.execute', `auto-approved (under ${threshold} records): ${reason}`, '10s');
-      }
-      data.invalidate();
-      return { ...planView(final), threshold };
-    } finally {
-      await store.close();
-    }
+    const { plan: final, threshold } = await proposePlan(session, operator, planOptions, reason, undefined);
+    data.invalidate();
+    return { ...planView(final), threshold };
   });
 
   app.post('/api/replay-plans/:id/approve', {

@@ -3,6 +3,7 @@ import type { ComponentRegistry } from '../component/component-registry.ts';
 import type { StoreSpec } from '../component/component.ts';
 import { isSecretKey } from './config-references.ts';
 import { changelogTopic, deadLetterTopic, type ComponentDeclaration, type TopicDeclaration, type Topology } from './model.ts';
+import { withoutCredentials } from '../component/http-url.ts';
 
 /**
  * `lifeline topology describe`: what a topology runs, as text an operator reads top to bottom —
@@ -96,18 +97,6 @@ function masked(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, isSecretKey(key) ? '***' : masked(child)]));
 }
 
-/** A URL may carry a user and password; they stay out of describe output too. */
-function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.username && !parsed.password) return url;
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
 
 const DURATION_UNITS: ReadonlyArray<[string, number]> = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
 
