@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test, type TestContext } from 'node:test';
 import { OdooClient } from '../../connectors/odoo/odoo-client.ts';
@@ -81,6 +82,7 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
     };
     const chargeResults = await collect<WriteResult>('billing.vendor_bill.written.v1');
     const slaEvents = await collect<SlaEvent>('ops.sla_charge_to_invoice.v1');
+    const receivedCharges = await collect<{ entity_key: string; received_at: number }>('partner.service_charge.received.v1');
     const products = await collect<{ default_code: string | null }>('odoo.product.changed.v1');
     await waitFor('the Odoo products to reach their topic', 60_000, () => products.records.length >= 19);
 
@@ -119,6 +121,12 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
       return missing.length === 0;
     };
     let progress = '';
+    // LIFELINE_TEST_LOG_DIR keeps both processes' logs for a look after the run.
+    const logDir = process.env.LIFELINE_TEST_LOG_DIR;
+    if (logDir) cleanups.push(() => {
+      writeFileSync(join(logDir, `golden-${plan.runId}-intake.log`), intake.lines.join('\n'));
+      writeFileSync(join(logDir, `golden-${plan.runId}-pipeline.log`), pipeline.lines.join('\n'));
+    });
     cleanups.push(() => {
       if (!progress) return;
       const problems = (process: LifelineProcess, name: string) => process.lines.filter((line) => /"level":"(warn|error|fatal)"/.test(line) && !/"component":"kafkajs"/.test(line)).slice(-15).map((line) => `${name}: ${line.slice(0, 600)}`);
@@ -166,7 +174,7 @@ async function runGoldenPath(t: TestContext, options: { kills: boolean }): Promi
     await assertOdooHoldsTheUniqueRecords(odoo, plan);
     const breachedCount = new Set(slaEvents.records.filter((record) => record.value.event_type === 'breached').map((record) => record.value.transaction_key)).size;
     t.diagnostic(`Odoo: ${plan.expected.charges.size + plan.expected.dispenses.size} bills, ${plan.expected.deliveries.size} receipts expected; ${phases.chargesSlow.size} charges sent while Odoo was slow, ${breachedCount} breached`);
-    assertSlaEvents(slaEvents, plan, phases.chargesSlow, killTimes);
+    assertSlaEvents(slaEvents, plan, phases.chargesSlow, killTimes, receivedCharges);
     await assertBreachActivities(odoo, slaEvents);
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
@@ -277,15 +285,24 @@ async function assertOdooHoldsTheUniqueRecords(odoo: OdooClient, plan: TrafficPl
   }
 }
 
-function assertSlaEvents(events: TopicCollector<SlaEvent>, plan: TrafficPlan, slowCharges: ReadonlySet<string>, kills: ReadonlyArray<{ killed: number; restarted: number }>): void {
+function assertSlaEvents(events: TopicCollector<SlaEvent>, plan: TrafficPlan, slowCharges: ReadonlySet<string>, kills: ReadonlyArray<{ killed: number; restarted: number }>, received: TopicCollector<{ entity_key: string; received_at: number }>): void {
+  // Where each step of a transaction sits, and where its start records sit, to explain a step seen twice.
+  const whereabouts = (key: string): string => {
+    const steps = events.records.filter((record) => record.value.transaction_key === key)
+      .map((record) => `${record.value.event_type}@${record.partition}/${record.offset} occurred ${new Date(record.value.occurred_at).toISOString()}`);
+    const starts = received.records.filter((record) => record.value.entity_key === key)
+      .map((record) => `received@${record.partition}/${record.offset} key ${record.key} at ${new Date(record.value.received_at).toISOString()}`);
+    const killed = kills.map((kill) => `${new Date(kill.killed).toISOString()}..${new Date(kill.restarted).toISOString()}`);
+    return `steps: ${steps.join('; ')}\nstarts: ${starts.join('; ')}\nkills: ${killed.join(', ')}`;
+  };
   const byKey = new Map<string, SlaEvent[]>();
   for (const { value } of events.records) byKey.set(value.transaction_key, [...(byKey.get(value.transaction_key) ?? []), value]);
   assert.deepEqual(new Set(byKey.keys()), new Set(plan.expected.charges.keys()), 'one SLA transaction per unique charge, none for duplicates');
   const breached = new Set<string>();
   for (const [key, steps] of byKey) {
     const count = (type: string): number => steps.filter((step) => step.event_type === type).length;
-    assert.equal(count('started'), 1, `${key} started once`);
-    assert.equal(count('completed') + count('completed_late'), 1, `${key} completed once`);
+    assert.equal(count('started'), 1, `${key} started once\n${count('started') === 1 ? '' : whereabouts(key)}`);
+    assert.equal(count('completed') + count('completed_late'), 1, `${key} completed once\n${count('completed') + count('completed_late') === 1 ? '' : whereabouts(key)}`);
     assert.ok(count('breached') <= 1 && count('warning') <= 1, `${key} warned and breached at most once`);
     // The enriched milestone and the end arrive on different topics: a milestone read after the end is moot and dropped.
     assert.ok(count('milestone') <= 1, `${key} reached its enriched milestone at most once`);
