@@ -63,6 +63,7 @@ function kafkaAs(user: 'admin' | 'runtime', log?: string[]): Kafka {
 
 test('golden path over SASL_SSL as the runtime principal: webhooks and file drops become bills in Odoo exactly once; the runtime may not create topics or use another app\'s groups and topics', { timeout: 300_000 }, async (t) => {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  const testStarted = Date.now();
   try {
     const simulator = await startOdooSimulator({ port: 0 });
     cleanups.push(() => simulator.close());
@@ -81,6 +82,7 @@ test('golden path over SASL_SSL as the runtime principal: webhooks and file drop
     assert.match(applied.stdout, /ACLs for User:lifeline: \d+ needed, [1-9]\d* to add/);
     assert.match(applied.stdout, /applied: [1-9]\d* topic\(s\) created/);
 
+    t.diagnostic(`lifeline apply --execute took ${((Date.now() - testStarted) / 1000).toFixed(1)} s`);
     // Running as `lifeline`: the processes get no admin credentials.
     const started = Date.now();
     const intake = new LifelineProcess(topology.file, ['--only', topology.intakeLabels.join(',')], topology.env).start();
@@ -171,7 +173,9 @@ test('golden path over SASL_SSL as the runtime principal: webhooks and file drop
     assert.ok((await adminClient.listTopics()).includes(topology.topic('billing.vendor_bill.written.v1')), 'its topic is still there');
     t.diagnostic(`six refusals checked in ${((Date.now() - refusalsStarted) / 1000).toFixed(1)} s`);
   } finally {
+    const stopping = Date.now();
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
+    t.diagnostic(`stopped in ${((Date.now() - stopping) / 1000).toFixed(1)} s`);
   }
 });
 
