@@ -111,6 +111,11 @@ export function isTransientTransactionError(error: unknown): boolean {
   return error instanceof Error && error.name === 'KafkaJSConnectionError';
 }
 
+const STORE_ENTRIES_GAUGE = {
+  name: 'lifeline_store_entries', help: 'Entries in a state store (committed; expired entries count until the expiry timer deletes them), summed over the partitions this process owns.',
+  labelNames: ['store'], aggregate: 'sum',
+} as const;
+
 /** Carries the topic a repartitioned record first arrived on. */
 export const REPARTITION_ORIGIN_HEADER = 'lifeline.repartition.origin-topic';
 
@@ -273,6 +278,7 @@ export class ProcessorTask {
       env.onRestoreProgress?.(this.partition, undefined);
     }
     if (this.stores.size > 0) this.every(EXPIRY_INTERVAL_MS, () => this.expireDue(), 'expiry failed');
+    this.reportStoreSizes();
     // Read after fencing, so an older owner's last transaction is settled and its offsets visible.
     this.committed = await env.fetchCommittedOffsets(this.partition);
     this.processor = env.createProcessor();
@@ -307,7 +313,16 @@ export class ProcessorTask {
         if (store.expire(EXPIRY_CHUNK) >= EXPIRY_CHUNK) full = true;
       }
       await this.commit();
-      if (!full) return;
+      if (!full) break;
+    }
+    this.reportStoreSizes();
+  }
+
+  /** `lifeline_store_entries{component,store}`: committed entries, summed over the partitions this process owns. */
+  private reportStoreSizes(): void {
+    const gauges = PartitionGauges.of(this.env.metrics.registry);
+    for (const store of this.stores.values()) {
+      gauges.gauge(STORE_ENTRIES_GAUGE, this.env.label, this.partition).set({ store: store.name }, store.committedSize());
     }
   }
 
