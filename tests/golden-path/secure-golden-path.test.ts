@@ -1,4 +1,5 @@
-// The golden path over SASL_SSL as the least-privileged runtime principal. The test starts its own
+// The golden path over SASL_SSL as the least-privileged runtime principal, with the registry and
+// Odoo reached over HTTPS through TLS fronts whose certificate a private CA made by the test signed. The test starts its own
 // secure broker (its own LIFELINE_HOME and ports; the shared plaintext broker is not touched):
 // SASL_SSL listener, SCRAM users `admin` and `lifeline`, a self-signed CA, StandardAuthorizer ACLs.
 // `lifeline apply --execute` (admin) creates the repository topology's topics, registers its schemas
@@ -23,7 +24,9 @@ import { startOdooSimulator } from '../../dev/odoo-simulator/odoo-simulator.ts';
 import { createKafka } from '../../src/kafka/client.ts';
 import { runLifeline } from '../../testing/cli-runner.ts';
 import { writeGoldenTopology } from '../../testing/golden-path-fixture.ts';
-import { uniqueName } from '../../testing/harness.ts';
+import { infra, uniqueName } from '../../testing/harness.ts';
+import { makePrivateCa } from '../../testing/private-ca.ts';
+import { startTlsProxy } from '../../testing/tls-proxy.ts';
 import { waitForQuiescence } from '../../testing/quiescence.ts';
 import { LifelineProcess, TopicCollector, registeredSerde } from '../../testing/runtime-fixture.ts';
 
@@ -61,7 +64,7 @@ function kafkaAs(user: 'admin' | 'runtime', log?: string[]): Kafka {
   return createKafka({ brokers: [bootstrap], clientId: uniqueName(`secure-golden-${user}`), tls: { caFile: access.caFile }, sasl: { mechanism: access.mechanism, username, password } }, logCreator);
 }
 
-test('golden path over SASL_SSL as the runtime principal: webhooks and file drops become bills in Odoo exactly once; the runtime may not create topics or use another app\'s groups and topics', { timeout: 300_000 }, async (t) => {
+test('golden path over SASL_SSL as the runtime principal (registry and Odoo over HTTPS, private CA): webhooks and file drops become bills in Odoo exactly once; the runtime may not create topics or use another app\'s groups and topics', { timeout: 300_000 }, async (t) => {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
   const testStarted = Date.now();
   try {
@@ -69,9 +72,18 @@ test('golden path over SASL_SSL as the runtime principal: webhooks and file drop
     cleanups.push(() => simulator.close());
     const odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
     cleanups.push(() => odoo.close());
+    // The registry and Odoo over HTTPS too, behind TLS fronts with a certificate from the hospital's own CA.
+    const ca = makePrivateCa('St Mary\'s test CA');
+    cleanups.push(() => rmSync(ca.dir, { recursive: true, force: true }));
+    const registry = new URL((await infra()).registryUrl);
+    const registryFront = await startTlsProxy({ host: registry.hostname, port: Number(registry.port) }, ca);
+    cleanups.push(() => registryFront.close());
+    const odooFront = await startTlsProxy({ host: '127.0.0.1', port: Number(new URL(simulator.url).port) }, ca);
+    cleanups.push(() => odooFront.close());
     const topology = await writeGoldenTopology({
       simulator, warnAfter: '10m', breachAfter: '15m',
       secureKafka: { brokers: [bootstrap], caFile: access.caFile, username: access.runtime.username, password: access.runtime.password },
+      https: { registryUrl: `${registryFront.origin}${registry.pathname}`, odooUrl: odooFront.origin, caFile: ca.caFile },
     });
     cleanups.push(() => rmSync(topology.dir, { recursive: true, force: true }));
 
