@@ -75,6 +75,8 @@ export async function writeGoldenTopology(options: {
   breachAfter: string;
   /** Connect to this broker over SASL_SSL instead of the shared plaintext one. */
   secureKafka?: GoldenSecureKafka;
+  /** Another plaintext broker than the shared one (e.g. a benchmark's own, to measure its disk). */
+  brokers?: readonly string[];
   /** Reach the registry and/or Odoo over HTTPS, trusting this CA. */
   https?: GoldenHttpsConnections;
 }): Promise<GoldenTopology> {
@@ -111,7 +113,7 @@ export async function writeGoldenTopology(options: {
     connections: {
       kafka: secureKafka
         ? { ...document.connections.kafka, brokers: [...secureKafka.brokers], tls: { ca_file: secureKafka.caFile }, sasl: { mechanism: 'scram-sha-512', username: secureKafka.username, password: '${LIFELINE_KAFKA_PASSWORD}' } }
-        : { ...document.connections.kafka, brokers: [brokers[0] as string] },
+        : { ...document.connections.kafka, brokers: options.brokers ? [...options.brokers] : [brokers[0] as string] },
       registry: https?.registryUrl ? { url: https.registryUrl, ca_file: https.caFile } : { url: registryUrl },
       odoo: { main: {
         url: https?.odooUrl ?? options.simulator.url, database: options.simulator.database, username: options.simulator.credentials.username, password: '${ODOO_API_KEY}',
