@@ -5,7 +5,8 @@
 // request Odoo held every record (0-2 s: the pipeline kept up), and the broker's disk growth per
 // 10,000 partner events. The broker is the benchmark's own (its own LIFELINE_HOME and ports, so its
 // disk holds only this run); the registry is the shared one, the Odoo simulator runs in this process.
-//   BENCH_SIZING_RATES    partner events per second, comma-separated (default 20,40,80)
+//   BENCH_SIZING_RATES    partner events per second, comma-separated (default 0,25,50,100; 0 = idle:
+//                         what the processes cost with no traffic — timers, commits, status, polling)
 //   BENCH_SIZING_SECONDS  seconds of traffic per rate (default 30)
 import { readFileSync, readdirSync, rmSync, statSync, mkdtempSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -22,7 +23,7 @@ import { startOdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
 import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
 import { LifelineProcess } from '../testing/runtime-fixture.ts';
 
-const RATES = (process.env.BENCH_SIZING_RATES ?? '20,40,80').split(',').map(Number);
+const RATES = (process.env.BENCH_SIZING_RATES ?? '0,25,50,100').split(',').map(Number);
 const STEP_SECONDS = Number(process.env.BENCH_SIZING_SECONDS ?? 30);
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
@@ -130,19 +131,31 @@ try {
   const idle = { intake: rssMiB(intake.pid as number), pipeline: rssMiB(pipeline.pid as number), broker: rssMiB(brokerPid as number) };
 
   // Warm-up: reference tables loaded, code paths compiled, Odoo's partners and products cached.
-  const warmUp = planTraffic({ events: 200, duplicateRatio: 0.2 });
-  await send(warmUp, 50);
+  // (The broker's JIT is warmed too: without this the first measured rate shows the broker's CPU inflated.)
+  const warmUp = planTraffic({ events: 1_000, duplicateRatio: 0.2 });
+  await send(warmUp, 100);
   await until('the warm-up to reach Odoo', () => odooHolds(warmUp), 180_000);
 
   for (const rate of RATES) {
-    const plan = planTraffic({ events: Math.round(rate * STEP_SECONDS), duplicateRatio: 0.2 });
     const diskBefore = brokerDisk(dataDir);
     const watcher = watch([
       { name: 'intake', pid: () => intake.pid },
       { name: 'pipeline', pid: () => pipeline.pid },
       { name: 'broker', pid: () => brokerPid },
     ]);
+    const cell = (measured: ReturnType<ReturnType<typeof watch>['stop']>, name: string) => {
+      const value = measured.get(name) as { cpu: number; rssMean: number; rssMax: number };
+      return `${(value.cpu * 100).toFixed(0)}% | ${value.rssMean.toFixed(0)} / ${value.rssMax.toFixed(0)}`;
+    };
     const started = Date.now();
+    if (rate === 0) {
+      await sleep(STEP_SECONDS * 1000);
+      const measured = watcher.stop();
+      const grown = brokerDisk(dataDir).logBytes - diskBefore.logBytes;
+      rows.push(`| idle | 0 | 0 | – | ${cell(measured, 'intake')} | ${cell(measured, 'pipeline')} | ${cell(measured, 'broker')} | ${(grown / 1024 / 1024 / STEP_SECONDS * 3600).toFixed(1)} per hour | – |`);
+      continue;
+    }
+    const plan = planTraffic({ events: Math.round(rate * STEP_SECONDS), duplicateRatio: 0.2 });
     const stats = await send(plan, rate);
     const sentSeconds = (Date.now() - started) / 1000;
     const measured = watcher.stop(); // the steady window: while partners send at the rate
@@ -150,11 +163,7 @@ try {
     const lagSeconds = (Date.now() - started) / 1000 - sentSeconds;
     const diskAfter = brokerDisk(dataDir);
     const per10k = (bytes: number) => ((bytes / stats.events) * 10_000) / 1024 / 1024;
-    const cell = (name: string) => {
-      const value = measured.get(name) as { cpu: number; rssMean: number; rssMax: number };
-      return `${(value.cpu * 100).toFixed(0)}% | ${value.rssMean.toFixed(0)} / ${value.rssMax.toFixed(0)}`;
-    };
-    rows.push(`| ${rate} | ${stats.events} | ${(stats.events / sentSeconds).toFixed(1)} | ${lagSeconds.toFixed(1)} | ${cell('intake')} | ${cell('pipeline')} | ${cell('broker')} | ${per10k(diskAfter.logBytes - diskBefore.logBytes).toFixed(1)} | ${per10k(diskAfter.allocated - diskBefore.allocated).toFixed(1)} |`);
+    rows.push(`| ${rate} | ${stats.events} | ${(stats.events / sentSeconds).toFixed(1)} | ${lagSeconds.toFixed(1)} | ${cell(measured, 'intake')} | ${cell(measured, 'pipeline')} | ${cell(measured, 'broker')} | ${per10k(diskAfter.logBytes - diskBefore.logBytes).toFixed(1)} | ${per10k(diskAfter.allocated - diskBefore.allocated).toFixed(1)} |`);
     if (stats.failed.length > 0) console.log(`${rate}/s: ${stats.failed.length} deliveries failed, e.g. ${JSON.stringify(stats.failed[0])}`);
   }
 
@@ -163,6 +172,15 @@ try {
   console.log('| events/s asked | events | events/s sent | Odoo complete +s | intake CPU | intake RSS MiB mean / max | pipeline CPU | pipeline RSS MiB mean / max | broker CPU | broker RSS MiB mean / max | broker log MiB per 10k events | broker disk MiB per 10k events |');
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) console.log(row);
+  // Where the bytes are: log segments per topic (partitions added up), largest first.
+  const byTopic = new Map<string, number>();
+  for (const entry of readdirSync(dataDir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const topic = entry.name.replace(/-\d+$/, '').replace(new RegExp(`_${topology.appId.replace(/^golden-/, '')}`, 'g'), '');
+    byTopic.set(topic, (byTopic.get(topic) ?? 0) + brokerDisk(join(dataDir, entry.name)).logBytes);
+  }
+  const largest = [...byTopic].sort((a, b) => b[1] - a[1]).slice(0, 8);
+  console.log(`largest topics (all steps and the warm-up): ${largest.map(([topic, bytes]) => `${topic} ${(bytes / 1024 / 1024).toFixed(1)} MiB`).join(', ')}`);
   const total = brokerDisk(dataDir);
   console.log(`broker data after the run: ${(total.logBytes / 1024 / 1024).toFixed(1)} MiB of log segments, ${(total.allocated / 1024 / 1024).toFixed(1)} MiB allocated (${readdirSync(dataDir).length} partition folders and metadata)`);
 } finally {
