@@ -6,7 +6,7 @@
 // 10,000 partner events. The broker is the benchmark's own (its own LIFELINE_HOME and ports, so its
 // disk holds only this run); the registry is the shared one, the Odoo simulator runs in this process.
 //   BENCH_SIZING_RATES    partner events per second, comma-separated (default 0,25,50,100; 0 = idle:
-//                         what the processes cost with no traffic — timers, commits, status, polling)
+//                         what the settled processes cost with no traffic — timers, commits, status, polling)
 //   BENCH_SIZING_SECONDS  seconds of traffic per rate (default 30)
 import { readFileSync, readdirSync, rmSync, statSync, mkdtempSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -21,6 +21,8 @@ import { runningPid } from '../dev/infra/java-process.ts';
 import { localInfraSettings, type LocalInfraSettings } from '../dev/infra/settings.ts';
 import { startOdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
 import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
+import { createKafka } from '../src/kafka/client.ts';
+import { waitForQuiescence } from '../testing/quiescence.ts';
 import { LifelineProcess } from '../testing/runtime-fixture.ts';
 
 const RATES = (process.env.BENCH_SIZING_RATES ?? '0,25,50,100').split(',').map(Number);
@@ -136,22 +138,29 @@ try {
   await send(warmUp, 100);
   await until('the warm-up to reach Odoo', () => odooHolds(warmUp), 180_000);
 
+  const watched: Watched[] = [
+    { name: 'intake', pid: () => intake.pid },
+    { name: 'pipeline', pid: () => pipeline.pid },
+    { name: 'broker', pid: () => brokerPid },
+  ];
+  const kafka = createKafka({ brokers: [`127.0.0.1:${settings.kafkaPort}`], clientId: 'sizing-bench' });
   for (const rate of RATES) {
     const diskBefore = brokerDisk(dataDir);
-    const watcher = watch([
-      { name: 'intake', pid: () => intake.pid },
-      { name: 'pipeline', pid: () => pipeline.pid },
-      { name: 'broker', pid: () => brokerPid },
-    ]);
+    const watcher = watch(watched);
     const cell = (measured: ReturnType<ReturnType<typeof watch>['stop']>, name: string) => {
       const value = measured.get(name) as { cpu: number; rssMean: number; rssMax: number };
       return `${(value.cpu * 100).toFixed(0)}% | ${value.rssMean.toFixed(0)} / ${value.rssMax.toFixed(0)}`;
     };
     const started = Date.now();
     if (rate === 0) {
+      // Idle means settled: every processor and sink group has committed all of its input first.
+      await waitForQuiescence(kafka, topology.pipelineLabels.map((label) => `${topology.appId}.${label}`), 120_000);
+      watcher.stop();
+      const settled = watch(watched);
+      const idleDisk = brokerDisk(dataDir);
       await sleep(STEP_SECONDS * 1000);
-      const measured = watcher.stop();
-      const grown = brokerDisk(dataDir).logBytes - diskBefore.logBytes;
+      const measured = settled.stop();
+      const grown = brokerDisk(dataDir).logBytes - idleDisk.logBytes;
       rows.push(`| idle | 0 | 0 | – | ${cell(measured, 'intake')} | ${cell(measured, 'pipeline')} | ${cell(measured, 'broker')} | ${(grown / 1024 / 1024 / STEP_SECONDS * 3600).toFixed(1)} per hour | – |`);
       continue;
     }
