@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { LifelineError, errorMessage } from '../errors.ts';
 import { deadLetterBounds, describeSelection, selectDeadLetters } from '../ops/dead-letter-replay.ts';
-import { describeTarget, planReset, totalToReprocess } from '../ops/offset-reset.ts';
+import { describeTarget, planReset, totalToReprocess, withRecordCounts } from '../ops/offset-reset.ts';
 import type { Operator } from '../ops/operator-identity.ts';
 import { executePlan } from '../ops/replay-execution.ts';
 import {
@@ -167,7 +167,7 @@ export async function draftPlan(session: OpsSession, operator: Operator, options
   if (options.group) {
     const target = resetTarget(options);
     const scope = await resetScope(admin, session.topology, { group: options.group, ...(options.topic ? { topic: options.topic } : {}), ...(options.partition ? { partition: options.partition } : {}) });
-    const rows = await planReset(admin, scope, target);
+    const rows = await withRecordCounts(session.kafka, await planReset(admin, scope, target));
     const component = componentOfGroup(session.topology, options.group);
     const reach: ReplayReach = component ? downstreamReach(session.topology, { components: [component.label] }) : { components: [], sinks: [], topics: [] };
     const spec: OffsetsPlanSpec = {
