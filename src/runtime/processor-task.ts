@@ -621,8 +621,8 @@ export class ProcessorTask {
   }
 }
 
-function commitOutcomeUnknown(where: string, cause: unknown): LifelineError {
-  return new LifelineError('LL_COMMIT_OUTCOME_UNKNOWN', `the commit of ${where}'s transaction failed without an answer (${errorMessage(cause)}); reopening the task from its committed offsets and changelogs`, { cause });
+export function commitOutcomeUnknown(where: string, cause: unknown): LifelineError {
+  return new LifelineError('LL_COMMIT_OUTCOME_UNKNOWN', `the commit of ${where}'s transaction failed without an answer (${errorMessage(cause)}); going on from what Kafka holds, not from memory`, { cause });
 }
 
 /** A commit that may or may not have happened: the task must be reopened, not the transaction retried. */
