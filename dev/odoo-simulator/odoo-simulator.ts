@@ -37,6 +37,11 @@ export interface OdooSimulator {
   /** execute_kw calls answered, by `model.method`. */
   stats(): Record<string, number>;
   /**
+   * The last execute_kw calls (at most 10,000), each with when it started and ended (ms since
+   * epoch): a test sees from them how many calls a client had in flight at once.
+   */
+  callLog(): readonly CallSpan[];
+  /**
    * `commit` ({ model, method, rows }) right after a writing call committed and before its answer
    * is sent: the moment to kill a client to leave Odoo ahead of what the client knows.
    */
@@ -45,6 +50,30 @@ export interface OdooSimulator {
 }
 
 export const DEFAULT_SIMULATOR_DATABASE = 'stmarys';
+
+export interface CallSpan {
+  readonly model: string;
+  readonly method: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** Rows the call wrote (0 for a read). */
+  readonly rows: number;
+}
+
+const CALL_LOG_LIMIT = 10_000;
+
+/** The most calls in flight at one moment among `spans` (a call ending at t does not overlap one starting at t). */
+export function peakConcurrency(spans: readonly CallSpan[]): number {
+  const edges = spans.flatMap((span) => [{ at: span.startedAt, delta: 1 }, { at: span.endedAt, delta: -1 }]);
+  edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let now = 0;
+  let peak = 0;
+  for (const edge of edges) {
+    now += edge.delta;
+    peak = Math.max(peak, now);
+  }
+  return peak;
+}
 
 const VERSION = {
   server_version: '17.0',
@@ -61,6 +90,7 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
   const store = new RecordStore(() => control.clockFrozen);
   if (options.seed ?? true) seedDatabase(store);
   const calls = new Map<string, number>();
+  const callLog: CallSpan[] = [];
   const workers = new WorkerPool();
   const events = new EventEmitter<{ commit: [{ model: string; method: string; rows: number }] }>();
 
@@ -131,6 +161,8 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
     const cost = control.cost;
     // Under a cost model a call waits for a free worker before its transaction starts.
     const release = cost ? await workers.acquire(cost.workers) : undefined;
+    const startedAt = Date.now();
+    let rows = 0;
     try {
       const txn = store.begin(user.uid);
       const orm = new Orm({
@@ -141,6 +173,7 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
       // The transaction stays open (its rows invisible to others) for as long as it is slow.
       const holdMs = control.holdMs(txn.touched > 0) + (cost ? costOf(cost, modelMethod, result) : 0);
       if (holdMs > 0) await sleep(holdMs);
+      rows = txn.touched;
       if (txn.touched > 0) {
         txn.commit();
         events.emit('commit', { model, method: modelMethod, rows: txn.touched });
@@ -148,6 +181,8 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
       return result;
     } finally {
       release?.();
+      callLog.push({ model, method: modelMethod, startedAt, endedAt: Date.now(), rows });
+      if (callLog.length > CALL_LOG_LIMIT + 1_000) callLog.splice(0, callLog.length - CALL_LOG_LIMIT);
     }
   }
 
@@ -232,6 +267,7 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
     control,
     store,
     stats: () => Object.fromEntries(calls),
+    callLog: () => [...callLog],
     events,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
@@ -247,7 +283,7 @@ interface ControlRequest {
   readonly slow_ms?: number;
   readonly slow_scope?: SlowScope;
   readonly fail_next?: { readonly count: number; readonly kind?: InjectedFailure };
-  readonly reject?: { readonly model: string; readonly field: string; readonly value: string | number | boolean; readonly message?: string };
+  readonly reject?: { readonly model: string; readonly field: string; readonly value: string | number | boolean; readonly message?: string; readonly transient?: boolean };
   readonly clear_rejections?: boolean;
   readonly freeze_clock?: boolean;
   /** Real Odoo's cost per call and per record ({ callMs, rowMs, workers }), or false. */
