@@ -3,9 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * The Odoo simulator in a process of its own (`lifeline dev odoo`), as a benchmark needs it: its
- * CPU is then not charged to the Lifeline process under measurement. Switches and counts go over
- * its HTTP control endpoint. `restart()` starts a new one on the same port: an empty database
- * (just the seed data), the same URL for the topologies that point at it.
+ * CPU is then not charged to the Lifeline processes under measurement. Switches, counts and
+ * `resetData()` (back to the seed data) go over its HTTP control endpoint.
  */
 export class OdooSimulatorProcess {
   private child: ChildProcess | undefined;
@@ -70,11 +69,9 @@ export class OdooSimulatorProcess {
     return (await response.json()) as { records: Record<string, number>; calls: Record<string, number> };
   }
 
-  /** A new simulator on the same port, with an empty database. */
-  async restart(): Promise<void> {
-    const port = this.port;
-    await this.stop();
-    await this.spawn(port);
+  /** Empties the database back to its seed data (same process, port and connections). */
+  async resetData(): Promise<void> {
+    await this.control({ reset_data: true });
   }
 
   async stop(): Promise<void> {

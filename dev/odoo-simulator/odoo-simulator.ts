@@ -87,8 +87,12 @@ const XMLRPC_PATHS = new Set(['/xmlrpc/2/common', '/xmlrpc/2/object', '/xmlrpc/2
 export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Promise<OdooSimulator> {
   const database = options.database ?? DEFAULT_SIMULATOR_DATABASE;
   const control = new FailureSwitches();
-  const store = new RecordStore(() => control.clockFrozen);
-  if (options.seed ?? true) seedDatabase(store);
+  const freshStore = (): RecordStore => {
+    const created = new RecordStore(() => control.clockFrozen);
+    if (options.seed ?? true) seedDatabase(created);
+    return created;
+  };
+  let store = freshStore();
   const calls = new Map<string, number>();
   const callLog: CallSpan[] = [];
   const workers = new WorkerPool();
@@ -235,6 +239,8 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
       return reply(400, { error: 'the body must be JSON' });
     }
     if (body.reset) control.reset();
+    // A new database with the seed data only (the same ids as at start); calls in flight finish on the old one.
+    if (body.reset_data) store = freshStore();
     if (body.down !== undefined) control.setDown(body.down, body.down_mode ?? 'refuse');
     if (body.slow_ms !== undefined) control.setSlow(body.slow_ms, body.slow_scope ?? 'all');
     if (body.fail_next) control.failNext(body.fail_next.count, body.fail_next.kind ?? 'serialization');
@@ -265,7 +271,9 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
     database,
     credentials: { username: 'lifeline', password: SIMULATOR_API_KEY },
     control,
-    store,
+    get store() {
+      return store;
+    },
     stats: () => Object.fromEntries(calls),
     callLog: () => [...callLog],
     events,
@@ -278,6 +286,8 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
 
 interface ControlRequest {
   readonly reset?: boolean;
+  /** Empty the database back to its seed data (the server, its port and its connections stay). */
+  readonly reset_data?: boolean;
   readonly down?: boolean;
   readonly down_mode?: DownMode;
   readonly slow_ms?: number;
