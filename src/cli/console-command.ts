@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { startConsole } from '../console/console-server.ts';
 import { createLogger } from '../observe/logger.ts';
-import { OpsSession, parseInteger, topologyOption, type TopologyOptions } from './ops-session.ts';
+import { openOpsSession, parseInteger, topologyOption, type TopologyOptions } from './ops-session.ts';
 
 interface ConsoleOptions extends TopologyOptions {
   port: string;
@@ -25,7 +25,7 @@ export function registerConsoleCommand(program: Command): void {
     .option('--secure-cookies', 'mark the session cookie Secure (served over TLS)')
     .addOption(topologyOption())
     .action(async (options: ConsoleOptions) => {
-      const session = new OpsSession(options, 'console');
+      const session = openOpsSession(options, 'console');
       const logger = createLogger({ level: session.topology.runtime.logLevel, name: 'lifeline-console' });
       const running = await startConsole({
         session, logger, host: options.host, port: parseInteger(options.port, '--port', 0),
@@ -48,7 +48,7 @@ export function registerConsoleCommand(program: Command): void {
  * process, for a single-process deployment (and `dev/start.sh`). Returns how to stop it.
  */
 export async function embedConsole(topologyFile: string, port: number, host: string, logger: Logger): Promise<() => Promise<void>> {
-  const session = new OpsSession({ topology: topologyFile }, 'run console');
+  const session = openOpsSession({ topology: topologyFile }, 'run console');
   const running = await startConsole({ session, logger, host, port });
   logger.info({ url: running.url }, `lifeline console at ${running.url}`);
   return async () => {

@@ -8,15 +8,15 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { type OpsSession } from '../cli/ops-session.ts';
-import { execute, proposePlan, requireState, type PlanOptions } from '../cli/replay-commands.ts';
 import { LifelineError, errorCode, errorMessage } from '../errors.ts';
 import { describeSelection, selectDeadLetters, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { ACTION_ROLES, isAllowed, rolesFor, type ControlAction, type Operator } from '../ops/operator-identity.ts';
 import { ReplayPlanStore, withState, type ReplayPlan } from '../ops/replay-plans.ts';
 import { describeTarget, planReset, totalToReprocess } from '../ops/offset-reset.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
-import { resetScope, resetTarget } from '../cli/offsets-commands.ts';
+import { resetScope, resetTarget } from '../ops/operator-requests.ts';
+import type { OpsSession } from '../ops/ops-session.ts';
+import { execute, proposePlan, requireState, type PlanRequest } from '../ops/replay-workflow.ts';
 import { deadLetterTopic } from '../topology/model.ts';
 import {
   AuditQuery, AuditView, DeadLetterFilterBody, GroupsView, MessagesView, ResetDryRunView, ResetTargetBody, TopicsView, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
@@ -284,8 +284,8 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     const operator = await allow(caller, 'replay.plan', body.component ?? body.group ?? '', reason);
     if (Boolean(body.component) === Boolean(body.group)) throw new LifelineError('LL_CONFIG_INVALID', 'give exactly one of component (a dead-letter replay) and group (an offset reset, with reset)');
     if (body.component) requireComponent(body.component);
-    const planOptions: PlanOptions = {
-      topology: topology.file, maxAttempts: String(body.maxAttempts ?? 3), reason, ackTimeout: '10s',
+    const planOptions: PlanRequest = {
+      maxAttempts: String(body.maxAttempts ?? 3), reason, ackTimeout: '10s',
       ...(body.component ? { dlq: body.component } : { group: body.group as string, ...(body.reset ?? {}) }),
       ...(body.max !== undefined ? { max: String(body.max) } : {}),
       ...(body.errorClasses && body.errorClasses.length > 0 ? { errorClass: body.errorClasses } : {}),

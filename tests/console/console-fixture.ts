@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import pino from 'pino';
-import { OpsSession } from '../../src/cli/ops-session.ts';
+import { openOpsSession } from '../../src/cli/ops-session.ts';
 import { startConsole, type RunningConsole } from '../../src/console/console-server.ts';
 import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
@@ -138,7 +138,7 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   await producer.send({ topic: slaTopic, acks: -1, messages: await Promise.all(events.map(async (event) => ({ key: `${event.flow}:${event.transaction_key}`, value: await serde.encode(slaTopic, event) }))) });
 
   process.env.LIFELINE_OPERATORS_FILE = operators.file;
-  const session = new OpsSession({ topology: written.file }, 'console');
+  const session = openOpsSession({ topology: written.file }, 'console');
   cleanups.push(() => session.close());
   const running = await startConsole({ session, logger: pino({ level: 'warn' }), port: 0 });
   cleanups.push(() => running.close());
