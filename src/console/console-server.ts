@@ -20,10 +20,11 @@ import { execute, proposePlan, requireState, type PlanRequest } from '../ops/rep
 import { deadLetterTopic } from '../topology/model.ts';
 import {
   AuditQuery, AuditView, DeadLetterFilterBody, GroupsView, MessagesView, ResetDryRunView, ResetTargetBody, TopicsView, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
-  LoginBody, NodeView, PlanBody, PlansView, PlanView, SessionView, SlaView, TraceView,
+  Incident, IncidentsView, IncidentView, LoginBody, NodeView, PlanBody, PlansView, PlanView, SessionView, SlaView, TraceView,
 } from './api-schemas.ts';
 import { CSRF_HEADER, ConsoleAuth, SESSION_COOKIE, permissionsOf, type Caller } from './console-auth.ts';
 import { ConsoleData } from './console-data.ts';
+import { DEFAULT_INCIDENT_SETTINGS, IncidentWatcher, type IncidentSettings } from './incident-watcher.ts';
 import { StatusWatcher } from './status-watcher.ts';
 
 /** Where `npm run build:console` puts the page: console/dist at the project root, from the sources or from the built dist/src/console/. */
@@ -32,7 +33,7 @@ export const DEFAULT_ASSETS_DIR = ['../../console/dist', '../../../console/dist'
   .find((path) => existsSync(join(path, 'index.html'))) ?? fileURLToPath(new URL('../../console/dist', import.meta.url));
 
 /** Paths of the page's views: each is reachable by URL and served the same index.html. */
-export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/consumers', '/topics', '/topics/:topic', '/audit'] as const;
+export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/consumers', '/topics', '/topics/:topic', '/audit', '/incidents', '/incidents/:id'] as const;
 
 export interface ConsoleServerOptions {
   readonly session: OpsSession;
@@ -44,6 +45,8 @@ export interface ConsoleServerOptions {
   /** Marks the session cookie Secure (the console is served over TLS, directly or behind a proxy). */
   readonly secureCookies?: boolean;
   readonly assetsDir?: string;
+  /** Incidents and their alerts (on unless false); settings not given take the defaults. */
+  readonly incidents?: Partial<IncidentSettings> | false;
 }
 
 export interface RunningConsole {
@@ -81,6 +84,9 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
   await statuses.start();
   const data = new ConsoleData(topology, session.kafka, () => session.admin(), session.serde, statuses, () => session.audit());
   data.warm();
+  const incidents = options.incidents === false ? undefined
+    : new IncidentWatcher(topology, session.kafka, () => session.admin(), data, logger.child({ component: 'incidents' }), { ...DEFAULT_INCIDENT_SETTINGS, ...options.incidents });
+  await incidents?.start();
 
   const app = Fastify({ loggerInstance: logger.child({ component: 'console' }, { level: 'warn' }) as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024 })
     .withTypeProvider<TypeBoxTypeProvider>();
@@ -99,6 +105,7 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     },
   });
   app.addSchema(ErrorBody);
+  app.addSchema(Incident);
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -345,6 +352,19 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     }
   });
 
+  // ---- incidents -------------------------------------------------------------------------------------
+
+  app.get('/api/incidents', { preHandler: reader, schema: { tags: ['incidents'], summary: 'Open and recent incidents: failures grouped by cause (an Odoo outage, a component down, dead letters, lag, SLA breaches), each with what it affects, a count and its timeline', response: { 200: IncidentsView } } }, () => {
+    if (!incidents) return { refreshedAt: Date.now(), sampledAt: null, open: [], recent: [], alerting: null };
+    return incidents.view();
+  });
+
+  app.get('/api/incidents/:id', { preHandler: reader, schema: { tags: ['incidents'], summary: 'One incident with its signals and timeline', params: Type.Object({ id: Type.String() }), response: { 200: IncidentView, 404: ErrorBody } } }, async (request, reply) => {
+    const incident = incidents?.tracker.get(request.params.id);
+    if (!incident) return reply.code(404).send({ code: 'LL_CONFIG_INVALID', message: `no incident ${request.params.id} (resolved ones are kept for a while, then forgotten)` });
+    return { refreshedAt: Date.now(), incident };
+  });
+
   // ---- topics and schemas ----------------------------------------------------------------------
 
   app.get('/api/topics', { preHandler: reader, schema: { tags: ['topics'], summary: 'The topic catalogue: owner, classification, schema with PHI fields marked, partitions, retention, writers and readers, messages held', response: { 200: TopicsView } } }, () => data.topics());
@@ -432,6 +452,7 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     app,
     stop: async () => {
       await app.close();
+      await incidents?.stop();
       await statuses.stop();
     },
   };
