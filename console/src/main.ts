@@ -432,6 +432,62 @@ function TopicPage(props: { name: string }) {
   </div>`;
 }
 
+// ---- Incidents ----------------------------------------------------------------------------------
+
+interface IncidentSignal { kind: string; subject: string; count: number; peak: number; firstAt: number; lastAt: number }
+interface Incident {
+  id: string; cause: string; title: string; status: 'open' | 'resolved'; openedAt: number; updatedAt: number; lastSignalAt: number; resolvedAt: number | null;
+  affects: { components: string[]; connections: string[]; flows: string[] }; count: number; signals: IncidentSignal[];
+  timeline: Array<{ at: number; event: string }>; alerts: Array<{ kind: string; at: number; delivered: boolean; detail: string }>;
+}
+interface Incidents { refreshedAt: number; sampledAt: number | null; open: Incident[]; recent: Incident[]; alerting: null | { webhook: string | null; quietMs: number; intervalMs: number; lagThreshold: number; lastError: string | null } }
+
+const SIGNAL_NAMES: Record<string, string> = { odoo_unreachable: 'Odoo unreachable', component_down: 'not running', dead_letters: 'dead letters', lag: 'lag', sla_breach: 'SLA breaches' };
+
+function IncidentRow(props: { incident: Incident }) {
+  const incident = props.incident;
+  const duration = (incident.resolvedAt ?? Date.now()) - incident.openedAt;
+  return html`<tr data-testid=${`incident-${incident.id}`} data-status=${incident.status} class=${`incident-${incident.status}`}>
+    <td><span class=${`badge ${incident.status === 'open' ? 'error' : 'ok'}`}>${incident.status}</span></td>
+    <td><${Link} href=${`/incidents/${encodeURIComponent(incident.id)}`} testid="incident-title">${incident.title}</${Link}></td>
+    <td>${time(incident.openedAt)}</td><td>${incident.resolvedAt ? time(incident.resolvedAt) : '—'}</td><td>${age(duration)}</td>
+    <td>${[...incident.affects.components, ...incident.affects.flows.map((flow) => `flow ${flow}`)].join(', ')}</td>
+    <td data-testid="incident-count">${incident.count}</td>
+  </tr>`;
+}
+
+function IncidentTable(props: { incidents: Incident[]; testid: string; empty: string }) {
+  if (props.incidents.length === 0) return html`<p class="muted" data-testid=${`${props.testid}-empty`}>${props.empty}</p>`;
+  return html`<table data-testid=${props.testid}><thead><tr><th></th><th>Incident</th><th>Opened</th><th>Resolved</th><th>Duration</th><th>Affects</th><th>Failures</th></tr></thead><tbody>
+    ${props.incidents.map((incident) => html`<${IncidentRow} incident=${incident} />`)}</tbody></table>`;
+}
+
+function IncidentsPage(props: { selected: string | undefined }) {
+  const incidents = useApi<Incidents>('/api/incidents', 3000);
+  const data = incidents.data;
+  const selected = props.selected ? [...(data?.open ?? []), ...(data?.recent ?? [])].find((incident) => incident.id === props.selected) : undefined;
+  return html`<div><h1>Incidents</h1>
+    <${Refreshed} at=${incidents.refreshedAt} reload=${incidents.reload} error=${incidents.error} />
+    ${data?.alerting ? html`<p class="muted">Failures are grouped by cause; an incident resolves after ${age(data.alerting.quietMs)} without failure. Alerts: ${data.alerting.webhook ? `webhook ${data.alerting.webhook}` : 'no webhook configured (log only)'}.
+      ${data.alerting.lastError ? html`<span class="error">${data.alerting.lastError}</span>` : null}</p>` : data ? html`<p class="muted">Incidents are off on this console.</p>` : null}
+    <h2>Open</h2>
+    ${data ? html`<${IncidentTable} incidents=${data.open} testid="incidents-open" empty="No open incident." />` : null}
+    <h2>Recent</h2>
+    ${data ? html`<${IncidentTable} incidents=${data.recent} testid="incidents-recent" empty="No incident resolved recently." />` : null}
+    ${selected ? html`<section class="panel" data-testid="incident-detail">
+      <h2>${selected.title} <${Link} href="/incidents" className="small">close</${Link}></h2>
+      <p>Cause <b>${selected.cause}</b> · opened ${time(selected.openedAt)} · ${selected.resolvedAt ? `resolved ${time(selected.resolvedAt)}` : `last failure ${time(selected.lastSignalAt)}`} · ${selected.count} failure(s)</p>
+      <p>Affects: ${selected.affects.components.map((component) => html`<${Link} href=${`/flows/${encodeURIComponent(component)}`}>${component}</${Link}> `)}
+        ${selected.affects.connections.map((connection) => html`<span>Odoo (${connection}) </span>`)}${selected.affects.flows.map((flow) => html`<${Link} href="/sla">flow ${flow}</${Link}> `)}</p>
+      <h3>Signals</h3>
+      <table data-testid="incident-signals"><thead><tr><th>What</th><th>Where</th><th>Count</th><th>Peak</th><th>First</th><th>Last</th></tr></thead><tbody>
+        ${selected.signals.map((signal) => html`<tr><td>${SIGNAL_NAMES[signal.kind] ?? signal.kind}</td><td>${signal.subject}</td><td>${signal.count}</td><td>${signal.peak || '—'}</td><td>${time(signal.firstAt)}</td><td>${time(signal.lastAt)}</td></tr>`)}</tbody></table>
+      <h3>Timeline</h3>
+      <table data-testid="incident-timeline"><tbody>${selected.timeline.map((entry) => html`<tr><td>${time(entry.at)}</td><td>${entry.event}</td></tr>`)}</tbody></table>
+    </section>` : props.selected && data ? html`<p class="muted">Incident ${props.selected} is not kept any more.</p>` : null}
+  </div>`;
+}
+
 // ---- Audit --------------------------------------------------------------------------------------
 
 interface Audit { refreshedAt: number; total: number; entries: Array<{ id: string; at: number; who: string; roles: string[]; action: string; target: string; reason: string | null; result: string; detail: string }> }
@@ -474,7 +530,7 @@ function Login(props: { onLogin: (session: Session) => void }) {
   </form>`;
 }
 
-const NAV = [['/flows', 'Flows'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/consumers', 'Consumers'], ['/topics', 'Topics'], ['/audit', 'Audit']] as const;
+const NAV = [['/flows', 'Flows'], ['/incidents', 'Incidents'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/consumers', 'Consumers'], ['/topics', 'Topics'], ['/audit', 'Audit']] as const;
 
 function App() {
   const path = usePath();
@@ -494,6 +550,7 @@ function App() {
   if (segments[0] === 'sla') page = html`<${SlaPage} />`;
   else if (segments[0] === 'trace') page = html`<${TracePage} />`;
   else if (segments[0] === 'dead-letters') page = segments[1] ? html`<${DeadLetterComponent} component=${segments[1]} session=${session} />` : html`<${DeadLettersPage} session=${session} />`;
+  else if (segments[0] === 'incidents') page = html`<${IncidentsPage} selected=${segments[1]} />`;
   else if (segments[0] === 'audit') page = html`<${AuditPage} />`;
   else if (segments[0] === 'topics') page = segments[1] ? html`<${TopicPage} name=${segments[1]} />` : html`<${TopicsPage} />`;
   else if (segments[0] === 'consumers') page = html`<${ConsumersPage} session=${session} />`;
