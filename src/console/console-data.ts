@@ -2,6 +2,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { LifelineError } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import { readTopicRanges, type PartitionRange } from '../kafka/topic-reader.ts';
+import { odooComponents } from '../observe/alerting.ts';
 import { PHI_MASK } from '../observe/phi-mask.ts';
 import { AuditTrail, type AuditEvent, type AuditFilter } from '../ops/audit-trail.ts';
 import { readDeadLetters, readReplayMarkers, type DeadLetter, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
@@ -135,14 +136,14 @@ export class ConsoleData {
     return Object.values(this.topology.components).filter((component) => component.inputs.includes(topic));
   }
 
-  /** The Odoo connection a component talks to, if any (`config.connection` naming one of connections.odoo). */
+  /** The Odoo connection a component talks to, if any (`config.connection` of an Odoo connector). */
   private odooOf(component: ComponentDeclaration): string | undefined {
-    const connection = component.config.connection;
-    return typeof connection === 'string' && this.odooConnections()[connection] ? connection : undefined;
+    return [...odooComponents(this.topology)].find(([, labels]) => labels.includes(component.label))?.[0];
   }
 
+  /** The Odoo connections components use (the console loads the topology without their settings: only the names are known). */
   private odooConnections(): Readonly<Record<string, Readonly<Record<string, unknown>>>> {
-    return this.topology.connections.odoo ?? {};
+    return Object.fromEntries([...odooComponents(this.topology).keys()].map((name) => [name, this.topology.connections.odoo?.[name] ?? {}]));
   }
 
   /**
