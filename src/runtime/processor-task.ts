@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import kafkajs, { type Admin, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
-import { errorCode, errorMessage, isRetriable } from '../errors.ts';
+import { LifelineError, errorCode, errorMessage, isRetriable } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { retry } from '../retry.ts';
@@ -13,7 +13,7 @@ import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { restoreStores, type RestoreProgress } from './store-restorer.ts';
 import { nextChangelogOffsets } from './store-checkpoint.ts';
 import { PartitionGauges } from './partition-gauges.ts';
-import { maybeCrashBeforeCommit } from './fault-injection.ts';
+import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
 import { ProgressGuard, SizeLimits, estimateMessageBytes, recreateProducer, sendBounded, type SentRequest } from './transaction-budget.ts';
@@ -284,8 +284,8 @@ export class ProcessorTask {
     const timer = setInterval(() => {
       if (this.closed) return;
       void this.exclusive(work).catch((error: unknown) => {
-        if (isFencingError(error)) {
-          this.logger.warn({ err: errorMessage(error) }, 'task fenced by a newer owner; dropping it');
+        if (mustReopenTask(error)) {
+          this.logger.warn({ err: errorMessage(error), code: errorCode(error) }, isFencingError(error) ? 'task fenced by a newer owner; dropping it' : 'commit outcome unknown; reopening the task');
           this.closed = true;
           for (const each of this.timers) clearInterval(each);
           this.env.onFenced?.(this);
@@ -327,7 +327,7 @@ export class ProcessorTask {
    */
   async afterFailedTransaction(position: string, error: unknown): Promise<void> {
     this.progress.failed(position, error);
-    if (!this.env.exactlyOnce || this.closed || isFencingError(error)) return;
+    if (!this.env.exactlyOnce || this.closed || mustReopenTask(error)) return;
     try {
       this.producer = await recreateProducer(this.producer, () => this.createTransactionalProducer(), this.logger);
     } catch (recreateError) {
@@ -506,6 +506,7 @@ export class ProcessorTask {
       if (env.exactlyOnce) {
         await retry(async () => {
           const transaction = await this.producer.transaction();
+          let ending = false;
           try {
             if (topicMessages.length > 0) sent = await sendBounded(transaction, topicMessages, this.limits);
             if (offsets.length > 0) {
@@ -515,14 +516,19 @@ export class ProcessorTask {
               });
             }
             maybeCrashBeforeCommit();
+            ending = true;
             await transaction.commit();
+            maybeLoseCommitAnswer();
           } catch (error) {
+            // EndTxn was sent: the broker may have committed. Neither an abort nor a second
+            // transaction with the same outputs is safe; the task is reopened from what Kafka holds.
+            if (ending) throw commitOutcomeUnknown(`${env.label} partition ${this.partition}`, error);
             await transaction.abort().catch(() => undefined);
             throw error;
           }
         }, {
           retries: 6, initialDelayMs: 50, maxDelayMs: 2000, operation: `${env.label} transaction on partition ${this.partition}`,
-          shouldRetry: isTransientTransactionError,
+          shouldRetry: (error) => !isCommitOutcomeUnknown(error) && isTransientTransactionError(error),
           onRetry: () => env.metrics.recordRetry(env.label, 'transaction'),
         });
       } else {
@@ -586,6 +592,20 @@ export class ProcessorTask {
     this.releaseDirectories = [];
     if (this.env.exactlyOnce && this.producer) await this.producer.disconnect().catch(() => undefined);
   }
+}
+
+function commitOutcomeUnknown(where: string, cause: unknown): LifelineError {
+  return new LifelineError('LL_COMMIT_OUTCOME_UNKNOWN', `the commit of ${where}'s transaction failed without an answer (${errorMessage(cause)}); reopening the task from its committed offsets and changelogs`, { cause });
+}
+
+/** A commit that may or may not have happened: the task must be reopened, not the transaction retried. */
+export function isCommitOutcomeUnknown(error: unknown): boolean {
+  return errorCode(error) === 'LL_COMMIT_OUTCOME_UNKNOWN';
+}
+
+/** Errors after which a task cannot go on from its in-memory state: it is closed and opened again. */
+export function mustReopenTask(error: unknown): boolean {
+  return isFencingError(error) || isCommitOutcomeUnknown(error);
 }
 
 export function isFencingError(error: unknown): boolean {
