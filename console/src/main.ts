@@ -398,15 +398,24 @@ function ConsumersPage(props: { session: Session }) {
 
 // ---- Topics and schemas -------------------------------------------------------------------------
 
-interface TopicEntry { name: string; description: string; owner: string; classification: string; key: string; schema: string; phiFields: string[]; partitions: number; retention: string; writtenBy: string[]; readBy: string[]; reachesSinks: string[]; exists: boolean; messages: string | null; fields: Array<{ path: string; type: string; phi: boolean; doc: string }> }
+interface TopicEntry { name: string; description: string; owner: string; classification: string; key: string; schema: string; phiFields: string[]; partitions: number; retention: string; writtenBy: string[]; readBy: string[]; reachesSinks: string[]; exists: boolean; messages: string | null; fields: Array<{ path: string; type: string; phi: boolean; doc: string }>; registry: RegistrySubject | null }
+interface RegistrySubject { subject: string; registered: boolean; compatibility: string | null; compatibilitySource: 'subject' | 'global' | null; versions: number; latestVersion: number | null; error?: string }
+
+function Compatibility(props: { registry: RegistrySubject | null }) {
+  const registry = props.registry;
+  if (!registry) return html`<span class="muted">—</span>`;
+  if (registry.error) return html`<span class="error" title=${registry.error}>registry unreachable</span>`;
+  if (!registry.registered) return html`<span class="muted">not registered</span>`;
+  return html`<span data-testid="compatibility">${registry.compatibility ?? '?'}${registry.compatibilitySource === 'global' ? html` <span class="muted">(global)</span>` : ''}</span>`;
+}
 interface Message { topic: string; partition: number; offset: string; timestamp: string; key: string | null; headers: Record<string, string>; value?: unknown; error?: string }
 
 function TopicsPage() {
   const topics = useApi<{ refreshedAt: number; topics: TopicEntry[] }>('/api/topics', 30_000);
   return html`<div><h1>Topics and schemas</h1>
     <${Refreshed} at=${topics.refreshedAt} reload=${topics.reload} error=${topics.error} />
-    <table data-testid="topics"><thead><tr><th>Topic</th><th>Owner</th><th>Classification</th><th>Schema</th><th>PHI fields</th><th>Partitions</th><th>Retention</th><th>Messages</th><th>Written by</th><th>Read by</th></tr></thead><tbody>
-      ${topics.data?.topics.map((topic) => html`<tr><td><${Link} href=${`/topics/${encodeURIComponent(topic.name)}`}>${topic.name}</${Link}><div class="muted">${topic.description}</div></td><td>${topic.owner}</td><td>${topic.classification}</td><td>${topic.schema}</td><td>${topic.phiFields.join(', ') || '—'}</td><td>${topic.partitions}</td><td>${topic.retention}</td><td>${topic.messages ?? 'not created'}</td><td>${topic.writtenBy.join(', ') || '—'}</td><td>${topic.readBy.join(', ') || '—'}</td></tr>`)}
+    <table data-testid="topics"><thead><tr><th>Topic</th><th>Owner</th><th>Classification</th><th>Schema</th><th>Compatibility</th><th>Versions</th><th>PHI fields</th><th>Partitions</th><th>Retention</th><th>Messages</th><th>Written by</th><th>Read by</th></tr></thead><tbody>
+      ${topics.data?.topics.map((topic) => html`<tr><td><${Link} href=${`/topics/${encodeURIComponent(topic.name)}`}>${topic.name}</${Link}><div class="muted">${topic.description}</div></td><td>${topic.owner}</td><td>${topic.classification}</td><td>${topic.schema}</td><td><${Compatibility} registry=${topic.registry} /></td><td data-testid="versions">${topic.registry?.registered ? topic.registry.versions : '—'}</td><td>${topic.phiFields.join(', ') || '—'}</td><td>${topic.partitions}</td><td>${topic.retention}</td><td>${topic.messages ?? 'not created'}</td><td>${topic.writtenBy.join(', ') || '—'}</td><td>${topic.readBy.join(', ') || '—'}</td></tr>`)}
     </tbody></table></div>`;
 }
 
@@ -419,7 +428,7 @@ function TopicPage(props: { name: string }) {
   const topic = topics.data?.topics.find((candidate) => candidate.name === props.name);
   const input = (name: 'key' | 'field' | 'value', placeholder: string) => html`<input placeholder=${placeholder} value=${filter[name]} onInput=${(event: Event) => setFilter({ ...filter, [name]: (event.target as HTMLInputElement).value })} />`;
   return html`<div><h1>${props.name} <${Link} href="/topics" className="small">all topics</${Link}></h1>
-    ${topic ? html`<p>${topic.description} · owner ${topic.owner} · ${topic.classification} · key ${topic.key} · ${topic.schema}</p>
+    ${topic ? html`<p>${topic.description} · owner ${topic.owner} · ${topic.classification} · key ${topic.key} · ${topic.schema} · registry subject ${topic.registry?.subject ?? '—'}: <${Compatibility} registry=${topic.registry} />, ${topic.registry?.versions ?? 0} version(s)${topic.registry?.latestVersion ? ` (latest ${topic.registry.latestVersion})` : ''}</p>
       <h3>Schema (PHI fields are masked everywhere in the console)</h3>
       <table data-testid="schema-fields"><thead><tr><th>Field</th><th>Type</th><th>PHI</th><th>Description</th></tr></thead><tbody>
       ${topic.fields.map((field) => html`<tr><td>${field.path}</td><td>${field.type}</td><td>${field.phi ? html`<span class="badge error">PHI</span>` : ''}</td><td class="muted">${field.doc}</td></tr>`)}</tbody></table>` : null}

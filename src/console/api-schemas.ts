@@ -118,7 +118,22 @@ export const AuditQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500 })),
 });
 
-export const TopicsView = View('The topic catalogue from topology.yaml and the broker, each schema field marked PHI or not.');
+export const SubjectInfo = Type.Object({
+  subject: Type.String({ description: 'The value subject, <topic>-value.' }),
+  registered: Type.Boolean(),
+  compatibility: Type.Union([Type.String(), Type.Null()], { description: 'The compatibility level the registry enforces (BACKWARD, FULL…).' }),
+  compatibilitySource: Type.Union([Type.Literal('subject'), Type.Literal('global'), Type.Null()], { description: 'The subject\'s own level, or the registry\'s global one.' }),
+  versions: Type.Number({ description: 'Schema versions registered under the subject.' }),
+  latestVersion: Type.Union([Type.Number(), Type.Null()]),
+  error: Type.Optional(Type.String({ description: 'Why the registry could not be asked.' })),
+});
+
+export const TopicsView = View('The topic catalogue from topology.yaml, the broker and the schema registry, each schema field marked PHI or not.', {
+  topics: Type.Array(Type.Object({
+    name: Type.String(),
+    registry: Type.Union([SubjectInfo, Type.Null()], { description: 'The subject in the schema registry (Confluent API): compatibility level and versions.' }),
+  }, { additionalProperties: true })),
+});
 export const MessagesView = View('Records of one topic, newest first, decoded and PHI masked.');
 
 const SignalKind = Type.Union(['odoo_unreachable', 'component_down', 'dead_letters', 'lag', 'sla_breach'].map((kind) => Type.Literal(kind)));

@@ -9,6 +9,7 @@ import { readDeadLetters, readReplayMarkers, type DeadLetter, type DeadLetterFil
 import { describeGroup, listGroups } from '../ops/group-inspection.ts';
 import { topicCatalogue } from '../ops/topic-catalogue.ts';
 import { RecordViewer } from '../ops/record-view.ts';
+import { subjectsInfo, type SubjectInfo } from '../ops/registry-subjects.ts';
 import { LIFELINE_HEADERS } from '../component/record-headers.ts';
 import type { ProcessStatus } from '../runtime/status-publisher.ts';
 import { isSecretKey } from '../topology/config-references.ts';
@@ -71,6 +72,8 @@ const STALE_PERIODS = 3;
 /** Records read per topic at most by the SLA board and Trace (the newest ones). */
 const SCAN_LIMIT_PER_TOPIC = 20_000;
 const CACHE_MS = 2000;
+/** Compatibility levels and version counts change rarely: the registry is asked at most this often. */
+const REGISTRY_CACHE_MS = 30_000;
 /** How old an answer may be served while a fresh one is read. */
 const STALE_MS = 60_000;
 
@@ -80,6 +83,7 @@ export class ConsoleData {
   private readonly deadLetterCountCache = new Map<string, { signature: string; count: number }>();
   /** Per dead-letter topic of the topology: its offsets when read, and what the fingerprint groups need. */
   private readonly summaryCache = new Map<string, { signature: string; letters: LetterSummary[] }>();
+  private registryCache: { at: number; value: Promise<Map<string, SubjectInfo>> } | undefined;
 
   constructor(
     private readonly topology: Topology,
@@ -568,12 +572,26 @@ export class ConsoleData {
 
   topics(): Promise<ViewBody> {
     return this.cached('topics', async () => {
-      const entries = await topicCatalogue(this.topology, await this.admin());
+      const [entries, registry] = await Promise.all([topicCatalogue(this.topology, await this.admin()), this.registryInfo()]);
       return {
         refreshedAt: Date.now(),
-        topics: entries.map((entry) => ({ ...entry, fields: schemaFields(this.topology.topics[entry.name]?.contract.json, entry.phiFields) })),
+        topics: entries.map((entry) => ({
+          ...entry, fields: schemaFields(this.topology.topics[entry.name]?.contract.json, entry.phiFields),
+          registry: registry.get(entry.name) ?? null,
+        })),
       };
     });
+  }
+
+  /** Each declared topic's subject in the registry (compatibility, versions), asked at most every REGISTRY_CACHE_MS. */
+  private registryInfo(): Promise<Map<string, SubjectInfo>> {
+    const now = Date.now();
+    if (!this.registryCache || now - this.registryCache.at > REGISTRY_CACHE_MS) {
+      const value = subjectsInfo(this.topology.registry, Object.keys(this.topology.topics));
+      this.registryCache = { at: now, value };
+      value.catch(() => { this.registryCache = undefined; });
+    }
+    return this.registryCache.value;
   }
 
   /**

@@ -126,7 +126,7 @@ test('trace follows a charge across topics in time order, PHI masked', { timeout
 });
 
 test('topics and schemas: the catalogue marks PHI fields; the message viewer decodes, masks and filters, and refuses to search by a PHI field', { timeout: 60_000 }, async () => {
-  const topics = await request<{ topics: Array<{ name: string; classification: string; phiFields: string[]; fields: Array<{ path: string; phi: boolean }>; writtenBy: string[]; messages: string | null }> }>('GET', '/api/topics', { headers: fixture.as('viola') });
+  const topics = await request<{ topics: Array<{ name: string; classification: string; phiFields: string[]; fields: Array<{ path: string; phi: boolean }>; writtenBy: string[]; messages: string | null; registry: unknown }> }>('GET', '/api/topics', { headers: fixture.as('viola') });
   assert.equal(topics.status, 200, topics.text);
   const received = topics.body.topics.find((topic) => topic.name === fixture.received);
   assert.equal(received?.classification, 'phi');
@@ -134,6 +134,8 @@ test('topics and schemas: the catalogue marks PHI fields; the message viewer dec
   assert.equal(received?.fields.find((field) => field.path === 'patient_id')?.phi, true);
   assert.equal(received?.fields.find((field) => field.path === 'entity_key')?.phi, false);
   assert.deepEqual(received?.writtenBy, [fixture.source]);
+  // From the registry's Confluent API: Lifeline registers each subject with BACKWARD; this run's subject has one version.
+  assert.deepEqual(received?.registry, { subject: `${fixture.received}-value`, registered: true, compatibility: 'BACKWARD', compatibilitySource: 'subject', versions: 1, latestVersion: 1 });
 
   const all = await request<{ records: Array<{ key: string; value: { patient_id: string } }> }>('GET', `/api/topics/${fixture.deduplicated}/messages`, { headers: fixture.as('viola') });
   assert.equal(all.status, 200, all.text);
