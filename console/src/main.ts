@@ -419,13 +419,28 @@ function TopicsPage() {
     </tbody></table></div>`;
 }
 
-function TopicPage(props: { name: string }) {
+function TopicPage(props: { name: string; session: Session }) {
   const topics = useApi<{ refreshedAt: number; topics: TopicEntry[] }>('/api/topics', 0);
   const [filter, setFilter] = useState({ key: '', field: '', value: '' });
   const [applied, setApplied] = useState(filter);
   const query = new URLSearchParams(Object.entries(applied).filter(([name, value]) => value && (name !== 'value' || applied.field))).toString();
   const messages = useApi<{ refreshedAt: number; scanned: number; records: Message[] }>(`/api/topics/${encodeURIComponent(props.name)}/messages${query ? `?${query}` : ''}`, 15_000);
   const topic = topics.data?.topics.find((candidate) => candidate.name === props.name);
+  const [revealed, setRevealed] = useState<Record<string, { field: string; value: unknown }>>({});
+  const [revealError, setRevealError] = useState<string>();
+  const mayReveal = props.session.permissions?.['record.reveal'] ?? false;
+  const reveal = async (record: Message, field: string): Promise<void> => {
+    const position = `${record.topic}/${record.partition}@${record.offset}`;
+    const why = prompt(`Why reveal ${field} of ${position}? (admin; only this field; audited before it is shown)`) ?? '';
+    if (!why.trim()) return;
+    try {
+      const answer = await api.post<{ field: string; value: unknown }>(`/api/topics/${encodeURIComponent(props.name)}/reveal`, { partition: record.partition, offset: record.offset, field, reason: why });
+      setRevealed({ ...revealed, [position]: { field: answer.field, value: answer.value } });
+      setRevealError(undefined);
+    } catch (error) {
+      setRevealError(error instanceof ApiError ? `${error.code}: ${error.message}` : String(error));
+    }
+  };
   const input = (name: 'key' | 'field' | 'value', placeholder: string) => html`<input placeholder=${placeholder} value=${filter[name]} onInput=${(event: Event) => setFilter({ ...filter, [name]: (event.target as HTMLInputElement).value })} />`;
   return html`<div><h1>${props.name} <${Link} href="/topics" className="small">all topics</${Link}></h1>
     ${topic ? html`<p>${topic.description} · owner ${topic.owner} · ${topic.classification} · key ${topic.key} · ${topic.schema} · registry subject ${topic.registry?.subject ?? '—'}: <${Compatibility} registry=${topic.registry} />, ${topic.registry?.versions ?? 0} version(s)${topic.registry?.latestVersion ? ` (latest ${topic.registry.latestVersion})` : ''}</p>
@@ -435,9 +450,15 @@ function TopicPage(props: { name: string }) {
     <h3>Messages</h3>
     <form class="row" onSubmit=${(event: Event) => { event.preventDefault(); setApplied(filter); }}>${input('key', 'key')}${input('field', 'field (not PHI)')}${input('value', 'value')}<button type="submit">Filter</button></form>
     <${Refreshed} at=${messages.refreshedAt} reload=${messages.reload} error=${messages.error} />
+    ${revealError ? html`<p class="error" role="alert">${revealError}</p>` : null}
     ${messages.data ? html`<p class="muted">${messages.data.records.length} shown of the newest ${messages.data.scanned} looked through</p>
       <table data-testid="messages"><thead><tr><th>When</th><th>Partition@offset</th><th>Key</th><th>Value (PHI masked)</th></tr></thead><tbody>
-      ${messages.data.records.map((record) => html`<tr><td>${time(Date.parse(record.timestamp))}</td><td>${record.partition}@${record.offset}</td><td>${record.key ?? '—'}</td><td><pre class="record">${record.error ?? json(record.value)}</pre></td></tr>`)}</tbody></table>` : null}
+      ${messages.data.records.map((record) => html`<tr><td>${time(Date.parse(record.timestamp))}</td><td>${record.partition}@${record.offset}</td><td>${record.key ?? '—'}</td><td>${(() => {
+        const shown = revealed[`${record.topic}/${record.partition}@${record.offset}`];
+        return html`<pre class="record" data-testid="message-value">${record.error ?? json(shown ? shown.value : record.value)}</pre>
+          ${shown ? html`<span class="badge warn" data-testid="revealed-field">${shown.field} revealed (audited)</span>` : null}
+          ${mayReveal && !record.error && !shown ? (topic?.phiFields ?? []).map((field) => html`<button class="small secondary" data-testid=${`reveal-${field}`} onClick=${() => reveal(record, field)}>Reveal ${field}…</button>`) : null}`;
+      })()}</td></tr>`)}</tbody></table>` : null}
   </div>`;
 }
 
@@ -561,7 +582,7 @@ function App() {
   else if (segments[0] === 'dead-letters') page = segments[1] ? html`<${DeadLetterComponent} component=${segments[1]} session=${session} />` : html`<${DeadLettersPage} session=${session} />`;
   else if (segments[0] === 'incidents') page = html`<${IncidentsPage} selected=${segments[1]} />`;
   else if (segments[0] === 'audit') page = html`<${AuditPage} />`;
-  else if (segments[0] === 'topics') page = segments[1] ? html`<${TopicPage} name=${segments[1]} />` : html`<${TopicsPage} />`;
+  else if (segments[0] === 'topics') page = segments[1] ? html`<${TopicPage} name=${segments[1]} session=${session} />` : html`<${TopicsPage} />`;
   else if (segments[0] === 'consumers') page = html`<${ConsumersPage} session=${session} />`;
   else page = html`<${FlowsPage} selected=${segments[0] === 'flows' ? segments[1] : undefined} />`;
   return html`<div class="shell">

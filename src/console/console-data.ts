@@ -77,6 +77,18 @@ const REGISTRY_CACHE_MS = 30_000;
 /** How old an answer may be served while a fresh one is read. */
 const STALE_MS = 60_000;
 
+/** A record as the message viewer shows it, with exactly one PHI field revealed. */
+export interface RevealedField {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly timestamp: string;
+  readonly key: string | null;
+  readonly field: string;
+  readonly revealed: string[];
+  readonly value: unknown;
+}
+
 export class ConsoleData {
   private readonly cache = new Map<string, { at: number; value: Promise<unknown>; settled: boolean; refreshing: boolean }>();
   /** Per dead-letter topic: its offsets when counted, and the count (one entry per component: bounded by the topology). */
@@ -563,6 +575,27 @@ export class ConsoleData {
       const origin = headers['lifeline.origin.topic'] ?? topic;
       const decoded = message.value === null ? { value: null } : await viewer.valueView(origin, message.value);
       found = { key: message.key?.toString('utf8') ?? null, origin, ...(decoded.error !== undefined ? { valueError: decoded.error } : { value: decoded.value ?? null }) };
+      return false;
+    });
+    return found;
+  }
+
+  /** One record of a declared topic with one PHI field revealed (the caller audits first). */
+  async revealRecordField(topic: string, partition: number, offset: bigint, field: string): Promise<RevealedField | undefined> {
+    if (!this.topology.topics[topic]) throw new LifelineError('LL_CONFIG_INVALID', `${topic} is not a topic of ${this.topology.file}`);
+    const admin = await this.admin();
+    const bounds = (await admin.fetchTopicOffsets(topic)).find((entry) => entry.partition === partition);
+    if (!bounds || offset < BigInt(bounds.low) || offset >= BigInt(bounds.high)) return undefined;
+    const viewer = new RecordViewer(this.serde, (name) => this.phiPathsOf(name), false);
+    let found: RevealedField | undefined;
+    await readTopicRanges(this.kafka, topic, [{ partition, from: offset, to: offset + 1n }], async (message) => {
+      if (BigInt(message.offset) !== offset) return;
+      if (message.value === null) throw new LifelineError('LL_CONFIG_INVALID', `${topic}/${partition}@${offset} is a tombstone: nothing to reveal`);
+      const revealed = await viewer.revealField(topic, message.value, field);
+      found = {
+        topic, partition, offset: message.offset, timestamp: new Date(Number(message.timestamp)).toISOString(), key: message.key?.toString('utf8') ?? null,
+        field, revealed: [field], value: revealed.value,
+      };
       return false;
     });
     return found;

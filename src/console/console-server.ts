@@ -395,6 +395,33 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     }, query.limit ?? 50, query.scan ?? 5000);
   });
 
+  app.post('/api/topics/:topic/reveal', {
+    preHandler: changer,
+    schema: {
+      tags: ['topics'], summary: 'One PHI field of one record unmasked (admin), the others still masked. Audited (who, which topic/partition/offset/field, why) before it is read, and again before it is answered',
+      params: Type.Object({ topic: Type.String({ minLength: 1 }) }),
+      body: Type.Object({
+        partition: Type.Integer({ minimum: 0 }), offset: Type.String({ pattern: '^\\d+$' }),
+        field: Type.String({ minLength: 1, maxLength: 500, description: 'A PHI path of the topic\'s schema, e.g. patient_id.' }),
+        reason: Type.String({ minLength: 1, maxLength: 2000 }),
+      }),
+      response: { 200: Type.Object({ topic: Type.String(), partition: Type.Number(), offset: Type.String(), field: Type.String(), revealed: Type.Array(Type.String()), value: Type.Unknown() }, { additionalProperties: true }) },
+    },
+  }, async (request) => {
+    const caller = request.caller as Caller;
+    const { topic } = request.params;
+    const { partition, offset, field } = request.body;
+    const reason = request.body.reason.trim();
+    const position = `${topic}/${partition}@${offset}`;
+    const parameters = { topic, partition, offset, field, via: 'console' };
+    const operator = await allow(caller, 'record.reveal', position, reason);
+    return session.audited(operator, 'record.reveal', position, { reason, parameters }, async () => {
+      const record = await data.revealRecordField(topic, partition, BigInt(offset), field);
+      if (!record) throw new LifelineError('LL_CONFIG_INVALID', `no record at ${position}`);
+      return { value: record, detail: `field ${field} of ${position} shown unmasked; its other PHI fields stayed masked` };
+    });
+  });
+
   // ---- consumer groups and offsets ----------------------------------------------------------------
 
   app.get('/api/groups', { preHandler: reader, schema: { tags: ['groups'], summary: 'Consumer groups of this topology with lag per partition and its owner', response: { 200: GroupsView } } }, () => data.groups());

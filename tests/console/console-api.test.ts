@@ -152,6 +152,43 @@ test('topics and schemas: the catalogue marks PHI fields; the message viewer dec
   assert.equal((await request('GET', '/api/topics/not.a.topic.v1/messages', { headers: fixture.as('viola') })).status, 400);
 });
 
+test('the message viewer reveals one PHI field of one message to an admin, audited with topic, partition, offset and field; the other fields stay masked', { timeout: 60_000 }, async () => {
+  const all = await request<{ records: Array<{ partition: number; offset: string; key: string; value: { patient_id: string; refs: { account_ref: string | null } } }> }>('GET', `/api/topics/${fixture.deduplicated}/messages`, { headers: fixture.as('adam') });
+  assert.equal(all.status, 200, all.text);
+  const target = all.body.records[0];
+  assert.ok(target);
+  assert.equal(target.value.patient_id, '[PHI]', 'masked for an admin too until revealed');
+  const body = { partition: target.partition, offset: target.offset, field: 'patient_id', reason: 'billing dispute INC-4711' };
+  const path = `/api/topics/${fixture.deduplicated}/reveal`;
+  for (const identity of ['viola', 'otto', 'april'] as const) {
+    const refused = await request('POST', path, { headers: fixture.as(identity), body });
+    assert.equal(refused.status, 403, `${identity} may not reveal: ${refused.text}`);
+    assertNoPhi(refused.text, `the refusal to ${identity}`);
+  }
+  const notPhi = await request('POST', path, { headers: fixture.as('adam'), body: { ...body, field: 'entity_key' } });
+  assert.equal(notPhi.status, 400, 'only a PHI field is revealed (the rest is shown already)');
+
+  const revealed = await request<{ field: string; revealed: string[]; key: string; value: { patient_id: string; entity_key: string; refs: { account_ref: string | null; visit_ref: string | null } } }>('POST', path, { headers: fixture.as('adam'), body });
+  assert.equal(revealed.status, 200, revealed.text);
+  assert.ok(PATIENT_IDS.includes(revealed.body.value.patient_id), `the patient id is shown: ${revealed.text}`);
+  assert.equal(revealed.body.key, target.key);
+  assert.deepEqual(revealed.body.revealed, ['patient_id']);
+  assert.equal(revealed.body.value.refs.account_ref, '[PHI]', 'another PHI field of the same message stays masked');
+  assert.equal(revealed.body.value.entity_key, target.key, 'fields that are not PHI are shown as always');
+  const others = PATIENT_IDS.filter((mrn) => mrn !== revealed.body.value.patient_id);
+  for (const mrn of others) assert.ok(!revealed.text.includes(mrn), 'no other message is revealed');
+
+  const audit = await request<{ entries: Array<{ who: string; action: string; result: string; reason: string; target: string; parameters: string }> }>('GET', '/api/audit?action=record.reveal', { headers: fixture.as('viola') });
+  const position = `${fixture.deduplicated}/${target.partition}@${target.offset}`;
+  const trail = audit.body.entries.filter((entry) => entry.target === position).reverse();
+  assert.deepEqual(trail.filter((entry) => entry.who === 'adam').map((entry) => entry.result).slice(-2), ['started', 'succeeded'], `audited before and after: ${audit.text}`);
+  const started = trail.find((entry) => entry.who === 'adam' && entry.result === 'started');
+  assert.equal(started?.reason, 'billing dispute INC-4711');
+  assert.deepEqual(JSON.parse(started?.parameters ?? '{}'), { topic: fixture.deduplicated, partition: target.partition, offset: target.offset, field: 'patient_id', via: 'console' });
+  for (const identity of ['viola', 'otto', 'april']) assert.ok(trail.some((entry) => entry.who === identity && entry.result === 'refused'), `${identity}'s refusal is audited`);
+  assertNoPhi(audit.text, 'the audit trail');
+});
+
 test('the SLA board buckets open transactions by age and lists the warned and the breached', { timeout: 60_000 }, async () => {
   const sla = await request<{ flows: Array<{ flow: string; open: Record<string, number>; warned: Array<{ transactionKey: string; owner: string }>; breached: Array<{ transactionKey: string }>; completed: number; breachAgeing: Record<string, number> }> }>('GET', '/api/sla', { headers: fixture.as('viola') });
   assert.equal(sla.status, 200, sla.text);
