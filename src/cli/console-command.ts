@@ -74,7 +74,7 @@ export function registerConsoleCommand(program: Command): void {
     .addOption(topologyOption())
     .action(async (options: ConsoleOptions) => {
       const incidents = incidentSettings(options);
-      const session = openOpsSession(options, 'console');
+      const session = openOpsSession(options, 'console', { connections: true });
       const logger = createLogger({ level: session.topology.runtime.logLevel, name: 'lifeline-console' });
       const running = await startConsole({
         session, logger, host: options.host, port: parseInteger(options.port, '--port', 0),
@@ -99,7 +99,7 @@ export function registerConsoleCommand(program: Command): void {
  */
 export async function embedConsole(topologyFile: string, port: number, host: string, logger: Logger): Promise<() => Promise<void>> {
   const incidents = incidentSettings({});
-  const session = openOpsSession({ topology: topologyFile }, 'run console');
+  const session = openOpsSession({ topology: topologyFile }, 'run console', { connections: true });
   const running = await startConsole({ session, logger, host, port, incidents });
   logger.info({ url: running.url }, `lifeline console at ${running.url}`);
   return async () => {

@@ -2,6 +2,7 @@ import { Option } from 'commander';
 import { LifelineError, errorMessage } from '../errors.ts';
 import { OpsSession } from '../ops/ops-session.ts';
 import { loadTopology } from '../topology/load-topology.ts';
+import type { Topology } from '../topology/model.ts';
 import { formatTopologyProblem, topologyInvalid, topologyProblemsOf, type TopologyProblem } from '../topology/topology-problem.ts';
 import { buildComponentRegistry } from './component-list.ts';
 
@@ -38,12 +39,24 @@ export interface TopologyOptions {
   readonly topology: string;
 }
 
-/** Opens an operator session on a topology file, validated before anything connects. */
-export function openOpsSession(options: TopologyOptions, command: string): OpsSession {
+/**
+ * Opens an operator session on a topology file, validated before anything connects. The console
+ * asks for `connections` too (it links to Odoo records: it needs the Odoo URL, never calls Odoo).
+ */
+export function openOpsSession(options: TopologyOptions, command: string, load: { connections?: boolean } = {}): OpsSession {
   // Operators' commands talk to Kafka and the registry only: an unset Odoo key or webhook secret is
   // no reason to refuse them, an unset Kafka or registry credential is.
   const warnings: TopologyProblem[] = [];
-  const topology = loadTopology(options.topology, buildComponentRegistry(), process.env, { unsetSecrets: 'warn', readsKafkaOnly: true, warnings });
+  let topology: Topology;
+  try {
+    topology = loadTopology(options.topology, buildComponentRegistry(), process.env, { unsetSecrets: 'warn', readsKafkaOnly: !load.connections, warnings });
+  } catch (error) {
+    // Connections the caller only wanted for their addresses (e.g. an unset ODOO_USERNAME): go on without them.
+    const problems = topologyProblemsOf(error);
+    if (!load.connections || !problems || !problems.every((problem) => /^connections\./.test(problem.path) && !/^connections\.(kafka|registry)\./.test(problem.path))) throw error;
+    warnings.length = 0;
+    topology = loadTopology(options.topology, buildComponentRegistry(), process.env, { unsetSecrets: 'warn', readsKafkaOnly: true, warnings });
+  }
   const needed = warnings.filter((warning) => /^connections\.(kafka|registry)\./.test(warning.path));
   if (needed.length > 0) throw topologyInvalid(needed);
   return new OpsSession(topology, command);

@@ -10,6 +10,7 @@ import { describeGroup, listGroups } from '../ops/group-inspection.ts';
 import { topicCatalogue } from '../ops/topic-catalogue.ts';
 import { RecordViewer } from '../ops/record-view.ts';
 import { subjectsInfo, type SubjectInfo } from '../ops/registry-subjects.ts';
+import { withoutCredentials } from '../component/http-url.ts';
 import { LIFELINE_HEADERS } from '../component/record-headers.ts';
 import type { ProcessStatus } from '../runtime/status-publisher.ts';
 import { isSecretKey } from '../topology/config-references.ts';
@@ -588,16 +589,23 @@ export class ConsoleData {
     if (!bounds || offset < BigInt(bounds.low) || offset >= BigInt(bounds.high)) return undefined;
     const viewer = new RecordViewer(this.serde, (name) => this.phiPathsOf(name), false);
     let found: RevealedField | undefined;
+    let failure: unknown;
     await readTopicRanges(this.kafka, topic, [{ partition, from: offset, to: offset + 1n }], async (message) => {
       if (BigInt(message.offset) !== offset) return;
-      if (message.value === null) throw new LifelineError('LL_CONFIG_INVALID', `${topic}/${partition}@${offset} is a tombstone: nothing to reveal`);
-      const revealed = await viewer.revealField(topic, message.value, field);
-      found = {
-        topic, partition, offset: message.offset, timestamp: new Date(Number(message.timestamp)).toISOString(), key: message.key?.toString('utf8') ?? null,
-        field, revealed: [field], value: revealed.value,
-      };
+      try {
+        if (message.value === null) throw new LifelineError('LL_CONFIG_INVALID', `${topic}/${partition}@${offset} is a tombstone: nothing to reveal`);
+        const revealed = await viewer.revealField(topic, message.value, field);
+        found = {
+          topic, partition, offset: message.offset, timestamp: new Date(Number(message.timestamp)).toISOString(), key: message.key?.toString('utf8') ?? null,
+          field, revealed: [field], value: revealed.value,
+        };
+      } catch (error) {
+        // Thrown from the reader's callback it would be the reader's failure; it is the request's.
+        failure = error;
+      }
       return false;
     });
+    if (failure) throw failure;
     return found;
   }
 
@@ -749,8 +757,9 @@ function odooLink(value: unknown, topology: Topology): { model: string; id: numb
   const result = value as { model?: unknown; odoo_id?: unknown } | null;
   if (!result || typeof result.model !== 'string' || typeof result.odoo_id !== 'number') return null;
   const url = Object.values(topology.connections.odoo ?? {})[0]?.url;
-  const base = typeof url === 'string' ? url : undefined;
-  return { model: result.model, id: result.odoo_id, url: base ? `${base.replace(/\/$/, '')}/odoo/${result.model}/${result.odoo_id}` : null };
+  const base = typeof url === 'string' ? withoutCredentials(url) : undefined;
+  // The form view by id and model: Odoo 17's web client URL (Odoo 18 redirects it to /odoo/<model>/<id>).
+  return { model: result.model, id: result.odoo_id, url: base ? `${base.replace(/\/$/, '')}/web#id=${result.odoo_id}&model=${encodeURIComponent(result.model)}&view_type=form` : null };
 }
 
 /** The record's fields for the catalogue, each with its Avro type in short and whether it is PHI. */
