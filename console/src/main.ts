@@ -217,9 +217,9 @@ function TracePage() {
     ${query ? html`<${Refreshed} at=${trace.refreshedAt} reload=${trace.reload} error=${trace.error} />` : null}
     ${trace.data ? html`<p class="muted">${trace.data.hops.length} hop(s) in ${trace.data.searched} topics</p>
       <ol class="timeline" data-testid="trace-hops">${trace.data.hops.map((hop) => html`<li>
-        <div><b>${hop.stage}</b> <span class="muted">${time(hop.at)} (+${age(hop.spentMs)})</span></div>
+        <div><b data-testid="trace-stage">${hop.stage}</b> <span class="muted">${time(hop.at)} (+${age(hop.spentMs)})</span></div>
         <div class="muted">${hop.topic}/${hop.partition}@${hop.offset}${hop.writtenBy.length ? ` by ${hop.writtenBy.join(', ')}` : ''}</div>
-        ${hop.odoo ? html`<div>Odoo ${hop.odoo.model} #${hop.odoo.id} ${hop.odoo.url ? html`<a href=${hop.odoo.url} target="_blank" rel="noreferrer">open</a>` : null}</div>` : null}
+        ${hop.odoo ? html`<div data-testid="trace-odoo">Odoo ${hop.odoo.model} #${hop.odoo.id} ${hop.odoo.url ? html`<a href=${hop.odoo.url} target="_blank" rel="noreferrer">open</a>` : null}</div>` : null}
         <details><summary>record (PHI masked)</summary><pre>${hop.error ?? json(hop.value)}</pre></details>
       </li>`)}</ol>` : null}
   </div>`;
