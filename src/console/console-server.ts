@@ -9,6 +9,7 @@ import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { LifelineError, errorCode, errorMessage } from '../errors.ts';
+import { alertRulesYaml, dashboard } from '../observe/alerting.ts';
 import { describeSelection, selectDeadLetters, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { ACTION_ROLES, isAllowed, rolesFor, type ControlAction, type Operator } from '../ops/operator-identity.ts';
 import { ReplayPlanStore, withState, type ReplayPlan } from '../ops/replay-plans.ts';
@@ -458,6 +459,18 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     const rows = entries.map((entry) => columns.map((column) => csvCell(column === 'at' ? new Date(entry.at).toISOString() : column === 'roles' ? entry.roles.join(' ') : entry[column])).join(','));
     reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="lifeline-audit.csv"');
     return [columns.join(','), ...rows].join('\r\n') + '\r\n';
+  });
+
+  // ---- monitoring generated from the topology (as `lifeline observe rules|dashboard`) ----------------
+
+  app.get('/api/observe/rules', { preHandler: reader, schema: { tags: ['observe'], summary: 'Prometheus alerting rules generated from this topology (YAML), as `lifeline observe rules` writes them' } }, async (_request, reply) => {
+    reply.header('content-type', 'application/yaml; charset=utf-8').header('content-disposition', 'attachment; filename="lifeline-rules.yml"');
+    return alertRulesYaml(topology);
+  });
+
+  app.get('/api/observe/dashboard', { preHandler: reader, schema: { tags: ['observe'], summary: 'A Grafana dashboard generated from this topology (JSON), as `lifeline observe dashboard` writes it' } }, async (_request, reply) => {
+    reply.header('content-disposition', 'attachment; filename="lifeline-dashboard.json"');
+    return dashboard(topology);
   });
 
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());

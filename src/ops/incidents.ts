@@ -182,9 +182,10 @@ function absorb(incident: Incident, signal: Signal, now: number): void {
   let known = incident.signals.find((entry) => entry.kind === signal.kind && entry.subject === signal.subject);
   const onset = !known || now - known.lastAt > 2 * 60_000;
   if (!known) {
+    // The signal that opened the incident is in its "opened" entry already.
+    if (incident.signals.length > 0) pushTimeline(incident, now, `joined: ${describeSignal(signal)}`);
     known = { kind: signal.kind, subject: signal.subject, count: 0, peak: 0, firstAt: now, lastAt: now };
     incident.signals.push(known);
-    if (incident.timeline.length > 0) pushTimeline(incident, now, `joined: ${describeSignal(signal)}`);
   }
   const counted = isCountSignal(signal.kind) ? signal.count : onset ? 1 : 0;
   known.count += counted;

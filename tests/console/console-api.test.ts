@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import { parse } from 'yaml';
 import { deadLetterTopic } from '../../src/topology/model.ts';
 import { DEAD_LETTER_PATIENT, PATIENT_IDS, startConsoleFixture, type ConsoleFixture } from './console-fixture.ts';
 
@@ -317,6 +318,20 @@ test('the API is described by a generated OpenAPI document; the page is served f
     assert.ok(page.status === 200 || page.status === 503, `${path}: ${page.status}`);
     assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
   }
+});
+
+test('the console serves the Prometheus rules and Grafana dashboard generated from its topology', { timeout: 30_000 }, async () => {
+  assert.equal((await request('GET', '/api/observe/rules')).status, 401);
+  const rules = await request('GET', '/api/observe/rules', { headers: fixture.as('viola') });
+  assert.equal(rules.status, 200);
+  assert.match(rules.headers.get('content-type') ?? '', /yaml/);
+  const parsed = parse(rules.text) as { groups: Array<{ name: string; rules: Array<{ alert: string; expr: string }> }> };
+  assert.equal(parsed.groups[0]?.name, `lifeline-${fixture.appId}`);
+  assert.ok(parsed.groups[0]?.rules.some((rule) => rule.alert === 'LifelineDeadLetters' && rule.expr.includes(fixture.dedup)));
+  const board = await request<{ title: string; panels: unknown[] }>('GET', '/api/observe/dashboard', { headers: fixture.as('viola') });
+  assert.equal(board.status, 200);
+  assert.equal(board.body.title, `Lifeline ${fixture.appId}`);
+  assert.ok(board.body.panels.length > 0);
 });
 
 test('lifeline run --console-port embeds the same console in the runtime process', { timeout: 30_000 }, async () => {

@@ -57,6 +57,7 @@ test('an Odoo outage with its sinks\' lag, dead letters and the SLA breaches it 
   assert.ok(incident.timeline.some((entry) => entry.event.startsWith('opened: Odoo (main) unreachable (LL_ODOO_UNAVAILABLE)')));
   assert.ok(incident.timeline.some((entry) => entry.event.startsWith('joined: 5 new SLA breach(es) in flow charge_to_invoice')));
   assert.ok(incident.timeline.some((entry) => entry.event.startsWith('resolved:')));
+  assert.ok(!incident.timeline.some((entry) => entry.event.startsWith('joined: Odoo')), 'the opening signal is not listed twice');
 });
 
 test('unrelated failures are separate incidents; a later failure of a resolved cause opens a new one', () => {
