@@ -71,7 +71,9 @@ export class SourceHost {
       this.health.set(stalled ? 'degraded' : 'up', stalled ? detail : undefined);
     });
     this.producer = this.createProducer();
-    await this.producer.connect(); // fences an older process running this source
+    // kafkajs sends InitProducerId at the first transaction, not on connect: the restore's marker
+    // transaction below fences an older process running this source before the cursor is read.
+    await this.producer.connect();
     this.cursorStore = new TransactionalStore('cursor', SOURCE_OFFSETS_TOPIC, new MemoryStoreBackend(), undefined);
     await restoreStores({ kafka, producer: this.producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
     this.committedCursor = this.cursorStore.get(this.label);
