@@ -19,6 +19,7 @@ interface ConsoleOptions extends TopologyOptions {
   publicUrl?: string;
   incidentQuiet?: string;
   incidentInterval?: string;
+  incidentGrace?: string;
   lagThreshold?: string;
   incidents: boolean;
 }
@@ -28,7 +29,7 @@ interface ConsoleOptions extends TopologyOptions {
  * of `lifeline run` reads the environment only). The webhook's secret is never an option: it is
  * LIFELINE_ALERT_WEBHOOK_SECRET or the file named by LIFELINE_ALERT_WEBHOOK_SECRET_FILE.
  */
-export function incidentSettings(options: Partial<Pick<ConsoleOptions, 'alertWebhook' | 'publicUrl' | 'incidentQuiet' | 'incidentInterval' | 'lagThreshold' | 'incidents'>>, env: NodeJS.ProcessEnv = process.env): IncidentSettings | false {
+export function incidentSettings(options: Partial<Pick<ConsoleOptions, 'alertWebhook' | 'publicUrl' | 'incidentQuiet' | 'incidentInterval' | 'incidentGrace' | 'lagThreshold' | 'incidents'>>, env: NodeJS.ProcessEnv = process.env): IncidentSettings | false {
   if (options.incidents === false || env.LIFELINE_INCIDENTS === 'off') return false;
   const url = options.alertWebhook ?? env.LIFELINE_ALERT_WEBHOOK_URL;
   let secret = env.LIFELINE_ALERT_WEBHOOK_SECRET;
@@ -44,11 +45,13 @@ export function incidentSettings(options: Partial<Pick<ConsoleOptions, 'alertWeb
   const quiet = options.incidentQuiet ?? env.LIFELINE_INCIDENT_QUIET;
   const interval = options.incidentInterval ?? env.LIFELINE_INCIDENT_INTERVAL;
   const lag = options.lagThreshold ?? env.LIFELINE_INCIDENT_LAG_THRESHOLD;
+  const grace = options.incidentGrace ?? env.LIFELINE_INCIDENT_GRACE;
   return {
     ...DEFAULT_INCIDENT_SETTINGS,
     policy: { ...DEFAULT_INCIDENT_POLICY, ...(quiet ? { quietMs: durationMs(quiet, '--incident-quiet') } : {}) },
     ...(interval ? { intervalMs: Math.max(500, durationMs(interval, '--incident-interval')) } : {}),
     ...(lag ? { lagThreshold: parseInteger(lag, '--lag-threshold', 1) } : {}),
+    ...(grace ? { graceMs: durationMs(grace, '--incident-grace') } : {}),
     ...(url ? { webhook: new AlertWebhook({ url, ...(secret ? { secret } : {}), ...(publicUrl ? { consoleUrl: publicUrl } : {}) }) } : {}),
   };
 }
@@ -69,6 +72,7 @@ export function registerConsoleCommand(program: Command): void {
     .option('--public-url <url>', 'the console\'s address as operators reach it, for links in alerts (LIFELINE_CONSOLE_PUBLIC_URL)')
     .option('--incident-quiet <duration>', 'an incident resolves when none of its failures was seen for this long (LIFELINE_INCIDENT_QUIET, default 2m)')
     .option('--incident-interval <duration>', 'how often the flows and the SLA board are looked at for incidents (LIFELINE_INCIDENT_INTERVAL, default 10s)')
+    .option('--incident-grace <duration>', 'a state (Odoo unreachable, not running, lag) counts once it has lasted this long, so restarts open no incident (LIFELINE_INCIDENT_GRACE, default 30s)')
     .option('--lag-threshold <records>', 'a component further behind than this is failing (LIFELINE_INCIDENT_LAG_THRESHOLD, default 1000)')
     .option('--no-incidents', 'do not track incidents nor send alerts (LIFELINE_INCIDENTS=off), e.g. on all consoles of an app but one')
     .addOption(topologyOption())

@@ -17,10 +17,16 @@ export interface IncidentSettings {
   readonly intervalMs: number;
   /** A component further behind than this many records is failing (its lag joins an incident). */
   readonly lagThreshold: number;
+  /**
+   * A state (Odoo unreachable, a component not running, lag) counts only once it has lasted this
+   * long, so a restart or a rolling deploy, where components are `starting` for a few seconds,
+   * opens no incident.
+   */
+  readonly graceMs: number;
   readonly webhook?: AlertWebhook;
 }
 
-export const DEFAULT_INCIDENT_SETTINGS: IncidentSettings = Object.freeze({ policy: DEFAULT_INCIDENT_POLICY, intervalMs: 10_000, lagThreshold: 1000 });
+export const DEFAULT_INCIDENT_SETTINGS: IncidentSettings = Object.freeze({ policy: DEFAULT_INCIDENT_POLICY, intervalMs: 10_000, lagThreshold: 1000, graceMs: 30_000 });
 
 /** An incident's state is written again at most this often while nothing but its timestamps changes. */
 const REPUBLISH_MS = 30_000;
@@ -39,6 +45,8 @@ export class IncidentWatcher {
   private previousDeadLetters: Map<string, number> | undefined;
   private previousBreaches: Map<string, number> | undefined;
   private readonly published = new Map<string, number>();
+  /** Since when each state signal (`kind subject`) has been seen without a break. */
+  private readonly statesSince = new Map<string, number>();
   private readonly deliveries = new Set<Promise<void>>();
   private lastError: string | undefined;
   private lastSampleAt: number | undefined;
@@ -102,7 +110,7 @@ export class IncidentWatcher {
     let signals: Signal[];
     try {
       const [flows, sla] = await Promise.all([this.data.flows(), this.data.sla()]);
-      signals = [...this.flowSignals(flows), ...this.slaSignals(sla)];
+      signals = this.lasting([...this.flowSignals(flows), ...this.slaSignals(sla)], now);
       this.lastError = undefined;
     } catch (error) {
       // Kafka itself unreachable: nothing can be judged, and nothing resolves on a guess.
@@ -122,6 +130,21 @@ export class IncidentWatcher {
     }
     const due = [...changes.opened, ...changes.resolved, ...changes.updated.filter((incident) => now - (this.published.get(incident.id) ?? 0) >= REPUBLISH_MS)];
     await this.publish(due, changes.forgotten, now);
+  }
+
+  /** Count signals as they are; state signals once they have lasted the grace period. */
+  private lasting(signals: readonly Signal[], now: number): Signal[] {
+    const seen = new Set<string>();
+    const kept = signals.filter((signal) => {
+      if (signal.kind === 'dead_letters' || signal.kind === 'sla_breach') return true;
+      const key = `${signal.kind} ${signal.subject}`;
+      seen.add(key);
+      const since = this.statesSince.get(key) ?? now;
+      this.statesSince.set(key, since);
+      return now - since >= this.settings.graceMs;
+    });
+    for (const key of this.statesSince.keys()) if (!seen.has(key)) this.statesSince.delete(key);
+    return kept;
   }
 
   private flowSignals(flows: FlowsView): Signal[] {

@@ -77,13 +77,13 @@ before(async () => {
   bills = await new TopicCollector<WriteResult>(kafka, topology.topic('billing.vendor_bill.written.v1'), await registeredSerde()).start();
   cleanups.push(() => bills.stop());
 
-  // The console in this process, as `lifeline console` runs it: incidents looked at every second, resolved after 15 s without failure.
+  // The console in this process, as `lifeline console` runs it: incidents looked at every second, a state counting after 2 s, resolved after 15 s without failure.
   Object.assign(process.env, topology.env, { LIFELINE_OPERATORS_FILE: operators.file });
   session = openOpsSession({ topology: topology.file }, 'console', { connections: true });
   cleanups.push(() => session.close());
   console_ = await startConsole({
     session, logger: pino({ level: 'warn' }), port: 0,
-    incidents: { ...DEFAULT_INCIDENT_SETTINGS, intervalMs: 1000, policy: { ...DEFAULT_INCIDENT_POLICY, quietMs: 15_000 } },
+    incidents: { ...DEFAULT_INCIDENT_SETTINGS, intervalMs: 1000, graceMs: 2000, policy: { ...DEFAULT_INCIDENT_POLICY, quietMs: 15_000 } },
   });
   cleanups.push(() => console_.close());
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
