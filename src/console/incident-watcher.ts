@@ -4,7 +4,7 @@ import { errorMessage } from '../errors.ts';
 import { ensureTopics } from '../kafka/topic-admin.ts';
 import { readTopicRanges, wholeTopicRanges } from '../kafka/topic-reader.ts';
 import type { AlertWebhook } from '../ops/alert-webhook.ts';
-import { DEFAULT_INCIDENT_POLICY, IncidentTracker, type Incident, type IncidentPolicy, type Signal } from '../ops/incidents.ts';
+import { DEFAULT_INCIDENT_POLICY, IncidentTracker, LastingStates, type Incident, type IncidentPolicy, type Signal } from '../ops/incidents.ts';
 import type { Topology } from '../topology/model.ts';
 import type { ConsoleData, FlowsView, ViewBody } from './console-data.ts';
 
@@ -45,8 +45,7 @@ export class IncidentWatcher {
   private previousDeadLetters: Map<string, number> | undefined;
   private previousBreaches: Map<string, number> | undefined;
   private readonly published = new Map<string, number>();
-  /** Since when each state signal (`kind subject`) has been seen without a break. */
-  private readonly statesSince = new Map<string, number>();
+  private readonly states = new LastingStates();
   private readonly deliveries = new Set<Promise<void>>();
   private lastError: string | undefined;
   private lastSampleAt: number | undefined;
@@ -110,7 +109,7 @@ export class IncidentWatcher {
     let signals: Signal[];
     try {
       const [flows, sla] = await Promise.all([this.data.flows(), this.data.sla()]);
-      signals = this.lasting([...this.flowSignals(flows), ...this.slaSignals(sla)], now);
+      signals = this.states.filter([...this.flowSignals(flows), ...this.slaSignals(sla)], now, this.settings.graceMs);
       this.lastError = undefined;
     } catch (error) {
       // Kafka itself unreachable: nothing can be judged, and nothing resolves on a guess.
@@ -130,21 +129,6 @@ export class IncidentWatcher {
     }
     const due = [...changes.opened, ...changes.resolved, ...changes.updated.filter((incident) => now - (this.published.get(incident.id) ?? 0) >= REPUBLISH_MS)];
     await this.publish(due, changes.forgotten, now);
-  }
-
-  /** Count signals as they are; state signals once they have lasted the grace period. */
-  private lasting(signals: readonly Signal[], now: number): Signal[] {
-    const seen = new Set<string>();
-    const kept = signals.filter((signal) => {
-      if (signal.kind === 'dead_letters' || signal.kind === 'sla_breach') return true;
-      const key = `${signal.kind} ${signal.subject}`;
-      seen.add(key);
-      const since = this.statesSince.get(key) ?? now;
-      this.statesSince.set(key, since);
-      return now - since >= this.settings.graceMs;
-    });
-    for (const key of this.statesSince.keys()) if (!seen.has(key)) this.statesSince.delete(key);
-    return kept;
   }
 
   private flowSignals(flows: FlowsView): Signal[] {

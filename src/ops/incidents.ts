@@ -169,6 +169,30 @@ export class IncidentTracker {
   }
 }
 
+/**
+ * Passes count signals (dead letters, breaches) as they come and state signals (unreachable, not
+ * running, lag) once each has been seen without a break for the grace period: a component
+ * `starting` for a few seconds after a deploy is no incident.
+ */
+export class LastingStates {
+  /** Since when each state signal (`kind subject`) has been seen without a break. */
+  private readonly since = new Map<string, number>();
+
+  filter(signals: readonly Signal[], now: number, graceMs: number): Signal[] {
+    const seen = new Set<string>();
+    const kept = signals.filter((signal) => {
+      if (isCountSignal(signal.kind)) return true;
+      const key = `${signal.kind} ${signal.subject}`;
+      seen.add(key);
+      const since = this.since.get(key) ?? now;
+      this.since.set(key, since);
+      return now - since >= graceMs;
+    });
+    for (const key of this.since.keys()) if (!seen.has(key)) this.since.delete(key);
+    return kept;
+  }
+}
+
 const KIND_ORDER: Readonly<Record<SignalKind, number>> = { odoo_unreachable: 0, component_down: 1, lag: 2, dead_letters: 3, sla_breach: 4 };
 
 function absorb(incident: Incident, signal: Signal, now: number): void {

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { AlertWebhook, alertPayload } from '../../src/ops/alert-webhook.ts';
-import { IncidentTracker, type Signal } from '../../src/ops/incidents.ts';
+import { IncidentTracker, LastingStates, type Signal } from '../../src/ops/incidents.ts';
 
 const odooDown = (components = ['charge_bills', 'supply_receipts']): Signal => ({
   kind: 'odoo_unreachable', subject: 'main', cause: 'odoo:main', components, connections: ['main'], count: 1, code: 'LL_ODOO_UNAVAILABLE',
@@ -163,4 +163,18 @@ test('the alert webhook posts the documented payload, signed, retries a 5xx and 
     await hook.close();
   }
   assert.throws(() => new AlertWebhook({ url: 'ftp://example' }), /http\(s\)/);
+});
+
+test('a state counts once it has lasted the grace period; a blip (a deploy\'s few seconds of starting) opens nothing', () => {
+  const states = new LastingStates();
+  const incidents = tracker(60_000);
+  const down: Signal = { kind: 'component_down', subject: 'charge_dedup', cause: 'component:charge_dedup', components: ['charge_dedup'], count: 1 };
+  const sample = (signals: Signal[], at: number) => incidents.observe(states.filter(signals, at, 30_000), at);
+  assert.equal(sample([down], 0).opened.length, 0);
+  assert.equal(sample([down], 10_000).opened.length, 0);
+  assert.equal(sample([deadLetters('charge_enrich', 2)], 20_000).opened.length, 1, 'dead letters count at once');
+  assert.equal(sample([], 25_000).opened.length, 0, 'the blip ended after 20 s: forgotten');
+  assert.equal(sample([down], 30_000).opened.length, 0, 'a new blip starts from zero');
+  assert.equal(sample([down], 59_999).opened.length, 0);
+  assert.equal(sample([down], 60_000).opened[0]?.cause, 'component:charge_dedup', 'down for 30 s: an incident');
 });
