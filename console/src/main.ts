@@ -470,7 +470,7 @@ interface Incident {
   affects: { components: string[]; connections: string[]; flows: string[] }; count: number; signals: IncidentSignal[];
   timeline: Array<{ at: number; event: string }>; alerts: Array<{ kind: string; at: number; delivered: boolean; detail: string }>;
 }
-interface Incidents { refreshedAt: number; sampledAt: number | null; open: Incident[]; recent: Incident[]; alerting: null | { webhook: string | null; quietMs: number; intervalMs: number; lagThreshold: number; lastError: string | null } }
+interface Incidents { refreshedAt: number; sampledAt: number | null; open: Incident[]; recent: Incident[]; alerting: null | { leader: boolean; webhook: string | null; quietMs: number; intervalMs: number; lagThreshold: number; lastError: string | null } }
 
 const SIGNAL_NAMES: Record<string, string> = { odoo_unreachable: 'Odoo unreachable', component_down: 'not running', dead_letters: 'dead letters', lag: 'lag', sla_breach: 'SLA breaches' };
 
@@ -498,7 +498,7 @@ function IncidentsPage(props: { selected: string | undefined }) {
   const selected = props.selected ? [...(data?.open ?? []), ...(data?.recent ?? [])].find((incident) => incident.id === props.selected) : undefined;
   return html`<div><h1>Incidents</h1>
     <${Refreshed} at=${incidents.refreshedAt} reload=${incidents.reload} error=${incidents.error} />
-    ${data?.alerting ? html`<p class="muted">Failures are grouped by cause; an incident resolves after ${age(data.alerting.quietMs)} without failure. Alerts: ${data.alerting.webhook ? `webhook ${data.alerting.webhook}` : 'no webhook configured (log only)'}.
+    ${data?.alerting ? html`<p class="muted">Failures are grouped by cause; an incident resolves after ${age(data.alerting.quietMs)} without failure. Alerts: ${data.alerting.webhook ? `webhook ${data.alerting.webhook}` : 'no webhook configured (log only)'}${data.alerting.leader ? '' : '; another console of this app tracks them and sends the alerts (shown here as it writes them)'}.
       ${data.alerting.lastError ? html`<span class="error">${data.alerting.lastError}</span>` : null}</p>` : data ? html`<p class="muted">Incidents are off on this console.</p>` : null}
     <h2>Open</h2>
     ${data ? html`<${IncidentTable} incidents=${data.open} testid="incidents-open" empty="No open incident." />` : null}

@@ -160,6 +160,7 @@ export const IncidentsView = View('Open incidents first, then up to 100 recently
   open: Type.Array(Type.Ref('Incident')),
   recent: Type.Array(Type.Ref('Incident')),
   alerting: Type.Union([Type.Null(), Type.Object({
+    leader: Type.Boolean({ description: 'This console tracks incidents and sends alerts (one console per app leads; the others show what it writes).' }),
     webhook: Type.Union([Type.String(), Type.Null()], { description: 'Where alerts go (host only), or null when no webhook is configured.' }),
     quietMs: Type.Number(), intervalMs: Type.Number(), lagThreshold: Type.Number(), lastError: Type.Union([Type.String(), Type.Null()]),
   })]),

@@ -1,4 +1,5 @@
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import { copartitionedAssigner } from '../runtime/copartitioned-assigner.ts';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.ts';
 import { ensureTopics } from '../kafka/topic-admin.ts';
@@ -30,12 +31,19 @@ export const DEFAULT_INCIDENT_SETTINGS: IncidentSettings = Object.freeze({ polic
 
 /** An incident's state is written again at most this often while nothing but its timestamps changes. */
 const REPUBLISH_MS = 30_000;
+/** A console that does not lead reads the incidents the leader wrote at most this often. */
+const FOLLOW_MS = 5000;
 
 /**
  * Samples the console's own views (flows: Odoo reachability, components not running, dead letters,
  * lag; the SLA board: breaches) every interval, turns them into PHI-free signals, feeds them to the
  * incident tracker, keeps every incident in `_lifeline.incidents`, and sends one alert when an
  * incident opens and one when it resolves.
+ *
+ * Several consoles of one app (e.g. one embedded in each `lifeline run`) elect one of them to do
+ * this: each joins the consumer group `<app_id>.incidents` on the one-partition incidents topic,
+ * and the member that owns the partition leads (the sticky assigner keeps it where it is while its
+ * owner lives; Kafka moves it when the owner goes). The others show what the leader wrote.
  */
 export class IncidentWatcher {
   readonly tracker: IncidentTracker;
@@ -49,6 +57,12 @@ export class IncidentWatcher {
   private readonly deliveries = new Set<Promise<void>>();
   private lastError: string | undefined;
   private lastSampleAt: number | undefined;
+  private consumer: Consumer | undefined;
+  /** Owns the incidents partition: samples and alerts. */
+  private leader = false;
+  /** Became the owner; takes over at the next tick (reads what the last leader wrote first). */
+  private takingOver = false;
+  private followedAt = 0;
 
   constructor(
     private readonly topology: Topology,
@@ -68,12 +82,58 @@ export class IncidentWatcher {
     await this.restore(admin);
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.producer.connect();
+    await this.joinElection();
     this.schedule();
+  }
+
+  private async joinElection(): Promise<void> {
+    const consumer = this.kafka.consumer({
+      groupId: `${this.topology.runtime.appId}.incidents`, sessionTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 1000,
+      partitionAssigners: [copartitionedAssigner(() => (this.leader || this.takingOver ? [0] : []))],
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const owns = (event.payload.memberAssignment[INCIDENTS_TOPIC] ?? []).includes(0);
+      if (owns && !this.leader) this.takingOver = true;
+      if (!owns && (this.leader || this.takingOver)) {
+        this.leader = false;
+        this.takingOver = false;
+        this.logger.info('incidents: another console leads now');
+      }
+    });
+    consumer.on(consumer.events.CRASH, () => {
+      this.leader = false;
+      this.takingOver = false;
+    });
+    // Disconnecting a consumer in the middle of its first join leaves a connection open: wait for the join.
+    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+    await consumer.connect();
+    await consumer.subscribe({ topic: INCIDENTS_TOPIC, fromBeginning: false });
+    await consumer.run({ autoCommit: false, eachMessage: async () => undefined });
+    await joined;
+  }
+
+  /** A leader samples; a follower shows what the leader keeps in the topic. */
+  private async tick(): Promise<void> {
+    if (this.takingOver) {
+      this.takingOver = false;
+      await this.restore(await this.admin(), true);
+      this.previousDeadLetters = undefined;
+      this.previousBreaches = undefined;
+      this.leader = true;
+      this.logger.info('incidents: this console leads (samples and alerts)');
+    }
+    if (this.leader) {
+      await this.sample();
+    } else if (Date.now() - this.followedAt >= FOLLOW_MS) {
+      this.followedAt = Date.now();
+      await this.restore(await this.admin(), true).catch((error: unknown) => this.logger.warn({ err: errorMessage(error) }, `incidents: could not read ${INCIDENTS_TOPIC}`));
+    }
   }
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.running = this.sample().finally(() => {
+      this.running = this.tick().finally(() => {
         this.running = undefined;
         if (this.timer) this.schedule();
       });
@@ -87,17 +147,20 @@ export class IncidentWatcher {
     if (timer) clearTimeout(timer);
     await this.running;
     await Promise.allSettled([...this.deliveries]);
+    this.leader = false;
+    await this.consumer?.disconnect().catch(() => undefined);
     await this.producer?.disconnect().catch(() => undefined);
   }
 
   /** What the page shows: open incidents first, then the recent resolved ones. */
-  view(): { refreshedAt: number; sampledAt: number | null; open: Incident[]; recent: Incident[]; alerting: { webhook: string | null; quietMs: number; intervalMs: number; lagThreshold: number; lastError: string | null } } {
+  view(): { refreshedAt: number; sampledAt: number | null; open: Incident[]; recent: Incident[]; alerting: { leader: boolean; webhook: string | null; quietMs: number; intervalMs: number; lagThreshold: number; lastError: string | null } } {
     const all = this.tracker.list();
     return {
       refreshedAt: Date.now(), sampledAt: this.lastSampleAt ?? null,
       open: all.filter((incident) => incident.status === 'open'),
       recent: all.filter((incident) => incident.status === 'resolved').slice(0, 100),
       alerting: {
+        leader: this.leader,
         webhook: this.settings.webhook?.target ?? null, quietMs: this.settings.policy.quietMs, intervalMs: this.settings.intervalMs,
         lagThreshold: this.settings.lagThreshold, lastError: this.lastError ?? null,
       },
@@ -206,7 +269,7 @@ export class IncidentWatcher {
     }
   }
 
-  private async restore(admin: Admin): Promise<void> {
+  private async restore(admin: Admin, replace = false): Promise<void> {
     const latest = new Map<string, Incident | null>();
     const prefix = `${this.topology.runtime.appId}/`;
     await readTopicRanges(this.kafka, INCIDENTS_TOPIC, await wholeTopicRanges(admin, INCIDENTS_TOPIC), (message) => {
@@ -223,9 +286,10 @@ export class IncidentWatcher {
       }
     });
     const restored = [...latest.values()].filter((incident): incident is Incident => incident !== null);
+    if (replace) this.tracker.clear();
     this.tracker.restore(restored);
     for (const incident of restored) this.published.set(incident.id, incident.updatedAt);
-    if (restored.length > 0) this.logger.info({ open: restored.filter((incident) => incident.status === 'open').length, kept: restored.length }, 'incidents restored');
+    if (restored.length > 0 && !replace) this.logger.info({ open: restored.filter((incident) => incident.status === 'open').length, kept: restored.length }, 'incidents restored');
   }
 }
 

@@ -89,6 +89,11 @@ export class IncidentTracker {
     for (const incident of incidents) if (incident.appId === this.appId) this.incidents.set(incident.id, incident);
   }
 
+  /** Forgets every incident (a follower reloading what the leader wrote). */
+  clear(): void {
+    this.incidents.clear();
+  }
+
   list(): Incident[] {
     return [...this.incidents.values()].sort((a, b) => (a.status === b.status ? b.openedAt - a.openedAt : a.status === 'open' ? -1 : 1));
   }

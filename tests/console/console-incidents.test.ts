@@ -48,7 +48,7 @@ after(async () => {
   await new Promise<void>((resolve) => hook.close(() => resolve()));
 });
 
-interface IncidentsBody { open: Incident[]; recent: Incident[]; sampledAt: number | null; alerting: { webhook: string | null } }
+interface IncidentsBody { open: Incident[]; recent: Incident[]; sampledAt: number | null; alerting: { webhook: string | null; leader: boolean } }
 
 async function incidents(url = fixture.console.url): Promise<IncidentsBody> {
   const response = await fetch(`${url}/api/incidents`, { headers: fixture.as('viola') });
@@ -68,12 +68,33 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-test('dead letters and the SLA breaches during them are one incident: one alert when it opens, one when it resolves, no PHI; a restarted console shows it', { timeout: 240_000 }, async () => {
+test('dead letters and the SLA breaches during them are one incident: one alert when it opens, one when it resolves, no PHI, however many consoles run; a restarted console shows it', { timeout: 240_000 }, async () => {
   // The first look is the baseline: the dead letter and the breach the fixture made before the console started are not new.
   await until('the first sample', async () => ((await incidents()).sampledAt !== null ? true : undefined));
   assert.equal((await incidents()).open.length, 0);
   assert.equal((await incidents()).alerting.webhook, `${new URL(hookUrl).origin}/…`);
+  assert.equal((await incidents()).alerting.leader, true, 'the only console leads');
 
+  // A second console of the same app, with the same webhook: it follows (the leader stays where it is) and alerts nothing itself.
+  const followerSession = openOpsSession({ topology: fixture.file }, 'console');
+  const follower = await startConsole({
+    session: followerSession, logger: pino({ level: 'warn' }), port: 0,
+    incidents: { ...DEFAULT_INCIDENT_SETTINGS, intervalMs: 500, policy: { ...DEFAULT_INCIDENT_POLICY, quietMs: 6000 }, webhook: new AlertWebhook({ url: hookUrl, secret: SECRET }) },
+  });
+  try {
+    await sleep(3000);
+    assert.equal((await incidents(follower.url)).alerting.leader, false, 'the second console follows');
+    assert.equal((await incidents()).alerting.leader, true, 'the first still leads');
+    await burst();
+    // The follower shows what the leader wrote.
+    await until('the follower to show the resolved incident', async () => ((await incidents(follower.url)).recent.some((incident) => incident.status === 'resolved' && incident.count === 7) ? true : undefined), 60_000);
+  } finally {
+    await follower.close();
+    await followerSession.close();
+  }
+});
+
+async function burst(): Promise<void> {
   await fixture.sendUnkeyedCharges(BURST_PATIENTS.slice(0, 2));
   const opened = await until('the incident to open', async () => (await incidents()).open[0]);
   assert.equal(opened.cause, `component:${fixture.dedup}`);
@@ -124,6 +145,9 @@ test('dead letters and the SLA breaches during them are one incident: one alert 
   const finalAlert = JSON.parse(alerts[1]?.body ?? '{}') as { incident: { count: number; resolved_at: string } };
   assert.equal(finalAlert.incident.count, 7);
   assert.ok(finalAlert.incident.resolved_at);
+  // A moment more: no console sends anything twice.
+  await sleep(2000);
+  assert.equal(alerts.length, 2);
 
   // Another console on the same topology reads it back from _lifeline.incidents.
   const session = openOpsSession({ topology: fixture.file }, 'console');
@@ -139,4 +163,4 @@ test('dead letters and the SLA breaches during them are one incident: one alert 
     await second.close();
     await session.close();
   }
-});
+}
