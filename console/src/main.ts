@@ -336,7 +336,7 @@ function DeadLettersPage(props: { session: Session }) {
 // ---- Consumers and offsets ------------------------------------------------------------------------
 
 interface Group { group: string; state: string; component: string | null; totalLag: string; members: Array<{ memberId: string; clientId: string; host: string }>; partitions: Array<{ topic: string; partition: number; committed: string | null; end: string; lag: string; memberId: string | null }> }
-interface ResetDryRun { target: string; totalToReprocess: string; partitions: Array<{ topic: string; partition: number; current: string | null; target: string; toReprocess: string; note?: string }> }
+interface ResetDryRun { target: string; totalToReprocess: string; partitions: Array<{ topic: string; partition: number; current: string | null; target: string; toReprocess: string; records?: string; recordsExact?: boolean; note?: string }> }
 
 const RESET_KINDS = [['toEarliest', 'to earliest'], ['toLatest', 'to latest'], ['toDatetime', 'to date-time (ISO)'], ['byDuration', 'back by duration (e.g. 2h)'], ['toOffset', 'to offset'], ['shiftBy', 'shift by n']] as const;
 
@@ -370,8 +370,8 @@ function ResetForm(props: { group: string; onPlanned: () => void }) {
       ${kind === 'toEarliest' || kind === 'toLatest' ? null : html`<input placeholder="value" value=${value} onInput=${(event: Event) => setValue((event.target as HTMLInputElement).value)} />`}
       <button onClick=${run}>Dry run</button></div>
     ${dryRun ? html`<p>${dryRun.target}: ${dryRun.totalToReprocess} record(s) to reprocess</p>
-      <table><thead><tr><th>Topic</th><th>Partition</th><th>Current</th><th>Target</th><th>To reprocess</th></tr></thead><tbody>
-      ${dryRun.partitions.map((row) => html`<tr><td>${row.topic}</td><td>${row.partition}</td><td>${row.current ?? '—'}</td><td>${row.target}</td><td>${row.toReprocess}${row.note ? ` (${row.note})` : ''}</td></tr>`)}</tbody></table>
+      <table><thead><tr><th>Topic</th><th>Partition</th><th>Current</th><th>Target</th><th>Offsets</th><th>Records to reprocess</th></tr></thead><tbody>
+      ${dryRun.partitions.map((row) => html`<tr><td>${row.topic}</td><td>${row.partition}</td><td>${row.current ?? '—'}</td><td>${row.target}</td><td>${row.toReprocess}</td><td>${row.records ?? row.toReprocess}${row.recordsExact === false ? ' (offsets: too long to count)' : ''}${row.note ? ` (${row.note})` : ''}</td></tr>`)}</tbody></table>
       <div class="row"><input placeholder="why (goes to the plan and the audit trail)" value=${reason} onInput=${(event: Event) => setReason((event.target as HTMLInputElement).value)} />
       <button disabled=${!reason.trim()} onClick=${plan}>Plan reset</button></div>` : null}
     ${message ? html`<p class="notice">${message}</p>` : null}

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { LifelineError } from '../errors.ts';
-import { applyReset, describeTarget, planReset, totalToReprocess, type ResetRow, type ResetScope, type ResetTarget } from '../ops/offset-reset.ts';
+import { applyReset, describeTarget, planReset, totalToReprocess, withRecordCounts, type ResetRow, type ResetScope, type ResetTarget } from '../ops/offset-reset.ts';
 import type { Operator } from '../ops/operator-identity.ts';
 import { durationMs, requireReason } from '../ops/option-values.ts';
 import { resetScope, resetTarget, type ResetTargetOptions } from '../ops/operator-requests.ts';
@@ -41,7 +41,7 @@ export function registerOffsetsCommands(program: Command): void {
         const admin = await session.admin();
         const scope = await resetScope(admin, session.topology, options);
         if (options.dryRun) {
-          const rows = await planReset(admin, scope, target);
+          const rows = await withRecordCounts(session.kafka, await planReset(admin, scope, target));
           printReset(scope.group, target, rows, 'dry run: nothing was changed', options.json);
           return EXIT_CODES.ok;
         }
@@ -93,15 +93,23 @@ export function printReset(group: string, target: ResetTarget, rows: readonly Re
   if (json) {
     printJson({
       group, target: describeTarget(target), status, totalToReprocess: totalToReprocess(rows),
-      partitions: rows.map((row) => ({ topic: row.topic, partition: row.partition, current: row.current ?? null, target: row.target, toReprocess: row.toReprocess, low: row.low, high: row.high, ...(row.note ? { note: row.note } : {}) })),
+      partitions: rows.map((row) => ({
+        topic: row.topic, partition: row.partition, current: row.current ?? null, target: row.target, toReprocess: row.toReprocess,
+        ...(row.records !== undefined ? { records: row.records, recordsExact: row.recordsExact ?? false } : {}),
+        low: row.low, high: row.high, ...(row.note ? { note: row.note } : {}),
+      })),
     });
     return;
   }
   process.stdout.write(`group ${group}: reset ${describeTarget(target)} (${status})\n`);
-  printTable(['TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'TARGET-OFFSET', 'RECORDS-TO-REPROCESS'], rows.map((row) => [
-    row.topic, String(row.partition), row.current?.toString() ?? '-', row.target.toString(),
-    row.toReprocess >= 0n ? row.toReprocess.toString() : `${row.toReprocess} (skipped)`,
-  ]));
+  const counted = rows.every((row) => row.records !== undefined && row.recordsExact === true);
+  printTable(['TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'TARGET-OFFSET', 'OFFSETS', 'RECORDS-TO-REPROCESS'], rows.map((row) => {
+    const records = row.records ?? row.toReprocess;
+    return [
+      row.topic, String(row.partition), row.current?.toString() ?? '-', row.target.toString(), row.toReprocess.toString(),
+      `${records >= 0n ? records.toString() : `${records} (skipped)`}${row.records !== undefined && row.recordsExact === false ? ' (offsets: too long to count)' : ''}`,
+    ];
+  }));
   for (const row of rows) if (row.note) process.stdout.write(`note: ${row.topic}/${row.partition}: ${row.note}\n`);
-  process.stdout.write(`total: ${totalToReprocess(rows)} record(s) to reprocess (offsets; transaction markers included)\n`);
+  process.stdout.write(`total: ${totalToReprocess(rows)} record(s) to reprocess${counted ? ' (counted read_committed: transaction markers and aborted records left out)' : ' (where not counted: offsets, transaction markers included)'}\n`);
 }

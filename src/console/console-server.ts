@@ -13,7 +13,7 @@ import { alertRulesYaml, dashboard } from '../observe/alerting.ts';
 import { describeSelection, selectDeadLetters, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { ACTION_ROLES, isAllowed, rolesFor, type ControlAction, type Operator } from '../ops/operator-identity.ts';
 import { ReplayPlanStore, withState, type ReplayPlan } from '../ops/replay-plans.ts';
-import { describeTarget, planReset, totalToReprocess } from '../ops/offset-reset.ts';
+import { describeTarget, planReset, totalToReprocess, withRecordCounts } from '../ops/offset-reset.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
 import { resetScope, resetTarget } from '../ops/operator-requests.ts';
 import type { OpsSession } from '../ops/ops-session.ts';
@@ -433,10 +433,11 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
   }, async (request) => {
     const admin = await session.admin();
     const target = resetTarget(request.body);
-    const rows = await planReset(admin, await resetScope(admin, topology, { group: request.params.group }), target);
+    // Counted as the CLI's dry run counts them: records read committed, not offsets (markers left out).
+    const rows = await withRecordCounts(session.kafka, await planReset(admin, await resetScope(admin, topology, { group: request.params.group }), target));
     return {
       refreshedAt: Date.now(), group: request.params.group, target: describeTarget(target), totalToReprocess: totalToReprocess(rows).toString(),
-      partitions: rows.map((row) => ({ topic: row.topic, partition: row.partition, current: row.current?.toString() ?? null, target: row.target.toString(), toReprocess: row.toReprocess.toString(), ...(row.note ? { note: row.note } : {}) })),
+      partitions: rows.map((row) => ({ topic: row.topic, partition: row.partition, current: row.current?.toString() ?? null, target: row.target.toString(), toReprocess: row.toReprocess.toString(), ...(row.records !== undefined ? { records: row.records.toString(), recordsExact: row.recordsExact ?? false } : {}), ...(row.note ? { note: row.note } : {}) })),
     };
   });
 

@@ -1,6 +1,6 @@
 import { LifelineError, errorMessage } from '../errors.ts';
 import { deadLetterBounds, describeSelection, selectDeadLetters } from './dead-letter-replay.ts';
-import { describeTarget, planReset, totalToReprocess } from './offset-reset.ts';
+import { describeTarget, planReset, totalToReprocess, withRecordCounts } from './offset-reset.ts';
 import type { Operator } from './operator-identity.ts';
 import {
   deadLetterFilter, replayLimits, resetScope, resetTarget, resolveDeadLetterTopic,
@@ -65,7 +65,7 @@ export async function draftPlan(session: OpsSession, operator: Operator, options
   if (options.group) {
     const target = resetTarget(options);
     const scope = await resetScope(admin, session.topology, { group: options.group, ...(options.topic ? { topic: options.topic } : {}), ...(options.partition ? { partition: options.partition } : {}) });
-    const rows = await planReset(admin, scope, target);
+    const rows = await withRecordCounts(session.kafka, await planReset(admin, scope, target));
     const component = componentOfGroup(session.topology, options.group);
     const reach: ReplayReach = component ? downstreamReach(session.topology, { components: [component.label] }) : { components: [], sinks: [], topics: [] };
     const spec: OffsetsPlanSpec = {
