@@ -1,22 +1,10 @@
 import type { Command } from 'commander';
-import type { Admin } from 'kafkajs';
 import { LifelineError } from '../errors.ts';
 import { applyReset, describeTarget, planReset, totalToReprocess, withRecordCounts, type ResetRow, type ResetScope, type ResetTarget } from '../ops/offset-reset.ts';
 import type { Operator } from '../ops/operator-identity.ts';
-import { componentOfGroup } from '../ops/topology-lineage.ts';
-import { parseDuration } from '../component/duration.ts';
-import type { Topology } from '../topology/model.ts';
-import { EXIT_CODES, parseInteger, parseTime, printJson, printTable, runOpsCommand, topologyOption, type OpsSession, type TopologyOptions } from './ops-session.ts';
-
-/** The target options shared by `offsets reset` and `replay plan`. */
-export interface ResetTargetOptions {
-  toEarliest?: boolean;
-  toLatest?: boolean;
-  toDatetime?: string;
-  byDuration?: string;
-  toOffset?: string;
-  shiftBy?: string;
-}
+import { durationMs, requireReason } from '../ops/option-values.ts';
+import { resetScope, resetTarget, type ResetTargetOptions } from '../ops/operator-requests.ts';
+import { EXIT_CODES, printJson, printTable, runOpsCommand, topologyOption, type OpsSession, type TopologyOptions } from './ops-session.ts';
 
 interface ResetOptions extends TopologyOptions, ResetTargetOptions {
   group: string;
@@ -99,47 +87,6 @@ export function withResetTargetOptions(command: Command): Command {
     .option('--by-duration <duration>', 'to the first record at or after now minus this duration, e.g. 30m, 2h, 1d')
     .option('--to-offset <n>', 'to this offset (clamped to what the partition holds)')
     .option('--shift-by <n>', 'move the committed offset by n (negative = back, replay); clamped');
-}
-
-export function requireReason(reason: string | undefined): string {
-  if (!reason || reason.trim().length === 0) throw new LifelineError('LL_CONFIG_INVALID', '--reason "…" is required: the audit trail says why');
-  return reason.trim();
-}
-
-export function durationMs(text: string, option: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined) throw new LifelineError('LL_CONFIG_INVALID', `${option} must be a duration like 500ms, 10s, 5m (got "${text}")`);
-  return ms;
-}
-
-export function resetTarget(options: ResetTargetOptions): ResetTarget {
-  const chosen: ResetTarget[] = [];
-  if (options.toEarliest) chosen.push({ kind: 'earliest' });
-  if (options.toLatest) chosen.push({ kind: 'latest' });
-  if (options.toDatetime !== undefined) chosen.push({ kind: 'datetime', at: parseTime(options.toDatetime, '--to-datetime') });
-  if (options.byDuration !== undefined) chosen.push({ kind: 'datetime', at: Date.now() - durationMs(options.byDuration, '--by-duration') });
-  if (options.toOffset !== undefined) chosen.push({ kind: 'offset', offset: BigInt(parseInteger(options.toOffset, '--to-offset', 0)) });
-  if (options.shiftBy !== undefined) chosen.push({ kind: 'shift', by: BigInt(parseInteger(options.shiftBy, '--shift-by')) });
-  if (chosen.length !== 1) {
-    throw new LifelineError('LL_CONFIG_INVALID', 'give exactly one of --to-earliest, --to-latest, --to-datetime, --by-duration, --to-offset, --shift-by');
-  }
-  return chosen[0] as ResetTarget;
-}
-
-/** The topics to reset: as named, or (as kafka-consumer-groups --all-topics) every topic the group has offsets for, plus a component's inputs. */
-export async function resetScope(admin: Admin, topology: Topology, options: { group: string; topic?: string[]; partition?: string[] }): Promise<ResetScope> {
-  const partitions = options.partition?.map((value) => parseInteger(value, '--partition', 0));
-  if (partitions && !options.topic) throw new LifelineError('LL_CONFIG_INVALID', '--partition needs --topic (as kafka-consumer-groups --topic T:0,1)');
-  let topics = options.topic;
-  if (!topics || topics.length === 0) {
-    const committed = (await admin.fetchOffsets({ groupId: options.group })).map((entry) => entry.topic);
-    const component = componentOfGroup(topology, options.group);
-    topics = [...new Set([...committed, ...(component?.inputs ?? [])])].sort();
-  }
-  if (topics.length === 0) {
-    throw new LifelineError('LL_OFFSETS_INVALID', `group ${options.group} has no committed offsets and is no component of ${topology.file}; name the topic with --topic`);
-  }
-  return { group: options.group, topics, ...(partitions ? { partitions } : {}) };
 }
 
 export function printReset(group: string, target: ResetTarget, rows: readonly ResetRow[], status: string, json: boolean | undefined): void {
