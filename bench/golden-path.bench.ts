@@ -1,102 +1,172 @@
-// The golden path's events per second on this machine (`npm run bench -- golden`), three ways, in one run:
-// 1. baseline: intake only — the sources (webhooks, file drops) accept partner traffic into Kafka, nothing downstream runs;
-// 2. the pipeline alone — dedup → enrich → odoo_sink (and the SLA) drain the backlog that step 1 left into the Odoo simulator;
-// 3. end to end — a new batch of traffic through everything at once, from the first request until Odoo holds every record.
-// Real broker and registry, the Odoo simulator in this process, topology.yaml as the repository declares it.
-// BENCH_GOLDEN_EVENTS sets the events per step (default 10,000, 20% duplicates).
+// The golden path's events per second on this machine (`npm run bench -- golden`), in one run of a few minutes.
+// Two identical stacks, each its own Odoo simulator process (`lifeline dev odoo`, so the simulator's CPU is not
+// charged to Lifeline), an intake `lifeline run` and a pipeline `lifeline run`, on the real broker and registry,
+// topology.yaml as the repository declares it:
+// 1. baseline: intake only — the "filled" stack's sources (webhooks, file drops) accept BENCH_GOLDEN_FILL (20,000)
+//    partner events into Kafka, nothing downstream runs;
+// 2. its pipeline — dedup → enrich → odoo_sink (and the SLA) — drains that backlog into its Odoo;
+// 3. one end-to-end batch warms the "empty" stack;
+// 4. end to end, from the first partner request until Odoo holds every record, in batches of BENCH_GOLDEN_BATCH events,
+//    BENCH_GOLDEN_ROUNDS rounds interleaved between the stacks: "empty" (its Odoo emptied back to the seed data before
+//    each batch) and "filled" (Odoo holding the 20,000 events and the batches since). The verdict compares the two
+//    batches of each round (run back to back, under about the same machine load).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OdooClient } from '../connectors/odoo/odoo-client.ts';
 import { planTraffic, type TrafficPlan } from '../dev/demo/partner-traffic.ts';
-import { sendTraffic } from '../dev/demo/traffic-sender.ts';
-import { startOdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
-import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
+import { sendTraffic, type SendStats } from '../dev/demo/traffic-sender.ts';
+import type { OdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
+import { writeGoldenTopology, type GoldenTopology } from '../testing/golden-path-fixture.ts';
+import { OdooSimulatorProcess } from '../testing/odoo-simulator-process.ts';
 import { LifelineProcess } from '../testing/runtime-fixture.ts';
 
-const EVENTS = Number(process.env.BENCH_GOLDEN_EVENTS ?? 10_000);
+const FILL = Number(process.env.BENCH_GOLDEN_FILL ?? 20_000);
+const BATCH = Number(process.env.BENCH_GOLDEN_BATCH ?? 3_000);
+const ROUNDS = Number(process.env.BENCH_GOLDEN_ROUNDS ?? 2);
 
-const simulator = await startOdooSimulator({ port: 0 });
-const odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
-const topology = await writeGoldenTopology({ simulator, warnAfter: '10m', breachAfter: '15m' });
-const intake = new LifelineProcess(topology.file, ['--only', topology.intakeLabels.join(',')], topology.env).start();
-const pipeline = new LifelineProcess(topology.file, ['--only', topology.pipelineLabels.join(',')], topology.env);
-const rows: Array<[string, number, number]> = [];
-
-/** Odoo holds a bill or receipt for every unique record of the plan. */
-async function odooHolds(plan: TrafficPlan): Promise<boolean> {
-  const bills = await odoo.searchCount('account.move', [['move_type', '=', 'in_invoice'], ['ref', 'like', plan.runId]]);
-  const receipts = await odoo.searchCount('stock.picking', [['origin', 'like', plan.runId]]);
-  return bills === plan.expected.charges.size + plan.expected.dispenses.size && receipts === plan.expected.deliveries.size;
+interface Stack {
+  readonly name: string;
+  readonly simulator: OdooSimulatorProcess;
+  readonly odoo: OdooClient;
+  readonly topology: GoldenTopology;
+  readonly intake: LifelineProcess;
+  readonly pipeline: LifelineProcess;
+  send(plan: TrafficPlan): Promise<SendStats>;
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 900_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await sleep(2_000);
-  }
-}
+/** Stops what was started, last first, whatever failed. */
+const cleanups: Array<() => Promise<void>> = [];
 
-try {
+async function startStack(name: string, withPipeline: boolean): Promise<Stack> {
+  const simulator = await OdooSimulatorProcess.start();
+  cleanups.push(() => simulator.stop());
+  // The fixture reads only the URL, the database and the credentials of the simulator.
+  const target = { url: simulator.url, database: simulator.database, credentials: simulator.credentials } as Pick<OdooSimulator, 'url' | 'database' | 'credentials'> as OdooSimulator;
+  const topology = await writeGoldenTopology({ simulator: target, warnAfter: '10m', breachAfter: '15m' });
+  const odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
+  cleanups.push(async () => odoo.close());
+  // A loaded machine can miss a 6 s session's heartbeats (a rebalance in the middle of a batch): 30 s, as in production.
+  const intake = new LifelineProcess(topology.file, ['--only', topology.intakeLabels.join(','), '--session-timeout-ms', '30000'], topology.env).start();
+  cleanups.push(() => intake.kill('SIGTERM'));
+  const pipeline = new LifelineProcess(topology.file, ['--only', topology.pipelineLabels.join(','), '--session-timeout-ms', '30000'], topology.env);
+  cleanups.push(() => pipeline.kill('SIGTERM'));
   const listening = await intake.waitForLine(/"msg":"webhook source listening"/, 120_000);
   const webhookUrl = `http://127.0.0.1:${String((JSON.parse(listening) as { port: number }).port)}`;
   await intake.waitForLine(/"msg":"lifeline running"/, 120_000);
-  const send = (plan: TrafficPlan) => sendTraffic(plan.deliveries, { webhookUrl, secrets: topology.secrets, inboxDir: topology.inboxDir, concurrency: 64 });
-
-  if (process.env.BENCH_GOLDEN_END_TO_END_ONLY === '1') {
-    // Step 3 alone, on an empty Odoo and empty stores: tells whether step 3 is slower for the data steps 1-2 left.
+  if (withPipeline) {
     pipeline.start();
     await pipeline.waitForLine(/"msg":"lifeline running"/, 120_000);
-    const live = planTraffic({ events: EVENTS, duplicateRatio: 0.2, seed: 7 });
-    const liveStarted = Date.now();
-    const liveStats = await send(live);
-    await until('the end-to-end batch to reach Odoo', () => odooHolds(live));
-    const seconds = (Date.now() - liveStarted) / 1000;
-    console.log(`end to end only: ${liveStats.events} events in ${seconds.toFixed(1)} s = ${(liveStats.events / seconds).toFixed(0)} events/s`);
-  } else {
-    await threeSteps(send);
   }
-} finally {
-  await pipeline.kill('SIGTERM');
-  await intake.kill('SIGTERM');
-  odoo.close();
-  await simulator.close();
+  return {
+    name, simulator, odoo, topology, intake, pipeline,
+    send: (plan) => sendTraffic(plan.deliveries, { webhookUrl, secrets: topology.secrets, inboxDir: topology.inboxDir, concurrency: 64 }),
+  };
 }
 
-/** Steps 1-3 of the table above. */
-async function threeSteps(send: (plan: TrafficPlan) => ReturnType<typeof sendTraffic>): Promise<void> {
-  const backlog = planTraffic({ events: EVENTS, duplicateRatio: 0.2 });
-  const intakeStarted = Date.now();
-  const intakeStats = await send(backlog);
-  // Files are taken after they settle; the intake is done when the last file has left its inbox.
-  await until('the pharmacy files to be ingested', async () => intake.lines.filter((line) => /"msg":"file (archived|ingested)/.test(line) || /already (ingested|rejected)/.test(line)).length >= backlog.deliveries.filter((delivery) => delivery.kind === 'file').length);
-  const intakeSeconds = (Date.now() - intakeStarted) / 1000;
-  rows.push(['1. intake only: sources accept into Kafka (baseline)', intakeStats.events, intakeSeconds]);
+/** Odoo holds a bill or receipt for every unique record of the plan. */
+async function odooHolds(stack: Stack, plan: TrafficPlan): Promise<boolean> {
+  const bills = await stack.odoo.searchCount('account.move', [['move_type', '=', 'in_invoice'], ['ref', 'like', plan.runId]]);
+  const receipts = await stack.odoo.searchCount('stock.picking', [['origin', 'like', plan.runId]]);
+  return bills === plan.expected.charges.size + plan.expected.dispenses.size && receipts === plan.expected.deliveries.size;
+}
 
-  const drainStarted = Date.now();
-  pipeline.start();
-  await until('the pipeline to drain the backlog into Odoo', () => odooHolds(backlog));
-  rows.push(['2. pipeline alone: backlog → dedup → enrich → Odoo', intakeStats.events, (Date.now() - drainStarted) / 1000]);
-
-  const live = planTraffic({ events: EVENTS, duplicateRatio: 0.2, seed: 7 });
-  const liveStarted = Date.now();
-  const liveStats = await send(live);
-  await until('the end-to-end batch to reach Odoo', () => odooHolds(live));
-  rows.push(['3. end to end: partner request → record in Odoo', liveStats.events, (Date.now() - liveStarted) / 1000]);
-
-  const failed = intakeStats.failed.length + liveStats.failed.length;
-  console.log(`\n${EVENTS} partner events per step (20% duplicates): ${backlog.counts.unique} unique → ${backlog.expected.charges.size} lab charges, ${backlog.expected.deliveries.size} supply deliveries, ${backlog.expected.dispenses.size} pharmacy dispenses; ${failed} failed deliveries`);
-  console.log('| step | events | seconds | events/s | vs baseline |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
-  const baseline = (rows[0] as [string, number, number])[1] / (rows[0] as [string, number, number])[2];
-  for (const [step, events, seconds] of rows) {
-    const rate = events / seconds;
-    console.log(`| ${step} | ${events} | ${seconds.toFixed(1)} | ${rate.toFixed(0)} | ${((rate / baseline) * 100).toFixed(0)}% |`);
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await sleep(250);
   }
+}
+
+/** Bills and receipts in the stack's Odoo. */
+async function odooRecords(stack: Stack): Promise<number> {
+  const { records } = await stack.simulator.state();
+  return (records['account.move'] ?? 0) + (records['stock.picking'] ?? 0);
+}
+
+/** One end-to-end batch: from the first partner request until Odoo holds every record of it. */
+async function endToEnd(stack: Stack): Promise<{ events: number; seconds: number; before: number; failed: number }> {
+  const before = await odooRecords(stack);
+  const plan = planTraffic({ events: BATCH, duplicateRatio: 0.2, seed: 7 });
+  const started = Date.now();
+  const stats = await stack.send(plan);
+  await until(`the ${stack.name} batch to reach Odoo`, () => odooHolds(stack, plan));
+  return { events: stats.events, seconds: (Date.now() - started) / 1000, before, failed: stats.failed.length };
+}
+
+const stacks: Stack[] = [];
+try {
+  const [filled, empty] = await Promise.all([startStack('filled', false), startStack('empty', true)]) as [Stack, Stack];
+  stacks.push(filled, empty);
+
+  // 1. Baseline: intake only, on the filled stack (its pipeline is not running yet).
+  const backlog = planTraffic({ events: FILL, duplicateRatio: 0.2 });
+  const intakeStarted = Date.now();
+  const intakeStats = await filled.send(backlog);
+  // Files are taken after they settle; the intake is done when the last file has left its inbox.
+  await until('the pharmacy files to be ingested', async () => filled.intake.lines.filter((line) => /"msg":"file (archived|ingested)/.test(line) || /already (ingested|rejected)/.test(line)).length >= backlog.deliveries.filter((delivery) => delivery.kind === 'file').length);
+  const intakeSeconds = (Date.now() - intakeStarted) / 1000;
+  const baseline = intakeStats.events / intakeSeconds;
+
+  // 2. Its pipeline drains that backlog into its Odoo: Odoo now holds the 20,000 events.
+  const drainBefore = await odooRecords(filled);
+  const drainStarted = Date.now();
+  filled.pipeline.start();
+  await until('the pipeline to drain the backlog into Odoo', () => odooHolds(filled, backlog));
+  const drainSeconds = (Date.now() - drainStarted) / 1000;
+
+  // 3. One batch warms the empty stack's processes as the filled stack's are warm; then its Odoo is emptied.
+  const warmUp = await endToEnd(empty);
+
+  // 4. Interleaved end-to-end batches; the empty stack's Odoo is emptied before each of its batches.
+  const measured: Array<{ round: number; stack: string; events: number; seconds: number; before: number; failed: number }> = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = round % 2 === 1 ? [empty, filled] : [filled, empty];
+    for (const stack of order) {
+      if (stack === empty) await empty.simulator.resetData();
+      measured.push({ round, stack: stack.name, ...(await endToEnd(stack)) });
+    }
+  }
+
+  const rate = (events: number, seconds: number): number => events / seconds;
+  const row = (step: string, held: string, events: number, seconds: number): string =>
+    `| ${step} | ${held} | ${events} | ${seconds.toFixed(1)} | ${rate(events, seconds).toFixed(0)} | ${((rate(events, seconds) / baseline) * 100).toFixed(0)}% |`;
+  console.log(`\n${FILL} partner events to fill Odoo, end-to-end batches of ${BATCH} (20% duplicates), ${ROUNDS} rounds; each Odoo simulator in its own process`);
+  console.log('| step | Odoo held before (bills + receipts) | events | seconds | events/s | vs baseline |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log(row('1. intake only: sources accept into Kafka (baseline)', '–', intakeStats.events, intakeSeconds));
+  console.log(row('2. pipeline alone: that backlog → dedup → enrich → Odoo', drainBefore.toLocaleString('en-US'), intakeStats.events, drainSeconds));
+  console.log(row('3. end to end, warm-up of the empty stack', warmUp.before.toLocaleString('en-US'), warmUp.events, warmUp.seconds));
+  for (const entry of measured) console.log(row(`4. end to end, round ${entry.round}, ${entry.stack}`, entry.before.toLocaleString('en-US'), entry.events, entry.seconds));
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[middle] as number : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  };
+  const rateOf = (round: number, name: string): number => {
+    const entry = measured.find((candidate) => candidate.round === round && candidate.stack === name) as (typeof measured)[number];
+    return rate(entry.events, entry.seconds);
+  };
+  const rounds = Array.from({ length: ROUNDS }, (_, index) => index + 1);
+  const emptyRate = median(rounds.map((round) => rateOf(round, 'empty')));
+  const filledRate = median(rounds.map((round) => rateOf(round, 'filled')));
+  // Each round's two batches ran back to back, under about the same machine load: their ratio is the fairer comparison.
+  const ratios = rounds.map((round) => rateOf(round, 'filled') / rateOf(round, 'empty'));
+  const ratio = median(ratios);
+  console.log(`\nend to end, median of ${ROUNDS} rounds: empty Odoo ${emptyRate.toFixed(0)} events/s, after ${FILL} events ${filledRate.toFixed(0)} events/s; filled/empty per round ${ratios.map((value) => `${(value * 100).toFixed(0)}%`).join(', ')}, median ${(ratio * 100).toFixed(0)}% (${ratio >= 0.85 ? 'within' : 'NOT within'} 15%)`);
+  const failed = intakeStats.failed.length + warmUp.failed + measured.reduce((sum, entry) => sum + entry.failed, 0);
+  if (failed > 0) console.log(`${failed} deliveries failed`);
   // What the processes complained about (retries, rebalances), to explain a slow step.
   const complaints = new Map<string, number>();
-  for (const line of [...intake.lines, ...pipeline.lines]) {
-    const match = /"level":"(warn|error)".*"msg":"([^"]+)"/.exec(line);
-    if (match && !line.includes('"component":"kafkajs"')) complaints.set(`${match[1]}: ${match[2]}`, (complaints.get(`${match[1]}: ${match[2]}`) ?? 0) + 1);
+  for (const stack of stacks) {
+    for (const line of [...stack.intake.lines, ...stack.pipeline.lines]) {
+      const match = /"level":"(warn|error)".*"msg":"([^"]+)"/.exec(line);
+      if (!match || line.includes('"component":"kafkajs"')) continue;
+      const code = /"code":"([^"]+)"/.exec(line)?.[1];
+      const complaint = `${stack.name} ${match[1]}: ${match[2]}${code ? ` (${code})` : ''}`;
+      complaints.set(complaint, (complaints.get(complaint) ?? 0) + 1);
+    }
   }
   for (const [message, count] of complaints) console.log(`${count} × ${message}`);
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 }

@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   LL_STATE_DIR_LOCKED: { retriable: false, summary: 'Every state directory slot under runtime.state_dir is locked by a live process (more than 64 processes on this host share one state_dir).' },
   LL_RETRY_EXHAUSTED: { retriable: false, summary: 'An operation kept failing with retriable errors until the retry budget ran out; the cause is the last failure.' },
   LL_NOT_AUTHORISED: { retriable: false, summary: 'An operator command was refused: no or unknown identity, a token that does not match, a role that does not allow the action, or an approver approving their own plan. The refusal is audited.' },
+  LL_ALERT_DELIVERY_FAILED: { retriable: true, summary: 'An incident alert could not be delivered to the alert webhook (unreachable, timed out, or answered an error) after its retries; the incident is kept and shows the failed delivery.' },
   LL_OPERATORS_INVALID: { retriable: false, summary: 'The operators file (LIFELINE_OPERATORS_FILE or LIFELINE_OPERATORS) is unreadable or does not match its schema; the message names the path.' },
   LL_GROUP_ACTIVE: { retriable: false, summary: 'A consumer group has active members that no Lifeline runtime paused (another application owns it, or it did not become empty in time); offsets are changed only on an empty group.' },
   LL_OFFSETS_INVALID: { retriable: false, summary: 'An offset reset cannot be computed: unknown topic or partition, no committed offset to shift from, or a bad datetime.' },

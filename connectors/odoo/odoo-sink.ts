@@ -137,7 +137,8 @@ class OdooSink implements Sink {
   /** Calls left during which the batch size stays put: the last shrink did not make calls faster. */
   private perCallCost = 0;
   private readonly targetCallMs: number;
-  private readonly maxInFlight: number;
+  private readonly maxInFlight_: number;
+  private shapeInProgress: Promise<ModelShape> | undefined;
   private readonly version: VersionConfig | undefined;
   private readonly createOnly: ReadonlySet<string>;
   private readonly lineFieldNames: ReadonlySet<string>;
@@ -148,11 +149,16 @@ class OdooSink implements Sink {
     this.maxBatchSize = config.batch_size ?? 200;
     this.batchSize = this.maxBatchSize;
     this.targetCallMs = parseDuration(config.target_call_time ?? '5s') as number;
-    this.maxInFlight = config.max_in_flight ?? 4;
+    this.maxInFlight_ = config.max_in_flight ?? 4;
     this.version = config.version ? { field: config.version.field ?? 'x_lifeline_version', header: config.version.header ?? 'lifeline.ingested-at', ...(config.version.path ? { path: config.version.path } : {}) } : undefined;
     this.createOnly = new Set(Object.entries(this.fields).filter(([, spec]) => spec.createOnly).map(([name]) => name));
     this.lineFieldNames = new Set(Object.entries(this.fields).filter(([, spec]) => isLines(spec)).map(([name]) => name));
     if (this.version && this.version.field in this.fields) throw new LifelineError('LL_CONFIG_INVALID', `odoo_sink version.field ${this.version.field} is also mapped under fields; the sink writes it itself`);
+  }
+
+  /** Partitions the host may write at once (max_in_flight): each write call then holds one partition. */
+  get maxInFlight(): number {
+    return this.maxInFlight_;
   }
 
   /** The batch size now (adaptive), for tests and the benchmark. */
@@ -169,9 +175,11 @@ class OdooSink implements Sink {
   async write(records: readonly InputRecord[]): Promise<{ readonly failed: readonly SinkFailure[] }> {
     const failed: SinkFailure[] = [];
     try {
-      const shape = this.shape ?? await this.describeModel();
+      const shape = this.shape ?? await this.describing();
       // One lane per partition, written concurrently (at most max_in_flight at a time); in a lane,
       // records keep their order, so a key's versions reach Odoo in the order they were produced.
+      // Under `lifeline run` the host already hands each call one partition and runs up to
+      // max_in_flight calls at once (see maxInFlight); a call with several partitions is split here.
       const lanes = new Map<string, InputRecord[]>();
       for (const record of records) {
         const lane = `${record.topic}|${record.partition}`;
@@ -179,7 +187,7 @@ class OdooSink implements Sink {
         if (list) list.push(record);
         else lanes.set(lane, [record]);
       }
-      await runBounded([...lanes.values()], this.maxInFlight, async (lane) => {
+      await runBounded([...lanes.values()], this.maxInFlight_, async (lane) => {
         for (const chunk of this.chunks(lane, failed)) await this.writeChunk(chunk, shape, failed);
       });
     } catch (error) {
@@ -222,6 +230,14 @@ class OdooSink implements Sink {
 
   async close(): Promise<void> {
     this.link?.close();
+  }
+
+  /** One describeModel at a time: concurrent writes (one per partition) share it; a failed one is tried again by the next write. */
+  private describing(): Promise<ModelShape> {
+    this.shapeInProgress ??= this.describeModel().finally(() => {
+      this.shapeInProgress = undefined;
+    });
+    return this.shapeInProgress;
   }
 
   /** fields_get of the model and its line comodels, and the ir.model id activities need; once. */

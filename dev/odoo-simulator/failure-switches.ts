@@ -9,7 +9,8 @@
  * - freeze the clock: every transaction until the thaw gets the same second (microseconds still
  *   increase), so a test can make a record change twice "within one second" at its own pace;
  * - reject a field value: create/write/load with `field = value` on `model` fails the way a
- *   Python constraint does (ValidationError, fault 2), with the given message;
+ *   Python constraint does (ValidationError, fault 2), with the given message, or (`transient`)
+ *   with a serialization failure, as a row locked by another transaction does;
  * - cost like a real Odoo: each object call takes `callMs`, plus `rowMs` per record it creates or
  *   writes (real Odoo 17: ~2 s for a `load` of 200 one-line bills, ~10 ms a record) and
  *   `readRowMs` per record it reads, on at most `workers` calls at once (Odoo's worker processes;
@@ -31,6 +32,12 @@ export interface ValueRejection {
   readonly field: string;
   readonly value: string | number | boolean;
   readonly message?: string;
+  /**
+   * Instead of a constraint: the record is locked by another transaction for as long as the rule
+   * stands (a user editing it, a long job), so every call that writes the value fails with a
+   * serialization failure (fault 1) — a transient fault, retried, never a rejection.
+   */
+  readonly transient?: boolean;
 }
 
 export interface SwitchState {

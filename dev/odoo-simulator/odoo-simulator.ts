@@ -37,6 +37,11 @@ export interface OdooSimulator {
   /** execute_kw calls answered, by `model.method`. */
   stats(): Record<string, number>;
   /**
+   * The last execute_kw calls (at most 10,000), each with when it started and ended (ms since
+   * epoch): a test sees from them how many calls a client had in flight at once.
+   */
+  callLog(): readonly CallSpan[];
+  /**
    * `commit` ({ model, method, rows }) right after a writing call committed and before its answer
    * is sent: the moment to kill a client to leave Odoo ahead of what the client knows.
    */
@@ -45,6 +50,30 @@ export interface OdooSimulator {
 }
 
 export const DEFAULT_SIMULATOR_DATABASE = 'stmarys';
+
+export interface CallSpan {
+  readonly model: string;
+  readonly method: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** Rows the call wrote (0 for a read). */
+  readonly rows: number;
+}
+
+const CALL_LOG_LIMIT = 10_000;
+
+/** The most calls in flight at one moment among `spans` (a call ending at t does not overlap one starting at t). */
+export function peakConcurrency(spans: readonly CallSpan[]): number {
+  const edges = spans.flatMap((span) => [{ at: span.startedAt, delta: 1 }, { at: span.endedAt, delta: -1 }]);
+  edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let now = 0;
+  let peak = 0;
+  for (const edge of edges) {
+    now += edge.delta;
+    peak = Math.max(peak, now);
+  }
+  return peak;
+}
 
 const VERSION = {
   server_version: '17.0',
@@ -58,9 +87,14 @@ const XMLRPC_PATHS = new Set(['/xmlrpc/2/common', '/xmlrpc/2/object', '/xmlrpc/2
 export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Promise<OdooSimulator> {
   const database = options.database ?? DEFAULT_SIMULATOR_DATABASE;
   const control = new FailureSwitches();
-  const store = new RecordStore(() => control.clockFrozen);
-  if (options.seed ?? true) seedDatabase(store);
+  const freshStore = (): RecordStore => {
+    const created = new RecordStore(() => control.clockFrozen);
+    if (options.seed ?? true) seedDatabase(created);
+    return created;
+  };
+  let store = freshStore();
   const calls = new Map<string, number>();
+  const callLog: CallSpan[] = [];
   const workers = new WorkerPool();
   const events = new EventEmitter<{ commit: [{ model: string; method: string; rows: number }] }>();
 
@@ -131,6 +165,8 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
     const cost = control.cost;
     // Under a cost model a call waits for a free worker before its transaction starts.
     const release = cost ? await workers.acquire(cost.workers) : undefined;
+    const startedAt = Date.now();
+    let rows = 0;
     try {
       const txn = store.begin(user.uid);
       const orm = new Orm({
@@ -141,6 +177,7 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
       // The transaction stays open (its rows invisible to others) for as long as it is slow.
       const holdMs = control.holdMs(txn.touched > 0) + (cost ? costOf(cost, modelMethod, result) : 0);
       if (holdMs > 0) await sleep(holdMs);
+      rows = txn.touched;
       if (txn.touched > 0) {
         txn.commit();
         events.emit('commit', { model, method: modelMethod, rows: txn.touched });
@@ -148,6 +185,8 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
       return result;
     } finally {
       release?.();
+      callLog.push({ model, method: modelMethod, startedAt, endedAt: Date.now(), rows });
+      if (callLog.length > CALL_LOG_LIMIT + 1_000) callLog.splice(0, callLog.length - CALL_LOG_LIMIT);
     }
   }
 
@@ -200,6 +239,8 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
       return reply(400, { error: 'the body must be JSON' });
     }
     if (body.reset) control.reset();
+    // A new database with the seed data only (the same ids as at start); calls in flight finish on the old one.
+    if (body.reset_data) store = freshStore();
     if (body.down !== undefined) control.setDown(body.down, body.down_mode ?? 'refuse');
     if (body.slow_ms !== undefined) control.setSlow(body.slow_ms, body.slow_scope ?? 'all');
     if (body.fail_next) control.failNext(body.fail_next.count, body.fail_next.kind ?? 'serialization');
@@ -230,8 +271,11 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
     database,
     credentials: { username: 'lifeline', password: SIMULATOR_API_KEY },
     control,
-    store,
+    get store() {
+      return store;
+    },
     stats: () => Object.fromEntries(calls),
+    callLog: () => [...callLog],
     events,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
@@ -242,12 +286,14 @@ export async function startOdooSimulator(options: OdooSimulatorOptions = {}): Pr
 
 interface ControlRequest {
   readonly reset?: boolean;
+  /** Empty the database back to its seed data (the server, its port and its connections stay). */
+  readonly reset_data?: boolean;
   readonly down?: boolean;
   readonly down_mode?: DownMode;
   readonly slow_ms?: number;
   readonly slow_scope?: SlowScope;
   readonly fail_next?: { readonly count: number; readonly kind?: InjectedFailure };
-  readonly reject?: { readonly model: string; readonly field: string; readonly value: string | number | boolean; readonly message?: string };
+  readonly reject?: { readonly model: string; readonly field: string; readonly value: string | number | boolean; readonly message?: string; readonly transient?: boolean };
   readonly clear_rejections?: boolean;
   readonly freeze_clock?: boolean;
   /** Real Odoo's cost per call and per record ({ callMs, rowMs, workers }), or false. */

@@ -3,7 +3,7 @@ import { compileDomain, indexableLeaves, sortRows, toMicros, type FieldReader } 
 import type { FailureSwitches } from './failure-switches.ts';
 import { importRecords, type ImportOrm } from './load-import.ts';
 import {
-  accessError, applicationError, duplicateKey, invalidField, missingError, notNullViolation, userError,
+  accessError, applicationError, duplicateKey, invalidField, missingError, notNullViolation, serializationFailure, userError,
 } from './odoo-fault.ts';
 import { fieldsOf, modelNamed, type FieldDefinition, type ModelDefinition, type StoredValue } from './model-definitions.ts';
 import type { IndexKey, Row, Transaction } from './record-store.ts';
@@ -465,6 +465,7 @@ export class Orm implements FieldReader, ImportOrm {
     if (!field) throw invalidField(model.name, name);
     if (name in { id: 1, create_date: 1, write_date: 1, create_uid: 1, write_uid: 1, display_name: 1 } || field.computed) return undefined;
     const rejection = this.session.switches.rejectionFor(model.name, name, value);
+    if (rejection?.transient) throw serializationFailure();
     if (rejection) throw userError(rejection.message ?? `Invalid value for ${field.string}: ${String(value)}`);
     return field;
   }

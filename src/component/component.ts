@@ -248,7 +248,10 @@ export interface Source {
 }
 
 export interface SinkContext extends ConnectorContext {
-  /** Emits a record (e.g. a write-back result event) to a named output; sent before the input offsets commit. */
+  /**
+   * Emits a record (e.g. a write-back result event) to a named output, from within `write`: it is
+   * sent with that call's batch (once, after the write succeeded), before its input offsets commit.
+   */
   forward<V = unknown>(output: string, record: OutputRecord<V>): void;
 }
 
@@ -267,6 +270,13 @@ export interface Sink {
    */
   write(records: readonly InputRecord[]): Promise<{ readonly failed: readonly SinkFailure[] }>;
   close(): Promise<void>;
+  /**
+   * How many partitions the host may write at once (default 1). Each call of `write` then holds
+   * the records of one partition, in offset order, and a partition is never written by two calls
+   * at once; calls for different partitions overlap, so `write` must be safe to run concurrently.
+   * Read once, after `connect`.
+   */
+  readonly maxInFlight?: number;
 }
 
 /**

@@ -194,10 +194,11 @@ export class ProcessorHost {
 
   /** A task fenced outside a batch (its timer): dropped; reopened when the group still assigns its partition here. */
   private dropTask(task: ProcessorTask): void {
+    // Closed in any case (its state directories released); reopened only if it is still this partition's task.
+    void task.exclusive(() => task.close({ commit: false })).catch(() => undefined);
     void this.tasks.get(task.partition)?.then((current) => {
       if (current !== task) return;
       this.tasks.delete(task.partition);
-      void task.exclusive(() => task.close({ commit: false })).catch(() => undefined);
       this.reopenLater(task.partition);
     }, () => undefined);
   }

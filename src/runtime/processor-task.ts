@@ -165,6 +165,8 @@ export class ProcessorTask {
   private committed = new Map<string, bigint>();
   private recordForwards: PendingForward[] = [];
   private recordRepartitions: Array<{ topic: string; message: Message }> = [];
+  /** Records handled per input topic in the open transaction (lifeline_records_in_total moves at commit). */
+  private pendingIn = new Map<string, number>();
   private recordDeadLetters: Message[] = [];
   private currentInput: (InputRecord & { origin?: string }) | undefined;
   private currentRaw: KafkaMessage | undefined;
@@ -252,7 +254,11 @@ export class ProcessorTask {
     const env = this.env;
     if (env.exactlyOnce) {
       this.producer = this.createTransactionalProducer();
-      await this.producer.connect(); // InitProducerId: aborts a zombie's open transaction and fences it
+      await this.producer.connect();
+      // kafkajs sends InitProducerId for the transactional id only at the first transaction(), not on
+      // connect: an empty transaction now fences older owners of this partition and aborts their open
+      // transaction before the stores are restored and the committed offsets read.
+      await (await this.producer.transaction()).abort();
     } else {
       this.producer = env.sharedProducer as Producer;
     }
@@ -292,9 +298,11 @@ export class ProcessorTask {
       void this.exclusive(work).catch((error: unknown) => {
         if (mustReopenTask(error)) {
           this.logger.warn({ err: errorMessage(error), code: errorCode(error) }, isFencingError(error) ? 'task fenced by a newer owner; dropping it' : 'commit outcome unknown; reopening the task');
-          this.closed = true;
+          // Not marked closed here: close() (from the host's dropTask) must still run, or the task would
+          // keep its state directories locked and the partition could never be opened again.
           for (const each of this.timers) clearInterval(each);
-          this.env.onFenced?.(this);
+          if (this.env.onFenced) this.env.onFenced(this);
+          else void this.exclusive(() => this.close({ commit: false })).catch(() => undefined);
           return;
         }
         this.logger.error({ err: errorMessage(error), code: errorCode(error) }, failure);
@@ -403,7 +411,7 @@ export class ProcessorTask {
     }
     this.pendingOffsets.set(topic, BigInt(message.offset) + 1n);
     this.pendingRecords++;
-    env.metrics.recordIn(env.label, topic);
+    this.pendingIn.set(topic, (this.pendingIn.get(topic) ?? 0) + 1);
     env.metrics.observeProcessing(env.label, (performance.now() - started) / 1000);
   }
 
@@ -562,11 +570,14 @@ export class ProcessorTask {
     }
     for (const [topic, next] of this.pendingOffsets) this.committed.set(topic, next);
     for (const [topic, messages] of this.pendingMessages) env.metrics.recordOut(env.label, topic, messages.length);
+    // Counted per transaction, not per record: the counters move when the records are committed.
+    for (const [topic, count] of this.pendingIn) env.metrics.recordIn(env.label, topic, count);
     env.metrics.recordTransaction(env.label, 'committed');
     this.progress.succeeded();
     this.pendingMessages = new Map();
     this.pendingOffsets = new Map();
     this.pendingRecords = 0;
+    this.pendingIn = new Map();
     this.pendingBytes = 0;
   }
 
@@ -577,6 +588,7 @@ export class ProcessorTask {
     this.pendingMessages = new Map();
     this.pendingOffsets = new Map();
     this.pendingRecords = 0;
+    this.pendingIn = new Map();
     this.pendingBytes = 0;
   }
 
@@ -609,8 +621,8 @@ export class ProcessorTask {
   }
 }
 
-function commitOutcomeUnknown(where: string, cause: unknown): LifelineError {
-  return new LifelineError('LL_COMMIT_OUTCOME_UNKNOWN', `the commit of ${where}'s transaction failed without an answer (${errorMessage(cause)}); reopening the task from its committed offsets and changelogs`, { cause });
+export function commitOutcomeUnknown(where: string, cause: unknown): LifelineError {
+  return new LifelineError('LL_COMMIT_OUTCOME_UNKNOWN', `the commit of ${where}'s transaction failed without an answer (${errorMessage(cause)}); going on from what Kafka holds, not from memory`, { cause });
 }
 
 /** A commit that may or may not have happened: the task must be reopened, not the transaction retried. */

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Consumer, EachBatchPayload, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
@@ -25,6 +25,12 @@ export interface SinkHostOptions extends HostOptions {
  * sent and the input offsets committed. While the target is down (a retriable error) the batch is
  * retried with backoff and consumption waits — the backlog shows as consumer lag, nothing is
  * dead-lettered. Permanent per-record failures are dead-lettered and the rest keep flowing.
+ *
+ * Partitions are written concurrently, up to the sink's `maxInFlight` (kafkajs
+ * `partitionsConsumedConcurrently`): each partition is a lane whose batches are written one after
+ * another, in offset order, and whose offsets are committed after its own writes only. A lane's
+ * forwarded records (result events) are collected per write call (AsyncLocalStorage), so each
+ * write's results go out once, with its own batch. The sink is down while any lane is.
  */
 export class SinkHost {
   state: 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'failed' = 'starting';
@@ -32,7 +38,14 @@ export class SinkHost {
   private consumer!: Consumer;
   private producer!: Producer;
   private sink!: Sink;
-  private forwards: Array<{ topic: string; record: OutputRecord }> = [];
+  /** The forwards of the write call running in this async context (one per lane at a time). */
+  private readonly forwardScope = new AsyncLocalStorage<Array<{ topic: string; record: OutputRecord }>>();
+  /** Lanes (topic|partition) whose last write attempt failed retriably, with why. */
+  private readonly downLanes = new Map<string, string>();
+  private inFlight = 1;
+  /** Failed attempts in a row per lane (its backoff), and the timers that resume paused lanes. */
+  private readonly laneAttempts = new Map<string, number>();
+  private readonly resumeTimers = new Set<NodeJS.Timeout>();
   private heartbeatIntervalMs = 3_000;
   private readonly abort = new AbortController();
   private readonly logger: Logger;
@@ -64,14 +77,17 @@ export class SinkHost {
       forward: (output, record) => {
         const topic = declaration.outputs[output];
         if (!topic) throw new Error(`sink ${this.label} forwarded to output "${output}", which topology.yaml does not map`);
-        this.forwards.push({ topic, record });
+        const forwards = this.forwardScope.getStore();
+        if (!forwards) throw new Error(`sink ${this.label} forwarded to output "${output}" outside of write(); forward from within the write call`);
+        forwards.push({ topic, record });
       },
     };
     await this.sink.connect(context);
+    this.inFlight = Math.max(1, Math.floor(this.sink.maxInFlight ?? 1));
     await this.startConsumer();
     this.state = 'running';
     this.options.metrics.setUp(this.label, true);
-    this.logger.info({ group: this.groupId, inputs: declaration.inputs }, 'sink started');
+    this.logger.info({ group: this.groupId, inputs: declaration.inputs, maxInFlight: this.inFlight }, 'sink started');
   }
 
   /** A fresh consumer joins the group (at start, and when an operator resumes the group). */
@@ -86,11 +102,20 @@ export class SinkHost {
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.owned = Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
+      // Lanes that moved to another process are no longer this host's to report down.
+      const owned = new Set(this.owned.map(({ topic, partition }) => `${topic}|${partition}`));
+      for (const lane of [...this.downLanes.keys()]) if (!owned.has(lane)) this.laneUp(lane);
+      for (const lane of [...this.laneAttempts.keys()]) if (!owned.has(lane)) this.laneAttempts.delete(lane);
       void this.lag.refresh();
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...declaration.inputs], fromBeginning: true });
-    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.eachBatch(payload) });
+    await this.consumer.run({
+      autoCommit: false, eachBatchAutoResolve: false,
+      // Up to maxInFlight partitions' batches are handled at once; kafkajs never hands one partition to two.
+      partitionsConsumedConcurrently: this.inFlight,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
     this.lag.start();
   }
 
@@ -126,7 +151,7 @@ export class SinkHost {
     this.logger.info({ group: this.groupId }, 'sink resumed');
   }
 
-  private async eachBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+  private async eachBatch({ batch, heartbeat, isRunning, isStale, resolveOffset, pause }: EachBatchPayload): Promise<void> {
     const { serde, metrics, topology, declaration } = this.options;
     const chunkSize = topology.runtime.commitMaxRecords;
     for (let start = 0; start < batch.messages.length; start += chunkSize) {
@@ -148,8 +173,14 @@ export class SinkHost {
           deadLetters.push(this.deadLetter(error, errorMessage(error), batch.topic, batch.partition, message));
         }
       }
-      const failed = await this.writeUntilDone(records, heartbeat, () => isRunning() && !isStale());
-      if (failed === undefined) return; // stopping or the partition moved: the next owner writes it again
+      const lane = `${batch.topic}|${batch.partition}`;
+      const written = await this.writeOnce(lane, records, heartbeat);
+      if ('retry' in written) {
+        if (isRunning() && !isStale() && !this.abort.signal.aborted) this.pauseLane(lane, batch.topic, batch.partition, (chunk[0] as (typeof chunk)[number]).offset, pause, written.retry);
+        else this.downLanes.delete(lane); // stopping or the partition moved: the next owner writes it again
+        return;
+      }
+      const { failed, forwards } = written;
       for (const failure of failed) {
         const raw = rawByOffset.get(failure.record.offset);
         if (!raw) continue;
@@ -164,12 +195,11 @@ export class SinkHost {
       }
       const topicMessages = new Map<string, Message[]>();
       if (deadLetters.length > 0) topicMessages.set(deadLetterTopic(this.label), deadLetters);
-      for (const { topic, record } of this.forwards) {
+      for (const { topic, record } of forwards) {
         const list = topicMessages.get(topic) ?? [];
         list.push({ key: record.key, value: record.value === null ? null : await serde.encode(topic, record.value), headers: record.headers ?? {} });
         topicMessages.set(topic, list);
       }
-      this.forwards = [];
       if (topicMessages.size > 0) await this.producer.sendBatch({ topicMessages: [...topicMessages].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
       maybeCrashBeforeCommit();
       const last = chunk[chunk.length - 1] as (typeof chunk)[number];
@@ -182,40 +212,61 @@ export class SinkHost {
   }
 
   /**
-   * Writes until the sink accepts the batch. Retriable failures (target down) are retried with
-   * backoff while the consumer heartbeats: consumption is paused in effect and lag grows.
+   * One attempt to write a lane's chunk. The result event forwards of the attempt are collected
+   * in its own scope, so they go out once and only with a write that succeeded.
    */
-  private async writeUntilDone(
-    records: readonly InputRecord[], heartbeat: () => Promise<void>, stillOwned: () => boolean,
-  ): Promise<readonly { record: InputRecord; error: unknown }[] | undefined> {
-    const delays = this.options.retryDelayMs ?? { initial: 500, max: 15_000 };
-    for (let attempt = 0; ; attempt++) {
-      if (this.abort.signal.aborted || !stillOwned()) return undefined;
-      this.forwards = [];
-      try {
-        const started = performance.now();
-        // A write may take longer than the session timeout (a slow Odoo): heartbeat meanwhile, or the
-        // group would give the partition away and the write would be repeated forever.
-        const { failed } = records.length === 0 ? { failed: [] } : await whileHeartbeating(this.sink.write(records), heartbeat, this.heartbeatIntervalMs);
-        this.options.metrics.observeProcessing(this.label, (performance.now() - started) / 1000);
-        if (this.health.state !== 'up') this.health.set('up');
-        return failed;
-      } catch (error) {
-        if (!isRetriable(error)) {
-          // A whole-batch permanent failure: every record in it failed for this reason.
-          return records.map((record) => ({ record, error }));
-        }
-        this.health.set('down', `${errorCode(error)}: ${errorMessage(error)}`.slice(0, 300));
-        this.options.metrics.recordRetry(this.label, 'write');
-        const delay = backoffDelay(Math.min(attempt, 10), { ...DEFAULT_RETRY_POLICY, initialDelayMs: delays.initial, maxDelayMs: delays.max });
-        this.logger.warn({ attempt: attempt + 1, delayMs: delay, code: errorCode(error) }, 'sink write failed; retrying');
-        const until = Date.now() + delay;
-        while (Date.now() < until && !this.abort.signal.aborted) {
-          await sleep(Math.min(1000, Math.max(0, until - Date.now())));
-          await heartbeat().catch(() => undefined);
-        }
-      }
+  private async writeOnce(
+    lane: string, records: readonly InputRecord[], heartbeat: () => Promise<void>,
+  ): Promise<{ failed: readonly { record: InputRecord; error: unknown }[]; forwards: Array<{ topic: string; record: OutputRecord }> } | { retry: unknown }> {
+    const forwards: Array<{ topic: string; record: OutputRecord }> = [];
+    try {
+      const started = performance.now();
+      // A write may take longer than the session timeout (a slow Odoo): heartbeat meanwhile, or the
+      // group would give the partition away and the write would be repeated forever.
+      const { failed } = records.length === 0
+        ? { failed: [] }
+        : await whileHeartbeating(this.forwardScope.run(forwards, () => this.sink.write(records)), heartbeat, this.heartbeatIntervalMs);
+      this.options.metrics.observeProcessing(this.label, (performance.now() - started) / 1000);
+      this.laneAttempts.delete(lane);
+      this.laneUp(lane);
+      return { failed, forwards };
+    } catch (error) {
+      if (isRetriable(error)) return { retry: error };
+      this.laneAttempts.delete(lane);
+      this.downLanes.delete(lane);
+      // A whole-batch permanent failure: every record in it failed for this reason.
+      return { failed: records.map((record) => ({ record, error })), forwards: [] };
     }
+  }
+
+  /**
+   * The target refused a lane's write for now (down, a lock, a timeout): the lane is rewound to the
+   * chunk's first offset and paused for a backoff delay, then fetched and written again. Nothing is
+   * dead-lettered and nothing past it is committed; its backlog shows as lag. Other lanes go on.
+   */
+  private pauseLane(lane: string, topic: string, partition: number, fromOffset: string, pause: () => () => void, error: unknown): void {
+    const delays = this.options.retryDelayMs ?? { initial: 500, max: 15_000 };
+    const attempt = this.laneAttempts.get(lane) ?? 0;
+    this.laneAttempts.set(lane, attempt + 1);
+    const detail = `${errorCode(error)}: ${errorMessage(error)}`.slice(0, 300);
+    this.downLanes.set(lane, detail);
+    this.health.set('down', detail);
+    this.options.metrics.recordRetry(this.label, 'write');
+    const delay = backoffDelay(Math.min(attempt, 10), { ...DEFAULT_RETRY_POLICY, initialDelayMs: delays.initial, maxDelayMs: delays.max });
+    this.logger.warn({ attempt: attempt + 1, delayMs: delay, code: errorCode(error), lane }, 'sink write failed; retrying');
+    this.consumer.seek({ topic, partition, offset: fromOffset });
+    const resume = pause();
+    const timer = setTimeout(() => {
+      this.resumeTimers.delete(timer);
+      resume();
+    }, delay);
+    this.resumeTimers.add(timer);
+  }
+
+  /** A lane wrote (or left): the sink is up again once no lane is down. */
+  private laneUp(lane: string): void {
+    this.downLanes.delete(lane);
+    if (this.downLanes.size === 0 && this.health.state !== 'up') this.health.set('up');
   }
 
   private retryLater(topic: string, partition: number, offset: string, error: unknown): void {
@@ -241,6 +292,8 @@ export class SinkHost {
     if (this.state === 'stopped') return;
     this.state = 'stopping';
     this.abort.abort();
+    for (const timer of this.resumeTimers) clearTimeout(timer);
+    this.resumeTimers.clear();
     await this.consumer?.stop().catch(() => undefined);
     await this.consumer?.disconnect().catch(() => undefined);
     await this.lagMonitor?.stop();

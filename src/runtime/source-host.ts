@@ -10,9 +10,9 @@ import type { HostOptions } from './host-options.ts';
 import { sourceDeadLetterMessage } from './dead-letter.ts';
 import { LifelineError } from '../errors.ts';
 import { ProgressGuard, readSizeLimits, recreateProducer, sendBounded, type SizeLimits } from './transaction-budget.ts';
-import { maybeCrashBeforeCommit } from './fault-injection.ts';
+import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
-import { isFencingError, isTransientTransactionError } from './processor-task.ts';
+import { commitOutcomeUnknown, isCommitOutcomeUnknown, isFencingError, isTransientTransactionError } from './processor-task.ts';
 import { withIngestHeaders } from '../component/record-headers.ts';
 import { restoreStores } from './store-restorer.ts';
 import { TransactionalStore } from './transactional-store.ts';
@@ -71,7 +71,9 @@ export class SourceHost {
       this.health.set(stalled ? 'degraded' : 'up', stalled ? detail : undefined);
     });
     this.producer = this.createProducer();
-    await this.producer.connect(); // fences an older process running this source
+    // kafkajs sends InitProducerId at the first transaction, not on connect: the restore's marker
+    // transaction below fences an older process running this source before the cursor is read.
+    await this.producer.connect();
     this.cursorStore = new TransactionalStore('cursor', SOURCE_OFFSETS_TOPIC, new MemoryStoreBackend(), undefined);
     await restoreStores({ kafka, producer: this.producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
     this.committedCursor = this.cursorStore.get(this.label);
@@ -113,6 +115,7 @@ export class SourceHost {
       } catch (error) {
         this.options.metrics.recordTransaction(this.label, 'aborted');
         this.progress.failed(batchPosition(batch), error);
+        if (isCommitOutcomeUnknown(error)) await this.rereadCursor();
         await this.source.fail(batch, error, this.committedCursor).catch((failError: unknown) => {
           this.logger.error({ err: errorMessage(failError) }, 'source could not handle a failed batch');
         });
@@ -134,6 +137,23 @@ export class SourceHost {
       await this.source.acknowledge(batch, outcome).catch((error: unknown) => {
         this.logger.error({ err: errorMessage(error) }, 'source could not acknowledge a committed batch');
       });
+    }
+  }
+
+  /**
+   * After a commit whose outcome is unknown: a fresh producer (its first transaction fences the old
+   * one and settles what it left open), then the cursor as Kafka holds it — so a batch that was
+   * committed after all is not produced again, and one that was not is.
+   */
+  private async rereadCursor(): Promise<void> {
+    try {
+      await this.replaceProducer();
+      await restoreStores({ kafka: this.options.kafka, producer: this.producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
+      this.committedCursor = this.cursorStore.get(this.label);
+      this.logger.warn({ code: 'LL_COMMIT_OUTCOME_UNKNOWN', cursor: this.committedCursor === undefined ? 'none' : 'restored' }, 'commit outcome unknown; cursor read again from Kafka');
+    } catch (error) {
+      // Kafka unreachable: the cursor in memory is the older one, so the batch is produced again (at least once).
+      this.logger.warn({ err: errorMessage(error) }, 'could not read the cursor again after a commit of unknown outcome');
     }
   }
 
@@ -201,17 +221,23 @@ export class SourceHost {
     try {
       await retry(async () => {
         const transaction = await this.producer.transaction();
+        let ending = false;
         try {
           await sendBounded(transaction, topicMessages, this.limits);
           maybeCrashBeforeCommit();
+          ending = true;
           await transaction.commit();
+          maybeLoseCommitAnswer();
         } catch (error) {
+          // EndTxn was sent: the batch may be in Kafka. Sending it again in a new transaction could
+          // write it twice; the host re-reads the committed cursor instead (run()).
+          if (ending) throw commitOutcomeUnknown(`source ${this.label}`, error);
           await transaction.abort().catch(() => undefined);
           throw error;
         }
       }, {
         retries: 6, initialDelayMs: 50, maxDelayMs: 2000, operation: `${this.label} source transaction`,
-        shouldRetry: isTransientTransactionError, onRetry: () => metrics.recordRetry(this.label, 'transaction'),
+        shouldRetry: (error) => !isCommitOutcomeUnknown(error) && isTransientTransactionError(error), onRetry: () => metrics.recordRetry(this.label, 'transaction'),
       });
     } catch (error) {
       this.cursorStore.abortTransaction();
