@@ -35,3 +35,22 @@ test('kafkajs keeps seek offsets per topic and partition under a plain string ke
   assert.equal(seeks.pop('a.b', 1), undefined);
   assert.equal(seeks.has('a.b1', 0), true);
 });
+
+test('kafkajs read_committed drops every aborted transaction\'s records, also when two producers\' aborted transactions begin before the next record read, listed out of order (patched)', () => {
+  const path = require.resolve('kafkajs/src/consumer/filterAbortedMessages.js');
+  const filter = require(path) as (options: { messages: unknown[]; abortedTransactions: Array<{ firstOffset: string; producerId: string }> }) => Array<{ offset: string }>;
+  const record = (offset: number, producerId: string, inTransaction = true) => ({ offset: String(offset), key: Buffer.from(`k${offset}`), isControlRecord: false, batchContext: { producerId, inTransaction } });
+  const abortMarker = (offset: number, producerId: string) => ({ offset: String(offset), key: Buffer.from([0, 0, 0, 0]), isControlRecord: true, batchContext: { producerId, inTransaction: true } });
+  const commitMarker = (offset: number, producerId: string) => ({ offset: String(offset), key: Buffer.from([0, 0, 0, 1]), isControlRecord: true, batchContext: { producerId, inTransaction: true } });
+  // Producers 7 and 9 each begin a transaction (offsets 10 and 11) that is aborted when their process
+  // is killed; the fetch starts at 12, so both began before the first record read. Producer 5 commits.
+  const messages = [
+    record(12, '9'), record(13, '7'), record(14, '5'), record(15, '9'), commitMarker(16, '5'),
+    abortMarker(17, '7'), abortMarker(18, '9'), record(19, '7'), record(20, '8', false),
+    // A data record whose key has the bytes of an abort marker does not end producer 4's aborted transaction.
+    { offset: '22', key: Buffer.from([0, 0, 0, 0]), isControlRecord: false, batchContext: { producerId: '4', inTransaction: true } }, record(23, '4'), abortMarker(24, '4'),
+  ];
+  const kept = filter({ messages, abortedTransactions: [{ firstOffset: '11', producerId: '9' }, { firstOffset: '10', producerId: '7' }, { firstOffset: '21', producerId: '4' }] });
+  assert.deepEqual(kept.filter((message) => !(message as { isControlRecord?: boolean }).isControlRecord).map((message) => Number(message.offset)), [14, 19, 20],
+    'only producer 5\'s committed record, producer 7\'s next transaction and the non-transactional record are left');
+});
