@@ -10,6 +10,8 @@ ARG NODE_VERSION=24.22.3
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
+# patch-package (postinstall) applies patches/ to kafkajs: linear message grouping (see patches/README.md).
+COPY patches patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build.mjs scripts/build.mjs

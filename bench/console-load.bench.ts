@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { chromium } from 'playwright-core';
-import { OpsSession } from '../src/cli/ops-session.ts';
+import { openOpsSession } from '../src/cli/ops-session.ts';
 import { startConsole } from '../src/console/console-server.ts';
 import { loadContract } from '../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../src/kafka/topic-admin.ts';
@@ -64,7 +64,7 @@ await producer.disconnect();
 console.log(`setup: ${allTopics.length} topics, ${GROUPS} groups, ${DEAD_LETTERS} dead letters in ${Math.round(performance.now() - setupStarted)} ms`);
 
 process.env.LIFELINE_OPERATORS_FILE = operators.file;
-const session = new OpsSession({ topology: written.file }, 'console bench');
+const session = openOpsSession({ topology: written.file }, 'console bench');
 const consoleServer = await startConsole({ session, logger: pino({ level: 'warn' }), port: 0 });
 const headers = { 'x-lifeline-operator': 'viola', 'x-lifeline-token': operators.as('viola').LIFELINE_OPERATOR_TOKEN as string };
 

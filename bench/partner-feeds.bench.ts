@@ -19,11 +19,11 @@ const FILE_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=160';
 
 const rows: Array<[string, string]> = [];
 
-async function webhookBenchmark(): Promise<void> {
+async function webhookBenchmark(lanes: number, label: string): Promise<void> {
   const topics = partnerTopics();
   const secret = newWebhookSecret();
   const topology = await writePartnerFeedTopology('webhook_source', { service_charges: topics.service_charges, quarantine: topics.quarantine }, {
-    host: '127.0.0.1', port: 0, max_pending_deliveries: 5000,
+    host: '127.0.0.1', port: 0, max_pending_deliveries: 5000, transactions_in_flight: lanes,
     partners: [{ name: 'acme_lab', path: '/webhooks/acme_lab', format: 'hl7v2', secrets: ['${BENCH_SECRET}'] }],
   });
   const lifeline = new LifelineProcess(topology.file, [], { BENCH_SECRET: secret }).start();
@@ -50,9 +50,9 @@ async function webhookBenchmark(): Promise<void> {
     });
     const non2xx = result.non2xx + result.errors + result.timeouts;
     rows.push(
-      ['webhook: deliveries accepted per second (2 FT1 charges each)', `${Math.round(result.requests.average)} (${CONNECTIONS} connections, ${WEBHOOK_SECONDS} s)`],
-      ['webhook: latency p50 / p99 / max (request → 200 after commit)', `${result.latency.p50} / ${result.latency.p99} / ${result.latency.max} ms`],
-      ['webhook: answers other than 2xx, errors, timeouts', String(non2xx)],
+      [`webhook, ${label}: deliveries accepted per second (2 FT1 charges each)`, `${Math.round(result.requests.average)} (${CONNECTIONS} connections, ${WEBHOOK_SECONDS} s)`],
+      [`webhook, ${label}: latency p50 / p99 / max (request → 200 after commit)`, `${result.latency.p50} / ${result.latency.p99} / ${result.latency.max} ms`],
+      [`webhook, ${label}: answers other than 2xx, errors, timeouts`, String(non2xx)],
     );
   } finally {
     await lifeline.kill('SIGTERM');
@@ -97,7 +97,9 @@ async function fileBenchmark(): Promise<void> {
   }
 }
 
-await webhookBenchmark();
+// Baseline: one transaction at a time (as before transactions_in_flight); then the default, 4.
+await webhookBenchmark(1, '1 transaction in flight (baseline)');
+await webhookBenchmark(4, '4 transactions in flight (default)');
 await fileBenchmark();
 const width = Math.max(...rows.map(([name]) => name.length));
 console.log(`\n| ${'measure'.padEnd(width)} | result |\n| ${'-'.repeat(width)} | --- |`);

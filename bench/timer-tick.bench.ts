@@ -10,7 +10,7 @@ import { TransactionalStore } from '../src/runtime/transactional-store.ts';
  * what is due (the deadline index) and the oldest open start (a range read of the start index),
  * against the old tick (a scan of every entry). Runs in seconds; prints one row per size.
  */
-const SIZES = [5_000, 100_000];
+const SIZES = (process.env.BENCH_TICK_SIZES ?? '5000,100000,500000').split(',').map(Number);
 /** Indexed ticks are cheap: many, for a stable mean; full scans are slow: a few. */
 const TICKS = 500;
 const SCAN_TICKS = 5;

@@ -1,7 +1,8 @@
 // Checks the direction of dependencies (DESIGN.md, "Layout and the direction of dependencies"):
 // no import cycle anywhere (type-only imports count: they tie the files' meaning together), and no
 // arrow from the core (src/runtime, src/topology, src/kafka, src/component) into connectors/,
-// processors/ or dev/, nor from any production code into tests/. Exits 1 with every finding listed.
+// processors/ or dev/, nor from any production code into tests/, nor from src/console, src/ops or
+// src/observe into src/cli. Exits 1 with every finding listed.
 //
 // It reads static `import … from`, `export … from`, `import '…'` and dynamic `import('…')` of
 // relative paths. A dynamic import is allowed to point down into dev/ from src/cli (that is how the
@@ -22,6 +23,8 @@ const FORBIDDEN = [
   { from: ['processors/'], to: ['connectors/', 'dev/', 'src/runtime/', 'src/kafka/'] },
   { from: ['connectors/'], to: ['processors/', 'dev/', 'src/runtime/'] },
   { from: ['bench/'], to: ['tests/'] },
+  // The CLI is a composition root like the console: the console acts through src/ops, never through the CLI's commands.
+  { from: ['src/console/', 'src/ops/', 'src/observe/'], to: ['src/cli/'] },
 ];
 /** src/cli may reach dev/ only through a dynamic import (loaded when a dev command runs). */
 const DYNAMIC_ONLY = [{ from: 'src/cli/', to: 'dev/' }];

@@ -35,7 +35,7 @@ export interface GoldenTopology {
 
 interface TopologyDocument {
   app_id: string;
-  connections: { kafka: { brokers: string[] }; registry: { url: string }; odoo: { main: { url: string; database: string; username: string; password: string } } };
+  connections: { kafka: { brokers: string[] } & Record<string, unknown>; registry: { url: string } & Record<string, unknown>; odoo: { main: { url: string; database: string; username: string; password: string } & Record<string, unknown> } };
   runtime: Record<string, unknown>;
   topics: Record<string, Record<string, unknown>>;
   connectors: Record<string, { type: string; config: Record<string, unknown> } & Record<string, unknown>>;
@@ -51,12 +51,37 @@ export function repositoryTopologySecrets(): Record<string, string> {
   };
 }
 
+/**
+ * A broker reached over SASL_SSL as a least-privileged principal (e.g. `lifeline dev up --secure`):
+ * the copy connects as `username`, its password read from LIFELINE_KAFKA_PASSWORD (in `env`).
+ */
+export interface GoldenSecureKafka {
+  readonly brokers: readonly string[];
+  readonly caFile: string;
+  readonly username: string;
+  readonly password: string;
+}
+
+/** TLS for the registry and Odoo: other URLs (e.g. https:// ones) and the CA file to trust for them. */
+export interface GoldenHttpsConnections {
+  readonly registryUrl?: string;
+  readonly odooUrl?: string;
+  readonly caFile: string;
+}
+
 export async function writeGoldenTopology(options: {
   simulator: OdooSimulator;
   warnAfter: string;
   breachAfter: string;
+  /** Connect to this broker over SASL_SSL instead of the shared plaintext one. */
+  secureKafka?: GoldenSecureKafka;
+  /** Another plaintext broker than the shared one (e.g. a benchmark's own, to measure its disk). */
+  brokers?: readonly string[];
+  /** Reach the registry and/or Odoo over HTTPS, trusting this CA. */
+  https?: GoldenHttpsConnections;
 }): Promise<GoldenTopology> {
   const { brokers, registryUrl } = await infra();
+  const { secureKafka, https } = options;
   const suffix = randomBytes(3).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-golden-'));
   const inboxDir = join(dir, 'inbox');
@@ -86,9 +111,14 @@ export async function writeGoldenTopology(options: {
     ...document,
     app_id: `golden-${suffix}`,
     connections: {
-      kafka: { ...document.connections.kafka, brokers: [brokers[0] as string] },
-      registry: { url: registryUrl },
-      odoo: { main: { url: options.simulator.url, database: options.simulator.database, username: options.simulator.credentials.username, password: '${ODOO_API_KEY}' } },
+      kafka: secureKafka
+        ? { ...document.connections.kafka, brokers: [...secureKafka.brokers], tls: { ca_file: secureKafka.caFile }, sasl: { mechanism: 'scram-sha-512', username: secureKafka.username, password: '${LIFELINE_KAFKA_PASSWORD}' } }
+        : { ...document.connections.kafka, brokers: options.brokers ? [...options.brokers] : [brokers[0] as string] },
+      registry: https?.registryUrl ? { url: https.registryUrl, ca_file: https.caFile } : { url: registryUrl },
+      odoo: { main: {
+        url: https?.odooUrl ?? options.simulator.url, database: options.simulator.database, username: options.simulator.credentials.username, password: '${ODOO_API_KEY}',
+        ...(https?.odooUrl ? { ca_file: https.caFile } : {}),
+      } },
     },
     runtime: { ...document.runtime, http_port: 0, state_dir: join(dir, 'state') },
     topics: Object.fromEntries(Object.entries(document.topics).map(([name, topic]) => [topicNames.get(name) as string, { ...topic, value_schema: resolve(String(topic.value_schema)), ...(topic.compact ? {} : { retention: '1d' }) }])),
@@ -110,6 +140,7 @@ export async function writeGoldenTopology(options: {
   const env: Record<string, string> = {
     ODOO_API_KEY: options.simulator.credentials.password,
     LIFELINE_INBOX_DIR: inboxDir,
+    ...(secureKafka ? { LIFELINE_KAFKA_PASSWORD: secureKafka.password } : {}),
     ...Object.fromEntries(GOLDEN_PARTNERS.map((partner) => [webhookSecretVariable(partner), secrets[partner] as string])),
   };
   const sourceLabels = Object.keys(document.connectors).filter((label) => document.connectors[label]?.type.endsWith('_source'));

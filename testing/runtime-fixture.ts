@@ -124,6 +124,11 @@ export class LifelineProcess {
     throw new Error(`no log line matching ${pattern} within ${timeoutMs} ms:\n${this.lines.slice(-20).join('\n')}`);
   }
 
+  /** The running process's id (undefined before start and after exit). */
+  get pid(): number | undefined {
+    return this.exitCode === undefined ? this.child?.pid : undefined;
+  }
+
   kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (!child || this.exitCode !== undefined) return Promise.resolve();

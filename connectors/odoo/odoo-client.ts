@@ -4,6 +4,7 @@ import xmlrpc from 'xmlrpc';
 import { LifelineError } from '../../src/errors.ts';
 import type { OdooConnection } from './odoo-connection.ts';
 import { odooError } from './odoo-faults.ts';
+import { trustedCas, untrustedCertificate } from '../../src/component/tls-trust.ts';
 import { assertSendable, type OdooDomain, type OdooRecord, type OdooValue, type OdooValues } from './odoo-values.ts';
 
 /**
@@ -26,6 +27,8 @@ export interface OdooClientOptions {
   readonly context?: Readonly<Record<string, OdooValue>>;
   /** Aborts calls in flight, e.g. when the runtime stops. */
   readonly signal?: AbortSignal;
+  /** PEM file of a (private) CA to trust for an https:// url, besides Node's own roots. */
+  readonly caFile?: string;
 }
 
 export interface OdooVersion {
@@ -89,11 +92,12 @@ export class OdooClient {
     this.base = new URL(options.url);
     this.secure = this.base.protocol === 'https:';
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 8 };
-    this.agent = this.secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.agent = this.secure ? new HttpsAgent({ ...agentOptions, ...(options.caFile ? { ca: trustedCas(options.caFile) } : {}) }) : new HttpAgent(agentOptions);
   }
 
   static fromConnection(connection: OdooConnection, options: Partial<OdooClientOptions> = {}): OdooClient {
-    return new OdooClient({ ...connection, ...options });
+    const { ca_file: caFile, ...rest } = connection;
+    return new OdooClient({ ...rest, ...(caFile ? { caFile } : {}), ...options });
   }
 
   /** Where calls go, without credentials: for logs and messages. */
@@ -211,9 +215,15 @@ export class OdooClient {
     return new Promise<T>((resolve, reject) => {
       client.methodCall(method, [...params], (error: unknown, value: unknown) => {
         if (error) {
+          const untrusted = untrustedCertificate(error);
           const reason = timeout.aborted
             ? new LifelineError('LL_ODOO_UNAVAILABLE', `Odoo ${operation}: no answer within ${this.options.timeoutMs ?? DEFAULT_ODOO_TIMEOUT_MS} ms`, { cause: error })
-            : odooError(error, operation);
+            : untrusted
+              ? new LifelineError('LL_ODOO_TLS_UNTRUSTED',
+                `Odoo ${operation}: the TLS certificate of ${this.base.origin} is not trusted (${untrusted.code}: ${untrusted.message}). `
+                + `Fix: set connections.odoo.<name>.ca_file (e.g. "\${ODOO_CA_FILE}") to the PEM of the CA that signed Odoo's certificate${this.options.caFile ? ` (now ${this.options.caFile}, which did not sign it)` : ''}, and use a host name the certificate names.`,
+                { cause: error, details: { url: this.base.origin } })
+              : odooError(error, operation);
           reject(reason);
         } else {
           resolve(value as T);

@@ -12,6 +12,7 @@ export const OdooConnectionSchema = Type.Object({
   database: Type.String({ minLength: 1, description: 'Odoo database name.' }),
   username: Type.String({ minLength: 1, description: 'Odoo login.' }),
   password: Type.String({ description: 'API key or password; a ${ENV} or ${file:…} reference.' }),
+  ca_file: Type.Optional(Type.String({ description: 'PEM file of a private CA to trust for an https:// url, besides the system\'s; relative to topology.yaml. Empty means none (e.g. "${ODOO_CA_FILE:-}").' })),
 }, { additionalProperties: false });
 
 export type OdooConnection = Static<typeof OdooConnectionSchema>;

@@ -36,7 +36,7 @@ export class OdooLink {
       const code = errorCode(error);
       const unreachable = code === 'LL_ODOO_UNAVAILABLE' || code === 'LL_ODOO_PROTOCOL';
       this.metrics.failed(code, unreachable);
-      if (unreachable || code === 'LL_ODOO_AUTH_FAILED' || code === 'LL_ODOO_ACCESS_DENIED') {
+      if (unreachable || code === 'LL_ODOO_AUTH_FAILED' || code === 'LL_ODOO_ACCESS_DENIED' || code === 'LL_ODOO_TLS_UNTRUSTED') {
         this.context.setHealth('down', `Odoo ${this.client.describe}: ${errorMessage(error)}`.slice(0, 300));
       } else {
         // Odoo answered (with a fault about this call): the link itself is fine.

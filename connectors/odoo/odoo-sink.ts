@@ -875,12 +875,12 @@ export function externalName(key: string): string {
 
 /**
  * A failure of a call about the whole batch (not one record) that no retry of the record would fix
- * soon — the login refused, an access error on the model — pauses the sink instead of
+ * soon — the login refused, an access error on the model, an untrusted certificate — pauses the sink instead of
  * dead-lettering every record: operators fix the credentials or rights and the backlog drains.
  */
 function pauseIfNotAboutRecords(error: unknown): unknown {
   const code = errorCode(error);
-  if (!isRetriable(error) && (code === 'LL_ODOO_AUTH_FAILED' || code === 'LL_ODOO_ACCESS_DENIED' || code === 'LL_ODOO_ACCESS_ERROR' || code === 'LL_ODOO_PROTOCOL')) {
+  if (!isRetriable(error) && (code === 'LL_ODOO_AUTH_FAILED' || code === 'LL_ODOO_ACCESS_DENIED' || code === 'LL_ODOO_ACCESS_ERROR' || code === 'LL_ODOO_PROTOCOL' || code === 'LL_ODOO_TLS_UNTRUSTED')) {
     return new LifelineError(code, errorMessage(error), { cause: error, retriable: true });
   }
   return error;

@@ -72,6 +72,7 @@ const configSchema = Type.Object({
   tolerance: Type.String({ pattern: DURATION_PATTERN, default: '5m', description: 'How far webhook-timestamp may be from this server\'s clock (Standard Webhooks uses 5m).' }),
   response_timeout: Type.String({ pattern: DURATION_PATTERN, default: '10s', description: 'A delivery not committed by then is answered 503 (the partner retries; a late commit is deduplicated).' }),
   max_batch_deliveries: Type.Integer({ minimum: 1, default: 200, description: 'Deliveries committed together in one Kafka transaction at most.' }),
+  transactions_in_flight: Type.Integer({ minimum: 1, maximum: 16, default: 4, description: 'Kafka transactions committing deliveries at once (one transactional producer each): a delivery waits for its own commit, not for the one before it.' }),
   max_pending_deliveries: Type.Integer({ minimum: 1, default: 2000, description: 'Deliveries waiting for Kafka at most; more are answered 503 at once (bounded memory under load or while Kafka is down).' }),
   remember_deliveries: Type.Integer({ minimum: 0, default: 10_000, description: 'Accepted webhook-ids remembered to answer an identical re-delivery 200 "duplicate" without producing it again.' }),
   unauthenticated_per_minute: Type.Integer({ minimum: 1, default: 30, description: 'Requests without a valid signature (or too large to be verified) recorded per source address and minute; more are answered 429 and not recorded.' }),
@@ -136,6 +137,8 @@ export const webhookSource = defineSource({
 });
 
 class WebhookSource implements Source {
+  /** Each delivery's answer waits for its own transaction only: several commit at once. */
+  readonly batchesInFlight: number;
   private readonly partnersByPath = new Map<string, Partner>();
   private readonly toleranceMs: number;
   private readonly responseTimeoutMs: number;
@@ -152,6 +155,7 @@ class WebhookSource implements Source {
   private metrics!: PartnerFeedMetrics;
 
   constructor(private readonly config: WebhookConfig) {
+    this.batchesInFlight = config.transactions_in_flight;
     this.toleranceMs = parseDuration(config.tolerance) as number;
     this.responseTimeoutMs = parseDuration(config.response_timeout) as number;
     config.partners.forEach((partner, index) => {

@@ -217,9 +217,9 @@ function TracePage() {
     ${query ? html`<${Refreshed} at=${trace.refreshedAt} reload=${trace.reload} error=${trace.error} />` : null}
     ${trace.data ? html`<p class="muted">${trace.data.hops.length} hop(s) in ${trace.data.searched} topics</p>
       <ol class="timeline" data-testid="trace-hops">${trace.data.hops.map((hop) => html`<li>
-        <div><b>${hop.stage}</b> <span class="muted">${time(hop.at)} (+${age(hop.spentMs)})</span></div>
+        <div><b data-testid="trace-stage">${hop.stage}</b> <span class="muted">${time(hop.at)} (+${age(hop.spentMs)})</span></div>
         <div class="muted">${hop.topic}/${hop.partition}@${hop.offset}${hop.writtenBy.length ? ` by ${hop.writtenBy.join(', ')}` : ''}</div>
-        ${hop.odoo ? html`<div>Odoo ${hop.odoo.model} #${hop.odoo.id} ${hop.odoo.url ? html`<a href=${hop.odoo.url} target="_blank" rel="noreferrer">open</a>` : null}</div>` : null}
+        ${hop.odoo ? html`<div data-testid="trace-odoo">Odoo ${hop.odoo.model} #${hop.odoo.id} ${hop.odoo.url ? html`<a href=${hop.odoo.url} target="_blank" rel="noreferrer">open</a>` : null}</div>` : null}
         <details><summary>record (PHI masked)</summary><pre>${hop.error ?? json(hop.value)}</pre></details>
       </li>`)}</ol>` : null}
   </div>`;
@@ -336,7 +336,7 @@ function DeadLettersPage(props: { session: Session }) {
 // ---- Consumers and offsets ------------------------------------------------------------------------
 
 interface Group { group: string; state: string; component: string | null; totalLag: string; members: Array<{ memberId: string; clientId: string; host: string }>; partitions: Array<{ topic: string; partition: number; committed: string | null; end: string; lag: string; memberId: string | null }> }
-interface ResetDryRun { target: string; totalToReprocess: string; partitions: Array<{ topic: string; partition: number; current: string | null; target: string; toReprocess: string; note?: string }> }
+interface ResetDryRun { target: string; totalToReprocess: string; partitions: Array<{ topic: string; partition: number; current: string | null; target: string; toReprocess: string; records?: string; recordsExact?: boolean; note?: string }> }
 
 const RESET_KINDS = [['toEarliest', 'to earliest'], ['toLatest', 'to latest'], ['toDatetime', 'to date-time (ISO)'], ['byDuration', 'back by duration (e.g. 2h)'], ['toOffset', 'to offset'], ['shiftBy', 'shift by n']] as const;
 
@@ -370,8 +370,8 @@ function ResetForm(props: { group: string; onPlanned: () => void }) {
       ${kind === 'toEarliest' || kind === 'toLatest' ? null : html`<input placeholder="value" value=${value} onInput=${(event: Event) => setValue((event.target as HTMLInputElement).value)} />`}
       <button onClick=${run}>Dry run</button></div>
     ${dryRun ? html`<p>${dryRun.target}: ${dryRun.totalToReprocess} record(s) to reprocess</p>
-      <table><thead><tr><th>Topic</th><th>Partition</th><th>Current</th><th>Target</th><th>To reprocess</th></tr></thead><tbody>
-      ${dryRun.partitions.map((row) => html`<tr><td>${row.topic}</td><td>${row.partition}</td><td>${row.current ?? '—'}</td><td>${row.target}</td><td>${row.toReprocess}${row.note ? ` (${row.note})` : ''}</td></tr>`)}</tbody></table>
+      <table><thead><tr><th>Topic</th><th>Partition</th><th>Current</th><th>Target</th><th>Offsets</th><th>Records to reprocess</th></tr></thead><tbody>
+      ${dryRun.partitions.map((row) => html`<tr><td>${row.topic}</td><td>${row.partition}</td><td>${row.current ?? '—'}</td><td>${row.target}</td><td>${row.toReprocess}</td><td>${row.records ?? row.toReprocess}${row.recordsExact === false ? ' (offsets: too long to count)' : ''}${row.note ? ` (${row.note})` : ''}</td></tr>`)}</tbody></table>
       <div class="row"><input placeholder="why (goes to the plan and the audit trail)" value=${reason} onInput=${(event: Event) => setReason((event.target as HTMLInputElement).value)} />
       <button disabled=${!reason.trim()} onClick=${plan}>Plan reset</button></div>` : null}
     ${message ? html`<p class="notice">${message}</p>` : null}
@@ -398,37 +398,123 @@ function ConsumersPage(props: { session: Session }) {
 
 // ---- Topics and schemas -------------------------------------------------------------------------
 
-interface TopicEntry { name: string; description: string; owner: string; classification: string; key: string; schema: string; phiFields: string[]; partitions: number; retention: string; writtenBy: string[]; readBy: string[]; reachesSinks: string[]; exists: boolean; messages: string | null; fields: Array<{ path: string; type: string; phi: boolean; doc: string }> }
+interface TopicEntry { name: string; description: string; owner: string; classification: string; key: string; schema: string; phiFields: string[]; partitions: number; retention: string; writtenBy: string[]; readBy: string[]; reachesSinks: string[]; exists: boolean; messages: string | null; fields: Array<{ path: string; type: string; phi: boolean; doc: string }>; registry: RegistrySubject | null }
+interface RegistrySubject { subject: string; registered: boolean; compatibility: string | null; compatibilitySource: 'subject' | 'global' | null; versions: number; latestVersion: number | null; error?: string }
+
+function Compatibility(props: { registry: RegistrySubject | null }) {
+  const registry = props.registry;
+  if (!registry) return html`<span class="muted">—</span>`;
+  if (registry.error) return html`<span class="error" title=${registry.error}>registry unreachable</span>`;
+  if (!registry.registered) return html`<span class="muted">not registered</span>`;
+  return html`<span data-testid="compatibility">${registry.compatibility ?? '?'}${registry.compatibilitySource === 'global' ? html` <span class="muted">(global)</span>` : ''}</span>`;
+}
 interface Message { topic: string; partition: number; offset: string; timestamp: string; key: string | null; headers: Record<string, string>; value?: unknown; error?: string }
 
 function TopicsPage() {
   const topics = useApi<{ refreshedAt: number; topics: TopicEntry[] }>('/api/topics', 30_000);
   return html`<div><h1>Topics and schemas</h1>
     <${Refreshed} at=${topics.refreshedAt} reload=${topics.reload} error=${topics.error} />
-    <table data-testid="topics"><thead><tr><th>Topic</th><th>Owner</th><th>Classification</th><th>Schema</th><th>PHI fields</th><th>Partitions</th><th>Retention</th><th>Messages</th><th>Written by</th><th>Read by</th></tr></thead><tbody>
-      ${topics.data?.topics.map((topic) => html`<tr><td><${Link} href=${`/topics/${encodeURIComponent(topic.name)}`}>${topic.name}</${Link}><div class="muted">${topic.description}</div></td><td>${topic.owner}</td><td>${topic.classification}</td><td>${topic.schema}</td><td>${topic.phiFields.join(', ') || '—'}</td><td>${topic.partitions}</td><td>${topic.retention}</td><td>${topic.messages ?? 'not created'}</td><td>${topic.writtenBy.join(', ') || '—'}</td><td>${topic.readBy.join(', ') || '—'}</td></tr>`)}
+    <table data-testid="topics"><thead><tr><th>Topic</th><th>Owner</th><th>Classification</th><th>Schema</th><th>Compatibility</th><th>Versions</th><th>PHI fields</th><th>Partitions</th><th>Retention</th><th>Messages</th><th>Written by</th><th>Read by</th></tr></thead><tbody>
+      ${topics.data?.topics.map((topic) => html`<tr><td><${Link} href=${`/topics/${encodeURIComponent(topic.name)}`}>${topic.name}</${Link}><div class="muted">${topic.description}</div></td><td>${topic.owner}</td><td>${topic.classification}</td><td>${topic.schema}</td><td><${Compatibility} registry=${topic.registry} /></td><td data-testid="versions">${topic.registry?.registered ? topic.registry.versions : '—'}</td><td>${topic.phiFields.join(', ') || '—'}</td><td>${topic.partitions}</td><td>${topic.retention}</td><td>${topic.messages ?? 'not created'}</td><td>${topic.writtenBy.join(', ') || '—'}</td><td>${topic.readBy.join(', ') || '—'}</td></tr>`)}
     </tbody></table></div>`;
 }
 
-function TopicPage(props: { name: string }) {
+function TopicPage(props: { name: string; session: Session }) {
   const topics = useApi<{ refreshedAt: number; topics: TopicEntry[] }>('/api/topics', 0);
   const [filter, setFilter] = useState({ key: '', field: '', value: '' });
   const [applied, setApplied] = useState(filter);
   const query = new URLSearchParams(Object.entries(applied).filter(([name, value]) => value && (name !== 'value' || applied.field))).toString();
   const messages = useApi<{ refreshedAt: number; scanned: number; records: Message[] }>(`/api/topics/${encodeURIComponent(props.name)}/messages${query ? `?${query}` : ''}`, 15_000);
   const topic = topics.data?.topics.find((candidate) => candidate.name === props.name);
+  const [revealed, setRevealed] = useState<Record<string, { field: string; value: unknown }>>({});
+  const [revealError, setRevealError] = useState<string>();
+  const mayReveal = props.session.permissions?.['record.reveal'] ?? false;
+  const reveal = async (record: Message, field: string): Promise<void> => {
+    const position = `${record.topic}/${record.partition}@${record.offset}`;
+    const why = prompt(`Why reveal ${field} of ${position}? (admin; only this field; audited before it is shown)`) ?? '';
+    if (!why.trim()) return;
+    try {
+      const answer = await api.post<{ field: string; value: unknown }>(`/api/topics/${encodeURIComponent(props.name)}/reveal`, { partition: record.partition, offset: record.offset, field, reason: why });
+      setRevealed({ ...revealed, [position]: { field: answer.field, value: answer.value } });
+      setRevealError(undefined);
+    } catch (error) {
+      setRevealError(error instanceof ApiError ? `${error.code}: ${error.message}` : String(error));
+    }
+  };
   const input = (name: 'key' | 'field' | 'value', placeholder: string) => html`<input placeholder=${placeholder} value=${filter[name]} onInput=${(event: Event) => setFilter({ ...filter, [name]: (event.target as HTMLInputElement).value })} />`;
   return html`<div><h1>${props.name} <${Link} href="/topics" className="small">all topics</${Link}></h1>
-    ${topic ? html`<p>${topic.description} · owner ${topic.owner} · ${topic.classification} · key ${topic.key} · ${topic.schema}</p>
+    ${topic ? html`<p>${topic.description} · owner ${topic.owner} · ${topic.classification} · key ${topic.key} · ${topic.schema} · registry subject ${topic.registry?.subject ?? '—'}: <${Compatibility} registry=${topic.registry} />, ${topic.registry?.versions ?? 0} version(s)${topic.registry?.latestVersion ? ` (latest ${topic.registry.latestVersion})` : ''}</p>
       <h3>Schema (PHI fields are masked everywhere in the console)</h3>
       <table data-testid="schema-fields"><thead><tr><th>Field</th><th>Type</th><th>PHI</th><th>Description</th></tr></thead><tbody>
       ${topic.fields.map((field) => html`<tr><td>${field.path}</td><td>${field.type}</td><td>${field.phi ? html`<span class="badge error">PHI</span>` : ''}</td><td class="muted">${field.doc}</td></tr>`)}</tbody></table>` : null}
     <h3>Messages</h3>
     <form class="row" onSubmit=${(event: Event) => { event.preventDefault(); setApplied(filter); }}>${input('key', 'key')}${input('field', 'field (not PHI)')}${input('value', 'value')}<button type="submit">Filter</button></form>
     <${Refreshed} at=${messages.refreshedAt} reload=${messages.reload} error=${messages.error} />
+    ${revealError ? html`<p class="error" role="alert">${revealError}</p>` : null}
     ${messages.data ? html`<p class="muted">${messages.data.records.length} shown of the newest ${messages.data.scanned} looked through</p>
       <table data-testid="messages"><thead><tr><th>When</th><th>Partition@offset</th><th>Key</th><th>Value (PHI masked)</th></tr></thead><tbody>
-      ${messages.data.records.map((record) => html`<tr><td>${time(Date.parse(record.timestamp))}</td><td>${record.partition}@${record.offset}</td><td>${record.key ?? '—'}</td><td><pre class="record">${record.error ?? json(record.value)}</pre></td></tr>`)}</tbody></table>` : null}
+      ${messages.data.records.map((record) => html`<tr><td>${time(Date.parse(record.timestamp))}</td><td>${record.partition}@${record.offset}</td><td>${record.key ?? '—'}</td><td>${(() => {
+        const shown = revealed[`${record.topic}/${record.partition}@${record.offset}`];
+        return html`<pre class="record" data-testid="message-value">${record.error ?? json(shown ? shown.value : record.value)}</pre>
+          ${shown ? html`<span class="badge warn" data-testid="revealed-field">${shown.field} revealed (audited)</span>` : null}
+          ${mayReveal && !record.error && !shown ? (topic?.phiFields ?? []).map((field) => html`<button class="small secondary" data-testid=${`reveal-${field}`} onClick=${() => reveal(record, field)}>Reveal ${field}…</button>`) : null}`;
+      })()}</td></tr>`)}</tbody></table>` : null}
+  </div>`;
+}
+
+// ---- Incidents ----------------------------------------------------------------------------------
+
+interface IncidentSignal { kind: string; subject: string; count: number; peak: number; firstAt: number; lastAt: number }
+interface Incident {
+  id: string; cause: string; title: string; status: 'open' | 'resolved'; openedAt: number; updatedAt: number; lastSignalAt: number; resolvedAt: number | null;
+  affects: { components: string[]; connections: string[]; flows: string[] }; count: number; signals: IncidentSignal[];
+  timeline: Array<{ at: number; event: string }>; alerts: Array<{ kind: string; at: number; delivered: boolean; detail: string }>;
+}
+interface Incidents { refreshedAt: number; sampledAt: number | null; open: Incident[]; recent: Incident[]; alerting: null | { leader: boolean; webhook: string | null; quietMs: number; intervalMs: number; lagThreshold: number; lastError: string | null } }
+
+const SIGNAL_NAMES: Record<string, string> = { odoo_unreachable: 'Odoo unreachable', component_down: 'not running', dead_letters: 'dead letters', lag: 'lag', sla_breach: 'SLA breaches' };
+
+function IncidentRow(props: { incident: Incident }) {
+  const incident = props.incident;
+  const duration = (incident.resolvedAt ?? Date.now()) - incident.openedAt;
+  return html`<tr data-testid=${`incident-${incident.id}`} data-status=${incident.status} class=${`incident-${incident.status}`}>
+    <td><span class=${`badge ${incident.status === 'open' ? 'error' : 'ok'}`}>${incident.status}</span></td>
+    <td><${Link} href=${`/incidents/${encodeURIComponent(incident.id)}`} testid="incident-title">${incident.title}</${Link}></td>
+    <td>${time(incident.openedAt)}</td><td>${incident.resolvedAt ? time(incident.resolvedAt) : '—'}</td><td>${age(duration)}</td>
+    <td>${[...incident.affects.components, ...incident.affects.flows.map((flow) => `flow ${flow}`)].join(', ')}</td>
+    <td data-testid="incident-count">${incident.count}</td>
+  </tr>`;
+}
+
+function IncidentTable(props: { incidents: Incident[]; testid: string; empty: string }) {
+  if (props.incidents.length === 0) return html`<p class="muted" data-testid=${`${props.testid}-empty`}>${props.empty}</p>`;
+  return html`<table data-testid=${props.testid}><thead><tr><th></th><th>Incident</th><th>Opened</th><th>Resolved</th><th>Duration</th><th>Affects</th><th>Failures</th></tr></thead><tbody>
+    ${props.incidents.map((incident) => html`<${IncidentRow} incident=${incident} />`)}</tbody></table>`;
+}
+
+function IncidentsPage(props: { selected: string | undefined }) {
+  const incidents = useApi<Incidents>('/api/incidents', 3000);
+  const data = incidents.data;
+  const selected = props.selected ? [...(data?.open ?? []), ...(data?.recent ?? [])].find((incident) => incident.id === props.selected) : undefined;
+  return html`<div><h1>Incidents</h1>
+    <${Refreshed} at=${incidents.refreshedAt} reload=${incidents.reload} error=${incidents.error} />
+    ${data?.alerting ? html`<p class="muted">Failures are grouped by cause; an incident resolves after ${age(data.alerting.quietMs)} without failure. Alerts: ${data.alerting.webhook ? `webhook ${data.alerting.webhook}` : 'no webhook configured (log only)'}${data.alerting.leader ? '' : '; another console of this app tracks them and sends the alerts (shown here as it writes them)'}.
+      ${data.alerting.lastError ? html`<span class="error">${data.alerting.lastError}</span>` : null}</p>` : data ? html`<p class="muted">Incidents are off on this console.</p>` : null}
+    <h2>Open</h2>
+    ${data ? html`<${IncidentTable} incidents=${data.open} testid="incidents-open" empty="No open incident." />` : null}
+    <h2>Recent</h2>
+    ${data ? html`<${IncidentTable} incidents=${data.recent} testid="incidents-recent" empty="No incident resolved recently." />` : null}
+    ${selected ? html`<section class="panel" data-testid="incident-detail">
+      <h2>${selected.title} <${Link} href="/incidents" className="small">close</${Link}></h2>
+      <p>Cause <b>${selected.cause}</b> · opened ${time(selected.openedAt)} · ${selected.resolvedAt ? `resolved ${time(selected.resolvedAt)}` : `last failure ${time(selected.lastSignalAt)}`} · ${selected.count} failure(s)</p>
+      <p>Affects: ${selected.affects.components.map((component) => html`<${Link} href=${`/flows/${encodeURIComponent(component)}`}>${component}</${Link}> `)}
+        ${selected.affects.connections.map((connection) => html`<span>Odoo (${connection}) </span>`)}${selected.affects.flows.map((flow) => html`<${Link} href="/sla">flow ${flow}</${Link}> `)}</p>
+      <h3>Signals</h3>
+      <table data-testid="incident-signals"><thead><tr><th>What</th><th>Where</th><th>Count</th><th>Peak</th><th>First</th><th>Last</th></tr></thead><tbody>
+        ${selected.signals.map((signal) => html`<tr><td>${SIGNAL_NAMES[signal.kind] ?? signal.kind}</td><td>${signal.subject}</td><td>${signal.count}</td><td>${signal.peak || '—'}</td><td>${time(signal.firstAt)}</td><td>${time(signal.lastAt)}</td></tr>`)}</tbody></table>
+      <h3>Timeline</h3>
+      <table data-testid="incident-timeline"><tbody>${selected.timeline.map((entry) => html`<tr><td>${time(entry.at)}</td><td>${entry.event}</td></tr>`)}</tbody></table>
+    </section>` : props.selected && data ? html`<p class="muted">Incident ${props.selected} is not kept any more.</p>` : null}
   </div>`;
 }
 
@@ -474,7 +560,7 @@ function Login(props: { onLogin: (session: Session) => void }) {
   </form>`;
 }
 
-const NAV = [['/flows', 'Flows'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/consumers', 'Consumers'], ['/topics', 'Topics'], ['/audit', 'Audit']] as const;
+const NAV = [['/flows', 'Flows'], ['/incidents', 'Incidents'], ['/sla', 'SLA board'], ['/trace', 'Trace'], ['/dead-letters', 'Dead letters'], ['/consumers', 'Consumers'], ['/topics', 'Topics'], ['/audit', 'Audit']] as const;
 
 function App() {
   const path = usePath();
@@ -494,8 +580,9 @@ function App() {
   if (segments[0] === 'sla') page = html`<${SlaPage} />`;
   else if (segments[0] === 'trace') page = html`<${TracePage} />`;
   else if (segments[0] === 'dead-letters') page = segments[1] ? html`<${DeadLetterComponent} component=${segments[1]} session=${session} />` : html`<${DeadLettersPage} session=${session} />`;
+  else if (segments[0] === 'incidents') page = html`<${IncidentsPage} selected=${segments[1]} />`;
   else if (segments[0] === 'audit') page = html`<${AuditPage} />`;
-  else if (segments[0] === 'topics') page = segments[1] ? html`<${TopicPage} name=${segments[1]} />` : html`<${TopicsPage} />`;
+  else if (segments[0] === 'topics') page = segments[1] ? html`<${TopicPage} name=${segments[1]} session=${session} />` : html`<${TopicsPage} />`;
   else if (segments[0] === 'consumers') page = html`<${ConsumersPage} session=${session} />`;
   else page = html`<${FlowsPage} selected=${segments[0] === 'flows' ? segments[1] : undefined} />`;
   return html`<div class="shell">

@@ -2,23 +2,16 @@ import type { Command } from 'commander';
 import { LifelineError } from '../errors.ts';
 import {
   describeSelection, readDeadLetters, readReplayMarkers, replayDeadLetters, selectDeadLetters,
-  type DeadLetter, type DeadLetterFilter, type ReplayLimits,
+  type DeadLetter,
 } from '../ops/dead-letter-replay.ts';
 import { RecordViewer } from '../ops/record-view.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
 import { LIFELINE_HEADERS } from '../component/record-headers.ts';
-import { deadLetterTopic, type Topology } from '../topology/model.ts';
+import { deadLetterTopic } from '../topology/model.ts';
 import { committedBacklog } from '../kafka/committed-backlog.ts';
-import { requireReason } from './offsets-commands.ts';
-import { EXIT_CODES, parseInteger, parseTime, printJson, printTable, runOpsCommand, topologyOption, type TopologyOptions } from './ops-session.ts';
-
-export interface DeadLetterFilterOptions {
-  errorClass?: string[];
-  since?: string;
-  until?: string;
-  key?: string;
-  originTopic?: string;
-}
+import { requireReason } from '../ops/option-values.ts';
+import { deadLetterFilter, replayLimits, resolveDeadLetterTopic, type DeadLetterFilterOptions } from '../ops/operator-requests.ts';
+import { EXIT_CODES, parseInteger, printJson, printTable, runOpsCommand, topologyOption, type TopologyOptions } from './ops-session.ts';
 
 interface ShowOptions extends TopologyOptions, DeadLetterFilterOptions {
   limit?: string;
@@ -47,26 +40,6 @@ export function withDeadLetterFilters(command: Command): Command {
     .option('--until <iso>', 'only dead letters that failed at or before this time')
     .option('--key <key>', 'only records with this key')
     .option('--origin-topic <topic>', 'only records that came from this topic');
-}
-
-export function deadLetterFilter(options: DeadLetterFilterOptions): DeadLetterFilter {
-  return {
-    ...(options.errorClass && options.errorClass.length > 0 ? { errorClasses: options.errorClass } : {}),
-    ...(options.since !== undefined ? { since: parseTime(options.since, '--since') } : {}),
-    ...(options.until !== undefined ? { until: parseTime(options.until, '--until') } : {}),
-    ...(options.key !== undefined ? { key: options.key } : {}),
-    ...(options.originTopic !== undefined ? { originTopic: options.originTopic } : {}),
-  };
-}
-
-/** A component label (`charge_sink`) or the dead-letter topic itself (`ops.dlq.charge_sink.v1`). */
-export function resolveDeadLetterTopic(topology: Topology, name: string): { topic: string; component: string } {
-  const match = /^ops\.dlq\.(.+)\.v1$/.exec(name);
-  if (match) return { topic: name, component: match[1] as string };
-  if (!topology.components[name]) {
-    throw new LifelineError('LL_CONFIG_INVALID', `${name} is neither a component of ${topology.file} nor a dead-letter topic (ops.dlq.<label>.v1); components: ${Object.keys(topology.components).join(', ')}`);
-  }
-  return { topic: deadLetterTopic(name), component: name };
 }
 
 /** `lifeline dlq list|show|replay`: browse dead letters (PHI masked) and send them back to their origin topics once the cause is fixed. */
@@ -212,14 +185,6 @@ export function registerDlqCommands(program: Command): void {
         return EXIT_CODES.ok;
       });
     });
-}
-
-export function replayLimits(options: { max?: string; maxAttempts: string; includeReplayed?: boolean }): ReplayLimits {
-  return {
-    ...(options.max !== undefined ? { max: parseInteger(options.max, '--max', 1) } : {}),
-    maxAttempts: parseInteger(options.maxAttempts, '--max-attempts', 1),
-    ...(options.includeReplayed ? { includeReplayed: true } : {}),
-  };
 }
 
 function describeLetter(letter: DeadLetter): Record<string, unknown> {

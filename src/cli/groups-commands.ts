@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { LifelineError } from '../errors.ts';
 import { describeGroup, listGroups } from '../ops/group-inspection.ts';
-import { durationMs, requireReason } from './offsets-commands.ts';
+import { durationMs, requireReason } from '../ops/option-values.ts';
 import { EXIT_CODES, printJson, printTable, runOpsCommand, topologyOption, type TopologyOptions } from './ops-session.ts';
 
 /** `lifeline groups list|describe|pause|resume`: consumer groups, their members and lag; pausing a running Lifeline group. */

@@ -10,6 +10,7 @@ import { registerDlqCommands } from './dlq-commands.ts';
 import { registerDocsCommands } from './docs-commands.ts';
 import { registerGroupsCommands } from './groups-commands.ts';
 import { registerNewCommands } from './new-commands.ts';
+import { registerObserveCommands } from './observe-commands.ts';
 import { registerOdooCommands } from './odoo-commands.ts';
 import { registerOffsetsCommands } from './offsets-commands.ts';
 import { registerProduceCommand } from './produce-command.ts';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerCatalogCommands(program);
   registerOdooCommands(program);
   registerConsoleCommand(program);
+  registerObserveCommands(program);
   return program;
 }
 

@@ -1,22 +1,10 @@
 import type { Command } from 'commander';
-import type { Admin } from 'kafkajs';
 import { LifelineError } from '../errors.ts';
-import { applyReset, describeTarget, planReset, totalToReprocess, type ResetRow, type ResetScope, type ResetTarget } from '../ops/offset-reset.ts';
+import { applyReset, describeTarget, planReset, totalToReprocess, withRecordCounts, type ResetRow, type ResetScope, type ResetTarget } from '../ops/offset-reset.ts';
 import type { Operator } from '../ops/operator-identity.ts';
-import { componentOfGroup } from '../ops/topology-lineage.ts';
-import { parseDuration } from '../component/duration.ts';
-import type { Topology } from '../topology/model.ts';
-import { EXIT_CODES, parseInteger, parseTime, printJson, printTable, runOpsCommand, topologyOption, type OpsSession, type TopologyOptions } from './ops-session.ts';
-
-/** The target options shared by `offsets reset` and `replay plan`. */
-export interface ResetTargetOptions {
-  toEarliest?: boolean;
-  toLatest?: boolean;
-  toDatetime?: string;
-  byDuration?: string;
-  toOffset?: string;
-  shiftBy?: string;
-}
+import { durationMs, requireReason } from '../ops/option-values.ts';
+import { resetScope, resetTarget, type ResetTargetOptions } from '../ops/operator-requests.ts';
+import { EXIT_CODES, printJson, printTable, runOpsCommand, topologyOption, type OpsSession, type TopologyOptions } from './ops-session.ts';
 
 interface ResetOptions extends TopologyOptions, ResetTargetOptions {
   group: string;
@@ -53,7 +41,7 @@ export function registerOffsetsCommands(program: Command): void {
         const admin = await session.admin();
         const scope = await resetScope(admin, session.topology, options);
         if (options.dryRun) {
-          const rows = await planReset(admin, scope, target);
+          const rows = await withRecordCounts(session.kafka, await planReset(admin, scope, target));
           printReset(scope.group, target, rows, 'dry run: nothing was changed', options.json);
           return EXIT_CODES.ok;
         }
@@ -101,60 +89,27 @@ export function withResetTargetOptions(command: Command): Command {
     .option('--shift-by <n>', 'move the committed offset by n (negative = back, replay); clamped');
 }
 
-export function requireReason(reason: string | undefined): string {
-  if (!reason || reason.trim().length === 0) throw new LifelineError('LL_CONFIG_INVALID', '--reason "…" is required: the audit trail says why');
-  return reason.trim();
-}
-
-export function durationMs(text: string, option: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined) throw new LifelineError('LL_CONFIG_INVALID', `${option} must be a duration like 500ms, 10s, 5m (got "${text}")`);
-  return ms;
-}
-
-export function resetTarget(options: ResetTargetOptions): ResetTarget {
-  const chosen: ResetTarget[] = [];
-  if (options.toEarliest) chosen.push({ kind: 'earliest' });
-  if (options.toLatest) chosen.push({ kind: 'latest' });
-  if (options.toDatetime !== undefined) chosen.push({ kind: 'datetime', at: parseTime(options.toDatetime, '--to-datetime') });
-  if (options.byDuration !== undefined) chosen.push({ kind: 'datetime', at: Date.now() - durationMs(options.byDuration, '--by-duration') });
-  if (options.toOffset !== undefined) chosen.push({ kind: 'offset', offset: BigInt(parseInteger(options.toOffset, '--to-offset', 0)) });
-  if (options.shiftBy !== undefined) chosen.push({ kind: 'shift', by: BigInt(parseInteger(options.shiftBy, '--shift-by')) });
-  if (chosen.length !== 1) {
-    throw new LifelineError('LL_CONFIG_INVALID', 'give exactly one of --to-earliest, --to-latest, --to-datetime, --by-duration, --to-offset, --shift-by');
-  }
-  return chosen[0] as ResetTarget;
-}
-
-/** The topics to reset: as named, or (as kafka-consumer-groups --all-topics) every topic the group has offsets for, plus a component's inputs. */
-export async function resetScope(admin: Admin, topology: Topology, options: { group: string; topic?: string[]; partition?: string[] }): Promise<ResetScope> {
-  const partitions = options.partition?.map((value) => parseInteger(value, '--partition', 0));
-  if (partitions && !options.topic) throw new LifelineError('LL_CONFIG_INVALID', '--partition needs --topic (as kafka-consumer-groups --topic T:0,1)');
-  let topics = options.topic;
-  if (!topics || topics.length === 0) {
-    const committed = (await admin.fetchOffsets({ groupId: options.group })).map((entry) => entry.topic);
-    const component = componentOfGroup(topology, options.group);
-    topics = [...new Set([...committed, ...(component?.inputs ?? [])])].sort();
-  }
-  if (topics.length === 0) {
-    throw new LifelineError('LL_OFFSETS_INVALID', `group ${options.group} has no committed offsets and is no component of ${topology.file}; name the topic with --topic`);
-  }
-  return { group: options.group, topics, ...(partitions ? { partitions } : {}) };
-}
-
 export function printReset(group: string, target: ResetTarget, rows: readonly ResetRow[], status: string, json: boolean | undefined): void {
   if (json) {
     printJson({
       group, target: describeTarget(target), status, totalToReprocess: totalToReprocess(rows),
-      partitions: rows.map((row) => ({ topic: row.topic, partition: row.partition, current: row.current ?? null, target: row.target, toReprocess: row.toReprocess, low: row.low, high: row.high, ...(row.note ? { note: row.note } : {}) })),
+      partitions: rows.map((row) => ({
+        topic: row.topic, partition: row.partition, current: row.current ?? null, target: row.target, toReprocess: row.toReprocess,
+        ...(row.records !== undefined ? { records: row.records, recordsExact: row.recordsExact ?? false } : {}),
+        low: row.low, high: row.high, ...(row.note ? { note: row.note } : {}),
+      })),
     });
     return;
   }
   process.stdout.write(`group ${group}: reset ${describeTarget(target)} (${status})\n`);
-  printTable(['TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'TARGET-OFFSET', 'RECORDS-TO-REPROCESS'], rows.map((row) => [
-    row.topic, String(row.partition), row.current?.toString() ?? '-', row.target.toString(),
-    row.toReprocess >= 0n ? row.toReprocess.toString() : `${row.toReprocess} (skipped)`,
-  ]));
+  const counted = rows.every((row) => row.records !== undefined && row.recordsExact === true);
+  printTable(['TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'TARGET-OFFSET', 'OFFSETS', 'RECORDS-TO-REPROCESS'], rows.map((row) => {
+    const records = row.records ?? row.toReprocess;
+    return [
+      row.topic, String(row.partition), row.current?.toString() ?? '-', row.target.toString(), row.toReprocess.toString(),
+      `${records >= 0n ? records.toString() : `${records} (skipped)`}${row.records !== undefined && row.recordsExact === false ? ' (offsets: too long to count)' : ''}`,
+    ];
+  }));
   for (const row of rows) if (row.note) process.stdout.write(`note: ${row.topic}/${row.partition}: ${row.note}\n`);
-  process.stdout.write(`total: ${totalToReprocess(rows)} record(s) to reprocess (offsets; transaction markers included)\n`);
+  process.stdout.write(`total: ${totalToReprocess(rows)} record(s) to reprocess${counted ? ' (counted read_committed: transaction markers and aborted records left out)' : ' (where not counted: offsets, transaction markers included)'}\n`);
 }

@@ -5,6 +5,7 @@ import { LifelineRuntime } from '../runtime/lifeline-runtime.ts';
 import { loadTopology } from '../topology/load-topology.ts';
 import { buildComponentRegistry } from './component-list.ts';
 import { embedConsole } from './console-command.ts';
+import { planWorkers, superviseWorkers, watchSupervisor } from './run-workers.ts';
 
 interface RunOptions {
   topology: string;
@@ -13,6 +14,7 @@ interface RunOptions {
   sessionTimeoutMs?: string;
   consolePort?: string;
   consoleHost: string;
+  workers: string;
 }
 
 /** `lifeline run`: validate the topology (before connecting anywhere), then host its components until stopped. */
@@ -25,11 +27,20 @@ export function registerRunCommand(program: Command): void {
     .option('--session-timeout-ms <ms>', 'consumer group session timeout: how soon a crashed process\'s partitions move', '30000')
     .option('--console-port <port>', 'also serve the operators\' console on this port (as `lifeline console`; default: no console)', process.env.LIFELINE_CONSOLE_PORT)
     .option('--console-host <host>', 'address the embedded console listens on', '127.0.0.1')
+    .option('--workers <n>', 'processes to run on this host, to use more than one core: processors and sinks in every one (Kafka spreads their partitions), sources in the first; worker i serves /metrics on the port + i', '1')
     .action(async (options: RunOptions) => {
       const registry = buildComponentRegistry();
       const topology = loadTopology(options.topology, registry);
       const logger = createLogger({ level: topology.runtime.logLevel, name: 'lifeline' });
       const only = options.only ? options.only.split(',').map((label) => label.trim()).filter(Boolean) : [];
+      if (Number(options.workers) !== 1) {
+        const plans = planWorkers(topology, registry, Number(options.workers), only, options.httpPort !== undefined ? Number(options.httpPort) : topology.runtime.httpPort);
+        process.exitCode = await superviseWorkers(plans, {
+          topologyFile: options.topology, sessionTimeoutMs: options.sessionTimeoutMs ?? '30000', consoleHost: options.consoleHost,
+          ...(options.consolePort !== undefined ? { consolePort: options.consolePort } : {}), logger,
+        });
+        return;
+      }
       const runtime = new LifelineRuntime({
         topology, registry, logger, only,
         ...(options.httpPort !== undefined ? { httpPort: Number(options.httpPort) } : {}),
@@ -50,6 +61,7 @@ export function registerRunCommand(program: Command): void {
         };
         process.on('SIGINT', shutdown);
         process.on('SIGTERM', shutdown);
+        watchSupervisor(() => shutdown('SIGTERM'));
         runtime.onFatal((error) => {
           if (stopping) return;
           stopping = true;

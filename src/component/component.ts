@@ -245,6 +245,12 @@ export interface Source {
    */
   fail(batch: SourceBatch, error: unknown, committedCursor: unknown): Promise<void>;
   close(): Promise<void>;
+  /**
+   * How many batches the host may commit at once, each in its own transaction (default 1). Only
+   * for batches that carry no cursor and whose outcomes are their own — a webhook's deliveries, each
+   * answered after its own commit. A batch with a cursor is always committed alone and in order.
+   */
+  readonly batchesInFlight?: number;
 }
 
 export interface SinkContext extends ConnectorContext {

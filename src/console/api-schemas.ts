@@ -118,5 +118,52 @@ export const AuditQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500 })),
 });
 
-export const TopicsView = View('The topic catalogue from topology.yaml and the broker, each schema field marked PHI or not.');
+export const SubjectInfo = Type.Object({
+  subject: Type.String({ description: 'The value subject, <topic>-value.' }),
+  registered: Type.Boolean(),
+  compatibility: Type.Union([Type.String(), Type.Null()], { description: 'The compatibility level the registry enforces (BACKWARD, FULL…).' }),
+  compatibilitySource: Type.Union([Type.Literal('subject'), Type.Literal('global'), Type.Null()], { description: 'The subject\'s own level, or the registry\'s global one.' }),
+  versions: Type.Number({ description: 'Schema versions registered under the subject.' }),
+  latestVersion: Type.Union([Type.Number(), Type.Null()]),
+  error: Type.Optional(Type.String({ description: 'Why the registry could not be asked.' })),
+});
+
+export const TopicsView = View('The topic catalogue from topology.yaml, the broker and the schema registry, each schema field marked PHI or not.', {
+  topics: Type.Array(Type.Object({
+    name: Type.String(),
+    registry: Type.Union([SubjectInfo, Type.Null()], { description: 'The subject in the schema registry (Confluent API): compatibility level and versions.' }),
+  }, { additionalProperties: true })),
+});
 export const MessagesView = View('Records of one topic, newest first, decoded and PHI masked.');
+
+const SignalKind = Type.Union(['odoo_unreachable', 'component_down', 'dead_letters', 'lag', 'sla_breach'].map((kind) => Type.Literal(kind)));
+
+export const Incident = Type.Object({
+  id: Type.String(),
+  appId: Type.String(),
+  cause: Type.String({ description: 'What it is grouped by: odoo:<connection>, component:<label> or sla:<flow>.' }),
+  title: Type.String({ description: 'One PHI-free line: cause, what it affects, counts.' }),
+  status: Type.Union([Type.Literal('open'), Type.Literal('resolved')]),
+  openedAt: Type.Number(),
+  updatedAt: Type.Number(),
+  lastSignalAt: Type.Number(),
+  resolvedAt: Type.Union([Type.Number(), Type.Null()]),
+  affects: Type.Object({ components: Type.Array(Type.String()), connections: Type.Array(Type.String()), flows: Type.Array(Type.String()) }),
+  count: Type.Number({ description: 'Failures grouped into it: dead letters and SLA breaches, plus one per onset of a state (unreachable, down, lag).' }),
+  signals: Type.Array(Type.Object({ kind: SignalKind, subject: Type.String(), count: Type.Number(), peak: Type.Number(), firstAt: Type.Number(), lastAt: Type.Number() })),
+  timeline: Type.Array(Type.Object({ at: Type.Number(), event: Type.String() })),
+  alerts: Type.Array(Type.Object({ kind: Type.Union([Type.Literal('opened'), Type.Literal('resolved')]), at: Type.Number(), delivered: Type.Boolean(), detail: Type.String() })),
+}, { $id: 'Incident' });
+
+export const IncidentsView = View('Open incidents first, then up to 100 recently resolved', {
+  sampledAt: Type.Union([Type.Number(), Type.Null()], { description: 'When the flows and SLA board were last looked at.' }),
+  open: Type.Array(Type.Ref('Incident')),
+  recent: Type.Array(Type.Ref('Incident')),
+  alerting: Type.Union([Type.Null(), Type.Object({
+    leader: Type.Boolean({ description: 'This console tracks incidents and sends alerts (one console per app leads; the others show what it writes).' }),
+    webhook: Type.Union([Type.String(), Type.Null()], { description: 'Where alerts go (host only), or null when no webhook is configured.' }),
+    quietMs: Type.Number(), intervalMs: Type.Number(), lagThreshold: Type.Number(), lastError: Type.Union([Type.String(), Type.Null()]),
+  })]),
+});
+
+export const IncidentView = View('One incident', { incident: Type.Ref('Incident') });

@@ -2,12 +2,15 @@ import type { Admin, Kafka } from 'kafkajs';
 import { LifelineError } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import { readTopicRanges, type PartitionRange } from '../kafka/topic-reader.ts';
+import { odooComponents } from '../observe/alerting.ts';
 import { PHI_MASK } from '../observe/phi-mask.ts';
 import { AuditTrail, type AuditEvent, type AuditFilter } from '../ops/audit-trail.ts';
 import { readDeadLetters, readReplayMarkers, type DeadLetter, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { describeGroup, listGroups } from '../ops/group-inspection.ts';
 import { topicCatalogue } from '../ops/topic-catalogue.ts';
 import { RecordViewer } from '../ops/record-view.ts';
+import { subjectsInfo, type SubjectInfo } from '../ops/registry-subjects.ts';
+import { withoutCredentials } from '../component/http-url.ts';
 import { LIFELINE_HEADERS } from '../component/record-headers.ts';
 import type { ProcessStatus } from '../runtime/status-publisher.ts';
 import { isSecretKey } from '../topology/config-references.ts';
@@ -70,8 +73,22 @@ const STALE_PERIODS = 3;
 /** Records read per topic at most by the SLA board and Trace (the newest ones). */
 const SCAN_LIMIT_PER_TOPIC = 20_000;
 const CACHE_MS = 2000;
+/** Compatibility levels and version counts change rarely: the registry is asked at most this often. */
+const REGISTRY_CACHE_MS = 30_000;
 /** How old an answer may be served while a fresh one is read. */
 const STALE_MS = 60_000;
+
+/** A record as the message viewer shows it, with exactly one PHI field revealed. */
+export interface RevealedField {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly timestamp: string;
+  readonly key: string | null;
+  readonly field: string;
+  readonly revealed: string[];
+  readonly value: unknown;
+}
 
 export class ConsoleData {
   private readonly cache = new Map<string, { at: number; value: Promise<unknown>; settled: boolean; refreshing: boolean }>();
@@ -79,6 +96,7 @@ export class ConsoleData {
   private readonly deadLetterCountCache = new Map<string, { signature: string; count: number }>();
   /** Per dead-letter topic of the topology: its offsets when read, and what the fingerprint groups need. */
   private readonly summaryCache = new Map<string, { signature: string; letters: LetterSummary[] }>();
+  private registryCache: { at: number; value: Promise<Map<string, SubjectInfo>> } | undefined;
 
   constructor(
     private readonly topology: Topology,
@@ -135,14 +153,14 @@ export class ConsoleData {
     return Object.values(this.topology.components).filter((component) => component.inputs.includes(topic));
   }
 
-  /** The Odoo connection a component talks to, if any (`config.connection` naming one of connections.odoo). */
+  /** The Odoo connection a component talks to, if any (`config.connection` of an Odoo connector). */
   private odooOf(component: ComponentDeclaration): string | undefined {
-    const connection = component.config.connection;
-    return typeof connection === 'string' && this.odooConnections()[connection] ? connection : undefined;
+    return [...odooComponents(this.topology)].find(([, labels]) => labels.includes(component.label))?.[0];
   }
 
+  /** The Odoo connections components use (the console loads the topology without their settings: only the names are known). */
   private odooConnections(): Readonly<Record<string, Readonly<Record<string, unknown>>>> {
-    return this.topology.connections.odoo ?? {};
+    return Object.fromEntries([...odooComponents(this.topology).keys()].map((name) => [name, this.topology.connections.odoo?.[name] ?? {}]));
   }
 
   /**
@@ -563,16 +581,58 @@ export class ConsoleData {
     return found;
   }
 
+  /** One record of a declared topic with one PHI field revealed (the caller audits first). */
+  async revealRecordField(topic: string, partition: number, offset: bigint, field: string): Promise<RevealedField | undefined> {
+    if (!this.topology.topics[topic]) throw new LifelineError('LL_CONFIG_INVALID', `${topic} is not a topic of ${this.topology.file}`);
+    const admin = await this.admin();
+    const bounds = (await admin.fetchTopicOffsets(topic)).find((entry) => entry.partition === partition);
+    if (!bounds || offset < BigInt(bounds.low) || offset >= BigInt(bounds.high)) return undefined;
+    const viewer = new RecordViewer(this.serde, (name) => this.phiPathsOf(name), false);
+    let found: RevealedField | undefined;
+    let failure: unknown;
+    await readTopicRanges(this.kafka, topic, [{ partition, from: offset, to: offset + 1n }], async (message) => {
+      if (BigInt(message.offset) !== offset) return;
+      try {
+        if (message.value === null) throw new LifelineError('LL_CONFIG_INVALID', `${topic}/${partition}@${offset} is a tombstone: nothing to reveal`);
+        const revealed = await viewer.revealField(topic, message.value, field);
+        found = {
+          topic, partition, offset: message.offset, timestamp: new Date(Number(message.timestamp)).toISOString(), key: message.key?.toString('utf8') ?? null,
+          field, revealed: [field], value: revealed.value,
+        };
+      } catch (error) {
+        // Thrown from the reader's callback it would be the reader's failure; it is the request's.
+        failure = error;
+      }
+      return false;
+    });
+    if (failure) throw failure;
+    return found;
+  }
+
   // ---- Topics and schemas ----------------------------------------------------------------------
 
   topics(): Promise<ViewBody> {
     return this.cached('topics', async () => {
-      const entries = await topicCatalogue(this.topology, await this.admin());
+      const [entries, registry] = await Promise.all([topicCatalogue(this.topology, await this.admin()), this.registryInfo()]);
       return {
         refreshedAt: Date.now(),
-        topics: entries.map((entry) => ({ ...entry, fields: schemaFields(this.topology.topics[entry.name]?.contract.json, entry.phiFields) })),
+        topics: entries.map((entry) => ({
+          ...entry, fields: schemaFields(this.topology.topics[entry.name]?.contract.json, entry.phiFields),
+          registry: registry.get(entry.name) ?? null,
+        })),
       };
     });
+  }
+
+  /** Each declared topic's subject in the registry (compatibility, versions), asked at most every REGISTRY_CACHE_MS. */
+  private registryInfo(): Promise<Map<string, SubjectInfo>> {
+    const now = Date.now();
+    if (!this.registryCache || now - this.registryCache.at > REGISTRY_CACHE_MS) {
+      const value = subjectsInfo(this.topology.registry, Object.keys(this.topology.topics));
+      this.registryCache = { at: now, value };
+      value.catch(() => { this.registryCache = undefined; });
+    }
+    return this.registryCache.value;
   }
 
   /**
@@ -697,8 +757,9 @@ function odooLink(value: unknown, topology: Topology): { model: string; id: numb
   const result = value as { model?: unknown; odoo_id?: unknown } | null;
   if (!result || typeof result.model !== 'string' || typeof result.odoo_id !== 'number') return null;
   const url = Object.values(topology.connections.odoo ?? {})[0]?.url;
-  const base = typeof url === 'string' ? url : undefined;
-  return { model: result.model, id: result.odoo_id, url: base ? `${base.replace(/\/$/, '')}/odoo/${result.model}/${result.odoo_id}` : null };
+  const base = typeof url === 'string' ? withoutCredentials(url) : undefined;
+  // The form view by id and model: Odoo 17's web client URL (Odoo 18 redirects it to /odoo/<model>/<id>).
+  return { model: result.model, id: result.odoo_id, url: base ? `${base.replace(/\/$/, '')}/web#id=${result.odoo_id}&model=${encodeURIComponent(result.model)}&view_type=form` : null };
 }
 
 /** The record's fields for the catalogue, each with its Avro type in short and whether it is PHI. */

@@ -8,22 +8,24 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { type OpsSession } from '../cli/ops-session.ts';
-import { execute, proposePlan, requireState, type PlanOptions } from '../cli/replay-commands.ts';
 import { LifelineError, errorCode, errorMessage } from '../errors.ts';
+import { alertRulesYaml, dashboard } from '../observe/alerting.ts';
 import { describeSelection, selectDeadLetters, type DeadLetterFilter } from '../ops/dead-letter-replay.ts';
 import { ACTION_ROLES, isAllowed, rolesFor, type ControlAction, type Operator } from '../ops/operator-identity.ts';
 import { ReplayPlanStore, withState, type ReplayPlan } from '../ops/replay-plans.ts';
-import { describeTarget, planReset, totalToReprocess } from '../ops/offset-reset.ts';
+import { describeTarget, planReset, totalToReprocess, withRecordCounts } from '../ops/offset-reset.ts';
 import { downstreamReach } from '../ops/topology-lineage.ts';
-import { resetScope, resetTarget } from '../cli/offsets-commands.ts';
+import { resetScope, resetTarget } from '../ops/operator-requests.ts';
+import type { OpsSession } from '../ops/ops-session.ts';
+import { execute, proposePlan, requireState, type PlanRequest } from '../ops/replay-workflow.ts';
 import { deadLetterTopic } from '../topology/model.ts';
 import {
   AuditQuery, AuditView, DeadLetterFilterBody, GroupsView, MessagesView, ResetDryRunView, ResetTargetBody, TopicsView, DeadLetterGroupsView, DeadLettersView, DecisionBody, DryRunView, ErrorBody, FlowsView,
-  LoginBody, NodeView, PlanBody, PlansView, PlanView, SessionView, SlaView, TraceView,
+  Incident, IncidentsView, IncidentView, LoginBody, NodeView, PlanBody, PlansView, PlanView, SessionView, SlaView, TraceView,
 } from './api-schemas.ts';
 import { CSRF_HEADER, ConsoleAuth, SESSION_COOKIE, permissionsOf, type Caller } from './console-auth.ts';
 import { ConsoleData } from './console-data.ts';
+import { DEFAULT_INCIDENT_SETTINGS, IncidentWatcher, type IncidentSettings } from './incident-watcher.ts';
 import { StatusWatcher } from './status-watcher.ts';
 
 /** Where `npm run build:console` puts the page: console/dist at the project root, from the sources or from the built dist/src/console/. */
@@ -32,7 +34,7 @@ export const DEFAULT_ASSETS_DIR = ['../../console/dist', '../../../console/dist'
   .find((path) => existsSync(join(path, 'index.html'))) ?? fileURLToPath(new URL('../../console/dist', import.meta.url));
 
 /** Paths of the page's views: each is reachable by URL and served the same index.html. */
-export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/consumers', '/topics', '/topics/:topic', '/audit'] as const;
+export const PAGE_PATHS = ['/', '/flows', '/flows/:label', '/sla', '/trace', '/dead-letters', '/dead-letters/:component', '/consumers', '/topics', '/topics/:topic', '/audit', '/incidents', '/incidents/:id'] as const;
 
 export interface ConsoleServerOptions {
   readonly session: OpsSession;
@@ -44,6 +46,8 @@ export interface ConsoleServerOptions {
   /** Marks the session cookie Secure (the console is served over TLS, directly or behind a proxy). */
   readonly secureCookies?: boolean;
   readonly assetsDir?: string;
+  /** Incidents and their alerts (on unless false); settings not given take the defaults. */
+  readonly incidents?: Partial<IncidentSettings> | false;
 }
 
 export interface RunningConsole {
@@ -81,6 +85,9 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
   await statuses.start();
   const data = new ConsoleData(topology, session.kafka, () => session.admin(), session.serde, statuses, () => session.audit());
   data.warm();
+  const incidents = options.incidents === false ? undefined
+    : new IncidentWatcher(topology, session.kafka, () => session.admin(), data, logger.child({ component: 'incidents' }), { ...DEFAULT_INCIDENT_SETTINGS, ...options.incidents });
+  await incidents?.start();
 
   const app = Fastify({ loggerInstance: logger.child({ component: 'console' }, { level: 'warn' }) as unknown as FastifyBaseLogger, bodyLimit: 64 * 1024 })
     .withTypeProvider<TypeBoxTypeProvider>();
@@ -99,6 +106,7 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     },
   });
   app.addSchema(ErrorBody);
+  app.addSchema(Incident);
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -284,8 +292,8 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     const operator = await allow(caller, 'replay.plan', body.component ?? body.group ?? '', reason);
     if (Boolean(body.component) === Boolean(body.group)) throw new LifelineError('LL_CONFIG_INVALID', 'give exactly one of component (a dead-letter replay) and group (an offset reset, with reset)');
     if (body.component) requireComponent(body.component);
-    const planOptions: PlanOptions = {
-      topology: topology.file, maxAttempts: String(body.maxAttempts ?? 3), reason, ackTimeout: '10s',
+    const planOptions: PlanRequest = {
+      maxAttempts: String(body.maxAttempts ?? 3), reason, ackTimeout: '10s',
       ...(body.component ? { dlq: body.component } : { group: body.group as string, ...(body.reset ?? {}) }),
       ...(body.max !== undefined ? { max: String(body.max) } : {}),
       ...(body.errorClasses && body.errorClasses.length > 0 ? { errorClass: body.errorClasses } : {}),
@@ -345,6 +353,19 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     }
   });
 
+  // ---- incidents -------------------------------------------------------------------------------------
+
+  app.get('/api/incidents', { preHandler: reader, schema: { tags: ['incidents'], summary: 'Open and recent incidents: failures grouped by cause (an Odoo outage, a component down, dead letters, lag, SLA breaches), each with what it affects, a count and its timeline', response: { 200: IncidentsView } } }, () => {
+    if (!incidents) return { refreshedAt: Date.now(), sampledAt: null, open: [], recent: [], alerting: null };
+    return incidents.view();
+  });
+
+  app.get('/api/incidents/:id', { preHandler: reader, schema: { tags: ['incidents'], summary: 'One incident with its signals and timeline', params: Type.Object({ id: Type.String() }), response: { 200: IncidentView, 404: ErrorBody } } }, async (request, reply) => {
+    const incident = incidents?.tracker.get(request.params.id);
+    if (!incident) return reply.code(404).send({ code: 'LL_CONFIG_INVALID', message: `no incident ${request.params.id} (resolved ones are kept for a while, then forgotten)` });
+    return { refreshedAt: Date.now(), incident };
+  });
+
   // ---- topics and schemas ----------------------------------------------------------------------
 
   app.get('/api/topics', { preHandler: reader, schema: { tags: ['topics'], summary: 'The topic catalogue: owner, classification, schema with PHI fields marked, partitions, retention, writers and readers, messages held', response: { 200: TopicsView } } }, () => data.topics());
@@ -375,6 +396,33 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     }, query.limit ?? 50, query.scan ?? 5000);
   });
 
+  app.post('/api/topics/:topic/reveal', {
+    preHandler: changer,
+    schema: {
+      tags: ['topics'], summary: 'One PHI field of one record unmasked (admin), the others still masked. Audited (who, which topic/partition/offset/field, why) before it is read, and again before it is answered',
+      params: Type.Object({ topic: Type.String({ minLength: 1 }) }),
+      body: Type.Object({
+        partition: Type.Integer({ minimum: 0 }), offset: Type.String({ pattern: '^\\d+$' }),
+        field: Type.String({ minLength: 1, maxLength: 500, description: 'A PHI path of the topic\'s schema, e.g. patient_id.' }),
+        reason: Type.String({ minLength: 1, maxLength: 2000 }),
+      }),
+      response: { 200: Type.Object({ topic: Type.String(), partition: Type.Number(), offset: Type.String(), field: Type.String(), revealed: Type.Array(Type.String()), value: Type.Unknown() }, { additionalProperties: true }) },
+    },
+  }, async (request) => {
+    const caller = request.caller as Caller;
+    const { topic } = request.params;
+    const { partition, offset, field } = request.body;
+    const reason = request.body.reason.trim();
+    const position = `${topic}/${partition}@${offset}`;
+    const parameters = { topic, partition, offset, field, via: 'console' };
+    const operator = await allow(caller, 'record.reveal', position, reason);
+    return session.audited(operator, 'record.reveal', position, { reason, parameters }, async () => {
+      const record = await data.revealRecordField(topic, partition, BigInt(offset), field);
+      if (!record) throw new LifelineError('LL_CONFIG_INVALID', `no record at ${position}`);
+      return { value: record, detail: `field ${field} of ${position} shown unmasked; its other PHI fields stayed masked` };
+    });
+  });
+
   // ---- consumer groups and offsets ----------------------------------------------------------------
 
   app.get('/api/groups', { preHandler: reader, schema: { tags: ['groups'], summary: 'Consumer groups of this topology with lag per partition and its owner', response: { 200: GroupsView } } }, () => data.groups());
@@ -385,10 +433,11 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
   }, async (request) => {
     const admin = await session.admin();
     const target = resetTarget(request.body);
-    const rows = await planReset(admin, await resetScope(admin, topology, { group: request.params.group }), target);
+    // Counted as the CLI's dry run counts them: records read committed, not offsets (markers left out).
+    const rows = await withRecordCounts(session.kafka, await planReset(admin, await resetScope(admin, topology, { group: request.params.group }), target));
     return {
       refreshedAt: Date.now(), group: request.params.group, target: describeTarget(target), totalToReprocess: totalToReprocess(rows).toString(),
-      partitions: rows.map((row) => ({ topic: row.topic, partition: row.partition, current: row.current?.toString() ?? null, target: row.target.toString(), toReprocess: row.toReprocess.toString(), ...(row.note ? { note: row.note } : {}) })),
+      partitions: rows.map((row) => ({ topic: row.topic, partition: row.partition, current: row.current?.toString() ?? null, target: row.target.toString(), toReprocess: row.toReprocess.toString(), ...(row.records !== undefined ? { records: row.records.toString(), recordsExact: row.recordsExact ?? false } : {}), ...(row.note ? { note: row.note } : {}) })),
     };
   });
 
@@ -413,6 +462,18 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     return [columns.join(','), ...rows].join('\r\n') + '\r\n';
   });
 
+  // ---- monitoring generated from the topology (as `lifeline observe rules|dashboard`) ----------------
+
+  app.get('/api/observe/rules', { preHandler: reader, schema: { tags: ['observe'], summary: 'Prometheus alerting rules generated from this topology (YAML), as `lifeline observe rules` writes them' } }, async (_request, reply) => {
+    reply.header('content-type', 'application/yaml; charset=utf-8').header('content-disposition', 'attachment; filename="lifeline-rules.yml"');
+    return alertRulesYaml(topology);
+  });
+
+  app.get('/api/observe/dashboard', { preHandler: reader, schema: { tags: ['observe'], summary: 'A Grafana dashboard generated from this topology (JSON), as `lifeline observe dashboard` writes it' } }, async (_request, reply) => {
+    reply.header('content-disposition', 'attachment; filename="lifeline-dashboard.json"');
+    return dashboard(topology);
+  });
+
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
   // ---- the page ----------------------------------------------------------------------------------
@@ -432,6 +493,7 @@ export async function buildConsole(options: ConsoleServerOptions): Promise<{ app
     app,
     stop: async () => {
       await app.close();
+      await incidents?.stop();
       await statuses.stop();
     },
   };

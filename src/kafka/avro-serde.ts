@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
+import { Agent as HttpsAgent } from 'node:https';
+import { withoutCredentials } from '../component/http-url.ts';
+import { trustedCas, untrustedCertificate } from '../component/tls-trust.ts';
 import { LifelineError, errorMessage } from '../errors.ts';
 import { compileContract, type AvroContract, type AvroSchemaJson } from './avro-contract.ts';
 import { backwardIncompatibilities } from './schema-compatibility.ts';
@@ -10,6 +13,8 @@ export interface SchemaRegistryConfig {
   readonly url: string;
   readonly username?: string;
   readonly password?: string;
+  /** PEM file of a (private) CA to trust for an https:// url, besides Node's own roots. */
+  readonly caFile?: string;
 }
 
 export interface DecodedRecord<T = unknown> {
@@ -53,8 +58,16 @@ export function isRegistryUnreachable(error: unknown): boolean {
   return NETWORK_FAILURE.test(errorMessage(error));
 }
 
-function registryError(error: unknown, what: string): LifelineError {
+function registryError(error: unknown, what: string, config?: SchemaRegistryConfig): LifelineError {
   const status = httpStatus(error);
+  const untrusted = untrustedCertificate(error);
+  if (untrusted) {
+    const at = config ? withoutCredentials(config.url) : 'the schema registry';
+    return new LifelineError('LL_REGISTRY_TLS_UNTRUSTED',
+      `the TLS certificate of the schema registry at ${at} is not trusted while ${what} (${untrusted.code}: ${untrusted.message.replace(/^Confluent_Schema_Registry - Error, status \d+: /, '')}). `
+      + `Fix: set connections.registry.ca_file (e.g. "\${LIFELINE_REGISTRY_CA_FILE}") to the PEM of the CA that signed the registry's certificate${config?.caFile ? ` (now ${config.caFile}, which did not sign it)` : ''}, and use a host name the certificate names.`,
+      { cause: error, details: { url: at } });
+  }
   if (isRegistryUnreachable(error)) {
     return new LifelineError('LL_REGISTRY_UNAVAILABLE', `schema registry unavailable while ${what}: ${errorMessage(error)}`, { cause: error });
   }
@@ -70,6 +83,7 @@ export class AvroSerde {
   private readonly idByTopic = new Map<string, number>();
   private readonly typeById = new Map<number, avro.Type>();
   private readonly typeByTopic = new Map<string, avro.Type>();
+  private readonly config: SchemaRegistryConfig;
 
   constructor(config: SchemaRegistryConfig) {
     this.registry = new SchemaRegistry({
@@ -77,7 +91,9 @@ export class AvroSerde {
       clientId: 'lifeline',
       retry: { retries: 2, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1 },
       ...(config.username !== undefined ? { auth: { username: config.username, password: config.password ?? '' } } : {}),
+      ...(config.caFile ? { agent: new HttpsAgent({ keepAlive: true, ca: trustedCas(config.caFile) }) } : {}),
     });
+    this.config = config;
   }
 
   /**
@@ -108,7 +124,7 @@ export class AvroSerde {
       if ((error as Error).name === 'ConfluentSchemaRegistryCompatibilityError') {
         throw new LifelineError('LL_SCHEMA_INCOMPATIBLE', `${subject}: ${errorMessage(error)} (Lifeline requires BACKWARD)`, { cause: error, details: { subject } });
       }
-      throw registryError(error, `registering ${subject}`);
+      throw registryError(error, `registering ${subject}`, this.config);
     }
     this.idByTopic.set(topic, id);
     this.typeById.set(id, contract.type);
@@ -148,7 +164,7 @@ export class AvroSerde {
       id = await this.registry.getLatestSchemaId(subject);
     } catch (error) {
       if (httpStatus(error) === 404) return undefined;
-      throw registryError(error, `reading the latest version of ${subject}`);
+      throw registryError(error, `reading the latest version of ${subject}`, this.config);
     }
     const type = await this.typeFor(id);
     return compileContract(JSON.parse(JSON.stringify(type.schema())) as AvroSchemaJson);
@@ -165,7 +181,7 @@ export class AvroSerde {
       if (httpStatus(error) === 404) {
         throw new LifelineError('LL_SCHEMA_NOT_REGISTERED', `no value schema is registered for topic ${topic} (subject ${subjectFor(topic)})`, { cause: error });
       }
-      throw registryError(error, `looking up the schema of ${topic}`);
+      throw registryError(error, `looking up the schema of ${topic}`, this.config);
     }
     this.idByTopic.set(topic, id);
     this.typeByTopic.set(topic, await this.typeFor(id));
@@ -212,7 +228,7 @@ export class AvroSerde {
       if (httpStatus(error) === 404) {
         throw new LifelineError('LL_DESERIALIZE_UNKNOWN_SCHEMA', `schema id ${id} is not known to the registry`, { cause: error, details: { schemaId: id } });
       }
-      throw registryError(error, `fetching schema id ${id}`);
+      throw registryError(error, `fetching schema id ${id}`, this.config);
     }
     const type = schema as avro.Type;
     this.typeById.set(id, type);

@@ -1,4 +1,5 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import { committedBacklog } from '../kafka/committed-backlog.ts';
 import { LifelineError, errorMessage } from '../errors.ts';
 import { retry } from '../retry.ts';
 
@@ -36,6 +37,10 @@ export interface ResetRow {
   readonly target: bigint;
   /** Offsets between target and current: positive = reprocessed, negative = skipped. Transaction markers count too. */
   readonly toReprocess: bigint;
+  /** Records between target and current (read committed: no markers, no aborted records), same sign; set by withRecordCounts. */
+  readonly records?: bigint;
+  /** False when the count gave up on a long range and `records` is offsets after all. */
+  readonly recordsExact?: boolean;
   readonly low: bigint;
   readonly high: bigint;
   /** Set when the requested offset was outside [low, high] and was clamped, as kafka-consumer-groups does. */
@@ -160,6 +165,44 @@ export async function applyReset(admin: Admin, group: string, rows: ReadonlyArra
   }
 }
 
+/** What a reset reprocesses: records where they were counted (withRecordCounts), else offsets. */
 export function totalToReprocess(rows: readonly ResetRow[]): bigint {
-  return rows.reduce((sum, row) => sum + (row.toReprocess > 0n ? row.toReprocess : 0n), 0n);
+  return rows.reduce((sum, row) => {
+    const count = row.records ?? row.toReprocess;
+    return sum + (count > 0n ? count : 0n);
+  }, 0n);
+}
+
+/**
+ * The rows with `records`: what lies between each target and current offset as a consumer would
+ * read it (read committed), not offsets, which also count transaction markers and aborted records —
+ * an idle transactional partition is one marker per transaction. Counted as the backlog from the
+ * lower offset minus the backlog from the higher one; a range too long to read is left in offsets
+ * (`recordsExact` false).
+ */
+export async function withRecordCounts(kafka: Kafka, rows: readonly ResetRow[]): Promise<ResetRow[]> {
+  const moving = rows.filter((row) => row.toReprocess !== 0n);
+  const bounds = moving.map((row) => {
+    const current = row.current ?? row.high;
+    return { row, lower: current < row.target ? current : row.target, upper: current < row.target ? row.target : current };
+  });
+  const requests = bounds.flatMap(({ row, lower, upper }) => [
+    { topic: row.topic, partition: row.partition, from: lower },
+    { topic: row.topic, partition: row.partition, from: upper },
+  ]);
+  const backlogs = await committedBacklog(kafka, requests);
+  const counted = new Map<ResetRow, { records: bigint; exact: boolean }>();
+  bounds.forEach(({ row }, index) => {
+    const fromLower = backlogs[2 * index];
+    const fromUpper = backlogs[2 * index + 1];
+    if (!fromLower || !fromUpper) return;
+    const exact = fromLower.exact && fromUpper.exact;
+    const records = exact ? fromLower.records - fromUpper.records : (row.toReprocess < 0n ? -row.toReprocess : row.toReprocess);
+    counted.set(row, { records: row.toReprocess < 0n ? -records : records, exact });
+  });
+  return rows.map((row) => {
+    if (row.toReprocess === 0n) return { ...row, records: 0n, recordsExact: true };
+    const count = counted.get(row);
+    return count ? { ...row, records: count.records, recordsExact: count.exact } : row;
+  });
 }

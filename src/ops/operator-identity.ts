@@ -30,6 +30,8 @@ export const ACTION_ROLES = {
   // PHI leaves its mask only for the few who must see it, and every time is audited.
   'consume.reveal': ['admin'],
   'dlq.reveal': ['admin'],
+  // One PHI field of one record (the console's message viewer); the other fields stay masked.
+  'record.reveal': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type ControlAction = keyof typeof ACTION_ROLES;

@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import { errorCode, errorMessage } from '../errors.ts';
+import { LifelineError, errorCode, errorMessage } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import { compilePhiMask } from '../observe/phi-mask.ts';
 import { headersAsStrings } from '../runtime/dead-letter.ts';
@@ -53,17 +53,35 @@ export class RecordViewer {
     }
   }
 
+  /**
+   * The value with exactly one PHI field unmasked (`field`, one of the topic's PHI paths, declared or
+   * marked by the writer schema) and every other PHI field still masked. A path that is not PHI is
+   * refused: it is shown already, and accepting any path would make this a way round the mask.
+   */
+  async revealField(topic: string, bytes: Buffer, field: string): Promise<{ schemaId: number; value: unknown; phiFields: readonly string[] }> {
+    const decoded = await this.serde.decode(bytes);
+    const paths = await this.phiPathsFor(topic, decoded.schemaId);
+    if (!paths.includes(field)) {
+      throw new LifelineError('LL_CONFIG_INVALID', `${field} is not a PHI field of ${topic} (its PHI fields: ${paths.join(', ') || 'none'}); other fields are shown unmasked already`);
+    }
+    return { schemaId: decoded.schemaId, value: compilePhiMask(paths.filter((path) => path !== field))(toJsonValue(decoded.value)), phiFields: paths };
+  }
+
+  private async phiPathsFor(topic: string, schemaId: number): Promise<string[]> {
+    let writerPaths: readonly string[];
+    try {
+      writerPaths = phiPathsOfType(await this.serde.typeFor(schemaId));
+    } catch {
+      writerPaths = [];
+    }
+    return [...new Set([...this.declaredPhiPaths(topic), ...writerPaths])];
+  }
+
   private async maskFor(topic: string, schemaId: number): Promise<(value: unknown) => unknown> {
     const key = `${topic}\u0000${schemaId}`;
     let mask = this.masks.get(key);
     if (!mask) {
-      let writerPaths: readonly string[];
-      try {
-        writerPaths = phiPathsOfType(await this.serde.typeFor(schemaId));
-      } catch {
-        writerPaths = [];
-      }
-      mask = compilePhiMask([...new Set([...this.declaredPhiPaths(topic), ...writerPaths])]);
+      mask = compilePhiMask(await this.phiPathsFor(topic, schemaId));
       this.masks.set(key, mask);
     }
     return mask;

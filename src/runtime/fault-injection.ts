@@ -12,3 +12,17 @@ export function maybeCrashBeforeCommit(): void {
     process.kill(process.pid, 'SIGKILL');
   }
 }
+
+/**
+ * `LIFELINE_FAULT_LOSE_COMMIT_ANSWER=<probability>`: after the broker committed a transaction, the
+ * process behaves as if the answer had been lost (a request time-out): the outcome of the commit is
+ * unknown to it. Unset (always, outside tests), it does nothing.
+ */
+const loseCommitAnswer = Number(process.env.LIFELINE_FAULT_LOSE_COMMIT_ANSWER ?? 0);
+
+export function maybeLoseCommitAnswer(): void {
+  if (loseCommitAnswer > 0 && Math.random() < loseCommitAnswer) {
+    process.stderr.write('lifeline: fault injection: commit answer lost\n');
+    throw Object.assign(new Error('fault injection: the answer to EndTxn was lost'), { name: 'KafkaJSProtocolError', type: 'REQUEST_TIMED_OUT', retriable: true });
+  }
+}

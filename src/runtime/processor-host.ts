@@ -14,7 +14,7 @@ import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { LagMonitor } from './lag-monitor.ts';
 import { ReferenceTable } from './reference-table.ts';
 import { readSizeLimits, type SizeLimits } from './transaction-budget.ts';
-import { DirectoryLocks, isFencingError, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
+import { DirectoryLocks, mustReopenTask, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
 import type { RestoreProgress } from './store-restorer.ts';
 
 export interface ProcessorHostOptions extends HostOptions {
@@ -194,10 +194,11 @@ export class ProcessorHost {
 
   /** A task fenced outside a batch (its timer): dropped; reopened when the group still assigns its partition here. */
   private dropTask(task: ProcessorTask): void {
+    // Closed in any case (its state directories released); reopened only if it is still this partition's task.
+    void task.exclusive(() => task.close({ commit: false })).catch(() => undefined);
     void this.tasks.get(task.partition)?.then((current) => {
       if (current !== task) return;
       this.tasks.delete(task.partition);
-      void task.exclusive(() => task.close({ commit: false })).catch(() => undefined);
       this.reopenLater(task.partition);
     }, () => undefined);
   }
@@ -274,7 +275,10 @@ export class ProcessorHost {
       try {
         for (const message of batch.messages) {
           if (!isRunning() || isStale()) break;
-          if (BigInt(message.offset) < task.nextOffset(batch.topic)) continue; // committed by us or a previous owner
+          if (BigInt(message.offset) < task.nextOffset(batch.topic)) {
+            lastHandled = message.offset; // committed by us or a previous owner: passed over, but resolved so the consumer moves on
+            continue;
+          }
           await task.handle(batch.topic, message);
           lastHandled = message.offset;
           if (task.shouldCommit()) {
@@ -295,8 +299,9 @@ export class ProcessorHost {
         await task.afterFailedTransaction(`${batch.topic}/${batch.partition}@${task.committedOffset(batch.topic)}`, error);
         if (task.progress.stalled) this.stalledTasks.add(task);
         this.logger.warn({ partition: batch.partition, err: errorMessage(error), code: errorCode(error) }, 'batch failed; resuming from the last commit');
-        if (isFencingError(error)) {
-          // Another owner fenced us, or our producer is unusable: drop the task; if we still own the partition it is reopened.
+        if (mustReopenTask(error)) {
+          // Another owner fenced us, our producer is unusable, or a commit may or may not have happened:
+          // drop the task; if we still own the partition it is reopened from its committed offsets and changelogs.
           this.tasks.delete(batch.partition);
           await task.close({ commit: false });
         }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import kafkajs, { type Admin, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
-import { errorCode, errorMessage, isRetriable } from '../errors.ts';
+import { LifelineError, errorCode, errorMessage, isRetriable } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { retry } from '../retry.ts';
@@ -13,7 +13,7 @@ import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { restoreStores, type RestoreProgress } from './store-restorer.ts';
 import { nextChangelogOffsets } from './store-checkpoint.ts';
 import { PartitionGauges } from './partition-gauges.ts';
-import { maybeCrashBeforeCommit } from './fault-injection.ts';
+import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
 import { ProgressGuard, SizeLimits, estimateMessageBytes, recreateProducer, sendBounded, type SentRequest } from './transaction-budget.ts';
@@ -111,6 +111,11 @@ export function isTransientTransactionError(error: unknown): boolean {
   return error instanceof Error && error.name === 'KafkaJSConnectionError';
 }
 
+const STORE_ENTRIES_GAUGE = {
+  name: 'lifeline_store_entries', help: 'Entries in a state store (committed; expired entries count until the expiry timer deletes them), summed over the partitions this process owns.',
+  labelNames: ['store'], aggregate: 'sum',
+} as const;
+
 /** Carries the topic a repartitioned record first arrived on. */
 export const REPARTITION_ORIGIN_HEADER = 'lifeline.repartition.origin-topic';
 
@@ -160,6 +165,8 @@ export class ProcessorTask {
   private committed = new Map<string, bigint>();
   private recordForwards: PendingForward[] = [];
   private recordRepartitions: Array<{ topic: string; message: Message }> = [];
+  /** Records handled per input topic in the open transaction (lifeline_records_in_total moves at commit). */
+  private pendingIn = new Map<string, number>();
   private recordDeadLetters: Message[] = [];
   private currentInput: (InputRecord & { origin?: string }) | undefined;
   private currentRaw: KafkaMessage | undefined;
@@ -247,7 +254,11 @@ export class ProcessorTask {
     const env = this.env;
     if (env.exactlyOnce) {
       this.producer = this.createTransactionalProducer();
-      await this.producer.connect(); // InitProducerId: aborts a zombie's open transaction and fences it
+      await this.producer.connect();
+      // kafkajs sends InitProducerId for the transactional id only at the first transaction(), not on
+      // connect: an empty transaction now fences older owners of this partition and aborts their open
+      // transaction before the stores are restored and the committed offsets read.
+      await (await this.producer.transaction()).abort();
     } else {
       this.producer = env.sharedProducer as Producer;
     }
@@ -273,6 +284,7 @@ export class ProcessorTask {
       env.onRestoreProgress?.(this.partition, undefined);
     }
     if (this.stores.size > 0) this.every(EXPIRY_INTERVAL_MS, () => this.expireDue(), 'expiry failed');
+    this.reportStoreSizes();
     // Read after fencing, so an older owner's last transaction is settled and its offsets visible.
     this.committed = await env.fetchCommittedOffsets(this.partition);
     this.processor = env.createProcessor();
@@ -284,11 +296,13 @@ export class ProcessorTask {
     const timer = setInterval(() => {
       if (this.closed) return;
       void this.exclusive(work).catch((error: unknown) => {
-        if (isFencingError(error)) {
-          this.logger.warn({ err: errorMessage(error) }, 'task fenced by a newer owner; dropping it');
-          this.closed = true;
+        if (mustReopenTask(error)) {
+          this.logger.warn({ err: errorMessage(error), code: errorCode(error) }, isFencingError(error) ? 'task fenced by a newer owner; dropping it' : 'commit outcome unknown; reopening the task');
+          // Not marked closed here: close() (from the host's dropTask) must still run, or the task would
+          // keep its state directories locked and the partition could never be opened again.
           for (const each of this.timers) clearInterval(each);
-          this.env.onFenced?.(this);
+          if (this.env.onFenced) this.env.onFenced(this);
+          else void this.exclusive(() => this.close({ commit: false })).catch(() => undefined);
           return;
         }
         this.logger.error({ err: errorMessage(error), code: errorCode(error) }, failure);
@@ -307,7 +321,16 @@ export class ProcessorTask {
         if (store.expire(EXPIRY_CHUNK) >= EXPIRY_CHUNK) full = true;
       }
       await this.commit();
-      if (!full) return;
+      if (!full) break;
+    }
+    this.reportStoreSizes();
+  }
+
+  /** `lifeline_store_entries{component,store}`: committed entries, summed over the partitions this process owns. */
+  private reportStoreSizes(): void {
+    const gauges = PartitionGauges.of(this.env.metrics.registry);
+    for (const store of this.stores.values()) {
+      gauges.gauge(STORE_ENTRIES_GAUGE, this.env.label, this.partition).set({ store: store.name }, store.committedSize());
     }
   }
 
@@ -327,7 +350,7 @@ export class ProcessorTask {
    */
   async afterFailedTransaction(position: string, error: unknown): Promise<void> {
     this.progress.failed(position, error);
-    if (!this.env.exactlyOnce || this.closed || isFencingError(error)) return;
+    if (!this.env.exactlyOnce || this.closed || mustReopenTask(error)) return;
     try {
       this.producer = await recreateProducer(this.producer, () => this.createTransactionalProducer(), this.logger);
     } catch (recreateError) {
@@ -388,7 +411,7 @@ export class ProcessorTask {
     }
     this.pendingOffsets.set(topic, BigInt(message.offset) + 1n);
     this.pendingRecords++;
-    env.metrics.recordIn(env.label, topic);
+    this.pendingIn.set(topic, (this.pendingIn.get(topic) ?? 0) + 1);
     env.metrics.observeProcessing(env.label, (performance.now() - started) / 1000);
   }
 
@@ -506,6 +529,7 @@ export class ProcessorTask {
       if (env.exactlyOnce) {
         await retry(async () => {
           const transaction = await this.producer.transaction();
+          let ending = false;
           try {
             if (topicMessages.length > 0) sent = await sendBounded(transaction, topicMessages, this.limits);
             if (offsets.length > 0) {
@@ -515,14 +539,19 @@ export class ProcessorTask {
               });
             }
             maybeCrashBeforeCommit();
+            ending = true;
             await transaction.commit();
+            maybeLoseCommitAnswer();
           } catch (error) {
+            // EndTxn was sent: the broker may have committed. Neither an abort nor a second
+            // transaction with the same outputs is safe; the task is reopened from what Kafka holds.
+            if (ending) throw commitOutcomeUnknown(`${env.label} partition ${this.partition}`, error);
             await transaction.abort().catch(() => undefined);
             throw error;
           }
         }, {
           retries: 6, initialDelayMs: 50, maxDelayMs: 2000, operation: `${env.label} transaction on partition ${this.partition}`,
-          shouldRetry: isTransientTransactionError,
+          shouldRetry: (error) => !isCommitOutcomeUnknown(error) && isTransientTransactionError(error),
           onRetry: () => env.metrics.recordRetry(env.label, 'transaction'),
         });
       } else {
@@ -541,11 +570,14 @@ export class ProcessorTask {
     }
     for (const [topic, next] of this.pendingOffsets) this.committed.set(topic, next);
     for (const [topic, messages] of this.pendingMessages) env.metrics.recordOut(env.label, topic, messages.length);
+    // Counted per transaction, not per record: the counters move when the records are committed.
+    for (const [topic, count] of this.pendingIn) env.metrics.recordIn(env.label, topic, count);
     env.metrics.recordTransaction(env.label, 'committed');
     this.progress.succeeded();
     this.pendingMessages = new Map();
     this.pendingOffsets = new Map();
     this.pendingRecords = 0;
+    this.pendingIn = new Map();
     this.pendingBytes = 0;
   }
 
@@ -556,6 +588,7 @@ export class ProcessorTask {
     this.pendingMessages = new Map();
     this.pendingOffsets = new Map();
     this.pendingRecords = 0;
+    this.pendingIn = new Map();
     this.pendingBytes = 0;
   }
 
@@ -586,6 +619,20 @@ export class ProcessorTask {
     this.releaseDirectories = [];
     if (this.env.exactlyOnce && this.producer) await this.producer.disconnect().catch(() => undefined);
   }
+}
+
+export function commitOutcomeUnknown(where: string, cause: unknown): LifelineError {
+  return new LifelineError('LL_COMMIT_OUTCOME_UNKNOWN', `the commit of ${where}'s transaction failed without an answer (${errorMessage(cause)}); going on from what Kafka holds, not from memory`, { cause });
+}
+
+/** A commit that may or may not have happened: the task must be reopened, not the transaction retried. */
+export function isCommitOutcomeUnknown(error: unknown): boolean {
+  return errorCode(error) === 'LL_COMMIT_OUTCOME_UNKNOWN';
+}
+
+/** Errors after which a task cannot go on from its in-memory state: it is closed and opened again. */
+export function mustReopenTask(error: unknown): boolean {
+  return isFencingError(error) || isCommitOutcomeUnknown(error);
 }
 
 export function isFencingError(error: unknown): boolean {

@@ -10,9 +10,9 @@ import type { HostOptions } from './host-options.ts';
 import { sourceDeadLetterMessage } from './dead-letter.ts';
 import { LifelineError } from '../errors.ts';
 import { ProgressGuard, readSizeLimits, recreateProducer, sendBounded, type SizeLimits } from './transaction-budget.ts';
-import { maybeCrashBeforeCommit } from './fault-injection.ts';
+import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
-import { isFencingError, isTransientTransactionError } from './processor-task.ts';
+import { commitOutcomeUnknown, isCommitOutcomeUnknown, isFencingError, isTransientTransactionError } from './processor-task.ts';
 import { withIngestHeaders } from '../component/record-headers.ts';
 import { restoreStores } from './store-restorer.ts';
 import { TransactionalStore } from './transactional-store.ts';
@@ -34,7 +34,9 @@ export interface SourceHostOptions extends HostOptions {
 export class SourceHost {
   state: 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' = 'starting';
   private readonly health: ConnectorHealthTracker;
-  private producer!: Producer;
+  /** One transactional producer per batch in flight; lane 0 has the id `<app_id>.<label>.source`. */
+  private lanes: Producer[] = [];
+  private failures = 0;
   private source!: Source;
   private cursorStore!: TransactionalStore;
   private committedCursor: unknown;
@@ -51,10 +53,10 @@ export class SourceHost {
     this.health = new ConnectorHealthTracker(this.label, this.logger, options.metrics);
   }
 
-  private createProducer(): Producer {
+  private createProducer(lane: number): Producer {
     const { kafka, topology } = this.options;
     return kafka.producer({
-      transactionalId: `${topology.runtime.appId}.${this.label}.source`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000,
+      transactionalId: `${topology.runtime.appId}.${this.label}.source${lane === 0 ? '' : `.${lane}`}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000,
     });
   }
 
@@ -70,12 +72,20 @@ export class SourceHost {
     this.progress = new ProgressGuard(this.label, this.logger, this.options.metrics, (stalled, detail) => {
       this.health.set(stalled ? 'degraded' : 'up', stalled ? detail : undefined);
     });
-    this.producer = this.createProducer();
-    await this.producer.connect(); // fences an older process running this source
+    this.lanes = [this.createProducer(0)];
+    // kafkajs sends InitProducerId at the first transaction, not on connect: the restore's marker
+    // transaction below fences an older process running this source before the cursor is read.
+    await this.lanes[0]?.connect();
     this.cursorStore = new TransactionalStore('cursor', SOURCE_OFFSETS_TOPIC, new MemoryStoreBackend(), undefined);
-    await restoreStores({ kafka, producer: this.producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
+    await restoreStores({ kafka, producer: this.lanes[0] as Producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
     this.committedCursor = this.cursorStore.get(this.label);
     this.source = definition.create(declaration.config as never);
+    // More lanes for a source that commits several batches at once (each is fenced on its first transaction).
+    for (let lane = 1; lane < Math.max(1, Math.floor(this.source.batchesInFlight ?? 1)); lane++) {
+      const producer = this.createProducer(lane);
+      await producer.connect();
+      this.lanes.push(producer);
+    }
     const context: SourceContext = {
       label: this.label,
       logger: this.logger,
@@ -93,9 +103,20 @@ export class SourceHost {
     this.loop = this.run();
   }
 
+  /**
+   * Produces batches and commits each on a free lane: one at a time for most sources; up to
+   * `batchesInFlight` at once for a source that declares it (a webhook: each delivery's answer waits
+   * for its own transaction only). A batch that moves the cursor is always committed alone, after
+   * every batch before it.
+   */
   private async run(): Promise<void> {
-    let failures = 0;
-    while (!this.abort.signal.aborted) {
+    const free = this.lanes.map((_, lane) => lane);
+    const inFlight = new Set<Promise<void>>();
+    while (!this.abort.signal.aborted && this.state !== 'failed') {
+      if (free.length === 0) {
+        await Promise.race(inFlight);
+        continue;
+      }
       let batch: SourceBatch | undefined;
       try {
         batch = await this.source.produce();
@@ -103,50 +124,83 @@ export class SourceHost {
         if (this.abort.signal.aborted) break;
         this.logger.warn({ err: errorMessage(error), code: errorCode(error) }, 'source produce failed');
         this.options.metrics.recordRetry(this.label, 'produce');
-        await sleep(backoffDelay(Math.min(failures++, 8), DEFAULT_RETRY_POLICY));
+        await sleep(backoffDelay(Math.min(this.failures++, 8), DEFAULT_RETRY_POLICY));
         continue;
       }
       if (!batch) continue;
-      let outcome: SourceBatchOutcome;
-      try {
-        outcome = await this.commit(batch);
-      } catch (error) {
-        this.options.metrics.recordTransaction(this.label, 'aborted');
-        this.progress.failed(batchPosition(batch), error);
-        await this.source.fail(batch, error, this.committedCursor).catch((failError: unknown) => {
-          this.logger.error({ err: errorMessage(failError) }, 'source could not handle a failed batch');
-        });
-        if (isFencingError(error)) {
-          this.state = 'failed';
-          this.logger.error({ err: errorMessage(error) }, 'another process now runs this source; stopping it here');
-          this.options.onFatal(new Error(`source ${this.label} was fenced by another process`));
-          return;
-        }
-        this.logger.warn({ err: errorMessage(error), code: errorCode(error), retriable: isRetriable(error) }, 'source batch not committed');
-        this.options.metrics.recordRetry(this.label, 'commit');
-        // A failed transaction leaves kafkajs's sequence numbers behind: start the next one on a fresh producer.
-        await this.replaceProducer();
-        await sleep(backoffDelay(Math.min(failures++, 8), DEFAULT_RETRY_POLICY));
-        continue;
-      }
-      failures = 0;
-      this.progress.succeeded();
-      await this.source.acknowledge(batch, outcome).catch((error: unknown) => {
-        this.logger.error({ err: errorMessage(error) }, 'source could not acknowledge a committed batch');
+      const moves = batch.cursor !== undefined;
+      if (moves) await Promise.allSettled(inFlight);
+      const lane = free.shift() as number;
+      const work: Promise<void> = this.commitAndSettle(batch, lane).finally(() => {
+        free.push(lane);
+        inFlight.delete(work);
       });
+      inFlight.add(work);
+      if (moves || this.lanes.length === 1) await work;
+    }
+    await Promise.allSettled(inFlight);
+  }
+
+  /** Commits one batch on one lane, then acknowledges it — or fails it, with a fresh producer for the lane. */
+  private async commitAndSettle(batch: SourceBatch, lane: number): Promise<void> {
+    let outcome: SourceBatchOutcome;
+    try {
+      outcome = await this.commit(batch, lane);
+    } catch (error) {
+      this.options.metrics.recordTransaction(this.label, 'aborted');
+      this.progress.failed(batchPosition(batch), error);
+      if (isCommitOutcomeUnknown(error)) await this.rereadCursor(lane);
+      await this.source.fail(batch, error, this.committedCursor).catch((failError: unknown) => {
+        this.logger.error({ err: errorMessage(failError) }, 'source could not handle a failed batch');
+      });
+      if (isFencingError(error)) {
+        if (this.state === 'failed') return;
+        this.state = 'failed';
+        this.logger.error({ err: errorMessage(error) }, 'another process now runs this source; stopping it here');
+        this.options.onFatal(new Error(`source ${this.label} was fenced by another process`));
+        return;
+      }
+      this.logger.warn({ err: errorMessage(error), code: errorCode(error), retriable: isRetriable(error) }, 'source batch not committed');
+      this.options.metrics.recordRetry(this.label, 'commit');
+      // A failed transaction leaves kafkajs's sequence numbers behind: start the next one on a fresh producer.
+      if (!isCommitOutcomeUnknown(error)) await this.replaceProducer(lane);
+      await sleep(backoffDelay(Math.min(this.failures++, 8), DEFAULT_RETRY_POLICY));
+      return;
+    }
+    this.failures = 0;
+    this.progress.succeeded();
+    await this.source.acknowledge(batch, outcome).catch((error: unknown) => {
+      this.logger.error({ err: errorMessage(error) }, 'source could not acknowledge a committed batch');
+    });
+  }
+
+  /**
+   * After a commit whose outcome is unknown: a fresh producer (its first transaction fences the old
+   * one and settles what it left open), then the cursor as Kafka holds it — so a batch that was
+   * committed after all is not produced again, and one that was not is.
+   */
+  private async rereadCursor(lane: number): Promise<void> {
+    try {
+      await this.replaceProducer(lane);
+      await restoreStores({ kafka: this.options.kafka, producer: this.lanes[lane] as Producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
+      this.committedCursor = this.cursorStore.get(this.label);
+      this.logger.warn({ code: 'LL_COMMIT_OUTCOME_UNKNOWN', cursor: this.committedCursor === undefined ? 'none' : 'restored' }, 'commit outcome unknown; cursor read again from Kafka');
+    } catch (error) {
+      // Kafka unreachable: the cursor in memory is the older one, so the batch is produced again (at least once).
+      this.logger.warn({ err: errorMessage(error) }, 'could not read the cursor again after a commit of unknown outcome');
     }
   }
 
-  private async replaceProducer(): Promise<void> {
+  private async replaceProducer(lane: number): Promise<void> {
     try {
-      this.producer = await recreateProducer(this.producer, () => this.createProducer(), this.logger);
+      this.lanes[lane] = await recreateProducer(this.lanes[lane] as Producer, () => this.createProducer(lane), this.logger);
     } catch (error) {
       // Kafka is down: the next attempt connects (kafkajs connects a disconnected producer on use).
       this.logger.warn({ err: errorMessage(error) }, 'could not recreate the source producer yet');
     }
   }
 
-  private async commit(batch: SourceBatch): Promise<SourceBatchOutcome> {
+  private async commit(batch: SourceBatch, lane: number): Promise<SourceBatchOutcome> {
     const { serde, declaration, metrics } = this.options;
     const deadLettered: SourceRecordFailure[] = [];
     const deadLetter = (index: number, error: unknown, message: ReturnType<typeof sourceDeadLetterMessage>): void => {
@@ -200,18 +254,24 @@ export class SourceHost {
     if (topicMessages.length === 0) return { deadLettered };
     try {
       await retry(async () => {
-        const transaction = await this.producer.transaction();
+        const transaction = await (this.lanes[lane] as Producer).transaction();
+        let ending = false;
         try {
           await sendBounded(transaction, topicMessages, this.limits);
           maybeCrashBeforeCommit();
+          ending = true;
           await transaction.commit();
+          maybeLoseCommitAnswer();
         } catch (error) {
+          // EndTxn was sent: the batch may be in Kafka. Sending it again in a new transaction could
+          // write it twice; the host re-reads the committed cursor instead (run()).
+          if (ending) throw commitOutcomeUnknown(`source ${this.label}`, error);
           await transaction.abort().catch(() => undefined);
           throw error;
         }
       }, {
         retries: 6, initialDelayMs: 50, maxDelayMs: 2000, operation: `${this.label} source transaction`,
-        shouldRetry: isTransientTransactionError, onRetry: () => metrics.recordRetry(this.label, 'transaction'),
+        shouldRetry: (error) => !isCommitOutcomeUnknown(error) && isTransientTransactionError(error), onRetry: () => metrics.recordRetry(this.label, 'transaction'),
       });
     } catch (error) {
       this.cursorStore.abortTransaction();
@@ -236,7 +296,7 @@ export class SourceHost {
     this.abort.abort();
     await this.loop?.catch(() => undefined);
     await this.source?.close().catch(() => undefined);
-    await this.producer?.disconnect().catch(() => undefined);
+    for (const producer of this.lanes) await producer.disconnect().catch(() => undefined);
     this.state = 'stopped';
     this.options.metrics.setUp(this.label, false);
     this.logger.info('source stopped');

@@ -184,6 +184,7 @@ function buildTopology(file: TopologyFile, checked: CheckedParts, absoluteFile: 
       url: registry.url,
       ...(registry.username ? { username: registry.username } : {}),
       ...(registry.password ? { password: registry.password } : {}),
+      ...(registry.ca_file ? { caFile: resolvePath(baseDir, registry.ca_file) } : {}),
     },
     connections: checked.connections,
     runtime: {

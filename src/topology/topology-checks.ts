@@ -159,6 +159,7 @@ function checkConnections(file: Record<string, unknown>, context: CheckContext):
   }
   const registry = isRecord(connections.registry) ? connections.registry : {};
   checkHttpUrl(registry.url, ['connections', 'registry', 'url'], context);
+  checkFileExists(registry.ca_file, ['connections', 'registry', 'ca_file'], context);
   return checkComponentConnections(connections, context);
 }
 
@@ -185,11 +186,23 @@ function checkComponentConnections(connections: Record<string, unknown>, context
       context.problems.push(...problems);
       if (problems.length > 0) continue;
       for (const problem of kind.check?.(withDefaults as never) ?? []) report(context, [...path, problem.key], problem.message);
+      // Every `*_file` of a connection (e.g. odoo's ca_file) is a path relative to topology.yaml; empty means none.
+      for (const [key, value] of Object.entries(withDefaults)) {
+        if (!key.endsWith('_file') || typeof value !== 'string') continue;
+        if (!value) { delete withDefaults[key]; continue; }
+        checkFileExists(value, [...path, key], context);
+        withDefaults[key] = resolvePath(context.baseDir, value);
+      }
       entries[name] = withDefaults;
     }
     checked[kindName] = entries;
   }
   return checked;
+}
+
+/** A `*_file` path of a connection (relative to topology.yaml; empty means none) must name an existing file. */
+function checkFileExists(value: unknown, path: PathSegment[], context: CheckContext): void {
+  if (typeof value === 'string' && value && !existsSync(resolvePath(context.baseDir, value))) report(context, path, `file ${value} does not exist`);
 }
 
 function checkHttpUrl(value: unknown, path: PathSegment[], context: CheckContext): void {

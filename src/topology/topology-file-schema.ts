@@ -50,6 +50,7 @@ const RegistryConnection = Type.Object({
   url: NonEmptyString('Base URL of a Confluent-compatible schema registry API.'),
   username: Type.Optional(Type.String({ description: 'Basic auth user of the registry.' })),
   password: Type.Optional(Type.String({ description: 'A ${ENV} or ${file:…} reference.' })),
+  ca_file: Type.Optional(Type.String({ description: 'PEM file of a private CA to trust for an https:// url, besides the system\'s; relative to topology.yaml. Empty means none (e.g. "${LIFELINE_REGISTRY_CA_FILE:-}").' })),
 }, { additionalProperties: false, description: 'The schema registry (Confluent-compatible API).' });
 
 /** Connection names under a component-declared kind (`connections.odoo.main`); each is checked by the kind's own schema. */

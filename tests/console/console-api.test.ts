@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import { parse } from 'yaml';
 import { deadLetterTopic } from '../../src/topology/model.ts';
 import { DEAD_LETTER_PATIENT, PATIENT_IDS, startConsoleFixture, type ConsoleFixture } from './console-fixture.ts';
 
@@ -126,7 +127,7 @@ test('trace follows a charge across topics in time order, PHI masked', { timeout
 });
 
 test('topics and schemas: the catalogue marks PHI fields; the message viewer decodes, masks and filters, and refuses to search by a PHI field', { timeout: 60_000 }, async () => {
-  const topics = await request<{ topics: Array<{ name: string; classification: string; phiFields: string[]; fields: Array<{ path: string; phi: boolean }>; writtenBy: string[]; messages: string | null }> }>('GET', '/api/topics', { headers: fixture.as('viola') });
+  const topics = await request<{ topics: Array<{ name: string; classification: string; phiFields: string[]; fields: Array<{ path: string; phi: boolean }>; writtenBy: string[]; messages: string | null; registry: unknown }> }>('GET', '/api/topics', { headers: fixture.as('viola') });
   assert.equal(topics.status, 200, topics.text);
   const received = topics.body.topics.find((topic) => topic.name === fixture.received);
   assert.equal(received?.classification, 'phi');
@@ -134,6 +135,8 @@ test('topics and schemas: the catalogue marks PHI fields; the message viewer dec
   assert.equal(received?.fields.find((field) => field.path === 'patient_id')?.phi, true);
   assert.equal(received?.fields.find((field) => field.path === 'entity_key')?.phi, false);
   assert.deepEqual(received?.writtenBy, [fixture.source]);
+  // From the registry's Confluent API: Lifeline registers each subject with BACKWARD; this run's subject has one version.
+  assert.deepEqual(received?.registry, { subject: `${fixture.received}-value`, registered: true, compatibility: 'BACKWARD', compatibilitySource: 'subject', versions: 1, latestVersion: 1 });
 
   const all = await request<{ records: Array<{ key: string; value: { patient_id: string } }> }>('GET', `/api/topics/${fixture.deduplicated}/messages`, { headers: fixture.as('viola') });
   assert.equal(all.status, 200, all.text);
@@ -148,6 +151,44 @@ test('topics and schemas: the catalogue marks PHI fields; the message viewer dec
   const byPhi = await request('GET', `/api/topics/${fixture.deduplicated}/messages?field=patient_id&value=${PATIENT_IDS[0]}`, { headers: fixture.as('viola') });
   assert.equal(byPhi.status, 400, 'searching by a PHI value would tell whether the patient is there');
   assert.equal((await request('GET', '/api/topics/not.a.topic.v1/messages', { headers: fixture.as('viola') })).status, 400);
+});
+
+test('the message viewer reveals one PHI field of one message to an admin, audited with topic, partition, offset and field; the other fields stay masked', { timeout: 60_000 }, async () => {
+  const all = await request<{ records: Array<{ partition: number; offset: string; key: string; value: { patient_id: string; refs: { account_ref: string | null } } }> }>('GET', `/api/topics/${fixture.deduplicated}/messages`, { headers: fixture.as('adam') });
+  assert.equal(all.status, 200, all.text);
+  const target = all.body.records[0];
+  assert.ok(target);
+  assert.equal(target.value.patient_id, '[PHI]', 'masked for an admin too until revealed');
+  const body = { partition: target.partition, offset: target.offset, field: 'patient_id', reason: 'billing dispute INC-4711' };
+  const path = `/api/topics/${fixture.deduplicated}/reveal`;
+  for (const identity of ['viola', 'otto', 'april'] as const) {
+    const refused = await request('POST', path, { headers: fixture.as(identity), body });
+    assert.equal(refused.status, 403, `${identity} may not reveal: ${refused.text}`);
+    assertNoPhi(refused.text, `the refusal to ${identity}`);
+  }
+  const notPhi = await request('POST', path, { headers: fixture.as('adam'), body: { ...body, field: 'entity_key' } });
+  assert.equal(notPhi.status, 400, 'only a PHI field is revealed (the rest is shown already)');
+
+  const revealed = await request<{ field: string; revealed: string[]; key: string; value: { patient_id: string; entity_key: string; refs: { account_ref: string | null; visit_ref: string | null } } }>('POST', path, { headers: fixture.as('adam'), body });
+  assert.equal(revealed.status, 200, revealed.text);
+  assert.ok(PATIENT_IDS.includes(revealed.body.value.patient_id), `the patient id is shown: ${revealed.text}`);
+  assert.equal(revealed.body.key, target.key);
+  assert.deepEqual(revealed.body.revealed, ['patient_id']);
+  assert.equal(revealed.body.value.refs.account_ref, '[PHI]', 'another PHI field of the same message stays masked');
+  assert.equal(revealed.body.value.entity_key, target.key, 'fields that are not PHI are shown as always');
+  const others = PATIENT_IDS.filter((mrn) => mrn !== revealed.body.value.patient_id);
+  for (const mrn of others) assert.ok(!revealed.text.includes(mrn), 'no other message is revealed');
+
+  const audit = await request<{ entries: Array<{ who: string; action: string; result: string; reason: string; target: string; parameters: string }> }>('GET', '/api/audit?action=record.reveal', { headers: fixture.as('viola') });
+  const position = `${fixture.deduplicated}/${target.partition}@${target.offset}`;
+  const trail = audit.body.entries.filter((entry) => entry.target === position).reverse();
+  // The attempt on a field that is not PHI is audited too (started, failed), then the reveal (started, succeeded).
+  assert.deepEqual(trail.filter((entry) => entry.who === 'adam').map((entry) => entry.result), ['started', 'failed', 'started', 'succeeded'], `audited before and after: ${audit.text}`);
+  const started = trail.filter((entry) => entry.who === 'adam' && entry.result === 'started')[1];
+  assert.equal(started?.reason, 'billing dispute INC-4711');
+  assert.deepEqual(JSON.parse(started?.parameters ?? '{}'), { topic: fixture.deduplicated, partition: target.partition, offset: target.offset, field: 'patient_id', via: 'console' });
+  for (const identity of ['viola', 'otto', 'april']) assert.ok(trail.some((entry) => entry.who === identity && entry.result === 'refused'), `${identity}'s refusal is audited`);
+  assertNoPhi(audit.text, 'the audit trail');
 });
 
 test('the SLA board buckets open transactions by age and lists the warned and the breached', { timeout: 60_000 }, async () => {
@@ -277,6 +318,20 @@ test('the API is described by a generated OpenAPI document; the page is served f
     assert.ok(page.status === 200 || page.status === 503, `${path}: ${page.status}`);
     assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
   }
+});
+
+test('the console serves the Prometheus rules and Grafana dashboard generated from its topology', { timeout: 30_000 }, async () => {
+  assert.equal((await request('GET', '/api/observe/rules')).status, 401);
+  const rules = await request('GET', '/api/observe/rules', { headers: fixture.as('viola') });
+  assert.equal(rules.status, 200);
+  assert.match(rules.headers.get('content-type') ?? '', /yaml/);
+  const parsed = parse(rules.text) as { groups: Array<{ name: string; rules: Array<{ alert: string; expr: string }> }> };
+  assert.equal(parsed.groups[0]?.name, `lifeline-${fixture.appId}`);
+  assert.ok(parsed.groups[0]?.rules.some((rule) => rule.alert === 'LifelineDeadLetters' && rule.expr.includes(fixture.dedup)));
+  const board = await request<{ title: string; panels: unknown[] }>('GET', '/api/observe/dashboard', { headers: fixture.as('viola') });
+  assert.equal(board.status, 200);
+  assert.equal(board.body.title, `Lifeline ${fixture.appId}`);
+  assert.ok(board.body.panels.length > 0);
 });
 
 test('lifeline run --console-port embeds the same console in the runtime process', { timeout: 30_000 }, async () => {

@@ -38,7 +38,7 @@ after(async () => {
   await fixture?.close();
 });
 
-async function logIn(page: Page, identity: 'viola' | 'otto' | 'april', path: string): Promise<void> {
+async function logIn(page: Page, identity: 'viola' | 'otto' | 'april' | 'adam', path: string): Promise<void> {
   await page.goto(`${fixture.console.url}${path}`);
   await page.getByTestId('login-identity').fill(identity);
   await page.getByTestId('login-token').fill(fixture.as(identity)['x-lifeline-token'] as string);
@@ -131,4 +131,34 @@ test('an operator dry-runs and plans a replay; an approver approves it in anothe
   assert.match(await approverPage.getByTestId('plan-message').textContent() ?? '', new RegExp(`${id}: executed .*replayed 1`));
   await approverPage.screenshot({ path: join(SCREENSHOTS, 'replay-approved.png'), fullPage: true });
   await approver.close();
+});
+
+test('the catalogue shows each subject\'s compatibility and versions; an admin reveals one PHI field of one message, a viewer cannot', { timeout: 120_000 }, async () => {
+  const viewer = await browser.newContext();
+  const viewerPage = await viewer.newPage();
+  await logIn(viewerPage, 'viola', '/topics');
+  const row = viewerPage.getByTestId('topics').locator('tr', { hasText: fixture.deduplicated });
+  await row.getByTestId('compatibility').waitFor({ timeout: 30_000 });
+  assert.equal(await row.getByTestId('compatibility').textContent(), 'BACKWARD');
+  assert.equal(await row.getByTestId('versions').textContent(), '1');
+  await viewerPage.goto(`${fixture.console.url}/topics/${fixture.deduplicated}`);
+  await viewerPage.getByTestId('message-value').first().waitFor();
+  assert.equal(await viewerPage.getByTestId('reveal-patient_id').count(), 0, 'a viewer sees no reveal button');
+  await viewer.close();
+
+  const admin = await browser.newContext();
+  const page = await admin.newPage();
+  page.on('dialog', (dialog) => void dialog.accept('patient asked for a copy of the bill'));
+  await logIn(page, 'adam', `/topics/${fixture.deduplicated}`);
+  await page.getByTestId('message-value').first().waitFor();
+  assert.match(await page.getByTestId('message-value').first().textContent() ?? '', /"patient_id": "\[PHI\]"/);
+  await page.getByTestId('reveal-patient_id').first().click();
+  await page.getByTestId('revealed-field').waitFor();
+  const values = await page.getByTestId('message-value').allTextContents();
+  const revealed = values.filter((text) => PATIENT_IDS.some((mrn) => text.includes(mrn)));
+  assert.equal(revealed.length, 1, 'one message revealed');
+  assert.match(revealed[0] ?? '', /"account_ref": "\[PHI\]"/, 'its other PHI fields stay masked');
+  assert.equal(values.filter((text) => text.includes('"patient_id": "[PHI]"')).length, values.length - 1, 'the other messages stay masked');
+  await page.screenshot({ path: join(SCREENSHOTS, 'message-field-revealed.png'), fullPage: true });
+  await admin.close();
 });

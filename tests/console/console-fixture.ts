@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import pino from 'pino';
-import { OpsSession } from '../../src/cli/ops-session.ts';
+import { openOpsSession } from '../../src/cli/ops-session.ts';
 import { startConsole, type RunningConsole } from '../../src/console/console-server.ts';
+import type { IncidentSettings } from '../../src/console/incident-watcher.ts';
 import { loadContract } from '../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../src/kafka/topic-admin.ts';
 import type { AvroSerde } from '../../src/kafka/avro-serde.ts';
@@ -41,6 +42,8 @@ export interface ConsoleFixture {
   readonly serde: AvroSerde;
   /** Entity keys of the charges that flowed through. */
   readonly entityKeys: string[];
+  /** Sends charges without an idempotency key (the dedup dead-letters each), each with this patient id. */
+  sendUnkeyedCharges(patientIds: readonly string[]): Promise<void>;
   /** Headers to call the API as an identity (scripts' way in). */
   as(identity: 'viola' | 'otto' | 'olga' | 'april' | 'adam'): Record<string, string>;
   close(): Promise<void>;
@@ -54,7 +57,7 @@ async function until(what: string, condition: () => Promise<boolean> | boolean, 
   }
 }
 
-export async function startConsoleFixture(): Promise<ConsoleFixture> {
+export async function startConsoleFixture(options: { incidents?: Partial<IncidentSettings> | false } = {}): Promise<ConsoleFixture> {
   const cleanups: Array<() => Promise<void>> = [];
   const received = uniqueTopic('partner', 'lab_charge', 'received');
   const deduplicated = received.replace('.received.v1', '.deduplicated.v1');
@@ -97,7 +100,7 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   const serde = await registeredSerde();
 
   // The runtime embeds a console of its own too (lifeline run --console-port).
-  const lifeline = new LifelineProcess(written.file, ['--console-port', '0'], { LIFELINE_OPERATORS_FILE: operators.file }).start();
+  const lifeline = new LifelineProcess(written.file, ['--console-port', '0'], { LIFELINE_OPERATORS_FILE: operators.file, LIFELINE_INCIDENTS: 'off' }).start();
   cleanups.push(() => lifeline.kill());
   await lifeline.waitForLine(/lifeline running/, 120_000);
   const embeddedUrl = /lifeline console at (http:\/\/[^"\s]+)/.exec(await lifeline.waitForLine(/lifeline console at http/, 60_000))?.[1] as string;
@@ -138,9 +141,9 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   await producer.send({ topic: slaTopic, acks: -1, messages: await Promise.all(events.map(async (event) => ({ key: `${event.flow}:${event.transaction_key}`, value: await serde.encode(slaTopic, event) }))) });
 
   process.env.LIFELINE_OPERATORS_FILE = operators.file;
-  const session = new OpsSession({ topology: written.file }, 'console');
+  const session = openOpsSession({ topology: written.file }, 'console');
   cleanups.push(() => session.close());
-  const running = await startConsole({ session, logger: pino({ level: 'warn' }), port: 0 });
+  const running = await startConsole({ session, logger: pino({ level: 'warn' }), port: 0, ...(options.incidents !== undefined ? { incidents: options.incidents } : {}) });
   cleanups.push(() => running.close());
 
   const tokenOf = (identity: 'viola' | 'otto' | 'olga' | 'april' | 'adam'): Record<string, string> => {
@@ -150,6 +153,15 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   return {
     file: written.file, appId: written.appId, embeddedUrl, received, deduplicated, slaTopic, source, dedup, operators, console: running, kafka, admin, serde, entityKeys,
     as: tokenOf,
+    async sendUnkeyedCharges(patientIds) {
+      await producer.send({
+        topic: received, acks: -1,
+        messages: await Promise.all(patientIds.map(async (patientId, index) => {
+          const key = `clinic|charge|NOKEY-${Date.now()}-${index}`;
+          return { key, value: await serde.encode(received, { ...template, patient_id: patientId, entity_key: key, idempotency_key: key }) };
+        })),
+      });
+    },
     async close() {
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     },

@@ -13,7 +13,7 @@ import { keyPerPartition } from '../../testing/sentinel.ts';
 
 interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
 interface AuditLine { who: string; action: string; target: string; result: string; parameters: Record<string, unknown>; detail: string }
-interface ResetJson { partitions: Array<{ topic: string; partition: number; current: string | null; target: string; toReprocess: string }> }
+interface ResetJson { partitions: Array<{ topic: string; partition: number; current: string | null; target: string; toReprocess: string; records?: string; recordsExact?: boolean }> }
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -110,6 +110,8 @@ test('a running group is reset to a timestamp without stopping lifeline run; Kaf
   assert.equal(dryRun.code, 0, dryRun.stderr);
   const planned = JSON.parse(dryRun.stdout) as ResetJson;
   assert.equal(planned.partitions.reduce((sum, row) => sum + Number(row.toReprocess), 0) >= BATCH_B, true, 'the window holds batch B (plus transaction markers)');
+  assert.ok(planned.partitions.every((row) => row.recordsExact === true), 'the dry run counted records, not offsets');
+  assert.equal(planned.partitions.reduce((sum, row) => sum + Number(row.records), 0), BATCH_B, 'the records to reprocess are exactly batch B');
 
   // 1. Pause the running group (the runtime leaves it), reset it, and compare with Kafka's own tool while it is empty.
   const paused = await runLifeline(['groups', 'pause', counterGroup, '--for', '5m', '--reason', 'inspect before replay', ...topology], { env: operators.as('otto') });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -376,4 +376,60 @@ test('sla: a runtime stopped with transactions open hands them to the next one t
   assert.equal(metricValue(metrics, 'lifeline_sla_breaches_total', labels), open.length);
   assert.equal(metricValue(metrics, 'lifeline_sla_open_transactions', labels), open.length - ended.length);
   await second.stop();
+});
+
+test('sla: a task fenced while only its timer runs is dropped and reopened from the changelog; each warning once', { timeout: 90_000 }, async () => {
+  const WARN_MS = 5000;
+  const topology = await writeSlaTopology({
+    store: 'lmdb',
+    inputs: (topics) => [topics.charges, topics.invoices],
+    config: (topics) => ({
+      check_interval: '200ms',
+      flows: {
+        charge_to_invoice: {
+          start: { topic: topics.charges, key_path: 'charge_id', time_path: 'received_at' },
+          end: { topic: topics.invoices, key_path: 'charge_id' },
+          warn_after: `${WARN_MS}ms`, breach_after: '10m',
+        },
+      },
+    }),
+  });
+  const flow = 'charge_to_invoice';
+  const runtime = await startRuntime(topology);
+  const { topics } = topology;
+  const kafka = await testKafka();
+  const serde = await registeredSerde();
+  const collector = await new TopicCollector<SlaEvent>(kafka, topics.events, serde).start();
+  cleanups.push(() => collector.stop());
+  const producer = kafka.producer();
+  await producer.connect();
+  cleanups.push(() => producer.disconnect());
+  const send = sender(producer, serde);
+  const countOf = (type: SlaEventType): number => collector.records.filter(({ value }) => value.event_type === type).length;
+
+  // One open transaction on each partition of the by-transaction repartition: every task has a warning due.
+  const open = keyPerPartition('fenced', PARTITIONS);
+  await send(topics.charges, open.map((id) => charge(id)));
+  await waitUntil(() => countOf('started') === open.length, 20_000, 'the starts');
+  // A newer owner appears for every partition (InitProducerId with the tasks' transactional ids): the
+  // next transaction of each task, its timer's warning, is refused as fenced.
+  const appId = /^app_id: (\S+)$/m.exec(readFileSync(topology.file, 'utf8'))?.[1] as string;
+  const fencers = [];
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    const fencer = kafka.producer({ transactionalId: `${appId}.${topology.label}.${partition}`, idempotent: true, maxInFlightRequests: 1 });
+    await fencer.connect();
+    await (await fencer.transaction()).abort(); // kafkajs sends InitProducerId at the first transaction, not on connect
+    fencers.push(fencer);
+  }
+  assert.equal(countOf('warning'), 0, 'fenced before any warning was due (the test needs the timer to meet the fence)');
+  // A task that kept its fenced producer would fail every tick and never warn; dropped and reopened, it warns once.
+  await waitUntil(() => countOf('warning') === open.length, 40_000, 'the warnings from the reopened tasks');
+  for (const fencer of fencers) await fencer.disconnect();
+  await send(topics.invoices, open.map((id) => invoiceStep(id, 'posted')));
+  await waitUntil(() => countOf('completed') === open.length, 20_000, 'the completions');
+  await sendSentinels(send, topics, collector);
+  const events = collector.records.map((record) => record.value).filter((event) => !isSentinel(event));
+  assertNoRepeats(events);
+  for (const id of open) assert.deepEqual(typesOf(events, flow, id), ['started', 'warning', 'completed'], id);
+  await runtime.stop();
 });

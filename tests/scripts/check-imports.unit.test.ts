@@ -42,3 +42,16 @@ test('the check finds arrows from the core into connectors, processors or dev, a
     'src/topology/load-topology.ts imports dev/infra/settings.ts',
   ]);
 });
+
+test('the console, src/ops and src/observe never import the CLI (the console acts through src/ops)', () => {
+  const result = checkImports(graphOf({
+    'src/console/console-server.ts': ['src/cli/replay-commands.ts', 'src/ops/replay-workflow.ts'],
+    'src/ops/replay-workflow.ts': ['src/cli/ops-session.ts'],
+    'src/cli/replay-commands.ts': ['src/ops/replay-workflow.ts'],
+    'src/cli/ops-session.ts': [],
+  }));
+  assert.deepEqual(result.arrows.sort(), [
+    'src/console/console-server.ts imports src/cli/replay-commands.ts',
+    'src/ops/replay-workflow.ts imports src/cli/ops-session.ts',
+  ]);
+});

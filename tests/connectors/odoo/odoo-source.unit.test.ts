@@ -107,7 +107,8 @@ test('a long transaction that commits rows older than the cursor is still read (
   const [slowId, fastId] = await odoo.search('res.partner', [['ref', 'in', ['RX-CVS-SP', 'RX-OPTUM-HD']]], { order: 'id asc' });
   assert.ok(slowId && fastId);
 
-  simulator.control.setSlow(2500, 'writes');
+  // Held long enough that the quick write and a drain finish first even on a loaded machine.
+  simulator.control.setSlow(10_000, 'writes');
   const slowWrite = odoo.write('res.partner', [slowId], { email: 'long-transaction@cvs.example' });
   await sleep(1200);
   simulator.control.setSlow(0);

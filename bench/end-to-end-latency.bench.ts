@@ -1,0 +1,124 @@
+// End-to-end latency at a steady partner rate (`npm run bench -- latency`): signed HL7 charge webhooks
+// (with the golden path's supply deliveries and pharmacy files around them) at BENCH_LATENCY_RATE
+// events/s (default 200) for BENCH_LATENCY_SECONDS (default 40) through topology.yaml's pipeline —
+// webhook → received → dedup → enrich → odoo_sink → Odoo simulator, every hop exactly-once — timed
+// from the moment a charge's request is sent to the moment the sink wrote its bill (`written_at`).
+// Baseline in the same run: raw kafkajs passing records through the same number of Kafka hops
+// (produce → 3 consume-and-produce hops → consume, at-least-once, no processing), at the same rate.
+// The first 10 s of each are warm-up and not counted.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { planTraffic } from '../dev/demo/partner-traffic.ts';
+import { sendTraffic } from '../dev/demo/traffic-sender.ts';
+import { startOdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
+import { ensureTopics } from '../src/kafka/topic-admin.ts';
+import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
+import { testKafka, uniqueName, uniqueTopic } from '../testing/harness.ts';
+import { LifelineProcess, TopicCollector, registeredSerde } from '../testing/runtime-fixture.ts';
+
+const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
+const SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 40);
+const WARM_UP_MS = 10_000;
+const HOPS = 3;
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+async function rawBaseline(): Promise<number[]> {
+  const kafka = await testKafka(uniqueName('bench-latency-raw'));
+  const admin = kafka.admin();
+  await admin.connect();
+  const topics = Array.from({ length: HOPS + 1 }, () => uniqueTopic('bench', 'latency', 'hop'));
+  await ensureTopics(admin, topics.map((name) => ({ name, partitions: 3 })));
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const consumers = [];
+  for (let hop = 0; hop < HOPS; hop++) {
+    const consumer = kafka.consumer({ groupId: uniqueName('bench-latency-hop') });
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics[hop] as string, fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        await producer.send({ topic: topics[hop + 1] as string, messages: batch.messages.map((message) => ({ key: message.key, value: message.value })), acks: -1 });
+      },
+    });
+    consumers.push(consumer);
+  }
+  const latencies: number[] = [];
+  const last = kafka.consumer({ groupId: uniqueName('bench-latency-end') });
+  await last.connect();
+  await last.subscribe({ topic: topics[HOPS] as string, fromBeginning: true });
+  const started = Date.now();
+  await last.run({
+    eachMessage: async ({ message }) => {
+      const sentAt = Number(message.value?.toString());
+      if (sentAt - started >= WARM_UP_MS) latencies.push(Date.now() - sentAt);
+    },
+  });
+  await sleep(3_000); // every group joined before the clock starts
+  const begin = Date.now();
+  for (let sent = 0; sent < RATE * SECONDS;) {
+    const due = Math.min(RATE * SECONDS, Math.floor(((Date.now() - begin) / 1000) * RATE));
+    if (due > sent) {
+      const now = Date.now();
+      await producer.send({ topic: topics[0] as string, messages: Array.from({ length: due - sent }, (_, index) => ({ key: `k${sent + index}`, value: String(now) })), acks: -1 });
+      sent = due;
+    }
+    await sleep(5);
+  }
+  await sleep(5_000);
+  for (const consumer of [...consumers, last]) await consumer.disconnect();
+  await producer.disconnect();
+  await admin.disconnect();
+  return latencies;
+}
+
+async function lifelineLatency(): Promise<{ latencies: number[]; accepted: number }> {
+  const simulator = await startOdooSimulator({ port: 0 });
+  const topology = await writeGoldenTopology({ simulator, warnAfter: '10m', breachAfter: '15m' });
+  const intake = new LifelineProcess(topology.file, ['--only', topology.intakeLabels.join(',')], topology.env).start();
+  const pipeline = new LifelineProcess(topology.file, ['--only', topology.pipelineLabels.join(',')], topology.env).start();
+  try {
+    const listening = await intake.waitForLine(/"msg":"webhook source listening"/, 120_000);
+    const webhookUrl = `http://127.0.0.1:${String((JSON.parse(listening) as { port: number }).port)}`;
+    await intake.waitForLine(/"msg":"lifeline running"/, 120_000);
+    await pipeline.waitForLine(/"msg":"lifeline running"/, 120_000);
+    const kafka = await testKafka();
+    const serde = await registeredSerde();
+    const results = await new TopicCollector<{ key: string; written_at: number }>(kafka, topology.topic('billing.vendor_bill.written.v1'), serde).start();
+    const products = await new TopicCollector(kafka, topology.topic('odoo.product.changed.v1'), serde).start();
+    while (products.records.length < 19) await sleep(200); // enrich has its reference tables
+    const plan = planTraffic({ events: RATE * SECONDS, duplicateRatio: 0, corrections: 0 });
+    const sentAt = new Map<string, number>();
+    const begin = Date.now();
+    const stats = await sendTraffic(plan.deliveries, {
+      webhookUrl, secrets: topology.secrets, inboxDir: topology.inboxDir, ratePerSecond: RATE,
+      beforeDelivery: (_index, delivery) => {
+        if (delivery.kind === 'webhook' && plan.expected.charges.has(delivery.entityKey)) sentAt.set(delivery.entityKey, Date.now());
+      },
+    });
+    const deadline = Date.now() + 300_000;
+    while (results.records.length < plan.expected.charges.size && Date.now() < deadline) await sleep(200);
+    const latencies = results.records.flatMap(({ value }) => {
+      const sent = sentAt.get(value.key);
+      return sent === undefined || sent - begin < WARM_UP_MS ? [] : [value.written_at - sent];
+    });
+    await results.stop();
+    await products.stop();
+    return { latencies, accepted: stats.accepted };
+  } finally {
+    await pipeline.kill('SIGTERM');
+    await intake.kill('SIGTERM');
+    await simulator.close();
+  }
+}
+
+const raw = (await rawBaseline()).sort((a, b) => a - b);
+const lifeline = await lifelineLatency();
+const sorted = lifeline.latencies.sort((a, b) => a - b);
+console.log(`\nend-to-end latency at ${RATE} events/s for ${SECONDS} s (first ${WARM_UP_MS / 1000} s not counted)\n`);
+console.log('| pipeline | records timed | p50 ms | p99 ms | max ms | goal |');
+console.log('| --- | ---: | ---: | ---: | ---: | --- |');
+console.log(`| raw kafkajs, ${HOPS} pass-through hops (ALO; baseline) | ${raw.length.toLocaleString('en')} | ${percentile(raw, 50)} | ${percentile(raw, 99)} | ${raw.at(-1)} | - |`);
+console.log(`| lifeline: webhook → dedup → enrich → odoo_sink → Odoo (EOS) | ${sorted.length.toLocaleString('en')} | ${percentile(sorted, 50)} | ${percentile(sorted, 99)} | ${sorted.at(-1)} | p99 ≤ 300 ms |`);
+process.exit(0);
