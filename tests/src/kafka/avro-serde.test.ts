@@ -4,6 +4,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { LifelineError } from '../../../src/errors.ts';
 import { compileContract } from '../../../src/kafka/avro-contract.ts';
 import { AvroSerde, subjectFor } from '../../../src/kafka/avro-serde.ts';
+import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
 import { createTestTopics, infra, testKafka, uniqueName } from '../../../testing/harness.ts';
 
 const chargeV1 = {
@@ -42,7 +43,8 @@ describe('AvroSerde against the real schema registry and broker', () => {
 
   test('a record survives produce and consume, and its wire schema id resolves in the registry', async () => {
     const topic = uniqueName('test.charge.received.v1');
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    // ensureTopics waits until the new topic's metadata is known (kafkajs's waitForLeaders can throw UNKNOWN_TOPIC_OR_PARTITION on a fresh broker).
+    await ensureTopics(admin, [{ name: topic, partitions: 1 }]);
     const id = await serde.register(topic, compileContract(chargeV1));
 
     const producer = kafka.producer();
