@@ -288,7 +288,7 @@ export function partnerRoutingWarnings(
     const listed = kinds.map((kind) => `${describeKind(partner.format, kind)} (output ${OUTPUT_OF_KIND[kind]})`).join('; ');
     const fate = source === 'webhook_source'
       ? 'such deliveries are answered 422 and quarantined (LL_PARTNER_TYPE_UNROUTED); map the output, or set unrouted: accept_and_drop if the partner sends everything'
-      : 'such records are rejected and quarantined at run time; map the output';
+      : 'a file holding such records is rejected at run time (moved to failed/, quarantined, LL_PARTNER_TYPE_UNROUTED); map the output';
     warnings.push({ path: ['partners', index, 'format'], message: `partner ${partner.name} can send ${listed}, which no output of this source maps: ${fate}` });
   });
   return warnings;

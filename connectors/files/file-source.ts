@@ -5,7 +5,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import { LifelineError, errorCode, errorMessage, isRetriable } from '../../src/errors.ts';
-import { defineSource, type Source, type SourceBatch, type SourceContext, type SourceRecord } from '../../src/component/component.ts';
+import { defineSource, type Source, type SourceBatch, type SourceBatchOutcome, type SourceContext, type SourceRecord } from '../../src/component/component.ts';
 import { DURATION_PATTERN, parseDuration } from '../../src/component/duration.ts';
 import { newTraceparent } from '../../src/component/record-headers.ts';
 import { OUTPUT_OF_KIND, PARTNER_FEED_OUTPUTS, errorLocation, type CanonicalRecord, type DeliveryContext } from '../formats/canonical.ts';
@@ -51,6 +51,10 @@ const partnerSchema = Type.Object({
     description: 'Suffix of a companion marker file the partner writes once a file is complete (e.g. ".done": `charges.csv` is taken only once `charges.csv.done` exists). The marker moves with its file.',
     examples: ['.done', '.ok'],
   })),
+  max_record_bytes: Type.Integer({
+    minimum: 1, default: 1_000_000,
+    description: 'Largest record one row, HL7 message or FHIR resource of this partner may become (its canonical JSON size, an upper bound of its Avro size); a file holding a larger one is rejected whole (failed/, quarantine, LL_FILE_RECORD_TOO_LARGE naming where, the size and the limit). The default stays under Kafka\'s default max.message.bytes.',
+  }),
   extensions: Type.Optional(Type.Array(Type.String({ pattern: '^\\.[A-Za-z0-9.]+$' }), {
     minItems: 1, description: 'File name endings taken (case-insensitive). Defaults: hl7v2 .hl7 .txt; fhir_r4 .json .ndjson; csv .csv .txt.',
   })),
@@ -313,6 +317,16 @@ class FileSource implements Source {
           });
           break;
         }
+        const size = recordBytes(item.record);
+        if (size > file.partner.config.max_record_bytes) {
+          problems.push({
+            code: 'LL_FILE_RECORD_TOO_LARGE',
+            message: `${item.position} becomes a ${item.record.kind} record of about ${size} bytes; partner ${file.partner.config.name} accepts ${file.partner.config.max_record_bytes} bytes a record at most (max_record_bytes)`,
+            location: item.position,
+          });
+          if (problems.length >= MAX_REPORTED_PROBLEMS) break;
+          continue;
+        }
         total++;
         if (kept && total <= limit && resumeFrom === 0) kept.push(item.record);
         else kept = undefined;
@@ -442,13 +456,19 @@ class FileSource implements Source {
     return batch;
   }
 
-  async acknowledge(batch: SourceBatch): Promise<void> {
+  async acknowledge(batch: SourceBatch, outcome?: SourceBatchOutcome): Promise<void> {
     if (batch.cursor !== undefined) this.cursor = batch.cursor as FileCursor;
     const action = this.actions.get(batch);
     this.actions.delete(batch);
     if (!action) return;
     this.context.setHealth('up');
     const partner = action.file.partner.config.name;
+    const deadLettered = outcome?.deadLettered ?? [];
+    if (deadLettered.length > 0) {
+      // Kept in the dead-letter topic (e.g. a record larger than its topic accepts): said here, so the file's fate is not read as whole.
+      this.logger.warn({ partner, file: action.file.name, dead_lettered: deadLettered.length, codes: [...new Set(deadLettered.map((failure) => failure.code))] },
+        'records of a file were dead-lettered; replay them with lifeline dlq replay once the cause is fixed');
+    }
     const seconds = Math.max(0, (Date.now() - action.file.mtimeMs) / 1000);
     if (action.kind === 'part') {
       for (const [kind, count] of action.counts) this.metrics.recordsAccepted(partner, kind, count);
@@ -574,6 +594,11 @@ class FileSource implements Source {
 function readCursor(value: unknown): FileCursor {
   if (value && typeof value === 'object' && (value as FileCursor).version === 1 && Array.isArray((value as FileCursor).handled)) return value as FileCursor;
   return { version: 1, handled: [] };
+}
+
+/** A record's size as its canonical JSON (bigints as digits): an upper bound of its Avro encoding. */
+function recordBytes(record: CanonicalRecord): number {
+  return Buffer.byteLength(JSON.stringify(record.value, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
 }
 
 function problemOf(error: LifelineError): Problem {

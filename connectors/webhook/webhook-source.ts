@@ -123,6 +123,8 @@ interface PendingDelivery {
   timer: NodeJS.Timeout | undefined;
   /** Retried in a transaction of its own after a transaction it shared failed. */
   isolated?: boolean;
+  /** Tried once more after Kafka refused it as too large (with the limits read again). */
+  retriedTooLarge?: boolean;
 }
 
 export const webhookSource = defineSource({
@@ -478,7 +480,16 @@ class WebhookSource implements Source {
     }
     const [delivery] = deliveries;
     if (!delivery) return;
-    if (errorCode(error) === 'MESSAGE_TOO_LARGE' || errorCode(error) === 'LL_RECORD_TOO_LARGE') {
+    if (refusedAsTooLarge(error) && !delivery.retriedTooLarge) {
+      // Kafka refused what the limits read at start let through (a topic's limit was lowered): the
+      // host has read them again, so one more try dead-letters the record and answers 413 with the limit.
+      delivery.retriedTooLarge = true;
+      delivery.isolated = true;
+      this.queue.unshift(delivery);
+      this.wake?.();
+      return;
+    }
+    if (refusedAsTooLarge(error)) {
       this.metrics.deliveryRejected(delivery.partner, 'LL_RECORD_TOO_LARGE', (Date.now() - delivery.receivedAt) / 1000);
       this.replyProblem(delivery, 413, 'LL_RECORD_TOO_LARGE', `this delivery is larger than Kafka accepts for its topic: ${errorMessage(error)}`, { quarantined: false });
       return;
@@ -525,6 +536,16 @@ class WebhookSource implements Source {
     if (delivery.timer) clearTimeout(delivery.timer);
     answer(delivery.response, status, body, extraHeaders);
   }
+}
+
+/** Kafka refused the delivery's records as too large (the error itself, or what a kafkajs wrapper carries). */
+function refusedAsTooLarge(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'LL_RECORD_TOO_LARGE'].includes(errorCode(current))) return true;
+    current = (current as { originalError?: unknown }).originalError ?? current.cause;
+  }
+  return false;
 }
 
 function answer(response: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {

@@ -13,7 +13,7 @@ import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { LagMonitor } from './lag-monitor.ts';
 import { ReferenceTable } from './reference-table.ts';
-import { readSizeLimits, type SizeLimits } from './transaction-budget.ts';
+import { readSizeLimits, refreshSizeLimits, type SizeLimits } from './transaction-budget.ts';
 import { DirectoryLocks, mustReopenTask, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
 import type { RestoreProgress } from './store-restorer.ts';
 
@@ -139,7 +139,9 @@ export class ProcessorHost {
       await this.sharedProducer.connect();
       (this.env as { sharedProducer?: Producer }).sharedProducer = this.sharedProducer;
     }
-    (this.env as { sizeLimits?: SizeLimits }).sizeLimits = await this.readSizeLimits();
+    const sizeLimits = await this.readSizeLimits();
+    (this.env as { sizeLimits?: SizeLimits }).sizeLimits = sizeLimits;
+    (this.env as { refreshSizeLimits?: () => Promise<void> }).refreshSizeLimits = () => refreshSizeLimits(sizeLimits, this.options.admin, this.limitedTopics(), this.logger);
     // Reference tables first: the first event may need them.
     for (const table of this.tables.values()) await table.start();
     for (const table of this.tables.values()) await table.waitReady(60_000);
@@ -151,11 +153,14 @@ export class ProcessorHost {
 
   /** Byte limits of every topic this processor writes, read from the broker once (transaction-budget.ts). */
   private async readSizeLimits(): Promise<SizeLimits> {
-    const topics = [
+    return readSizeLimits(this.options.admin, this.limitedTopics());
+  }
+
+  private limitedTopics(): string[] {
+    return [
       ...Object.values(this.env.outputs), this.env.deadLetterTopic, ...this.repartitionTopics.values(),
       ...this.stores.map((store) => this.env.changelogTopic(store.name)),
     ];
-    return readSizeLimits(this.options.admin, topics);
   }
 
   /** A fresh consumer joins the group (at start, and when an operator resumes the group). */

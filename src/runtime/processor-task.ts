@@ -16,7 +16,7 @@ import { PartitionGauges } from './partition-gauges.ts';
 import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
-import { ProgressGuard, SizeLimits, estimateMessageBytes, recreateProducer, sendBounded, type SentRequest } from './transaction-budget.ts';
+import { ProgressGuard, SizeLimits, estimateMessageBytes, isMessageTooLarge, recreateProducer, sendBounded, type SentRequest } from './transaction-budget.ts';
 
 /** Everything a task needs from its host; shared by all tasks of one processor. */
 export interface TaskEnvironment {
@@ -63,6 +63,8 @@ export interface TaskEnvironment {
   readonly directoryLocks: DirectoryLocks;
   /** Byte limits read from the broker at start (transaction-budget.ts); Kafka's defaults when absent. */
   readonly sizeLimits?: SizeLimits;
+  /** Reads `sizeLimits` again from the broker (after it refused a batch as too large). */
+  readonly refreshSizeLimits?: () => Promise<void>;
 }
 
 /** One owner per task directory within a process: a task opening a directory waits for the previous owner's close. */
@@ -350,6 +352,8 @@ export class ProcessorTask {
    */
   async afterFailedTransaction(position: string, error: unknown): Promise<void> {
     this.progress.failed(position, error);
+    // Limits out of date (a topic's max.message.bytes lowered while running): the retry then dead-letters what no longer fits.
+    if (isMessageTooLarge(error)) await this.env.refreshSizeLimits?.();
     if (!this.env.exactlyOnce || this.closed || mustReopenTask(error)) return;
     try {
       this.producer = await recreateProducer(this.producer, () => this.createTransactionalProducer(), this.logger);

@@ -9,7 +9,7 @@ import { ConnectorHealthTracker } from './connector-health.ts';
 import type { HostOptions } from './host-options.ts';
 import { sourceDeadLetterMessage } from './dead-letter.ts';
 import { LifelineError } from '../errors.ts';
-import { ProgressGuard, readSizeLimits, recreateProducer, sendBounded, type SizeLimits } from './transaction-budget.ts';
+import { ProgressGuard, isMessageTooLarge, readSizeLimits, recreateProducer, refreshSizeLimits, sendBounded, type SizeLimits } from './transaction-budget.ts';
 import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { commitOutcomeUnknown, isCommitOutcomeUnknown, isFencingError, isTransientTransactionError } from './processor-task.ts';
@@ -53,6 +53,11 @@ export class SourceHost {
     this.health = new ConnectorHealthTracker(this.label, this.logger, options.metrics);
   }
 
+  /** The topics this source writes, whose size limits bound its transactions. */
+  private limitedTopics(): string[] {
+    return [...Object.values(this.options.declaration.outputs), deadLetterTopic(this.label), SOURCE_OFFSETS_TOPIC];
+  }
+
   private createProducer(lane: number): Producer {
     const { kafka, topology } = this.options;
     return kafka.producer({
@@ -65,7 +70,7 @@ export class SourceHost {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      this.limits = await readSizeLimits(admin, [...Object.values(declaration.outputs), deadLetterTopic(this.label), SOURCE_OFFSETS_TOPIC]);
+      this.limits = await readSizeLimits(admin, this.limitedTopics());
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
@@ -150,6 +155,9 @@ export class SourceHost {
       this.options.metrics.recordTransaction(this.label, 'aborted');
       this.progress.failed(batchPosition(batch), error);
       if (isCommitOutcomeUnknown(error)) await this.rereadCursor(lane);
+      // The broker refused a batch the limits read at start let through: read them again, so the
+      // retry dead-letters (a webhook: answers 413 with the limit) what no longer fits.
+      if (isMessageTooLarge(error)) await this.refreshLimits();
       await this.source.fail(batch, error, this.committedCursor).catch((failError: unknown) => {
         this.logger.error({ err: errorMessage(failError) }, 'source could not handle a failed batch');
       });
@@ -188,6 +196,18 @@ export class SourceHost {
     } catch (error) {
       // Kafka unreachable: the cursor in memory is the older one, so the batch is produced again (at least once).
       this.logger.warn({ err: errorMessage(error) }, 'could not read the cursor again after a commit of unknown outcome');
+    }
+  }
+
+  private async refreshLimits(): Promise<void> {
+    const admin = this.options.kafka.admin();
+    try {
+      await admin.connect();
+      await refreshSizeLimits(this.limits, admin, this.limitedTopics(), this.logger);
+    } catch (error) {
+      this.logger.warn({ err: errorMessage(error) }, 'could not read topic size limits again');
+    } finally {
+      await admin.disconnect().catch(() => undefined);
     }
   }
 

@@ -45,32 +45,80 @@ export function estimateMessageBytes(message: Message): number {
   return size;
 }
 
-/** The byte limits a host sends under. */
+/** The byte limits a host sends under (read at start; read again when the broker refuses a record as too large). */
 export class SizeLimits {
-  constructor(
-    private readonly byTopic: ReadonlyMap<string, number>,
-    /** The broker's message.max.bytes: the limit of a topic that sets none. */
-    readonly brokerMessageBytes: number,
-    /** Bytes of one produce request at most. */
-    readonly requestBytes: number,
-  ) {}
+  private byTopic: ReadonlyMap<string, number>;
+  private broker: number;
+  private request: number;
+
+  constructor(byTopic: ReadonlyMap<string, number>, brokerMessageBytes: number, requestBytes: number) {
+    this.byTopic = byTopic;
+    this.broker = brokerMessageBytes;
+    this.request = requestBytes;
+  }
+
+  /** The broker's message.max.bytes: the limit of a topic that sets none. */
+  get brokerMessageBytes(): number {
+    return this.broker;
+  }
+
+  /** Bytes of one produce request at most. */
+  get requestBytes(): number {
+    return this.request;
+  }
+
+  /** Takes the limits read again from the broker (a topic's max.message.bytes changed while running). */
+  update(fresh: SizeLimits): void {
+    this.byTopic = fresh.byTopic;
+    this.broker = fresh.broker;
+    this.request = fresh.request;
+  }
 
   /** The largest record batch the topic accepts. */
   limitFor(topic: string): number {
-    return this.byTopic.get(topic) ?? this.brokerMessageBytes;
+    return this.byTopic.get(topic) ?? this.broker;
   }
 
   /** Why a message cannot be sent to the topic at all, or undefined when it fits. */
   tooLarge(topic: string, message: Message): LifelineError | undefined {
     const size = estimateMessageBytes(message) + RECORD_BATCH_OVERHEAD;
     const limit = this.limitFor(topic);
-    if (size <= limit && size <= this.requestBytes) return undefined;
-    return recordTooLarge(topic, size, Math.min(limit, this.requestBytes));
+    if (size <= limit && size <= this.request) return undefined;
+    return recordTooLarge(topic, size, Math.min(limit, this.request));
   }
 
   /** Known limits only (a test or a tool without a broker connection). */
   static fixed(limit: number, byTopic: ReadonlyMap<string, number> = new Map()): SizeLimits {
     return new SizeLimits(byTopic, limit, Math.min(MAX_REQUEST_BYTES, Math.max(limit, ...byTopic.values())));
+  }
+}
+
+/**
+ * The broker refused a record batch as too large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE):
+ * the limits the host read at start are out of date (a topic's max.message.bytes was lowered).
+ */
+export function isMessageTooLarge(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') return true;
+    current = (current as { originalError?: unknown }).originalError ?? current.cause;
+  }
+  return false;
+}
+
+/**
+ * Reads the limits again after the broker refused a batch as too large, so the next attempt
+ * dead-letters (or, at a webhook, answers 413 with the limit) what no longer fits instead of
+ * sending it again. Best effort: when the broker cannot be asked, the old limits stay.
+ */
+export async function refreshSizeLimits(limits: SizeLimits, admin: Admin, topics: readonly string[], logger: Logger): Promise<void> {
+  try {
+    const fresh = await readSizeLimitsOnce(admin, topics);
+    limits.update(fresh);
+    logger.warn({ topics: topics.map((topic) => `${topic}=${limits.limitFor(topic)}`) }, 'the broker refused a record batch as too large; topic size limits read again');
+  } catch (error) {
+    logger.warn({ err: errorMessage(error) }, 'could not read topic size limits again; keeping the ones read before');
   }
 }
 

@@ -12,7 +12,8 @@ import { partnerTopics, writePartnerFeedTopology } from '../../../testing/partne
  * while its writer still appends is ingested whole, once; a partner with a ready marker is read
  * only once the marker is there; a file that grows after it was taken is reported (LL_FILE_CHANGED),
  * never half-ingested in silence; spreadsheet exports with trailing rows of commas are ingested; a
- * record type no output maps is quarantined with LL_PARTNER_TYPE_UNROUTED.
+ * record type no output maps is quarantined with LL_PARTNER_TYPE_UNROUTED; a row larger than the
+ * partner's max_record_bytes rejects its file with LL_FILE_RECORD_TOO_LARGE (issue 11).
  */
 
 interface Charge { idempotency_key: string; delivery_id: string; total: { amount_minor: number } | null; partner: string }
@@ -47,6 +48,7 @@ before(async () => {
       { name: 'slow_lab', format: 'csv', inbox: '${FILES_DIR}/inbox/slow_lab', csv: mapping },
       { name: 'marker_lab', format: 'csv', inbox: '${FILES_DIR}/inbox/marker_lab', csv: mapping, ready_marker: '.done' },
       { name: 'sheet_lab', format: 'csv', inbox: '${FILES_DIR}/inbox/sheet_lab', csv: mapping, settle_time: '500ms' },
+      { name: 'tiny_lab', format: 'csv', inbox: '${FILES_DIR}/inbox/tiny_lab', csv: mapping, settle_time: '500ms', max_record_bytes: 3000 },
       { name: 'pharmacy', format: 'csv', inbox: '${FILES_DIR}/inbox/pharmacy', settle_time: '500ms', csv: {
         record_type: 'pharmacy_dispense',
         columns: { occurred_at: 'date', pharmacy_id: 'pharmacy', rx_number: 'rx', product_code: 'ndc', quantity: 'qty', total: 'amount' },
@@ -55,7 +57,7 @@ before(async () => {
     ],
   });
   dir = topology.dir;
-  for (const partner of ['slow_lab', 'marker_lab', 'sheet_lab', 'pharmacy']) mkdirSync(inbox(partner), { recursive: true });
+  for (const partner of ['slow_lab', 'marker_lab', 'sheet_lab', 'pharmacy', 'tiny_lab']) mkdirSync(inbox(partner), { recursive: true });
   mkdirSync(join(dir, 'staging'), { recursive: true });
   lifeline = new LifelineProcess(topology.file, [], { FILES_DIR: dir }).start();
   cleanups.push(() => lifeline.kill('SIGTERM'));
@@ -152,4 +154,20 @@ test('a spreadsheet export with trailing rows of only commas is ingested; a reco
   assert.equal(unrouted.reason_code, 'LL_PARTNER_TYPE_UNROUTED');
   assert.match(unrouted.message, /pharmacy_dispenses/);
   await until('moved to failed/', () => existsSync(join(inbox('pharmacy'), 'failed', 'fills.csv')));
+});
+
+test('a row that becomes a record larger than the partner\'s max_record_bytes rejects its file (LL_FILE_RECORD_TOO_LARGE, where, size, limit); rows under it are ingested', { timeout: 90_000 }, async () => {
+  const big = `B-2,2024-11-05,CPT-85025,${'x'.repeat(5000)},12.00\n`;
+  writeFileSync(join(inbox('tiny_lab'), 'big-row.csv'), `${header}${row('B-1', 1100)}${big}${row('B-3', 1300)}`);
+  await until('the file with the big row in failed/', () => existsSync(join(inbox('tiny_lab'), 'failed', 'big-row.csv.error.json')));
+  const report = JSON.parse(readFileSync(join(inbox('tiny_lab'), 'failed', 'big-row.csv.error.json'), 'utf8')) as { problems: Array<{ code: string; message: string; location: string }> };
+  assert.equal(report.problems.length, 1, JSON.stringify(report.problems));
+  assert.equal(report.problems[0]?.code, 'LL_FILE_RECORD_TOO_LARGE');
+  assert.equal(report.problems[0]?.location, 'line 3');
+  assert.match(report.problems[0]?.message ?? '', /line 3 becomes a service_charge record of about \d{4} bytes; partner tiny_lab accepts 3000 bytes a record at most \(max_record_bytes\)/);
+  await until('the rejected file quarantined', () => quarantine.records.some((record) => record.value.partner === 'tiny_lab' && record.value.reason_code === 'LL_FILE_RECORD_TOO_LARGE'));
+  // Rows under the limit are ingested; sent after, so once they are in, a row of the rejected file would be too.
+  writeFileSync(join(inbox('tiny_lab'), 'small-rows.csv'), `${header}${row('OK-1', 500)}${row('OK-2', 600)}`);
+  await until('the small rows', () => chargesOf('tiny_lab', 'small-rows.csv').length === 2);
+  assert.equal(chargesOf('tiny_lab', 'big-row.csv').length, 0, 'none of the rejected file\'s records produced');
 });

@@ -13,6 +13,7 @@ import { deadLetterTopic } from '../../../src/topology/model.ts';
 import { decodeDelivery } from '../../../connectors/formats/partner-format.ts';
 import { canonicalSourceRecord, headersFor } from '../../../connectors/partner-feed.ts';
 import { webhookSource } from '../../../connectors/webhook/webhook-source.ts';
+import { fileSource } from '../../../connectors/files/file-source.ts';
 import { createTestTopics, infra, testKafka, uniqueTopic } from '../../../testing/harness.ts';
 import { runLifeline, writeTestOperators } from '../../../testing/cli-runner.ts';
 import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
@@ -189,6 +190,83 @@ test('after an intake restart the registry goes away: schema ids registered at s
   cleanups.push(() => admin.disconnect());
   const dlq = await admin.fetchTopicOffsets(deadLetterTopic(label));
   assert.equal(dlq.reduce((sum, entry) => sum + Number(entry.high), 0), 0);
+});
+
+test('registry unreachable while a file source ingests (cold cache): the file waits in its inbox, nothing is dead-lettered or quarantined, every row written once after it returns', { timeout: 150_000 }, async () => {
+  const proxy = new RegistryProxy(await registryTarget());
+  await proxy.open();
+  cleanups.push(() => proxy.close());
+  const charges = uniqueTopic('partner', 'lab_charge', 'received');
+  const quarantine = uniqueTopic('ops', 'quarantine', 'received');
+  const label = uniqueLabel('partner_files');
+  const { mkdirSync, readdirSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { file, dir } = await writeTestTopology({
+    topics: {
+      [charges]: { schema: 'schemas/partner/service_charge.avsc', partitions: 2, key: 'entity_key', classification: 'phi' },
+      [quarantine]: { schema: 'schemas/ops/quarantine.avsc', partitions: 1, key: 'entity_key', classification: 'phi' },
+    },
+    connectors: {
+      [label]: {
+        type: 'file_source', outputs: { service_charges: charges, quarantine },
+        config: {
+          poll_interval: '200ms', settle_time: '300ms',
+          partners: [{ name: 'ftp_lab', format: 'csv', inbox: '${OUTAGE_FILES}/inbox', csv: {
+            record_type: 'service_charge', columns: { occurred_at: 'date', service_code: 'code', total: 'amount' }, key_columns: ['charge_id'],
+          } }],
+        },
+      },
+    },
+  });
+  process.env.OUTAGE_FILES = dir;
+  const { registryUrl } = await infra();
+  writeFileSync(file, readFileSync(file, 'utf8').replace(registryUrl, registryUrl.replace(/\/\/[^/]+/, `//127.0.0.1:${proxy.port}`)));
+  const topology = loadTopology(file, buildComponentRegistry());
+  const kafka = await testKafka();
+  const admin = await createTestTopics(kafka, [
+    ...Object.values(topology.topics).map((topic) => ({ name: topic.name, partitions: topic.partitions, retentionMs: 86_400_000 })),
+    { name: deadLetterTopic(label), partitions: 1 },
+    { name: '_lifeline.source-offsets', partitions: 1, cleanupPolicy: 'compact' as const },
+  ]);
+  cleanups.push(() => admin.disconnect());
+  const direct = await registeredSerde();
+  for (const topic of Object.values(topology.topics)) await direct.register(topic.name, topic.contract);
+  const highs = async (topic: string): Promise<number> => (await admin.fetchTopicOffsets(topic)).reduce((sum, entry) => sum + Number(entry.high), 0);
+
+  // The intake restarts and the registry is unreachable right then: its serde knows no schema id yet.
+  await proxy.close();
+  const metrics = new RuntimeMetrics();
+  const host = new SourceHost({
+    kafka, serde: new AvroSerde(topology.registry), metrics, logger: createLogger({ level: 'error' }), topology,
+    declaration: topology.components[label] as never, definition: fileSource as never, onFatal: (error) => { throw error; },
+  });
+  await host.start();
+  cleanups.push(() => host.stop());
+  const inbox = join(dir, 'inbox');
+  mkdirSync(inbox, { recursive: true });
+  const rows = Array.from({ length: 10 }, (_, index) => `OUT-${index},2024-11-05,CPT-85025,${(10 + index).toFixed(2)}`);
+  writeFileSync(join(inbox, 'charges.csv'), `charge_id,date,code,amount\n${rows.join('\n')}\n`);
+  const aborted = async (): Promise<number> => {
+    const metric = (await metrics.registry.getSingleMetric('lifeline_transactions_total')?.get())?.values ?? [];
+    return metric.filter((value) => value.labels.component === label && value.labels.result === 'aborted').reduce((sum, value) => sum + value.value, 0);
+  };
+  await until('the file tried twice while the registry is away', async () => await aborted() >= 2, 60_000);
+  assert.equal(host.describe().state, 'degraded', 'the source says it cannot commit');
+  assert.match(host.describe().detail, /registry/i);
+  assert.equal(await highs(deadLetterTopic(label)), 0, 'an outage is never dead-lettered');
+  assert.equal(await highs(quarantine), 0, 'nor quarantined');
+  assert.deepEqual(readdirSync(inbox).filter((name) => name.endsWith('.csv')), ['charges.csv'], 'the file waits in its inbox');
+  assert.deepEqual(readdirSync(join(inbox, 'failed')), [], 'not rejected');
+
+  await proxy.open(); // the registry is back
+  const collector = await new TopicCollector<{ idempotency_key: string; delivery_id: string }>(kafka, charges, direct).start();
+  cleanups.push(() => collector.stop());
+  await until('every row written', () => collector.records.length >= rows.length, 90_000);
+  await until('the file archived', () => readdirSync(join(inbox, 'archive')).includes('charges.csv'), 30_000);
+  assert.equal(new Set(collector.records.map((record) => record.value.idempotency_key)).size, rows.length, 'each row once');
+  assert.equal(await highs(deadLetterTopic(label)), 0, 'still nothing dead-lettered');
+  assert.equal(await highs(quarantine), 0, 'still nothing quarantined');
+  assert.equal(host.describe().state, 'running');
 });
 
 test('a source dead letter (the record as JSON, with origin topic and subject) is re-encoded in the origin\'s Avro format by lifeline dlq replay', { timeout: 120_000 }, async () => {

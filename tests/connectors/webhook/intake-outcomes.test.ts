@@ -10,8 +10,8 @@ import { metricValue, readyStatus, runtimePort, until } from '../../../testing/i
 /**
  * Issue 11 on the real broker: every delivery gets its own outcome. Unrouted message types (HL7
  * ADT/ORM/ORU to a lab whose topology maps only charges, a FHIR Claim to a supplier) are 422 +
- * quarantined beside valid deliveries of other partners, which are all accepted and written once;
- * readiness never moves. A Bundle mixing a routed SupplyDelivery with Claims follows the partner's
+ * quarantined beside valid deliveries of other partners, which are all accepted and written once,
+ * and beside bad input (malformed, wrong content type, bad signature); readiness never moves. A Bundle mixing a routed SupplyDelivery with Claims follows the partner's
  * `mixed` policy. A burst of large deliveries on a topic with a small max.message.bytes never
  * wedges the source, and a record larger than the topic accepts is answered 413 with the limit.
  */
@@ -140,8 +140,15 @@ describe('intake: every delivery gets its own outcome', { timeout: 240_000 }, ()
       ? deliver(port, '/w/acme_lab', dftFrom('A', index), { secret: secrets.acme })
       : deliver(port, '/w/beta_lab', dftFrom('B', index), { secret: secrets.beta }));
     const validSupplies = Array.from({ length: 3 }, (_, index) => deliver(port, '/w/supplier', supplyJson(`ORD-OK-${index}`), { secret: secrets.supplier, ...fhir }));
+    // Bad input beside them: a truncated HL7 message, a wrong content type, a bad signature.
+    const badSends = [
+      deliver(port, '/w/beta_lab', 'MSH|^~\\&|LABSYS|BETA_LAB|ODOO', { secret: secrets.beta }),
+      deliver(port, '/w/supplier', supplyJson('ORD-BAD-TYPE'), { secret: secrets.supplier, contentType: 'text/html' }),
+      deliver(port, '/w/beta_lab', dftFrom('X', 9), { secret: secrets.beta, signature: 'v1,Zm9yZ2Vk' }),
+    ];
     // Sent together, so they share source transactions.
-    const [unrouted, charged, supplied] = await Promise.all([Promise.all(unroutedSends), Promise.all(validCharges), Promise.all(validSupplies)]);
+    const [unrouted, charged, supplied, bad] = await Promise.all([Promise.all(unroutedSends), Promise.all(validCharges), Promise.all(validSupplies), Promise.all(badSends)]);
+    assert.deepEqual(bad.map((answer) => [answer.status, answer.body.error?.code]), [[422, 'LL_FORMAT_HL7_INVALID'], [415, 'LL_WEBHOOK_CONTENT_TYPE'], [401, 'LL_WEBHOOK_SIGNATURE_INVALID']], JSON.stringify(bad.map((answer) => answer.body)));
     for (const answer of [...charged, ...supplied]) assert.equal(answer.status, 200, `${JSON.stringify(answer.body)}\n${recentProblems()}`);
     const [adtAnswer, ormAnswer, oruAnswer, claimAnswer] = unrouted as [DeliveryAnswer, DeliveryAnswer, DeliveryAnswer, DeliveryAnswer];
     for (const answer of unrouted) {
@@ -171,9 +178,12 @@ describe('intake: every delivery gets its own outcome', { timeout: 240_000 }, ()
       assert.ok(Buffer.from(record.raw).length > 0, 'the raw message is kept (the partner is authenticated)');
     }
     assert.equal(await readyStatus(httpPort), 200, 'bad input never changes readiness');
+    assert.ok(!lifeline.lines.some((line) => line.includes('connector health changed') && line.includes('"health":"degraded"')), 'the source never reported itself degraded');
     assert.equal(await metricValue(httpPort, 'lifeline_partner_deliveries_rejected_total', { partner: 'acme_lab', reason: 'LL_PARTNER_TYPE_UNROUTED' }), 3);
     assert.equal(await metricValue(httpPort, 'lifeline_partner_deliveries_rejected_total', { partner: 'supplier', reason: 'LL_PARTNER_TYPE_UNROUTED' }), 1);
-    assert.equal(await metricValue(httpPort, 'lifeline_partner_deliveries_rejected_total', { partner: 'beta_lab', reason: 'LL_SOURCE_UNAVAILABLE' }), 0, 'no valid delivery was answered 503');
+    for (const partner of ['acme_lab', 'beta_lab', 'supplier']) {
+      assert.equal(await metricValue(httpPort, 'lifeline_partner_deliveries_rejected_total', { partner, reason: 'LL_SOURCE_UNAVAILABLE' }), 0, `no delivery of ${partner} was answered 503`);
+    }
   });
 
   test('a Bundle mixing a routed SupplyDelivery with Claims: accept_routed commits the SupplyDelivery and reports the Claims; reject refuses the whole delivery with 422; never 503', async () => {

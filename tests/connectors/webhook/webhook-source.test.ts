@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { LIFELINE_HEADERS } from '../../../src/component/record-headers.ts';
+import { deadLetterTopic } from '../../../src/topology/model.ts';
 import { testKafka } from '../../../testing/harness.ts';
 import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
 import { deliver, newWebhookSecret, partnerTopics, webhookPort, writePartnerFeedTopology } from '../../../testing/partner-feed-fixture.ts';
@@ -25,6 +27,7 @@ const labSecret = newWebhookSecret();
 const payerSecret = newWebhookSecret();
 const cleanups: Array<() => Promise<void>> = [];
 let port = 0;
+let sourceLabel = '';
 let charges: TopicCollector<Charge>;
 let claims: TopicCollector<{ claim_ref: string }>;
 let quarantine: TopicCollector<Quarantined>;
@@ -43,6 +46,7 @@ before(async () => {
       { name: 'payer_x', path: '/webhooks/payer_x', format: 'fhir_r4', secrets: ['${PAYER_X_SECRET}'] },
     ],
   });
+  sourceLabel = topology.label;
   const lifeline = new LifelineProcess(topology.file, [], { ACME_LAB_SECRET_OLD: labSecretOld, ACME_LAB_SECRET: labSecret, PAYER_X_SECRET: payerSecret }).start();
   cleanups.push(() => lifeline.kill('SIGTERM'));
   port = await webhookPort(lifeline);
@@ -58,6 +62,23 @@ before(async () => {
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
+
+/**
+ * A POST from a given local address (127.0.0.x: Linux routes all of 127/8 to loopback), with only
+ * the headers given: a stranger on the network, who cannot sign.
+ */
+function postFrom(localAddress: string, path: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: { error?: { code: string }; quarantined?: boolean } }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', localAddress, headers: { 'content-length': String(Buffer.byteLength(body)), ...headers } }, (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+      incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as never }));
+      incoming.on('error', reject);
+    });
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+}
 
 async function quarantinedFor(id: string): Promise<Quarantined> {
   const deadline = Date.now() + 20_000;
@@ -119,6 +140,53 @@ describe('webhook_source under lifeline run', { timeout: 180_000 }, () => {
     for (const phi of ['DOE^JANE', 'MRN123456', 'ACCT778899']) assert.ok(!stored.includes(phi), `${phi} is not stored`);
     const other = await deliver(port, '/webhooks/acme_lab', dft, { secret: payerSecret });
     assert.equal(other.status, 401, 'another partner\'s secret does not verify');
+  });
+
+  test('an unsigned POST from a stranger (no webhook headers at all) is 401; no byte of its body reaches Kafka, only its metadata and hash', async () => {
+    const marker = `STRANGER${randomBytes(6).toString('hex').toUpperCase()}`;
+    // The marker stands in for patient data: in the message id and the patient's name.
+    const body = dft.replace('DFT000123', marker).replace('DOE^JANE', `${marker}^JANE`);
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const answer = await postFrom('127.0.0.3', '/webhooks/acme_lab', body, { 'content-type': 'x-application/hl7-v2+er7' });
+    assert.equal(answer.status, 401, JSON.stringify(answer.body));
+    assert.equal(answer.body.error?.code, 'LL_WEBHOOK_SIGNATURE_INVALID');
+    assert.match((answer.body.error as { message?: string } | undefined)?.message ?? '', /missing headers webhook-id, webhook-timestamp, webhook-signature/);
+    // Committed before the 401: found by the body's hash (a stranger sends no webhook-id).
+    await quarantine.waitUntil((records) => records.some((record) => record.value.sha256 === sha256), 'the stranger\'s metadata record', 20_000);
+    const record = quarantine.records.find((candidate) => candidate.value.sha256 === sha256)?.value as Quarantined;
+    assert.equal(record.reason_code, 'LL_WEBHOOK_SIGNATURE_INVALID');
+    assert.equal(Buffer.from(record.raw).length, 0, 'no body');
+    assert.equal(record.size_bytes, Buffer.byteLength(body));
+    assert.equal(record.delivery_id, null);
+    assert.match(record.headers['lifeline.source-address'] ?? '', /127\.0\.0\.3$/);
+    assert.equal(record.headers['lifeline.path'], '/webhooks/acme_lab');
+
+    // Nothing else holds it either. Signed sentinels, sent after the 401, until every partition of
+    // the charges topic holds one: a read-committed consumer that sees them has seen all before.
+    const partitions = new Set<number>();
+    for (let index = 0; partitions.size < 3 && index < 20; index++) {
+      const sentinel = await deliver(port, '/webhooks/acme_lab', dft.replace('DFT000123', `DFTSENT${index}`).replaceAll('TX-900', `TX-S${index}-`), { secret: labSecret });
+      assert.equal(sentinel.status, 200, JSON.stringify(sentinel.body));
+      await charges.waitUntil((records) => records.filter((one) => one.value.delivery_id === sentinel.id).length === 2, 'a sentinel', 30_000);
+      for (const one of charges.records) if (one.value.delivery_id === sentinel.id) partitions.add(one.partition);
+    }
+    assert.equal(partitions.size, 3, 'a sentinel in every charges partition');
+    const holdsMarker = (one: { value: unknown; headers: Record<string, string>; key: string | null }): boolean => {
+      const value = one.value as { raw?: Uint8Array } | null;
+      const text = JSON.stringify({ ...(value ?? {}), raw: value?.raw ? Buffer.from(value.raw).toString('latin1') : undefined, headers: one.headers, key: one.key });
+      return text.includes(marker);
+    };
+    for (const [name, collected] of [['charges', charges.records], ['claims', claims.records], ['quarantine', quarantine.records]] as const) {
+      assert.equal((collected as ReadonlyArray<{ value: unknown; headers: Record<string, string>; key: string | null }>).filter(holdsMarker).length, 0, `no ${name} record holds the stranger's body`);
+    }
+    const admin = (await testKafka()).admin();
+    await admin.connect();
+    try {
+      const dlq = await admin.fetchTopicOffsets(deadLetterTopic(sourceLabel));
+      assert.equal(dlq.reduce((sum, entry) => sum + Number(entry.high), 0), 0, 'nothing dead-lettered');
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   test('a stale timestamp is 401 and quarantined', async () => {
@@ -205,5 +273,12 @@ describe('webhook_source under lifeline run', { timeout: 180_000 }, () => {
     while (!charges.records.some((record) => record.value.delivery_id === signed.id) && Date.now() < deadline) await sleep(100);
     assert.ok(charges.records.some((record) => record.value.delivery_id === signed.id), 'the signed delivery was committed');
     assert.ok(!quarantine.records.some((record) => record.value.delivery_id === last.id), 'a rate-limited request is not recorded');
+    // The limit is per source address: another address, still under it, is answered 401 and recorded.
+    const elsewhere = await postFrom('127.0.0.2', '/webhooks/acme_lab', dft, { 'content-type': 'x-application/hl7-v2+er7', 'webhook-id': 'msg_from_elsewhere', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,Zm9yZ2Vk' });
+    assert.equal(elsewhere.status, 401, JSON.stringify(elsewhere.body));
+    assert.equal(elsewhere.body.quarantined, true);
+    assert.match((await quarantinedFor('msg_from_elsewhere')).headers['lifeline.source-address'] ?? '', /127\.0\.0\.2$/);
+    const stillLimited = await deliver(port, '/webhooks/acme_lab', dft, { secret: labSecret, signature: 'v1,Zm9yZ2Vk' });
+    assert.equal(stillLimited.status, 429, 'the first address is still limited');
   });
 });

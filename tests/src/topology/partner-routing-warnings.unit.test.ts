@@ -40,6 +40,14 @@ function topologyText(): string {
     '    config:',
     '      partners:',
     '        - { name: ftp_lab, format: hl7v2, inbox: ./inbox }',
+    '        - name: ftp_pharmacy',
+    '          format: csv',
+    '          inbox: ./pharmacy',
+    '          csv: { record_type: pharmacy_dispense, key_columns: [pharmacy, rx], columns: { occurred_at: date, pharmacy_id: pharmacy, rx_number: rx, product_code: ndc, quantity: qty, total: amount } }',
+    '        - name: ftp_charges',
+    '          format: csv',
+    '          inbox: ./charges',
+    '          csv: { record_type: service_charge, key_columns: [charge_id], columns: { occurred_at: date, service_code: code, total: amount } }',
     '',
   ].join('\n');
 }
@@ -60,15 +68,20 @@ test('a partner whose format can produce an unmapped kind is a warning naming th
   assert.ok(acme, warnings.join('\n'));
   assert.match(acme, /partner acme_lab can send HL7 ORM\^O01, OML\^O21 \(output orders\); HL7 ORU\^R01, ACK, ORR\^O02, ORL\^O22 \(output order_acknowledgements\); HL7 ADT\^A\* \(output visit_references\), which no output of this source maps/);
   assert.match(acme, /topology\.yaml:15:\d+ connectors\.partner_webhooks\.config\.partners\[0\]\.format/);
-  assert.ok(!warnings.some((warning) => warning.includes('partners[1]')), 'accept_and_drop is a decision, not an oversight');
+  assert.ok(!warnings.some((warning) => warning.includes('partner_webhooks.config.partners[1]')), 'accept_and_drop is a decision, not an oversight');
   const med = warnings.find((warning) => warning.includes('partner_webhooks.config.partners[2]'));
   assert.match(med ?? '', /partner medsupply can send FHIR Claim, ClaimResponse \(output claims\)/);
   assert.ok(!(med ?? '').includes('SupplyDelivery'), 'mapped kinds are not mentioned');
   const files = warnings.find((warning) => warning.includes('partner_files'));
-  assert.match(files ?? '', /partner ftp_lab can send .*visit_references.*rejected and quarantined at run time/);
+  assert.match(files ?? '', /partner ftp_lab can send .*visit_references.*rejected at run time .*LL_PARTNER_TYPE_UNROUTED/);
+  // A CSV partner whose record type no output maps: warned, naming the type and the output; a CSV partner whose type is mapped: not.
+  const pharmacy = warnings.find((warning) => warning.includes('partner_files.config.partners[1]'));
+  assert.match(pharmacy ?? '', /partner ftp_pharmacy can send CSV pharmacy_dispense rows \(output pharmacy_dispenses\), which no output of this source maps: a file holding such records is rejected at run time \(moved to failed\/, quarantined, LL_PARTNER_TYPE_UNROUTED\)/, warnings.join('\n'));
+  assert.ok(!warnings.some((warning) => warning.includes('partner_files.config.partners[2]')), 'a CSV partner whose record type is mapped is not warned');
 
   const cli = spawnSync(process.execPath, [resolve('bin/lifeline.mjs'), 'topology', 'validate', '--topology', file], { env: { ...process.env, SECRET }, encoding: 'utf8' });
   assert.equal(cli.status, 0, cli.stderr);
-  assert.match(cli.stdout, /is valid: 3 topics, 2 components \(3 warnings\)/);
+  assert.match(cli.stdout, /is valid: 3 topics, 2 components \(4 warnings\)/);
+  assert.match(cli.stderr, /^warning: .*partner ftp_pharmacy can send CSV pharmacy_dispense rows/m);
   assert.match(cli.stderr, /^warning: .*partner acme_lab can send/m);
 });
