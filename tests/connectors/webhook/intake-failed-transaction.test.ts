@@ -119,7 +119,10 @@ before(async () => {
   const probe = kafka.producer();
   await probe.connect();
   cleanups.push(() => probe.disconnect());
+  const probing = Date.now();
+  let probes = 0;
   await until('the broker to refuse 100 KB records on the supply topic', async () => {
+    probes++;
     try {
       await probe.send({ topic: topics.supply_deliveries, acks: -1, messages: [{ key: 'probe', value: Buffer.alloc(100_000, PROBE_BYTE) }] });
       return false;
@@ -127,6 +130,7 @@ before(async () => {
       return JSON.stringify({ type: (error as { type?: string }).type, cause: String((error as { cause?: unknown }).cause) }).includes('MESSAGE_TOO_LARGE') || /larger than the max message size/.test(String(error));
     }
   }, 30_000);
+  console.log(`the lowered limit enforced after ${probes} probe(s), ${((Date.now() - probing) / 1000).toFixed(1)} s`);
 }, { timeout: 120_000 });
 
 after(async () => {
@@ -144,6 +148,9 @@ function recentProblems(): string {
 
 test('the broker refuses a transaction (MESSAGE_TOO_LARGE): the deliveries at fault 413 with the limit, the others of the same transactions 200, later ones on the same partitions 200, no restart', { timeout: 240_000 }, async () => {
   const abortedBefore = await metricValue(httpPort, 'lifeline_transactions_total', { component: label, result: 'aborted' });
+  const started = Date.now();
+  const marks: string[] = [];
+  const mark = (what: string): void => { marks.push(`${what} ${((Date.now() - started) / 1000).toFixed(1)} s`); };
   // First one delivery alone, so the refused transaction is known to hold records for other
   // partitions too (its six charges, which the broker takes while it refuses the supply record's
   // batch): after it, that producer's sequence numbers for those partitions are stale.
@@ -151,7 +158,9 @@ test('the broker refuses a transaction (MESSAGE_TOO_LARGE): the deliveries at fa
   assert.equal(mixed.status, 413, `${JSON.stringify(mixed.body)}\n${recentProblems()}`);
   assert.equal((mixed.body as { limit_bytes?: number }).limit_bytes, LOWERED_LIMIT);
   assert.equal(await metricValue(httpPort, 'lifeline_transactions_total', { component: label, result: 'aborted' }) - abortedBefore, 1, 'the broker refused its first transaction');
+  mark('mixed answered');
   await writtenOnce(charges, [mixed], 6); // its charges went on; the supply record is dead-lettered (413: send it smaller)
+  mark('mixed written');
 
   const large = Array.from({ length: 4 }, (_, index) => deliver(port, '/w/supplier', supply(`ORD-NOW-TOO-BIG-${index}`, 100_000), { secret: secrets.supplier, ...fhir }));
   const smallSupplies = Array.from({ length: 3 }, (_, index) => deliver(port, '/w/supplier', supply(`ORD-SMALL-${index}`, 5_000), { secret: secrets.supplier, ...fhir }));
@@ -165,8 +174,10 @@ test('the broker refuses a transaction (MESSAGE_TOO_LARGE): the deliveries at fa
     assert.equal((answer.body as { limit_bytes?: number }).limit_bytes, LOWERED_LIMIT, `the limit the topic has now\n${lifeline.lines.filter((line) => /size limits|too large|not committed/.test(line)).slice(-6).join('\n')}`);
   }
   for (const answer of [...supplyAnswers, ...chargeAnswers]) assert.equal(answer.status, 200, `${JSON.stringify(answer.body)}\n${recentProblems()}`);
+  mark('burst answered');
   await writtenOnce(supplies, supplyAnswers, 1);
   await writtenOnce(charges, chargeAnswers, 2);
+  mark('burst written');
   const aborted = await metricValue(httpPort, 'lifeline_transactions_total', { component: label, result: 'aborted' }) - abortedBefore;
   assert.ok(aborted >= 1, 'a transaction was refused by the broker (the case under test happened)');
 
@@ -191,5 +202,6 @@ test('the broker refuses a transaction (MESSAGE_TOO_LARGE): the deliveries at fa
   }
   assert.equal(await readyStatus(httpPort), 200);
   assert.equal(lifeline.exitCode, undefined, 'the same process, never restarted');
-  console.log(`refused transactions: ${aborted}; ${largeAnswers.length} × 413, ${supplyAnswers.length + chargeAnswers.length} + ${later.length} × 200`);
+  mark('later written');
+  console.log(`refused transactions: ${aborted}; ${1 + largeAnswers.length} × 413, ${supplyAnswers.length + chargeAnswers.length} + ${later.length} × 200; ${marks.join(', ')}`);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import kafkajs from 'kafkajs';
 import { buildComponentRegistry } from '../../../src/cli/component-list.ts';
 import { loadContract } from '../../../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
@@ -113,4 +114,61 @@ test('5 KiB, 200 KiB and topic-limit+1 records through dedup → enrich with def
     assert.equal(await metricValue(runtime.port as number, 'lifeline_stalled_batches_total', { component: label }), 0, `${label} never failed a batch twice`);
     assert.equal(await metricValue(runtime.port as number, 'lifeline_transactions_total', { component: label, result: 'aborted' }), 0, `${label} aborted no transaction`);
   }
+});
+
+test('a topic limit lowered while the processor runs: the broker refuses a transaction once, the limits are read again, the records that no longer fit are dead-lettered and the rest go on', { timeout: 180_000 }, async () => {
+  const LOWERED = 65_536;
+  const events = uniqueTopic('partner', 'shrunk_event', 'received');
+  const unique = events.replace('.received.v1', '.deduplicated.v1');
+  const dedupLabel = uniqueLabel('shrunk_dedup');
+  const { file } = await writeTestTopology({
+    runtime: { commit_max_records: 500, commit_interval: '1s' }, // the defaults (RUNTIME_DEFAULTS)
+    topics: {
+      [events]: { schema: TEST_EVENT_SCHEMA, partitions: 2, key: 'account', classification: 'phi' },
+      [unique]: { schema: TEST_EVENT_SCHEMA, partitions: 2, key: 'account', classification: 'phi' },
+    },
+    processors: { [dedupLabel]: { type: 'dedup', inputs: [events], outputs: { unique }, config: { key_path: 'id', ttl: '1d', repartition: false } } },
+  });
+  const input = await testEventTopic(events, 2);
+  cleanups.push(() => input.close());
+  const registry = buildComponentRegistry();
+  const runtime = new LifelineRuntime({ topology: loadTopology(file, registry), registry, logger: createLogger({ level: 'warn' }), httpPort: 0, sessionTimeoutMs: 6000 });
+  cleanups.push(() => runtime.stop());
+  await runtime.start(); // reads ~1 MiB for the output topic
+  const output = await new TopicCollector<TestEvent>(input.kafka, unique, input.serde).start();
+  cleanups.push(() => output.stop());
+  const deadLetters = await new TopicCollector(input.kafka, deadLetterTopic(dedupLabel)).start();
+  cleanups.push(() => deadLetters.stop());
+
+  await input.admin.alterConfigs({ validateOnly: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: unique, configEntries: [{ name: 'max.message.bytes', value: String(LOWERED) }] }] });
+  // Until the broker enforces it: a valid 100 KiB record (id "probe") is refused.
+  const probe = input.kafka.producer();
+  await probe.connect();
+  cleanups.push(() => probe.disconnect());
+  const probeValue = await input.serde.encode(unique, { id: 'probe', account: 'ACC-0', patient_mrn: 'P'.repeat(100 * 1024), amount_minor: 0 });
+  await until('the broker to refuse 100 KiB records on the output topic', async () => {
+    try {
+      await probe.send({ topic: unique, acks: -1, messages: [{ key: 'probe', value: probeValue }] });
+      return false;
+    } catch {
+      return true;
+    }
+  }, 30_000);
+
+  const event = (id: string, account: string, bytes: number): TestEvent => ({ id, account, patient_mrn: 'M'.repeat(bytes), amount_minor: 1 });
+  const small = Array.from({ length: 40 }, (_, index) => event(`small-${index}`, `ACC-${index % 4}`, 5 * 1024));
+  const large = Array.from({ length: 3 }, (_, index) => event(`large-${index}`, `ACC-${index % 4}`, 100 * 1024));
+  await input.send([...small.slice(0, 20), ...large, ...small.slice(20)]);
+
+  await until('every small record deduplicated', () => small.every((one) => output.records.some((record) => record.value.id === one.id)), 90_000);
+  await until('the large records dead-lettered', () => deadLetters.records.length >= large.length, 30_000);
+  assert.deepEqual(output.records.map((record) => record.value.id).filter((id) => id !== 'probe').sort(), small.map((one) => one.id).sort(), 'each small one once, no large one');
+  assert.equal(deadLetters.records.length, large.length);
+  for (const letter of deadLetters.records as Array<{ headers: Record<string, string> }>) {
+    assert.equal(letter.headers[DEAD_LETTER_HEADERS.errorClass], 'LL_RECORD_TOO_LARGE');
+    assert.match(letter.headers[DEAD_LETTER_HEADERS.errorMessage] ?? '', new RegExp(`max\\.message\\.bytes ${LOWERED}`), 'the limit the topic has now');
+  }
+  const port = runtime.port as number;
+  assert.ok(await metricValue(port, 'lifeline_transactions_total', { component: dedupLabel, result: 'aborted' }) >= 1, 'the broker refused a transaction (the case under test happened)');
+  assert.equal(runtime.health().ready, true);
 });
