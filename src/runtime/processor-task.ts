@@ -452,6 +452,8 @@ export class ProcessorTask {
       }]);
     }
     for (const [topic, message] of encoded) {
+      // Limits read a while ago may be out of date (a topic's limit raised since): read them again before refusing.
+      if (this.limits.tooLarge(topic, message) && this.limits.isStale()) await this.env.refreshSizeLimits?.();
       // A record its topic cannot take fails alone (dead-lettered by on_error), never the transaction.
       const tooLarge = this.limits.tooLarge(topic, message);
       if (tooLarge) throw tooLarge;

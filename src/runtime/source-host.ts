@@ -205,6 +205,7 @@ export class SourceHost {
       await admin.connect();
       await refreshSizeLimits(this.limits, admin, this.limitedTopics(), this.logger);
     } catch (error) {
+      this.limits.touch();
       this.logger.warn({ err: errorMessage(error) }, 'could not read topic size limits again');
     } finally {
       await admin.disconnect().catch(() => undefined);
@@ -257,6 +258,8 @@ export class SourceHost {
         continue;
       }
       const message: Message = { key: record.key, value, headers, ...(record.partition !== undefined ? { partition: record.partition } : {}) };
+      // Limits read a while ago may be out of date (a topic's limit raised since): read them again before refusing.
+      if (this.limits.tooLarge(topic, message) && this.limits.isStale()) await this.refreshLimits();
       const tooLarge = this.limits.tooLarge(topic, message);
       if (tooLarge) {
         this.logger.warn({ topic, code: tooLarge.code, size: tooLarge.details.size, limit: tooLarge.details.limit }, 'record too large for its topic; dead-lettered');

@@ -27,6 +27,8 @@ const HEADER_OVERHEAD = 10;
 const PACKING_SHARE = 0.9;
 /** What Kafka uses when nothing says otherwise (message.max.bytes 1048588). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/** A record found too large with limits older than this has them read again first (a raised limit is seen). */
+export const LIMITS_RECHECK_MS = 30_000;
 /** kafkajs's own request framing is small; keep every request well under socket.request.max.bytes. */
 const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
@@ -50,11 +52,21 @@ export class SizeLimits {
   private byTopic: ReadonlyMap<string, number>;
   private broker: number;
   private request: number;
+  private readAt = Date.now();
 
   constructor(byTopic: ReadonlyMap<string, number>, brokerMessageBytes: number, requestBytes: number) {
     this.byTopic = byTopic;
     this.broker = brokerMessageBytes;
     this.request = requestBytes;
+  }
+
+  /**
+   * Whether a record found too large should first have the limits read again: they are older than
+   * `maxAgeMs` (a topic's limit may have been raised since; without this a raised limit would be
+   * seen only after a restart).
+   */
+  isStale(maxAgeMs = LIMITS_RECHECK_MS): boolean {
+    return Date.now() - this.readAt > maxAgeMs;
   }
 
   /** The broker's message.max.bytes: the limit of a topic that sets none. */
@@ -68,10 +80,16 @@ export class SizeLimits {
   }
 
   /** Takes the limits read again from the broker (a topic's max.message.bytes changed while running). */
+  /** The limits were just checked (or could not be): the next recheck is LIMITS_RECHECK_MS away. */
+  touch(): void {
+    this.readAt = Date.now();
+  }
+
   update(fresh: SizeLimits): void {
     this.byTopic = fresh.byTopic;
     this.broker = fresh.broker;
     this.request = fresh.request;
+    this.readAt = fresh.readAt;
   }
 
   /** The largest record batch the topic accepts. */
@@ -116,8 +134,9 @@ export async function refreshSizeLimits(limits: SizeLimits, admin: Admin, topics
   try {
     const fresh = await readSizeLimitsOnce(admin, topics);
     limits.update(fresh);
-    logger.warn({ topics: topics.map((topic) => `${topic}=${limits.limitFor(topic)}`) }, 'the broker refused a record batch as too large; topic size limits read again');
+    logger.info({ topics: topics.map((topic) => `${topic}=${limits.limitFor(topic)}`) }, 'topic size limits read again');
   } catch (error) {
+    limits.touch(); // not again at once: the next record found too large waits for the next recheck
     logger.warn({ err: errorMessage(error) }, 'could not read topic size limits again; keeping the ones read before');
   }
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { RuntimeMetrics } from '../../../src/observe/metrics.ts';
-import { ProgressGuard, RECORD_BATCH_OVERHEAD, SizeLimits, estimateMessageBytes, splitIntoRequests } from '../../../src/runtime/transaction-budget.ts';
+import kafkajs from 'kafkajs';
+import { ProgressGuard, RECORD_BATCH_OVERHEAD, SizeLimits, estimateMessageBytes, isMessageTooLarge, splitIntoRequests } from '../../../src/runtime/transaction-budget.ts';
 
 test('estimateMessageBytes is an upper bound of the record\'s size in a batch: key, value, headers and their framing', () => {
   const message = { key: 'k'.repeat(10), value: Buffer.alloc(1000), headers: { 'lifeline.idempotency-key': 'abc' } };
@@ -61,4 +62,29 @@ test('ProgressGuard: the second failure from the same position splits the batch 
   assert.equal(guard.divisor, 2, 'grows back gradually');
   guard.failed('topic/0@30', error);
   assert.equal(guard.stalled, false, 'a failure at a new position starts counting again');
+});
+
+// kafkajs's own error classes, as its protocol layer and its retrier build them (the typings declare fewer arguments).
+const ProtocolError = kafkajs.KafkaJSProtocolError as unknown as new (error: { message: string; type: string; code: number; retriable: boolean }) => Error;
+const NonRetriableError = kafkajs.KafkaJSNonRetriableError as unknown as new (error: Error, options: { cause: Error }) => Error;
+
+test('isMessageTooLarge finds the broker\'s refusal however kafkajs wraps it; other errors are not it', () => {
+  const refusal = new ProtocolError({ message: 'The request included a message larger than the max message size the server will accept', type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false });
+  assert.equal(isMessageTooLarge(refusal), true);
+  assert.equal(isMessageTooLarge(new NonRetriableError(refusal, { cause: refusal })), true, 'a retrier\'s wrapper');
+  assert.equal(isMessageTooLarge(new ProtocolError({ message: 'too many', type: 'RECORD_LIST_TOO_LARGE', code: 18, retriable: false })), true);
+  assert.equal(isMessageTooLarge(new ProtocolError({ message: 'seq', type: 'OUT_OF_ORDER_SEQUENCE_NUMBER', code: 45, retriable: false })), false);
+  assert.equal(isMessageTooLarge(new Error('MESSAGE_TOO_LARGE in a message is not a type')), false);
+});
+
+test('SizeLimits.update takes limits read again; isStale says when a too-large record should first have them read again', () => {
+  const limits = SizeLimits.fixed(1_048_588);
+  const message = { key: 'k', value: Buffer.alloc(100_000) };
+  assert.equal(limits.tooLarge('t', message), undefined);
+  assert.equal(limits.isStale(), false, 'just read');
+  assert.equal(limits.isStale(-1), true);
+  limits.update(SizeLimits.fixed(1_048_588, new Map([['t', 65_536]])));
+  assert.equal(limits.limitFor('t'), 65_536, 'the lowered limit');
+  assert.match(limits.tooLarge('t', message)?.message ?? '', /max\.message\.bytes 65536/);
+  assert.equal(limits.limitFor('other'), 1_048_588);
 });
