@@ -358,7 +358,8 @@ export class ProcessorHost {
     for (const task of this.stalledTasks) if (!task.progress.stalled || task.closed) this.stalledTasks.delete(task);
     const stalled = [...this.stalledTasks].map((task) => task.partition);
     if (this.state === 'running' && stalled.length > 0) {
-      return { state: 'degraded', detail: `${base}; no progress on partition(s) ${stalled.join(', ')} (LL_NO_PROGRESS: a batch failed twice; committing it in smaller transactions)` };
+      const causes = [...new Set([...this.stalledTasks].map((task) => task.progress.cause).filter((cause) => cause !== undefined))];
+      return { state: 'degraded', detail: `${base}; no progress on partition(s) ${stalled.join(', ')} (LL_NO_PROGRESS: a batch failed twice${causes.length > 0 ? `, last with ${causes.join(', ')}` : ''}; committing it in smaller transactions)` };
     }
     return { state: this.state, detail: base };
   }

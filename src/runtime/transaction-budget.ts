@@ -270,6 +270,8 @@ export class ProgressGuard {
   private failures = 0;
   private shrink = 1;
   stalled = false;
+  /** What the last failure was (its code), while stalled: said in health details. */
+  cause: string | undefined;
 
   constructor(
     private readonly label: string,
@@ -295,6 +297,7 @@ export class ProgressGuard {
     const detail = `no progress: the batch at ${position} failed ${this.failures} times (${errorCode(error)}: ${errorMessage(error).slice(0, 200)}); splitting it`;
     if (!this.stalled) stalledCounter(this.metrics).inc({ component: this.label });
     this.stalled = true;
+    this.cause = errorCode(error);
     this.logger.error({ code: 'LL_NO_PROGRESS', position, failures: this.failures, err: errorMessage(error), cause: errorCode(error) }, 'batch failed twice without progress; splitting it');
     this.onStall(true, detail);
   }
@@ -305,6 +308,7 @@ export class ProgressGuard {
     this.position = undefined;
     this.failures = 0;
     this.stalled = false;
+    this.cause = undefined;
     // Grow back gradually: the records after the bad spot are usually fine.
     if (this.shrink > 1) this.shrink = Math.max(1, Math.floor(this.shrink / 2));
     if (wasStalled) this.onStall(false, 'progress again');

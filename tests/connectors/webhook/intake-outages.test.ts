@@ -16,10 +16,12 @@ import { webhookSource } from '../../../connectors/webhook/webhook-source.ts';
 import { fileSource } from '../../../connectors/files/file-source.ts';
 import { createTestTopics, infra, testKafka, uniqueTopic } from '../../../testing/harness.ts';
 import { runLifeline, writeTestOperators } from '../../../testing/cli-runner.ts';
-import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
+import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEventTopic, type TestEvent } from '../../../testing/runtime-fixture.ts';
+import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
+import { loadContract } from '../../../src/kafka/avro-contract.ts';
 import { uniqueLabel, writeTestTopology } from '../../../testing/topology-writer.ts';
 import { deliver, newWebhookSecret, webhookPort, type DeliveryAnswer } from '../../../testing/partner-feed-fixture.ts';
-import { until } from '../../../testing/intake-fixture.ts';
+import { metricValue, until } from '../../../testing/intake-fixture.ts';
 
 /**
  * Issue 11, "outages are retried, never dead-lettered", on the real broker with the registry
@@ -267,6 +269,65 @@ test('registry unreachable while a file source ingests (cold cache): the file wa
   assert.equal(await highs(deadLetterTopic(label)), 0, 'still nothing dead-lettered');
   assert.equal(await highs(quarantine), 0, 'still nothing quarantined');
   assert.equal(host.describe().state, 'running');
+});
+
+test('registry unreachable when a processor meets a schema id it has not seen (decode): nothing dead-lettered, the stall reported, every record processed once after it returns', { timeout: 180_000 }, async () => {
+  const proxy = new RegistryProxy(await registryTarget());
+  await proxy.open();
+  cleanups.push(() => proxy.close());
+  const events = uniqueTopic('partner', 'outage_event', 'received');
+  const unique = events.replace('.received.v1', '.deduplicated.v1');
+  const dedupLabel = uniqueLabel('outage_dedup');
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { file } = await writeTestTopology({
+    runtime: { commit_max_records: 500, commit_interval: '1s' },
+    topics: {
+      [events]: { schema: TEST_EVENT_SCHEMA, partitions: 1, key: 'account', classification: 'phi' },
+      [unique]: { schema: TEST_EVENT_SCHEMA, partitions: 1, key: 'account', classification: 'phi' },
+    },
+    processors: { [dedupLabel]: { type: 'dedup', inputs: [events], outputs: { unique }, config: { key_path: 'id', ttl: '1d', repartition: false } } },
+  });
+  const { registryUrl } = await infra();
+  writeFileSync(file, readFileSync(file, 'utf8').replace(registryUrl, registryUrl.replace(/\/\/[^/]+/, `//127.0.0.1:${proxy.port}`)));
+  const input = await testEventTopic(events, 1);
+  cleanups.push(() => input.close());
+  const registry = buildComponentRegistry();
+  const runtime = new LifelineRuntime({ topology: loadTopology(file, registry), registry, logger: createLogger({ level: 'error' }), httpPort: 0, sessionTimeoutMs: 6000 });
+  cleanups.push(() => runtime.stop());
+  await runtime.start(); // its serde knows the ids of the schemas it registered, through the proxy
+
+  // A partner's producer evolves the input's schema (an optional field): a schema id this process never saw.
+  const evolvedFile = join(mkdtempSync(join(tmpdir(), 'lifeline-evolved-')), 'test_event_v2.avsc');
+  const evolved = JSON.parse(readFileSync(TEST_EVENT_SCHEMA, 'utf8')) as { fields: unknown[] };
+  evolved.fields.push({ name: 'note', type: ['null', 'string'], default: null });
+  writeFileSync(evolvedFile, JSON.stringify(evolved));
+  const writer = new AvroSerde({ url: registryUrl });
+  await writer.register(events, loadContract(evolvedFile));
+
+  await proxy.close(); // the registry goes away
+  const producer = input.kafka.producer();
+  await producer.connect();
+  cleanups.push(() => producer.disconnect());
+  const ids = Array.from({ length: 10 }, (_, index) => `evolved-${index}`);
+  await producer.send({ topic: events, acks: -1, messages: await Promise.all(ids.map(async (id, index) => ({ key: `ACC-${index % 3}`, value: await writer.encode(events, { id, account: `ACC-${index % 3}`, patient_mrn: 'M-1', amount_minor: 100 + index, note: 'v2' }) }))) });
+  const port = runtime.port as number;
+  await until('the processor to report it cannot make progress', async () => await metricValue(port, 'lifeline_stalled_batches_total', { component: dedupLabel }) >= 1, 60_000);
+  const highs = async (topic: string): Promise<number> => (await input.admin.fetchTopicOffsets(topic)).reduce((sum, entry) => sum + Number(entry.high), 0);
+  assert.equal(await highs(deadLetterTopic(dedupLabel)), 0, 'an outage on decode is never dead-lettered');
+  // Infrastructure, not a partner: the processor says it cannot make progress (not ready, with the reason).
+  const stalled = runtime.health() as { ready: boolean; components: Record<string, { state: string; detail?: string }> };
+  assert.equal(stalled.ready, false);
+  assert.match(stalled.components[dedupLabel]?.detail ?? '', /no progress.*LL_REGISTRY_UNAVAILABLE/, JSON.stringify(stalled.components));
+
+  await proxy.open(); // the registry is back
+  const output = await new TopicCollector<TestEvent>(input.kafka, unique, input.serde).start();
+  cleanups.push(() => output.stop());
+  await until('every record processed', () => ids.every((id) => output.records.some((record) => record.value.id === id)), 90_000);
+  assert.deepEqual(output.records.map((record) => record.value.id).sort(), [...ids].sort(), 'each once');
+  assert.equal(await highs(deadLetterTopic(dedupLabel)), 0, 'still nothing dead-lettered');
+  await until('ready again', () => runtime.health().ready, 30_000);
 });
 
 test('a source dead letter (the record as JSON, with origin topic and subject) is re-encoded in the origin\'s Avro format by lifeline dlq replay', { timeout: 120_000 }, async () => {

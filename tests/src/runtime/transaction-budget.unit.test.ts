@@ -52,12 +52,14 @@ test('ProgressGuard: the second failure from the same position splits the batch 
   guard.failed('topic/0@10', error);
   assert.equal(guard.divisor, 2, 'never a third time unchanged');
   assert.equal(guard.stalled, true);
+  assert.equal(guard.cause, 'MESSAGE_TOO_LARGE', 'what the health detail names');
   assert.match(reports.at(-1)?.[1] ?? '', /no progress: the batch at topic\/0@10 failed 2 times \(MESSAGE_TOO_LARGE/);
   guard.failed('topic/0@10', error);
   assert.equal(guard.divisor, 4);
   assert.match(await metrics.registry.metrics(), /lifeline_stalled_batches_total\{component="charge_dedup"\} 1/);
   guard.succeeded();
   assert.equal(guard.stalled, false);
+  assert.equal(guard.cause, undefined);
   assert.deepEqual(reports.at(-1), [false, 'progress again']);
   assert.equal(guard.divisor, 2, 'grows back gradually');
   guard.failed('topic/0@30', error);
