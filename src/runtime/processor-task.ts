@@ -17,7 +17,7 @@ import { PartitionGauges } from './partition-gauges.ts';
 import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
-import { ProgressGuard, SizeLimits, estimateMessageBytes, isMessageTooLarge, recreateProducer, sendBounded, type SentRequest } from './transaction-budget.ts';
+import { ProgressGuard, SizeLimits, estimateMessageBytes, isMessageTooLarge, recreateProducer, sendBounded, staleLimitsCheck, type SentRequest } from './transaction-budget.ts';
 
 /** Everything a task needs from its host; shared by all tasks of one processor. */
 export interface TaskEnvironment {
@@ -479,10 +479,11 @@ export class ProcessorTask {
 
   private acceptEncoded(encoded: Array<[string, Message]>): void {
     for (const [topic, message] of encoded) {
-      // Limits read a while ago may be out of date (a topic's limit raised since): read them again before refusing.
-      if (this.limits.tooLarge(topic, message) && this.limits.isStale()) await this.env.refreshSizeLimits?.();
       // A record its topic cannot take fails alone (dead-lettered by on_error), never the transaction.
       const tooLarge = this.limits.tooLarge(topic, message);
+      // Limits read a while ago may be out of date (a topic's limit raised since): the batch is
+      // retried once they are read again (afterFailedTransaction), and only then is this decided.
+      if (tooLarge && this.limits.isStale() && this.env.refreshSizeLimits) throw staleLimitsCheck(tooLarge);
       if (tooLarge) throw tooLarge;
     }
     for (const [topic, message] of encoded) this.addMessage(topic, message);

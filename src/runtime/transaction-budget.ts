@@ -112,10 +112,22 @@ export class SizeLimits {
 }
 
 /**
+ * A record looks too large by limits older than LIMITS_RECHECK_MS. Thrown (retriable) from a
+ * processor's record scope, which cannot wait: the batch is retried after the host read the limits
+ * again (isMessageTooLarge answers true), and only then is the record dead-lettered or sent.
+ */
+export function staleLimitsCheck(tooLarge: LifelineError): LifelineError {
+  return new LifelineError('LL_RECORD_TOO_LARGE', `${tooLarge.message}, by limits read over ${LIMITS_RECHECK_MS / 1000} s ago: reading them again first`, {
+    retriable: true, details: { ...tooLarge.details, stale_limits: true },
+  });
+}
+
+/**
  * The broker refused a record batch as too large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE):
  * the limits the host read at start are out of date (a topic's max.message.bytes was lowered).
  */
 export function isMessageTooLarge(error: unknown): boolean {
+  if (error instanceof LifelineError && error.details.stale_limits === true) return true;
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
     const type = (current as { type?: unknown }).type;
