@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { RuntimeMetrics } from '../../../src/observe/metrics.ts';
 import kafkajs from 'kafkajs';
-import { ProgressGuard, RECORD_BATCH_OVERHEAD, SizeLimits, estimateMessageBytes, isMessageTooLarge, splitIntoRequests } from '../../../src/runtime/transaction-budget.ts';
+import { isRetriable } from '../../../src/errors.ts';
+import { ProgressGuard, RECORD_BATCH_OVERHEAD, SizeLimits, estimateMessageBytes, isMessageTooLarge, splitIntoRequests, staleLimitsCheck } from '../../../src/runtime/transaction-budget.ts';
 
 test('estimateMessageBytes is an upper bound of the record\'s size in a batch: key, value, headers and their framing', () => {
   const message = { key: 'k'.repeat(10), value: Buffer.alloc(1000), headers: { 'lifeline.idempotency-key': 'abc' } };
@@ -77,6 +78,14 @@ test('isMessageTooLarge finds the broker\'s refusal however kafkajs wraps it; ot
   assert.equal(isMessageTooLarge(new ProtocolError({ message: 'too many', type: 'RECORD_LIST_TOO_LARGE', code: 18, retriable: false })), true);
   assert.equal(isMessageTooLarge(new ProtocolError({ message: 'seq', type: 'OUT_OF_ORDER_SEQUENCE_NUMBER', code: 45, retriable: false })), false);
   assert.equal(isMessageTooLarge(new Error('MESSAGE_TOO_LARGE in a message is not a type')), false);
+  // Too large by limits read long ago: retried after reading them again, not dead-lettered yet.
+  const tooLarge = SizeLimits.fixed(65_536).tooLarge('t', { key: 'k', value: Buffer.alloc(100_000) });
+  assert.ok(tooLarge);
+  assert.equal(isRetriable(tooLarge), false, 'decided: dead-letter it');
+  const stale = staleLimitsCheck(tooLarge);
+  assert.equal(isRetriable(stale), true);
+  assert.equal(isMessageTooLarge(stale), true, 'the host reads the limits again');
+  assert.equal(isMessageTooLarge(tooLarge), false, 'a decided refusal needs no new limits');
 });
 
 test('SizeLimits.update takes limits read again; isStale says when a too-large record should first have them read again', () => {
