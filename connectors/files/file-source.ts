@@ -317,8 +317,8 @@ class FileSource implements Source {
           });
           break;
         }
-        const size = recordBytes(item.record);
-        if (size > file.partner.config.max_record_bytes) {
+        const size = recordBytesOver(item.record, file.partner.config.max_record_bytes);
+        if (size !== undefined) {
           problems.push({
             code: 'LL_FILE_RECORD_TOO_LARGE',
             message: `${item.position} becomes a ${item.record.kind} record of about ${size} bytes; partner ${file.partner.config.name} accepts ${file.partner.config.max_record_bytes} bytes a record at most (max_record_bytes)`,
@@ -596,9 +596,31 @@ function readCursor(value: unknown): FileCursor {
   return { version: 1, handled: [] };
 }
 
-/** A record's size as its canonical JSON (bigints as digits): an upper bound of its Avro encoding. */
-function recordBytes(record: CanonicalRecord): number {
-  return Buffer.byteLength(JSON.stringify(record.value, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
+/**
+ * A record's size as its canonical JSON (bigints as digits, an upper bound of its Avro encoding)
+ * when it is over `limit`, else undefined. Most records are far below: a walk that allocates
+ * nothing rules them out (an upper bound of the JSON size); only the rest are serialised.
+ */
+function recordBytesOver(record: CanonicalRecord, limit: number): number | undefined {
+  if (jsonBytesAtMost(record.value) <= limit) return undefined;
+  const size = Buffer.byteLength(JSON.stringify(record.value, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
+  return size > limit ? size : undefined;
+}
+
+/** An upper bound of a value's JSON size, walked without serialising (a UTF-8 byte becomes at most a 6-byte escape). */
+function jsonBytesAtMost(value: unknown): number {
+  if (value === null || value === undefined) return 4;
+  if (typeof value === 'string') return Buffer.byteLength(value) * 6 + 2;
+  if (typeof value === 'number' || typeof value === 'bigint') return 32;
+  if (typeof value === 'boolean') return 5;
+  if (value instanceof Uint8Array) return value.length * 12 + 32;
+  let size = 2;
+  if (Array.isArray(value)) {
+    for (const item of value) size += jsonBytesAtMost(item) + 1;
+    return size;
+  }
+  for (const key in value as Record<string, unknown>) size += key.length * 6 + 4 + jsonBytesAtMost((value as Record<string, unknown>)[key]);
+  return size;
 }
 
 function problemOf(error: LifelineError): Problem {
