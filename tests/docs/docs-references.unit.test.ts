@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, normalize } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, normalize, resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
+import { buildComponentRegistry } from '../../src/cli/component-list.ts';
+import { loadTopology } from '../../src/topology/load-topology.ts';
+import { formatTopologyProblem, topologyProblemsOf } from '../../src/topology/topology-problem.ts';
+import { repositoryTopologySecrets } from '../../testing/golden-path-fixture.ts';
 
 // README.md and docs/*.md name topics, commands and files; a newcomer copies them. This keeps
 // them true, as tests/src/errors test keeps docs/errors.md and the error codes in step: every topic
@@ -144,4 +149,30 @@ test('the check finds what does not exist', () => {
     'npm script nope is not in package.json',
     'topic billing.invoice.written.v1 is not declared in topology.yaml',
   ]);
+});
+
+test('the validation message README.md shows is what topology validate says for that mistake in the repository\'s topology.yaml', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const shown = /^topology\.yaml:\d+:\d+ processors\.charge_dedup\.config\.ttl: .*$/m.exec(readme)?.[0];
+  assert.ok(shown, 'README.md shows a validation message for charge_dedup\'s ttl');
+  assert.match(readme, /`ttl: 15 minutes` on `charge_dedup`/);
+  const lines = readFileSync('topology.yaml', 'utf8').split('\n');
+  const block = lines.findIndex((line) => line === '  charge_dedup:');
+  const ttl = lines.findIndex((line, index) => index > block && line.includes('ttl: 7d'));
+  assert.ok(block >= 0 && ttl > block, 'charge_dedup has a ttl of 7d in topology.yaml');
+  lines[ttl] = (lines[ttl] as string).replace('ttl: 7d', 'ttl: 15 minutes');
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-readme-'));
+  try {
+    for (const linked of ['schemas', 'docs']) symlinkSync(resolve(linked), join(dir, linked));
+    writeFileSync(join(dir, 'topology.yaml'), lines.join('\n'));
+    let problems: ReturnType<typeof topologyProblemsOf>;
+    try {
+      loadTopology(join(dir, 'topology.yaml'), buildComponentRegistry(), repositoryTopologySecrets());
+    } catch (error) {
+      problems = topologyProblemsOf(error);
+    }
+    assert.deepEqual(problems?.map((problem) => formatTopologyProblem({ ...problem, file: 'topology.yaml' })), [shown]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
