@@ -81,9 +81,9 @@ async function billed(runId: string): Promise<boolean> {
   return bills.length > 0;
 }
 
-async function replayDeadLetters(reason: string): Promise<string> {
+async function replayDeadLetters(reason: string, errorClass: string): Promise<string> {
   const operators = writeTestOperators();
-  const replay = await runLifeline(['dlq', 'replay', source, '--execute', '--reason', reason, '--topology', topology.file], { env: { ...topology.env, ...operators.as('otto') } });
+  const replay = await runLifeline(['dlq', 'replay', source, '--execute', '--error-class', errorClass, '--reason', reason, '--topology', topology.file], { env: { ...topology.env, ...operators.as('otto') } });
   assert.equal(replay.code, 0, replay.stderr);
   return replay.stdout + replay.stderr;
 }
@@ -113,7 +113,7 @@ test('a webhook source dead letter (JSON) replayed with lifeline dlq replay reac
     key: record.key, value: record.value, headers: record.headers as Record<string, string>,
   })] });
 
-  assert.match(await replayDeadLetters('contract fixed'), /replayed 1/);
+  assert.match(await replayDeadLetters('contract fixed', 'LL_SERIALIZE_INVALID'), /replayed 1/);
   await until('Odoo to hold the vendor bill of the replayed charge', () => billed(runId), 150_000);
 });
 
@@ -139,6 +139,6 @@ test('a lab charge the running source dead-lettered as too large (413 to the par
   assert.equal(await billed(runId), false, 'nothing of it reached Odoo yet');
 
   await setTopicConfig(charges, 'max.message.bytes', undefined); // back to the broker's default
-  assert.match(await replayDeadLetters('charges topic limit raised'), /replayed 1/);
+  assert.match(await replayDeadLetters('charges topic limit raised', 'LL_RECORD_TOO_LARGE'), /replayed 1/);
   await until('Odoo to hold the vendor bill of the replayed charge', () => billed(runId), 150_000);
 });
