@@ -148,6 +148,8 @@ class FileSource implements Source {
   private active: ActiveFile | undefined;
   /** A file whose batch failed for good (not Kafka being away): it is rejected next. */
   private poisoned: { file: CandidateFile; sha256: string; problem: Problem } | undefined;
+  /** Files tried once more after Kafka refused one of their records as too large (bounded). */
+  private readonly retriedTooLarge = new Set<string>();
   private readonly actions = new WeakMap<SourceBatch, BatchAction>();
   /** Inbox files by path: the size and mtime last seen, and since when they have not changed. */
   private readonly observed = new Map<string, { size: number; mtimeMs: number; since: number }>();
@@ -526,6 +528,15 @@ class FileSource implements Source {
       this.context.setHealth('degraded', `file not committed: ${errorMessage(error)}`);
       return;
     }
+    // Kafka refused a record as too large that the limits read at start let through (a topic's limit
+    // lowered while running): the host has read them again, so the file is tried once more and that
+    // record is dead-lettered like any record too large for its topic (LL_RECORD_TOO_LARGE).
+    if (action && action.kind !== 'reject' && refusedAsTooLarge(error) && !this.retriedTooLarge.has(action.file.path)) {
+      this.retriedTooLarge.add(action.file.path);
+      if (this.retriedTooLarge.size > MAX_WATCHED_ARCHIVED) this.retriedTooLarge.delete(this.retriedTooLarge.values().next().value as string);
+      this.logger.warn({ partner: action.file.partner.config.name, file: action.file.name }, 'Kafka refused a record of the file as too large; trying the file once more with the limits read again');
+      return;
+    }
     // Not Kafka being away but something about this file's records: reject the file, or it would be retried for ever.
     if (action && action.kind !== 'reject') {
       this.poisoned = { file: action.file, sha256: 'sha256' in action ? action.sha256 : await hashFile(action.file.path), problem: { code: errorCode(error), message: errorMessage(error), location: undefined } };
@@ -594,6 +605,16 @@ class FileSource implements Source {
 function readCursor(value: unknown): FileCursor {
   if (value && typeof value === 'object' && (value as FileCursor).version === 1 && Array.isArray((value as FileCursor).handled)) return value as FileCursor;
   return { version: 1, handled: [] };
+}
+
+/** Kafka refused the batch as too large (the error itself, or what a kafkajs wrapper carries). */
+function refusedAsTooLarge(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE'].includes(errorCode(current))) return true;
+    current = (current as { originalError?: unknown }).originalError ?? current.cause;
+  }
+  return false;
 }
 
 /**

@@ -3,6 +3,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import kafkajs from 'kafkajs';
+import { DEAD_LETTER_HEADERS } from '../../../src/runtime/dead-letter.ts';
+import { deadLetterTopic } from '../../../src/topology/model.ts';
 import { testKafka } from '../../../testing/harness.ts';
 import { LifelineProcess, TopicCollector, registeredSerde } from '../../../testing/runtime-fixture.ts';
 import { partnerTopics, writePartnerFeedTopology } from '../../../testing/partner-feed-fixture.ts';
@@ -34,6 +37,7 @@ after(async () => {
 
 const topics = partnerTopics();
 let dir = '';
+let sourceLabel = '';
 const inbox = (partner: string): string => join(dir, 'inbox', partner);
 let lifeline: LifelineProcess;
 let charges: TopicCollector<Charge>;
@@ -57,6 +61,7 @@ before(async () => {
     ],
   });
   dir = topology.dir;
+  sourceLabel = topology.label;
   for (const partner of ['slow_lab', 'marker_lab', 'sheet_lab', 'pharmacy', 'tiny_lab']) mkdirSync(inbox(partner), { recursive: true });
   mkdirSync(join(dir, 'staging'), { recursive: true });
   lifeline = new LifelineProcess(topology.file, [], { FILES_DIR: dir }).start();
@@ -170,4 +175,54 @@ test('a row that becomes a record larger than the partner\'s max_record_bytes re
   writeFileSync(join(inbox('tiny_lab'), 'small-rows.csv'), `${header}${row('OK-1', 500)}${row('OK-2', 600)}`);
   await until('the small rows', () => chargesOf('tiny_lab', 'small-rows.csv').length === 2);
   assert.equal(chargesOf('tiny_lab', 'big-row.csv').length, 0, 'none of the rejected file\'s records produced');
+});
+
+test('Kafka refuses a row as too large (the topic\'s limit lowered while running): that row is dead-lettered, the rest of the file ingested and archived', { timeout: 120_000 }, async () => {
+  const LOWERED = 8192;
+  const kafka = await testKafka();
+  const admin = kafka.admin();
+  await admin.connect();
+  const serde = await registeredSerde();
+  const setLimit = async (value: string | undefined): Promise<void> => {
+    // AlterConfigs replaces a topic's overrides: keep the others.
+    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topics.service_charges }] });
+    const kept = (described.resources[0]?.configEntries ?? []).filter((entry) => !entry.isDefault && !entry.readOnly && entry.configName !== 'max.message.bytes').map((entry) => ({ name: entry.configName, value: entry.configValue }));
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topics.service_charges, configEntries: [...kept, ...(value === undefined ? [] : [{ name: 'max.message.bytes', value }])] }] });
+  };
+  const deadLetters = await new TopicCollector(kafka, deadLetterTopic(sourceLabel)).start();
+  try {
+    await setLimit(String(LOWERED));
+    // Until the broker enforces it: a valid 12 KB charge (delivery "probe") is refused.
+    const template = charges.records[0]?.value as unknown as Record<string, unknown>;
+    const probeValue = await serde.encode(topics.service_charges, { ...template, delivery_id: 'probe', service_description: 'p'.repeat(12_000) });
+    const probe = kafka.producer();
+    await probe.connect();
+    try {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await probe.send({ topic: topics.service_charges, acks: -1, messages: [{ key: 'probe', value: probeValue }] });
+        } catch {
+          break;
+        }
+        if (Date.now() > deadline) throw new Error('the broker never enforced the lowered limit');
+        await sleep(100);
+      }
+    } finally {
+      await probe.disconnect();
+    }
+    writeFileSync(join(inbox('sheet_lab'), 'with-big-row.csv'), `${header}${row('BR-1', 100)}BR-2,2024-11-05,CPT-85025,${'x'.repeat(12_000)},12.00\n${row('BR-3', 300)}`);
+    await until('the file archived', () => existsSync(join(inbox('sheet_lab'), 'archive', 'with-big-row.csv')), 60_000);
+    await until('its two other rows', () => chargesOf('sheet_lab', 'with-big-row.csv').length === 2);
+    await until('the big row dead-lettered', () => deadLetters.records.some((letter) => letter.headers[DEAD_LETTER_HEADERS.errorClass] === 'LL_RECORD_TOO_LARGE'));
+    const letter = deadLetters.records.find((one) => one.headers[DEAD_LETTER_HEADERS.errorClass] === 'LL_RECORD_TOO_LARGE') as { headers: Record<string, string> };
+    assert.match(letter.headers[DEAD_LETTER_HEADERS.errorMessage] ?? '', new RegExp(`max\\.message\\.bytes ${LOWERED}`), 'judged by the limit the topic has now');
+    assert.ok(!existsSync(join(inbox('sheet_lab'), 'failed', 'with-big-row.csv')), 'the file is not rejected');
+    assert.ok(lifeline.lines.some((line) => line.includes('records of a file were dead-lettered') && line.includes('with-big-row.csv')), 'the file\'s dead-lettered record is said');
+    assert.deepEqual(chargesOf('sheet_lab', 'with-big-row.csv').map((charge) => charge.total?.amount_minor).sort((a, b) => (a ?? 0) - (b ?? 0)), [100, 300]);
+  } finally {
+    await setLimit(undefined).catch(() => undefined);
+    await deadLetters.stop();
+    await admin.disconnect();
+  }
 });
