@@ -12,7 +12,8 @@ import { TransactionalStore } from '../../src/runtime/transactional-store.ts';
  * Dedup's decisions, driven through a stand-in context: duplicate (same key, same content once the
  * delivery's own fields are left out), conflict (same key, other content, not a correction) to the
  * conflicts output or — unmapped — a dead letter, correction and versioned updates, stale versions.
- * The broker-level behaviour (conflicts topic, metric, Odoo) is in tests/faithful/faithful-pipeline.test.ts.
+ * The broker-level behaviour (conflicts topic, metric, Odoo) is in tests/faithful/faithful-pipeline.test.ts
+ * and tests/processors/dedup-conflicts-dlq.test.ts.
  */
 
 class StandInContext implements ProcessorContext {

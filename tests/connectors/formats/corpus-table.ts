@@ -10,8 +10,14 @@ export interface CorpusRow {
   /** A source output (`service_charges`) or `quarantine LL_…`. */
   readonly endsIn: string;
   readonly records: number;
-  /** [name, price_unit] of each Odoo bill line, for samples that become service charges. */
-  readonly billLines: ReadonlyArray<readonly [string, number]> | undefined;
+  /**
+   * What the golden path's sinks write to Odoo, one line per record: [name, price_unit] of a vendor
+   * bill's line (service charges, pharmacy dispenses), [name, quantity] of a receipt's stock move
+   * (supply deliveries). Undefined when nothing is written (no sink for the output, or quarantined).
+   */
+  readonly odooLines: ReadonlyArray<readonly [string, number]> | undefined;
+  /** The code the sink dead-letters the sample's records with, instead of writing them. */
+  readonly odooDeadLetter: string | undefined;
 }
 
 /** The corpus table of docs/formats.md. */
@@ -23,12 +29,14 @@ export function corpusTable(): CorpusRow[] {
     const match = /^\| `([^`]+)` \| (.+?) \| (\d+) \|(.*)\|$/.exec(line);
     if (!match) continue;
     const [, sample, endsIn, records, lines] = match as unknown as [string, string, string, string, string];
-    const json = /^`(.*)`$/.exec(lines.trim())?.[1];
+    const json = /^`(\[.*\])`$/.exec(lines.trim())?.[1];
+    const deadLetter = /^dead letter `(LL_[A-Z_]+)`/.exec(lines.trim())?.[1];
     rows.push({
       sample,
       endsIn: endsIn.replace(/`/g, '').trim(),
       records: Number(records),
-      billLines: json === undefined ? undefined : JSON.parse(json) as Array<[string, number]>,
+      odooLines: json === undefined ? undefined : JSON.parse(json) as Array<[string, number]>,
+      odooDeadLetter: deadLetter,
     });
   }
   return rows;
