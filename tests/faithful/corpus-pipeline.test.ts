@@ -10,7 +10,7 @@ import { OUTPUT_OF_KIND, type CanonicalRecord } from '../../connectors/formats/c
 import { decodeDelivery, type PartnerFormatConfig } from '../../connectors/formats/partner-format.ts';
 import type { OdooClient } from '../../connectors/odoo/odoo-client.ts';
 import { externalName } from '../../connectors/odoo/odoo-sink.ts';
-import { corpusPartner, corpusTable, type CorpusRow } from '../connectors/formats/corpus-table.ts';
+import { corpusPartner, corpusTable, csvMappingName, type CorpusRow } from '../connectors/formats/corpus-table.ts';
 import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
 import { runLifeline } from '../../testing/cli-runner.ts';
 import { useOdooSimulator } from '../../testing/odoo-simulator-fixture.ts';
@@ -42,22 +42,28 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
-type Family = 'hl7' | 'fhir' | 'pharmacy' | 'supply';
 type Channel = 'hook' | 'file';
-const FAMILIES: readonly Family[] = ['hl7', 'fhir', 'pharmacy', 'supply'];
 const CHANNELS: readonly Channel[] = ['hook', 'file'];
-const CONTENT_TYPE: Record<Family, string> = { hl7: 'x-application/hl7-v2+er7', fhir: 'application/fhir+json', pharmacy: 'text/csv', supply: 'text/csv' };
 
-function familyOf(sample: string): Family {
-  if (sample.endsWith('.hl7')) return 'hl7';
-  if (sample.endsWith('.json') || sample.endsWith('.ndjson')) return 'fhir';
-  return (sample.split('/').at(-1) as string).startsWith('supply') ? 'supply' : 'pharmacy';
+/**
+ * Which partner (per channel) a sample is sent as: one per format and CSV mapping, and one per
+ * csv-spectrum file — those files share their keys (`a` = 1 in most), and one partner's rows with
+ * the same key are versions of one entity, not separate receipts.
+ */
+function partnerKey(sample: string): string {
+  const file = sample.split('/').at(-1) as string;
+  if (file.endsWith('.hl7')) return 'hl7';
+  if (file.endsWith('.json') || file.endsWith('.ndjson')) return 'fhir';
+  const mapping = csvMappingName(file);
+  return mapping === 'spectrum' ? `spectrum_${file.slice('csv-spectrum-'.length, -'.csv'.length).toLowerCase()}` : mapping;
 }
-const partnerName = (channel: Channel, family: Family): string => `${channel}_${family}`;
+const contentType = (sample: string): string => (sample.endsWith('.hl7') ? 'x-application/hl7-v2+er7' : sample.endsWith('.csv') ? 'text/csv' : 'application/fhir+json');
+const partnerName = (channel: Channel, key: string): string => `${channel}_${key}`;
 /** The partner config a sample is read with (format and CSV mapping as in the corpus unit test), under a channel's name. */
-const partnerOf = (sample: string, channel: Channel): PartnerFormatConfig => corpusPartner(sample, partnerName(channel, familyOf(sample)));
+const partnerOf = (sample: string, channel: Channel): PartnerFormatConfig => corpusPartner(sample, partnerName(channel, partnerKey(sample)));
 /** A sample's file name in its inbox (folders flattened, extension kept). */
 const dropName = (sample: string): string => sample.replace(/\//g, '__');
+const secretVariable = (key: string): string => `CORPUS_SECRET_${key.toUpperCase()}`;
 
 interface Envelope { partner: string; delivery_id: string; entity_key: string }
 interface Quarantined { partner: string; reason_code: string; delivery_id: string | null }
@@ -77,7 +83,9 @@ const quarantineTopic = uniqueTopic('ops', 'quarantine', 'received');
 const SINKS = { service_charges: 'charge_bills', pharmacy_dispenses: 'dispense_bills', supply_deliveries: 'delivery_receipts' } as const;
 type SinkOutput = keyof typeof SINKS;
 const label = (name: string): string => `${name}_${run}`;
-const secrets = Object.fromEntries(FAMILIES.map((family) => [family, newWebhookSecret()])) as Record<Family, string>;
+/** Every sample's partner key, and one sample of each (to read its format config). */
+const PARTNERS = new Map(corpusTable().map((row) => [partnerKey(row.sample), row.sample]));
+const secrets = new Map([...PARTNERS.keys()].map((key) => [key, newWebhookSecret()]));
 
 let lifeline: LifelineProcess;
 let topologyFile = '';
@@ -132,18 +140,17 @@ before(async () => {
     connectors[label(sink)] = { type: 'odoo_sink', inputs: [unique], outputs: { results: written }, config: goldenSinkConfig(sink, Number(product.id)) };
   }
   const sourceOutputs = { ...Object.fromEntries(OUTPUTS.map((output) => [output, outputTopic[output]])), quarantine: quarantineTopic };
-  const format = (channel: Channel, family: Family): Record<string, unknown> => {
-    const sample = { hl7: 'x.hl7', fhir: 'x.json', pharmacy: 'pharmacy.csv', supply: 'supply.csv' }[family];
-    const { name, format: kind, csv } = corpusPartner(sample, partnerName(channel, family));
+  const format = (channel: Channel, key: string): Record<string, unknown> => {
+    const { name, format: kind, csv } = corpusPartner(PARTNERS.get(key) as string, partnerName(channel, key));
     return { name, format: kind, ...(csv ? { csv } : {}) };
   };
   connectors[label('webhooks')] = {
     type: 'webhook_source', outputs: sourceOutputs,
-    config: { host: '127.0.0.1', port: 0, partners: FAMILIES.map((family) => ({ ...format('hook', family), path: `/webhooks/${family}`, secrets: [`\${CORPUS_SECRET_${family.toUpperCase()}}`] })) },
+    config: { host: '127.0.0.1', port: 0, partners: [...PARTNERS.keys()].map((key) => ({ ...format('hook', key), path: `/webhooks/${key}`, secrets: [`\${${secretVariable(key)}}`] })) },
   };
   connectors[label('files')] = {
     type: 'file_source', outputs: sourceOutputs,
-    config: { poll_interval: '200ms', settle_time: '300ms', partners: FAMILIES.map((family) => ({ ...format('file', family), inbox: join(inboxDir, family) })) },
+    config: { poll_interval: '200ms', settle_time: '300ms', partners: [...PARTNERS.keys()].map((key) => ({ ...format('file', key), inbox: join(inboxDir, key) })) },
   };
   const document = {
     version: 1,
@@ -155,12 +162,12 @@ before(async () => {
     runtime: { http_port: 0, state_dir: join(dir, 'state'), store: 'memory', commit_max_records: 200, commit_interval: '200ms' },
     topics, connectors, processors,
   };
-  for (const family of FAMILIES) mkdirSync(join(inboxDir, family), { recursive: true });
+  for (const key of PARTNERS.keys()) mkdirSync(join(inboxDir, key), { recursive: true });
   topologyFile = join(dir, 'topology.yaml');
   writeFileSync(topologyFile, stringify(document));
   lifeline = new LifelineProcess(topologyFile, [], {
     CORPUS_ODOO_KEY: simulator.password,
-    ...Object.fromEntries(FAMILIES.map((family) => [`CORPUS_SECRET_${family.toUpperCase()}`, secrets[family]])),
+    ...Object.fromEntries([...secrets].map(([key, secret]) => [secretVariable(key), secret])),
   }).start();
   cleanups.push(() => lifeline.kill('SIGTERM'));
   port = await webhookPort(lifeline);
@@ -183,7 +190,7 @@ async function odooLines(output: SinkOutput, entityKey: string): Promise<Line[] 
 
 test('every corpus sample, through a real webhook source and a real file source, ends where docs/formats.md says, with the lines it says in Odoo', { timeout: 420_000 }, async () => {
   const table = corpusTable();
-  assert.ok(table.length >= 39, `the whole corpus (${table.length} samples)`);
+  assert.ok(table.length >= 51, `the whole corpus (${table.length} samples)`);
   const kafka = await testKafka();
   const serde = await registeredSerde();
   const collectors = new Map<string, TopicCollector<Envelope>>();
@@ -198,9 +205,9 @@ test('every corpus sample, through a real webhook source and a real file source,
   // Each sample: a webhook delivery (its id) and a file drop (its name).
   const deliveries = new Map<string, string>();
   for (const row of table) {
-    const family = familyOf(row.sample);
+    const key = partnerKey(row.sample);
     const bytes = readFileSync(`tests/fixtures/partner/${row.sample}`);
-    const answer = await deliver(port, `/webhooks/${family}`, bytes, { secret: secrets[family], contentType: CONTENT_TYPE[family] });
+    const answer = await deliver(port, `/webhooks/${key}`, bytes, { secret: secrets.get(key) as string, contentType: contentType(row.sample) });
     if (row.endsIn.startsWith('quarantine')) {
       assert.ok(answer.status >= 400 && answer.status < 500, `${row.sample}: refused with a 4xx (got ${answer.status})`);
       assert.equal(`quarantine ${answer.body.error?.code}`, row.endsIn, `${row.sample}: the webhook answer names the code`);
@@ -208,17 +215,17 @@ test('every corpus sample, through a real webhook source and a real file source,
       assert.equal(answer.status, 200, `${row.sample}: ${JSON.stringify(answer.body)}`);
     }
     deliveries.set(row.sample, answer.id);
-    copyFileSync(`tests/fixtures/partner/${row.sample}`, join(inboxDir, family, dropName(row.sample)));
+    copyFileSync(`tests/fixtures/partner/${row.sample}`, join(inboxDir, key, dropName(row.sample)));
   }
 
   const recordsOf = (row: CorpusRow, channel: Channel): Array<{ output: string; value: Envelope }> => {
-    const partner = partnerName(channel, familyOf(row.sample));
+    const partner = partnerName(channel, partnerKey(row.sample));
     const mine = (value: Envelope): boolean => value.partner === partner
       && (channel === 'hook' ? value.delivery_id === deliveries.get(row.sample) : value.delivery_id.startsWith(`${dropName(row.sample)}@`));
     return [...collectors].flatMap(([output, collector]) => collector.records.filter((record) => mine(record.value)).map((record) => ({ output, value: record.value })));
   };
   const quarantinedOf = (row: CorpusRow, channel: Channel): Quarantined[] => quarantine.records.map((record) => record.value).filter((value) =>
-    value.partner === partnerName(channel, familyOf(row.sample)) && value.delivery_id === (channel === 'hook' ? deliveries.get(row.sample) : dropName(row.sample)));
+    value.partner === partnerName(channel, partnerKey(row.sample)) && value.delivery_id === (channel === 'hook' ? deliveries.get(row.sample) : dropName(row.sample)));
   const settled = (row: CorpusRow, channel: Channel): boolean => (row.endsIn.startsWith('quarantine') ? quarantinedOf(row, channel).length > 0 : recordsOf(row, channel).length >= row.records);
 
   const deadline = Date.now() + 120_000;
@@ -248,7 +255,7 @@ test('every corpus sample, through a real webhook source and a real file source,
     }
     for (const channel of CHANNELS) {
       const records: CanonicalRecord[] = decodeDelivery(readFileSync(`tests/fixtures/partner/${row.sample}`), partnerOf(row.sample, channel), {
-        partner: partnerName(channel, familyOf(row.sample)), channel: channel === 'hook' ? 'WEBHOOK' : 'FILE', deliveryId: 'x', receivedAt: 0, defaultCurrency: 'USD',
+        partner: partnerName(channel, partnerKey(row.sample)), channel: channel === 'hook' ? 'WEBHOOK' : 'FILE', deliveryId: 'x', receivedAt: 0, defaultCurrency: 'USD',
       });
       if (row.odooDeadLetter) {
         expectedDeadLetters += records.length;
@@ -283,7 +290,7 @@ test('every corpus sample, through a real webhook source and a real file source,
   const dlqDeadline = Date.now() + 60_000;
   while (Date.now() < dlqDeadline) {
     letters.length = 0;
-    const shown = await runLifeline(['dlq', 'show', label('dispense_bills'), '--json', '--topology', topologyFile], { env: { CORPUS_ODOO_KEY: 'unused', ...Object.fromEntries(FAMILIES.map((family) => [`CORPUS_SECRET_${family.toUpperCase()}`, 'whsec_unused'])) } });
+    const shown = await runLifeline(['dlq', 'show', label('dispense_bills'), '--json', '--topology', topologyFile], { env: { CORPUS_ODOO_KEY: 'unused', ...Object.fromEntries([...secrets].map(([key, secret]) => [secretVariable(key), secret])) } });
     if (shown.code === 0 && shown.stdout.trim()) letters.push(...shown.stdout.trim().split('\n').map((line) => JSON.parse(line) as (typeof letters)[number]));
     if (letters.length >= expectedDeadLetters) break;
     await sleep(1000);

@@ -74,13 +74,26 @@ export const CORPUS_CSV_MAPPINGS: Readonly<Record<string, CsvMapping>> = {
     columns: { item_code: 'item', item_description: 'description', quantity: 'qty', quantity_unit: 'uom', order_ref: 'po', occurred_at: 'delivered', lot_number: 'lot', expires_on: 'expiry', unit_cost: 'unit_cost', currency: 'currency' },
     key_columns: ['delivery_id', 'line'],
   }),
+  // csv-spectrum's parser test files (headers a,b[,c]): column a a supply line's item and quantity,
+  // b its description — so quoting, escaped quotes, line breaks in fields and CRLF reach Odoo's text.
+  spectrum: mapping({
+    record_type: 'supply_delivery',
+    columns: { item_code: 'a', quantity: 'a', item_description: 'b' },
+    key_columns: ['a'],
+  }),
 };
+
+/** Which corpus CSV mapping a sample is read with, from its file name. */
+export function csvMappingName(file: string): 'pharmacy' | 'supply' | 'spectrum' {
+  if (file.startsWith('csv-spectrum-')) return 'spectrum';
+  return file.startsWith('supply') ? 'supply' : 'pharmacy';
+}
 
 /** The partner config a sample is read with: its format from the extension, CSV mapping from the name. */
 export function corpusPartner(sample: string, name = 'corpus_partner'): PartnerFormatConfig {
   const file = sample.split('/').at(-1) as string;
   if (file.endsWith('.hl7')) return { name, format: 'hl7v2', charset: 'utf-8', default_currency: 'USD' };
   if (file.endsWith('.json') || file.endsWith('.ndjson')) return { name, format: 'fhir_r4', charset: 'utf-8', default_currency: 'USD' };
-  const csv = CORPUS_CSV_MAPPINGS[file.startsWith('supply') ? 'supply' : 'pharmacy'] as CsvMapping;
+  const csv = CORPUS_CSV_MAPPINGS[csvMappingName(file)] as CsvMapping;
   return { name, format: 'csv', charset: 'utf-8', default_currency: 'USD', csv };
 }
