@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { OUTPUT_OF_KIND, type CanonicalRecord } from '../../connectors/formats/canonical.ts';
 import { decodeDelivery, type PartnerFormatConfig } from '../../connectors/formats/partner-format.ts';
-import type { OdooClient } from '../../connectors/odoo/odoo-client.ts';
+import { OdooClient } from '../../connectors/odoo/odoo-client.ts';
 import { externalName } from '../../connectors/odoo/odoo-sink.ts';
 import { corpusPartner, corpusTable, csvMappingName, type CorpusRow } from '../connectors/formats/corpus-table.ts';
 import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
@@ -67,7 +67,7 @@ const secretVariable = (key: string): string => `CORPUS_SECRET_${key.toUpperCase
 
 interface Envelope { partner: string; delivery_id: string; entity_key: string }
 interface Quarantined { partner: string; reason_code: string; delivery_id: string | null }
-interface Line { name: string; amount: number }
+interface Line { name: string; amount: number; currency?: string }
 
 const run = randomBytes(3).toString('hex');
 const OUTPUTS = [...Object.values(OUTPUT_OF_KIND)];
@@ -119,6 +119,15 @@ before(async () => {
   inboxDir = join(dir, 'inbox');
   const [product] = await odoo.searchRead('product.product', [['type', '!=', 'service']], { fields: ['id'], limit: 1 });
   assert.ok(product, 'the simulator has a stockable product');
+  // A multi-currency Odoo: the corpus bills in USD and EUR (the R4 examples), and a bill keeps its currency.
+  // Activated by the administrator (the simulator's admin/admin), as in Settings → Currencies.
+  const admin = new OdooClient({ url: simulator.url, database: simulator.database, username: 'admin', password: 'admin' });
+  try {
+    const euro = await admin.search('res.currency', [['name', '=', 'EUR'], ['active', '=', false]]);
+    if (euro.length > 0) await admin.write('res.currency', euro, { active: true });
+  } finally {
+    admin.close();
+  }
   const topic = (schema: string) => ({ key: 'entity_key', value_schema: resolve(schema), partitions: 3, retention: '1d', owner: 'tests', description: 'test topic', classification: 'phi' });
   const topics: Record<string, unknown> = {
     // Written by both sources (each partner's records keyed by their own partner-scoped keys).
@@ -183,9 +192,11 @@ async function odooLines(output: SinkOutput, entityKey: string): Promise<Line[] 
     const moves = await odoo.searchRead('stock.move', [['picking_id', '=', Number(data.res_id)]], { fields: ['name', 'product_uom_qty'] });
     return moves.map((move) => ({ name: String(move.name), amount: Number(move.product_uom_qty) }));
   }
+  const [move] = await odoo.read('account.move', [Number(data.res_id)], ['currency_id']);
+  const currency = (move?.currency_id as [number, string] | false | undefined) || undefined;
   const lines = await odoo.searchRead('account.move.line', [['move_id', '=', Number(data.res_id)]], { fields: ['name', 'quantity', 'price_unit'] });
   assert.ok(lines.every((line) => Number(line.quantity) === 1), `${entityKey}: bill lines of quantity 1`);
-  return lines.map((line) => ({ name: String(line.name), amount: Number(line.price_unit) }));
+  return lines.map((line) => ({ name: String(line.name), amount: Number(line.price_unit), currency: currency?.[1] }));
 }
 
 test('every corpus sample, through a real webhook source and a real file source, ends where docs/formats.md says, with the lines it says in Odoo', { timeout: 420_000 }, async () => {
@@ -266,7 +277,9 @@ test('every corpus sample, through a real webhook source and a real file source,
       assert.equal(records.length, row.odooLines.length, `${row.sample}: one Odoo line per record`);
       records.forEach((record, index) => {
         const [name, amount] = row.odooLines?.[index] as readonly [string, number];
-        expected.push({ output: row.endsIn as SinkOutput, entityKey: record.value.entity_key, lines: [{ name, amount }], where: `${row.sample} via ${channel}` });
+        // A bill is in the currency of the record's total; a receipt carries no money.
+        const currency = row.endsIn === 'supply_deliveries' ? {} : { currency: (record.value as { total: { currency: string } }).total.currency };
+        expected.push({ output: row.endsIn as SinkOutput, entityKey: record.value.entity_key, lines: [{ name, amount, ...currency }], where: `${row.sample} via ${channel}` });
       });
     }
   }
