@@ -26,7 +26,7 @@ import { deliver, newWebhookSecret, webhookPort } from '../../testing/partner-fe
  * golden path's own sink mappings (charge_bills, dispense_bills, delivery_receipts, read from
  * topology.yaml; enrich is left out, so the fields it adds — partner and product ids — are too, and
  * receipts' moves point at one fixed product): the bill and receipt lines in Odoo are the table's,
- * for both channels, and a record the sink refuses (a FHIR MedicationDispense has no price) is the
+ * for both channels, each bill in its total's currency (EUR activated, as a multi-currency Odoo has it), and a record the sink refuses (a FHIR MedicationDispense has no price) is the
  * table's dead letter, never a 0.00 bill.
  */
 
