@@ -191,25 +191,54 @@ export class AvroSerde {
   async encode(topic: string, value: unknown): Promise<Buffer> {
     const id = await this.schemaIdFor(topic);
     const type = this.typeByTopic.get(topic) ?? (await this.typeFor(id));
+    return this.encodeWith(topic, id, type, value);
+  }
+
+  /**
+   * The same as `encode`, without a promise, when the topic's schema is already cached (every
+   * record after a topic's first); undefined when it is not (then `encode` fetches it).
+   */
+  encodeCached(topic: string, value: unknown): Buffer | undefined {
+    const id = this.idByTopic.get(topic);
+    const type = this.typeByTopic.get(topic);
+    return id === undefined || type === undefined ? undefined : this.encodeWith(topic, id, type, value);
+  }
+
+  private encodeWith(topic: string, id: number, type: avro.Type, value: unknown): Buffer {
+    // The plain check is compiled and quick; the one that names every invalid field runs only when it failed.
+    if (!type.isValid(value)) this.refuseInvalid(topic, type, value);
+    const body = type.toBuffer(value);
+    const bytes = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+    bytes.writeUInt8(MAGIC_BYTE, 0);
+    bytes.writeInt32BE(id, 1);
+    body.copy(bytes, HEADER_BYTES);
+    return bytes;
+  }
+
+  private refuseInvalid(topic: string, type: avro.Type, value: unknown): never {
     const invalid: string[] = [];
     type.isValid(value, {
       errorHook: (path, fieldValue, fieldType) => {
         invalid.push(`${path.join('.') || '(value)'}: expected ${fieldType.typeName}${fieldType.name ? ` ${fieldType.name}` : ''}, got ${describeValue(fieldValue)}`);
       },
     });
-    if (invalid.length > 0) {
-      throw new LifelineError('LL_SERIALIZE_INVALID', `value for ${topic} does not match schema ${type.name ?? type.typeName}: ${invalid.join('; ')}`,
-        { details: { topic, fields: invalid } });
-    }
-    const header = Buffer.alloc(HEADER_BYTES);
-    header.writeUInt8(MAGIC_BYTE, 0);
-    header.writeInt32BE(id, 1);
-    return Buffer.concat([header, type.toBuffer(value)]);
+    throw new LifelineError('LL_SERIALIZE_INVALID', `value for ${topic} does not match schema ${type.name ?? type.typeName}: ${invalid.join('; ') || 'the value as a whole'}`,
+      { details: { topic, fields: invalid } });
   }
 
   async decode<T = unknown>(bytes: Buffer | null): Promise<DecodedRecord<T>> {
     const schemaId = wireSchemaId(bytes);
-    const type = await this.typeFor(schemaId);
+    return this.decodeWith<T>(schemaId, await this.typeFor(schemaId), bytes as Buffer);
+  }
+
+  /** The same as `decode`, without a promise, when the writer schema is cached; undefined when it is not. */
+  decodeCached<T = unknown>(bytes: Buffer | null): DecodedRecord<T> | undefined {
+    const schemaId = wireSchemaId(bytes);
+    const type = this.typeById.get(schemaId);
+    return type === undefined ? undefined : this.decodeWith<T>(schemaId, type, bytes as Buffer);
+  }
+
+  private decodeWith<T>(schemaId: number, type: avro.Type, bytes: Buffer): DecodedRecord<T> {
     try {
       return { schemaId, value: type.fromBuffer((bytes as Buffer).subarray(HEADER_BYTES)) as T };
     } catch (error) {

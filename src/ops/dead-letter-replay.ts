@@ -1,5 +1,6 @@
 import type { Admin, IHeaders, Kafka, Message } from 'kafkajs';
 import { ensureTopics } from '../kafka/topic-admin.ts';
+import { TRANSACTIONAL_PRODUCER_RETRY } from '../kafka/client.ts';
 import { readTopicRanges, wholeTopicRanges, type PartitionRange } from '../kafka/topic-reader.ts';
 import { LifelineError } from '../errors.ts';
 import { DEAD_LETTER_HEADERS, avroValueFromJson, headersAsStrings } from '../runtime/dead-letter.ts';
@@ -216,7 +217,7 @@ export async function replayDeadLetters(
   const originTopics = [...new Set(letters.map((letter) => letter.origin.topic))];
   const metadata = await admin.fetchTopicMetadata({ topics: originTopics });
   const partitionsOf = new Map(metadata.topics.map((topic) => [topic.name, topic.partitions.length]));
-  const producer = kafka.producer({ transactionalId: `lifeline.dlq-replay.${dlqTopic}`, idempotent: true, maxInFlightRequests: 1 });
+  const producer = kafka.producer({ transactionalId: `lifeline.dlq-replay.${dlqTopic}`, idempotent: true, maxInFlightRequests: 1, retry: TRANSACTIONAL_PRODUCER_RETRY });
   await producer.connect();
   const byOriginTopic: Record<string, number> = {};
   let replayed = 0;

@@ -3,6 +3,7 @@ import kafkajs, { type Admin, type Kafka, type KafkaMessage, type Message, type 
 import type { Logger } from 'pino';
 import { LifelineError, errorCode, errorMessage, isRetriable } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
+import { TRANSACTIONAL_PRODUCER_RETRY } from '../kafka/client.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { retry } from '../retry.ts';
 import type { ErrorPolicy } from '../topology/model.ts';
@@ -340,6 +341,7 @@ export class ProcessorTask {
       idempotent: true,
       maxInFlightRequests: 1,
       transactionTimeout: 60_000,
+      retry: TRANSACTIONAL_PRODUCER_RETRY,
     });
   }
 
@@ -389,7 +391,7 @@ export class ProcessorTask {
     const headers = headersAsStrings(message.headers);
     const key = message.key === null ? null : message.key.toString('utf8');
     try {
-      const value = message.value === null ? null : (await env.serde.decode(message.value)).value;
+      const value = message.value === null ? null : (env.serde.decodeCached(message.value) ?? await env.serde.decode(message.value)).value;
       const via = this.repartitionNames.get(topic);
       const origin = via === undefined ? undefined : headers[REPARTITION_ORIGIN_HEADER];
       this.currentRaw = message;
@@ -398,8 +400,10 @@ export class ProcessorTask {
         rawValue: message.value,
         ...(via !== undefined ? { via, origin } : {}),
       };
-      await this.processor.process(this.currentInput, this.context);
-      await this.acceptRecordScope(headers);
+      const processing = this.processor.process(this.currentInput, this.context);
+      if (processing !== undefined && typeof (processing as PromiseLike<void>).then === 'function') await processing;
+      const accepting = this.acceptRecordScope(headers);
+      if (accepting !== undefined) await accepting;
     } catch (error) {
       this.discardRecordScope();
       if (isRetriable(error)) throw error; // the whole transaction is retried; nothing of this record is kept
@@ -435,18 +439,41 @@ export class ProcessorTask {
     env.metrics.recordDeadLetter(env.label, code);
   }
 
-  /** A record (or a timer) succeeded: its writes and outputs join the open transaction. */
-  private async acceptRecordScope(inputHeaders: Record<string, string>): Promise<void> {
-    const env = this.env;
+  /**
+   * A record (or a timer) succeeded: its writes and outputs join the open transaction. Synchronous
+   * when every output topic's schema is cached (each record after the first); a promise otherwise.
+   */
+  private acceptRecordScope(inputHeaders: Record<string, string>): Promise<void> | undefined {
+    const encoded: Array<[string, Message]> = [];
+    for (let index = 0; index < this.recordForwards.length; index++) {
+      const { topic, record } = this.recordForwards[index] as PendingForward;
+      const value = record.value === null ? null : this.env.serde.encodeCached(topic, record.value);
+      if (value === undefined) return this.acceptRecordScopeAfterLookup(inputHeaders);
+      encoded.push([topic, this.outputMessage(topic, record, value, inputHeaders)]);
+    }
+    this.acceptEncoded(encoded);
+    return undefined;
+  }
+
+  /** The first record to an output topic: its schema is looked up (and cached) before encoding. */
+  private async acceptRecordScopeAfterLookup(inputHeaders: Record<string, string>): Promise<void> {
     const encoded: Array<[string, Message]> = [];
     for (const { topic, record } of this.recordForwards) {
-      const value = record.value === null ? null : await env.serde.encode(topic, record.value);
-      const partition = record.partition ?? this.placement(topic, record.key);
-      encoded.push([topic, {
-        key: record.key, value, headers: { ...inputHeaders, ...(record.headers ?? {}) },
-        ...(partition !== undefined ? { partition } : {}),
-      }]);
+      const value = record.value === null ? null : await this.env.serde.encode(topic, record.value);
+      encoded.push([topic, this.outputMessage(topic, record, value, inputHeaders)]);
     }
+    this.acceptEncoded(encoded);
+  }
+
+  private outputMessage(topic: string, record: OutputRecord, value: Buffer | null, inputHeaders: Record<string, string>): Message {
+    const partition = record.partition ?? this.placement(topic, record.key);
+    return {
+      key: record.key, value, headers: record.headers ? { ...inputHeaders, ...record.headers } : inputHeaders,
+      ...(partition !== undefined ? { partition } : {}),
+    };
+  }
+
+  private acceptEncoded(encoded: Array<[string, Message]>): void {
     for (const [topic, message] of encoded) {
       // A record its topic cannot take fails alone (dead-lettered by on_error), never the transaction.
       const tooLarge = this.limits.tooLarge(topic, message);

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { errorCode, errorMessage, isRetriable } from '../errors.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY, retry } from '../retry.ts';
 import { deadLetterTopic } from '../topology/model.ts';
+import { TRANSACTIONAL_PRODUCER_RETRY } from '../kafka/client.ts';
 import type { Source, SourceBatch, SourceBatchOutcome, SourceContext, SourceDefinition, SourceRecordFailure } from '../component/component.ts';
 import { ConnectorHealthTracker } from './connector-health.ts';
 import type { HostOptions } from './host-options.ts';
@@ -57,6 +58,7 @@ export class SourceHost {
     const { kafka, topology } = this.options;
     return kafka.producer({
       transactionalId: `${topology.runtime.appId}.${this.label}.source${lane === 0 ? '' : `.${lane}`}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000,
+      retry: TRANSACTIONAL_PRODUCER_RETRY,
     });
   }
 

@@ -54,3 +54,37 @@ test('kafkajs read_committed drops every aborted transaction\'s records, also wh
   assert.deepEqual(kept.filter((message) => !(message as { isControlRecord?: boolean }).isControlRecord).map((message) => Number(message.offset)), [14, 19, 20],
     'only producer 5\'s committed record, producer 7\'s next transaction and the non-transactional record are left');
 });
+
+test('kafkajs writes varints in place and small varlongs without Long (patched), byte for byte what the Long-based encoding writes, and reads them back', () => {
+  const source = readFileSync(require.resolve('kafkajs/src/protocol/encoder.js'), 'utf8');
+  assert.match(source, /Lifeline patch: bytes written in place/, 'the installed encoder.js is the patched one (npm install runs patch-package)');
+  const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => { writeVarLong(value: number): unknown; writeVarInt(value: number): unknown; buffer: Buffer };
+  const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => { readVarLong(): { toString(): string }; readVarInt(): number };
+  const Long = require('kafkajs/src/utils/long.js') as { fromValue(value: number): LongValue; fromInt(value: number): LongValue };
+  interface LongValue { shiftLeft(n: number): LongValue; shiftRight(n: number): LongValue; shiftRightUnsigned(n: number): LongValue; xor(other: LongValue): LongValue; and(other: LongValue | number): LongValue; or(other: number): LongValue; notEquals(other: LongValue): boolean; toInt(): number }
+  // The unpatched algorithm: zigzag on a 64-bit Long, seven bits at a time.
+  const referenceVarLong = (value: number): Buffer => {
+    const bytes: number[] = [];
+    const long = Long.fromValue(value);
+    let zigzag = long.shiftLeft(1).xor(long.shiftRight(63));
+    while (zigzag.and(Long.fromValue(-128)).notEquals(Long.fromInt(0))) {
+      bytes.push(zigzag.and(0x7f).or(0x80).toInt());
+      zigzag = zigzag.shiftRightUnsigned(7);
+    }
+    bytes.push(zigzag.toInt());
+    return Buffer.from(bytes);
+  };
+  const values = [0, 1, -1, 63, 64, -64, -65, 127, 128, 8191, 8192, 2 ** 30 - 1, -(2 ** 30), 2 ** 30, -(2 ** 30) - 1, 2 ** 31 - 1, -(2 ** 31), 1_733_130_000_000, -1_733_130_000_000];
+  for (let exponent = 1; exponent < 52; exponent++) values.push(2 ** exponent + 3, -(2 ** exponent) - 5);
+  for (const value of values) {
+    const encoder = new Encoder();
+    encoder.writeVarLong(value);
+    assert.deepEqual(encoder.buffer, referenceVarLong(value), `varlong ${value}`);
+    assert.equal(new Decoder(encoder.buffer).readVarLong().toString(), String(value));
+    if (value >= -(2 ** 31) && value < 2 ** 31) {
+      const varint = new Encoder();
+      varint.writeVarInt(value);
+      assert.equal(new Decoder(varint.buffer).readVarInt(), value, `varint ${value}`);
+    }
+  }
+});
