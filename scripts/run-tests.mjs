@@ -1,6 +1,6 @@
 // Runs the test suite in two tiers (docs/testing.md):
 //   unit    tests/**/*.unit.test.ts — need no broker, no registry, no JVM (in-memory topology driver,
-//           the Odoo simulator, local HTTP servers); the whole tier runs in well under a minute.
+//           the Odoo simulator, local HTTP servers); 80-95 s of CPU in all (docs/testing.md, "How long").
 //   broker  every other tests/**/*.test.ts — against the real local Kafka and schema registry, which
 //           this script brings up once (reusing them if they already run) and stops again only if it
 //           started them (LIFELINE_KEEP_INFRA=1 keeps them).

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import kafkajs, { type Admin, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import type { Admin, Kafka, KafkaMessage, Message, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { LifelineError, errorCode, errorMessage, isRetriable } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
@@ -120,23 +120,41 @@ const STORE_ENTRIES_GAUGE = {
 /** Carries the topic a repartitioned record first arrived on. */
 export const REPARTITION_ORIGIN_HEADER = 'lifeline.repartition.origin-topic';
 
-const javaCompatiblePartitioner = kafkajs.Partitioners.DefaultPartitioner();
+/**
+ * Kafka's murmur2 (Java client `Utils.murmur2`, what kafkajs's default partitioner computes with
+ * 64-bit Long objects), in 32-bit integer arithmetic: the same hash, without a Long per byte group.
+ */
+export function murmur2(key: string | Buffer): number {
+  const data = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  const length = data.length;
+  const m = 0x5bd1e995;
+  let h = (0x9747b28c ^ length) | 0;
+  const whole = length & ~3;
+  for (let i = 0; i < whole; i += 4) {
+    let k = (data[i] as number) | ((data[i + 1] as number) << 8) | ((data[i + 2] as number) << 16) | ((data[i + 3] as number) << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  switch (length & 3) {
+    case 3: h ^= (data[whole + 2] as number) << 16; // falls through
+    case 2: h ^= (data[whole + 1] as number) << 8; // falls through
+    case 1: h ^= data[whole] as number; h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
 
 /**
  * The partition Kafka's default partitioner (murmur2, as the Java client and kafkajs use) picks for
  * a key: a record produced keyed by K and a record repartitioned to K land on the same partition.
  */
 export function partitionForKey(key: string, partitions: number): number {
-  let partitionMetadata = partitionMetadataByCount.get(partitions);
-  if (!partitionMetadata) {
-    partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
-    partitionMetadataByCount.set(partitions, partitionMetadata);
-  }
-  return javaCompatiblePartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
+  return (murmur2(key) & 0x7fffffff) % partitions;
 }
-
-/** The partitioner only reads partition ids; built once per partition count, not per record. */
-const partitionMetadataByCount = new Map<number, Array<{ partitionId: number; leader: number; replicas: number[]; isr: number[]; partitionErrorCode: number }>>();
 
 /** How often a task reads its stores' expiry indexes; everything due is deleted, in bounded transactions. */
 const EXPIRY_INTERVAL_MS = 1000;

@@ -82,7 +82,11 @@ test('dead letters and the SLA breaches during them are one incident: one alert 
     incidents: { ...DEFAULT_INCIDENT_SETTINGS, intervalMs: 500, policy: { ...DEFAULT_INCIDENT_POLICY, quietMs: 6000 }, webhook: new AlertWebhook({ url: hookUrl, secret: SECRET }) },
   });
   try {
-    await sleep(3000); // the second console joins the alerting group (a follower takes no samples to wait for)
+    // startConsole returned once the second console had joined the alerting group. Had the partition
+    // moved to it, the first console would have lost it in the same rebalance and stopped sampling:
+    // two more samples by the first after the join show it kept the lead (no fixed wait).
+    const joined = Date.now();
+    await until('two samples by the first console after the second joined (it keeps the lead)', async () => (((await incidents()).sampledAt ?? 0) >= joined + 1_000 ? true : undefined), 30_000);
     assert.equal((await incidents(follower.url)).alerting.leader, false, 'the second console follows');
     assert.equal((await incidents()).alerting.leader, true, 'the first still leads');
     await burst();

@@ -1,14 +1,19 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, normalize } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, normalize, resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
+import { buildComponentRegistry } from '../../src/cli/component-list.ts';
+import { loadTopology } from '../../src/topology/load-topology.ts';
+import { formatTopologyProblem, topologyProblemsOf } from '../../src/topology/topology-problem.ts';
+import { repositoryTopologySecrets } from '../../testing/golden-path-fixture.ts';
 
 // README.md and docs/*.md name topics, commands and files; a newcomer copies them. This keeps
 // them true, as tests/src/errors test keeps docs/errors.md and the error codes in step: every topic
 // named is declared in topology.yaml (or written by Lifeline itself), every `lifeline …` command
-// exists (docs/cli.md, generated from the commands and kept current by its own test), every
-// `npm run` script is in package.json, and every repository path exists.
+// exists with every `--option` written after it (docs/cli.md, generated from the commands and kept
+// current by its own test), every `npm run` script is in package.json, and every repository path exists.
 
 const DOCS = ['README.md', ...readdirSync('docs').filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
 const TOPIC = /(?<![\w.<>{}*/-])((?:[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*|ops\.[a-z][a-z0-9_-]*)\.v[0-9]+)(?![\w.<>{}*-])/g;
@@ -43,11 +48,21 @@ function knownCommands(): Set<string> {
   return new Set([...readFileSync('docs/cli.md', 'utf8').matchAll(/^\| \[`lifeline ([^`]+)`\]/gm)].map((match) => match[1] as string));
 }
 
+/** Each command's options, from its section of docs/cli.md (`## lifeline <command>` and its option table). */
+function knownOptions(): Map<string, Set<string>> {
+  const options = new Map<string, Set<string>>();
+  for (const section of readFileSync('docs/cli.md', 'utf8').split(/^## lifeline /m).slice(1)) {
+    const command = (section.split('\n')[0] as string).trim();
+    options.set(command, new Set(['--help', ...[...section.matchAll(/^\| `(--[a-z][a-z0-9-]*)/gm)].map((match) => match[1] as string)]));
+  }
+  return options;
+}
+
 const scripts = Object.keys((JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts);
 
 interface Finding { readonly doc: string; readonly what: string }
 
-function check(doc: string, text: string, topics: Set<string>, commands: Set<string>): Finding[] {
+function check(doc: string, text: string, topics: Set<string>, commands: Set<string>, options?: Map<string, Set<string>>): Finding[] {
   const findings: Finding[] = [];
   const code = codeOf(text);
   for (const snippet of code.filter((span) => !SOURCE_STRINGS.has(span))) {
@@ -64,7 +79,17 @@ function check(doc: string, text: string, topics: Set<string>, commands: Set<str
         continue;
       }
       const second = words[1];
-      if (!commands.has(first) && second !== undefined && !commands.has(`${first} ${second}`)) findings.push({ doc, what: `command lifeline ${first} ${second} does not exist` });
+      if (!commands.has(first) && second !== undefined && !commands.has(`${first} ${second}`)) {
+        findings.push({ doc, what: `command lifeline ${first} ${second} does not exist` });
+        continue;
+      }
+      // The options written after the command, up to the end of its line, a comment or the next command.
+      const command = second !== undefined && commands.has(`${first} ${second}`) ? `${first} ${second}` : first;
+      const rest = (snippet.slice((match.index ?? 0) + match[0].length).split(/\n| #|\||;|&&/)[0] as string);
+      const known = options?.get(command);
+      for (const flag of known ? rest.matchAll(/(?:^|\s)(--[a-z][a-z0-9-]*)/g) : []) {
+        if (!known?.has(flag[1] as string)) findings.push({ doc, what: `command lifeline ${command} has no option ${flag[1]}` });
+      }
     }
     for (const match of snippet.matchAll(/npm run ([a-z][a-z:-]*)/g)) {
       if (!scripts.includes(match[1] as string)) findings.push({ doc, what: `npm script ${match[1]} is not in package.json` });
@@ -99,8 +124,10 @@ function scaffoldedPaths(code: readonly string[]): Set<string> {
 test('every topic, command, npm script and file that README.md and docs/*.md name exists', () => {
   const topics = knownTopics();
   const commands = knownCommands();
+  const options = knownOptions();
   assert.ok(commands.has('topology validate') && topics.size > 10, 'the lists to check against are read');
-  const findings = DOCS.flatMap((doc) => check(doc, readFileSync(doc, 'utf8'), topics, commands));
+  assert.ok(options.get('consume')?.has('--from-beginning') && options.size === commands.size, 'every command\'s options are read');
+  const findings = DOCS.flatMap((doc) => check(doc, readFileSync(doc, 'utf8'), topics, commands, options));
   const unique = [...new Set(findings.map((finding) => `${finding.doc}: ${finding.what}`))];
   assert.deepEqual(unique, []);
 });
@@ -108,12 +135,13 @@ test('every topic, command, npm script and file that README.md and docs/*.md nam
 test('the check finds what does not exist', () => {
   const findings = check('docs/example.md', [
     'Read `billing.invoice.written.v1` with `lifeline topics describe billing.invoice.written.v1`.',
-    '```bash', 'lifeline topology lint', 'npm run nope', 'node bin/lifeline.mjs frobnicate', '```',
+    '```bash', 'lifeline topology lint', 'npm run nope', 'node bin/lifeline.mjs frobnicate', 'lifeline topics describe --offline --verbose x   # --comment-flag', '```',
     'See `src/runtime/nowhere.ts`, [the guide](missing-guide.md) and `processors/dedup.ts`.',
     '`lifeline new processor claim_router` writes `processors/claim-router.ts`; `processors/other-router.ts` is not written by it.',
-  ].join('\n'), new Set(['partner.service_charge.received.v1']), new Set(['topics describe', 'topology validate', 'run', 'new processor']));
+  ].join('\n'), new Set(['partner.service_charge.received.v1']), new Set(['topics describe', 'topology validate', 'run', 'new processor']), new Map([['topics describe', new Set(['--offline'])]]));
   assert.deepEqual([...new Set(findings.map((finding) => finding.what))].sort(), [
     'command lifeline frobnicate does not exist',
+    'command lifeline topics describe has no option --verbose',
     'command lifeline topology lint does not exist',
     'file docs/missing-guide.md does not exist',
     'file processors/other-router.ts does not exist',
@@ -121,4 +149,30 @@ test('the check finds what does not exist', () => {
     'npm script nope is not in package.json',
     'topic billing.invoice.written.v1 is not declared in topology.yaml',
   ]);
+});
+
+test('the validation message README.md shows is what topology validate says for that mistake in the repository\'s topology.yaml', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const shown = /^topology\.yaml:\d+:\d+ processors\.charge_dedup\.config\.ttl: .*$/m.exec(readme)?.[0];
+  assert.ok(shown, 'README.md shows a validation message for charge_dedup\'s ttl');
+  assert.match(readme, /`ttl: 15 minutes` on `charge_dedup`/);
+  const lines = readFileSync('topology.yaml', 'utf8').split('\n');
+  const block = lines.findIndex((line) => line === '  charge_dedup:');
+  const ttl = lines.findIndex((line, index) => index > block && line.includes('ttl: 7d'));
+  assert.ok(block >= 0 && ttl > block, 'charge_dedup has a ttl of 7d in topology.yaml');
+  lines[ttl] = (lines[ttl] as string).replace('ttl: 7d', 'ttl: 15 minutes');
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-readme-'));
+  try {
+    for (const linked of ['schemas', 'docs']) symlinkSync(resolve(linked), join(dir, linked));
+    writeFileSync(join(dir, 'topology.yaml'), lines.join('\n'));
+    let problems: ReturnType<typeof topologyProblemsOf>;
+    try {
+      loadTopology(join(dir, 'topology.yaml'), buildComponentRegistry(), repositoryTopologySecrets());
+    } catch (error) {
+      problems = topologyProblemsOf(error);
+    }
+    assert.deepEqual(problems?.map((problem) => formatTopologyProblem({ ...problem, file: 'topology.yaml' })), [shown]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -7,15 +7,19 @@ import type { InputRecord, KeyValueStore, OutputRecord, Processor, ProcessorCont
 import { DEDUP_CONFLICT_HEADERS, DEDUP_RESULT_HEADER, contentFingerprint, dedup } from '../../processors/dedup.ts';
 import { MemoryStoreBackend } from '../../src/runtime/memory-store-backend.ts';
 import { TransactionalStore } from '../../src/runtime/transactional-store.ts';
+import { TopologyTestDriver } from '../../src/testing/topology-test-driver.ts';
 
 /**
- * Dedup's decisions, driven through a stand-in context: duplicate (same key, same content once the
+ * Dedup's decisions on the topology test driver: duplicate (same key, same content once the
  * delivery's own fields are left out), conflict (same key, other content, not a correction) to the
  * conflicts output or — unmapped — a dead letter, correction and versioned updates, stale versions.
+ * One test keeps a stand-in context: an entry written by an older dedup (a whole-value hash) has to
+ * be put in the store first, and the driver's stores are filled only by processing.
  * The broker-level behaviour (conflicts topic, metric, Odoo) is in tests/faithful/faithful-pipeline.test.ts
  * and tests/processors/dedup-conflicts-dlq.test.ts.
  */
 
+/** For the one test that seeds the store (see above). */
 class StandInContext implements ProcessorContext {
   readonly label = 'dedup_stand_in';
   readonly partition = 0;
@@ -70,64 +74,108 @@ test('the fingerprint leaves out how and when a record was delivered, not what i
   assert.notEqual(contentFingerprint(charge({ occurred_at: 1 })), contentFingerprint(charge({ occurred_at: 2 })));
 });
 
+// The decisions on the topology test driver, through the real partner.service_charge contract: the
+// values dedup fingerprints are what Avro decodes (every field, defaults filled in), as in production.
+const RECEIVED = 'partner.service_charge.received.v1';
+const UNIQUE = 'partner.service_charge.deduplicated.v1';
+const CONFLICTS = 'partner.service_charge.conflicts.v1';
+const LABEL = 'charge_dedup';
+const SERVICE_CHARGE = 'schemas/partner/service_charge.avsc';
+
+/** A charge as the partner formats write it (the fields dedup's fingerprint looks at, and the required ones). */
+const serviceCharge = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+  partner: 'north_lab', source_format: 'HL7V2', channel: 'WEBHOOK', delivery_id: 'msg_1', idempotency_key: 'north_lab|LIS|LAB|C1#FT1-1',
+  entity_key: 'north_lab|charge|T1', version: '20241105|C1', is_correction: false, refs: {}, occurred_at: 800, sent_at: 900, received_at: 1000,
+  charge_type: 'CHARGE', status: 'BILLABLE', scope: 'ITEM', service_code: '85025', quantity: 1, total: { amount_minor: 4250, currency: 'USD' }, ...overrides,
+});
+
+async function dedupDriver(config: Record<string, unknown>, outputs: { unique: string; conflicts?: string }): Promise<TopologyTestDriver> {
+  return TopologyTestDriver.forProcessor(dedup, {
+    label: LABEL,
+    config: { key_path: 'idempotency_key', repartition: false, ...config },
+    topics: Object.fromEntries([RECEIVED, ...Object.values(outputs)].map((topic) => [topic, { schema: SERVICE_CHARGE, partitions: 3 }])),
+    inputs: [RECEIVED],
+    outputs,
+  });
+}
+
+/** Pipes charges keyed by their entity, with a header of their own that must travel on. */
+async function pipe(driver: TopologyTestDriver, ...charges: Array<Record<string, unknown>>): Promise<void> {
+  await driver.input(RECEIVED).pipeAll(charges.map((value) => ({ key: String(value.entity_key), value, headers: { 'lifeline.source': 'test' } })));
+}
+
+/** The output records as `<output>:<dedup result>`: the unique output's in order, then the conflicts'. */
+function results(driver: TopologyTestDriver, withConflicts = true): string[] {
+  const of = (topic: string, output: string): string[] => driver.output(topic).allRecords()
+    .sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset))
+    .map((record) => `${output}:${record.headers[DEDUP_RESULT_HEADER]}`);
+  return [...of(UNIQUE, 'unique'), ...(withConflicts ? of(CONFLICTS, 'conflicts') : [])];
+}
+
 test('a redelivery is a duplicate; the same key with other content is a conflict on the conflicts output with both fingerprints, counted', async () => {
-  const context = new StandInContext(['unique', 'conflicts']);
-  const dedupe = await processor({}, context);
-  await dedupe.process(input(charge()), context);
-  await dedupe.process(input(charge({ delivery_id: 'msg_retry', received_at: 2000 })), context);
-  await dedupe.process(input(charge({ service_code: '87086', total: { amount_minor: 1990, currency: 'USD' } })), context);
-  assert.deepEqual(context.results(), ['unique:first', 'conflicts:conflict']);
-  const conflict = context.forwarded[1]?.record;
-  assert.equal(conflict?.headers?.[DEDUP_CONFLICT_HEADERS.previousFingerprint], contentFingerprint(charge()));
-  assert.equal(conflict?.headers?.[DEDUP_CONFLICT_HEADERS.fingerprint], contentFingerprint(charge({ service_code: '87086', total: { amount_minor: 1990, currency: 'USD' } })));
-  assert.equal(conflict?.headers?.['lifeline.source'], 'test', 'the record\'s own headers travel with it');
-  assert.equal(context.counts.get('duplicates'), 1);
-  assert.equal(context.counts.get('conflicts'), 1);
-  assert.match(await context.metricsRegistry.metrics(), /lifeline_dedup_conflicts_total\{component="dedup_stand_in"\} 1/);
+  const driver = await dedupDriver({}, { unique: UNIQUE, conflicts: CONFLICTS });
+  const other = { service_code: '87086', total: { amount_minor: 1990, currency: 'USD' } };
+  await pipe(driver, serviceCharge(), serviceCharge({ delivery_id: 'msg_retry', received_at: 2000 }), serviceCharge(other));
+  assert.deepEqual(driver.output(UNIQUE).readRecords().map((record) => record.headers[DEDUP_RESULT_HEADER]), ['first']);
+  const [conflict, ...more] = driver.output(CONFLICTS).readRecords();
+  assert.equal(more.length, 0);
+  assert.equal(conflict?.headers[DEDUP_RESULT_HEADER], 'conflict');
+  // The fingerprints are of what the processor read: the decoded input values.
+  const [first, , third] = driver.output(RECEIVED).allRecords().map((record) => record.value);
+  assert.equal(conflict?.headers[DEDUP_CONFLICT_HEADERS.previousFingerprint], contentFingerprint(first));
+  assert.equal(conflict?.headers[DEDUP_CONFLICT_HEADERS.fingerprint], contentFingerprint(third));
+  assert.notEqual(contentFingerprint(first), contentFingerprint(third));
+  assert.equal(conflict?.headers['lifeline.source'], 'test', 'the record\'s own headers travel with it');
+  assert.deepEqual(await driver.processorEvents(LABEL), { first: 1, duplicates: 1, conflicts: 1 });
+  assert.match(await driver.metricsText(), new RegExp(`lifeline_dedup_conflicts_total\\{component="${LABEL}"\\} 1`));
   // The content seen first stays the reference: a third copy of it is still a duplicate.
-  await dedupe.process(input(charge({ delivery_id: 'msg_3' })), context);
-  assert.equal(context.counts.get('duplicates'), 2);
+  await pipe(driver, serviceCharge({ delivery_id: 'msg_3' }));
+  assert.equal((await driver.processorEvents(LABEL)).duplicates, 2);
+  await driver.close();
 });
 
 test('without a conflicts output a conflict is dead-lettered as LL_DEDUP_CONFLICT with its raw bytes and the fingerprints', async () => {
-  const context = new StandInContext(['unique']);
-  const dedupe = await processor({}, context);
-  await dedupe.process(input(charge()), context);
-  await dedupe.process(input(charge({ total: { amount_minor: 1, currency: 'USD' } })), context);
-  assert.equal(context.deadLetters.length, 1);
-  const letter = context.deadLetters[0] as { record: InputRecord; error: Error & { code?: string } };
-  assert.equal(letter.error.code, 'LL_DEDUP_CONFLICT');
-  assert.match(letter.error.message, /fingerprint first seen [0-9a-f]{16}, this one [0-9a-f]{16}/);
-  assert.doesNotMatch(letter.error.message, /north_lab|LIS\|LAB/, 'the message names no key or value');
-  assert.deepEqual(letter.record.rawValue, Buffer.from('raw'));
-  assert.equal(letter.record.headers[DEDUP_RESULT_HEADER], 'conflict');
+  const driver = await dedupDriver({}, { unique: UNIQUE });
+  await pipe(driver, serviceCharge(), serviceCharge({ total: { amount_minor: 1, currency: 'USD' } }));
+  const letters = driver.deadLetters(LABEL);
+  assert.equal(letters.length, 1);
+  const letter = letters[0] as (typeof letters)[number];
+  assert.equal(letter.errorClass, 'LL_DEDUP_CONFLICT');
+  assert.match(letter.errorMessage, /fingerprint first seen [0-9a-f]{16}, this one [0-9a-f]{16}/);
+  assert.doesNotMatch(letter.errorMessage, /north_lab|LIS\|LAB/, 'the message names no key or value');
+  const input = driver.output(RECEIVED).allRecords()[1];
+  assert.deepEqual(letter.value, input?.value, 'the raw bytes are the input\'s: they decode to it');
+  assert.ok(letter.rawValue && letter.rawValue.length > 0);
+  assert.deepEqual(letter.origin, { topic: RECEIVED, partition: input?.partition, offset: input?.offset });
+  assert.equal(letter.headers[DEDUP_RESULT_HEADER], 'conflict');
+  assert.equal(driver.output(UNIQUE).readRecords().length, 1);
+  await driver.close();
 });
 
 test('a record the format marks as a correction passes as an update; with a version, only a higher one (an older one is stale)', async () => {
-  const context = new StandInContext(['unique', 'conflicts']);
-  const dedupe = await processor({ version_path: 'version' }, context);
-  await dedupe.process(input(charge({ version: '2' })), context);
-  await dedupe.process(input(charge({ version: '3', is_correction: true, total: { amount_minor: 5000, currency: 'USD' } })), context);
-  await dedupe.process(input(charge({ version: '1', is_correction: true, total: { amount_minor: 10, currency: 'USD' } })), context);
-  await dedupe.process(input(charge({ version: '3', is_correction: true, total: { amount_minor: 7, currency: 'USD' } })), context);
-  assert.deepEqual(context.results(), ['unique:first', 'unique:update', 'conflicts:conflict']);
-  assert.equal(context.counts.get('stale'), 1);
+  const driver = await dedupDriver({ version_path: 'version' }, { unique: UNIQUE, conflicts: CONFLICTS });
+  await pipe(driver,
+    serviceCharge({ version: '2' }),
+    serviceCharge({ version: '3', is_correction: true, total: { amount_minor: 5000, currency: 'USD' } }),
+    serviceCharge({ version: '1', is_correction: true, total: { amount_minor: 10, currency: 'USD' } }),
+    serviceCharge({ version: '3', is_correction: true, total: { amount_minor: 7, currency: 'USD' } }));
+  assert.deepEqual(results(driver), ['unique:first', 'unique:update', 'conflicts:conflict']);
+  assert.equal((await driver.processorEvents(LABEL)).stale, 1);
+  await driver.close();
 });
 
 test('pass_updates lets other content through as an update (the behaviour before conflicts, kept)', async () => {
-  const context = new StandInContext(['unique']);
-  const dedupe = await processor({ pass_updates: true }, context);
-  await dedupe.process(input(charge()), context);
-  await dedupe.process(input(charge({ total: { amount_minor: 1, currency: 'USD' } })), context);
-  assert.deepEqual(context.results(), ['unique:first', 'unique:update']);
+  const driver = await dedupDriver({ pass_updates: true }, { unique: UNIQUE });
+  await pipe(driver, serviceCharge(), serviceCharge({ total: { amount_minor: 1, currency: 'USD' } }));
+  assert.deepEqual(results(driver, false), ['unique:first', 'unique:update']);
+  await driver.close();
 });
 
 test('without repartitioning, two entities sharing an idempotency key are two records, never a conflict', async () => {
-  const context = new StandInContext(['unique', 'conflicts']);
-  const dedupe = await processor({}, context);
-  await dedupe.process(input(charge()), context);
-  await dedupe.process(input(charge({ entity_key: 'north_lab|charge|T2', total: { amount_minor: 99, currency: 'USD' } })), context);
-  assert.deepEqual(context.results(), ['unique:first', 'unique:first']);
+  const driver = await dedupDriver({}, { unique: UNIQUE, conflicts: CONFLICTS });
+  await pipe(driver, serviceCharge(), serviceCharge({ entity_key: 'north_lab|charge|T2', total: { amount_minor: 99, currency: 'USD' } }));
+  assert.deepEqual(results(driver), ['unique:first', 'unique:first']);
+  await driver.close();
 });
 
 test('an entry stored before fingerprints (a whole-value sha256) still recognises its duplicate', async () => {

@@ -11,6 +11,7 @@ import { loadTopology } from '../../src/topology/load-topology.ts';
 import { deadLetterTopic } from '../../src/topology/model.ts';
 import { uniqueTopic } from '../../testing/harness.ts';
 import { TEST_EVENT_SCHEMA, TopicCollector, testEvent, testEventTopic, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { keyPerPartition } from '../../testing/sentinel.ts';
 import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
 const PRODUCT_SCHEMA = 'tests/fixtures/schemas/test_product.avsc';
@@ -40,7 +41,8 @@ async function scenario(onMiss: 'emit' | 'wait') {
         config: {
           tables: { products: { topic: products, key_field: 'default_code' } },
           joins: [{ table: 'products', key_path: 'account', fields: { odoo_product_id: 'id', unit_price_minor: 'list_price_minor' } }],
-          on_miss: onMiss, wait_timeout: '3s', check_interval: '200ms', status_field: 'enrichment_status',
+          // wait_timeout: long enough that ACC-5 is still held when the test publishes its product on a loaded machine.
+          on_miss: onMiss, wait_timeout: '10s', check_interval: '200ms', status_field: 'enrichment_status',
         },
       },
     },
@@ -98,20 +100,27 @@ test('enrich joins events with a reference table indexed by a field, and sees ta
 
 test('on_miss: wait holds an event until the table has its key, and dead-letters it after the timeout', { timeout: 120_000 }, async () => {
   const { input, runtime, output, publishProduct, label } = await scenario('wait');
+  // Sentinels instead of a sleep: an event with a known account on each input partition, sent after
+  // the scenario. Records of a partition keep their order, so once both sentinels are out, ACC-5 and
+  // ACC-6 would be out too had they not been held.
+  const sentinels = keyPerPartition('SENTINEL', 2).map((account, partition) => ({ ...testEvent(700 + partition), id: `sentinel-${partition}`, account }));
+  for (const [index, sentinel] of sentinels.entries()) await publishProduct(900 + index, sentinel.account, 1);
   await input.send([testEvent(0, 7), testEvent(5, 7), testEvent(6, 7)]); // ACC-0 known, ACC-5 and ACC-6 not yet
-  await output.waitForCount(1, 30_000);
-  await sleep(500);
-  assert.equal(output.records.length, 1, 'the two unknown ones are held');
+  await input.send(sentinels);
+  await output.waitUntil((records) => sentinels.every((sentinel) => records.some((record) => record.value.id === sentinel.id)), 'a sentinel from each partition', 30_000);
+  const isSentinel = (record: { value: TestEvent }): boolean => record.value.id.startsWith('sentinel-');
+  assert.deepEqual(output.records.filter((record) => !isSentinel(record)).map((record) => record.value.account), ['ACC-0'], 'the two unknown ones are held');
   await publishProduct(105, 'ACC-5', 1505);
-  await output.waitForCount(2, 30_000);
-  assert.equal(output.records[1]?.value.account, 'ACC-5');
-  assert.equal(output.records[1]?.value.unit_price_minor, 1505);
+  await output.waitForCount(4, 30_000);
+  const released = output.records.filter((record) => !isSentinel(record));
+  assert.equal(released[1]?.value.account, 'ACC-5');
+  assert.equal(released[1]?.value.unit_price_minor, 1505);
   const deadLetters = await new TopicCollector<Buffer>(input.kafka, deadLetterTopic(label)).start();
   cleanups.push(() => deadLetters.stop());
   await deadLetters.waitForCount(1, 30_000);
   const letter = deadLetters.records[0];
   assert.equal(letter?.headers[DEAD_LETTER_HEADERS.errorClass], 'EnrichmentMiss');
-  assert.match(letter?.headers[DEAD_LETTER_HEADERS.errorMessage] ?? '', /still no products entry for account after 3s/);
+  assert.match(letter?.headers[DEAD_LETTER_HEADERS.errorMessage] ?? '', /still no products entry for account after 10s/);
   assert.equal((await input.serde.decode(letter?.value as Buffer)).value && 'ok', 'ok', 'the raw Avro bytes are kept');
   assert.equal(letter?.key, 'ACC-6');
   await runtime.stop();

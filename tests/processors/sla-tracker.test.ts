@@ -162,6 +162,17 @@ function metricValue(text: string, name: string, labels: Record<string, string>)
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
+/** The runtime's metrics once `settled` holds (gauges follow the 200 ms timer): a bounded poll, not a fixed wait. */
+async function metricsWhen(runtime: LifelineRuntime, settled: (text: string) => boolean, what: string, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await runtime.metrics.metricsText();
+    if (settled(text)) return text;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
 function assertNoRepeats(events: readonly SlaEvent[]): void {
   const seen = new Map<string, number>();
   for (const event of events) {
@@ -299,10 +310,10 @@ test('sla: start and end keyed differently meet by transaction; completed, late,
   assert.equal(breachRecord?.headers['lifeline.idempotency-key'], `${flow}:${never[0]}:breached`);
   assert.equal(breachRecord?.headers['lifeline.correlation-id'], `corr-${never[0]}`);
 
-  // Gauges are published by the 200 ms timer; give it a tick after the last event.
-  await sleep(500);
-  const metrics = await runtime.metrics.metricsText();
+  // Gauges are published by the 200 ms timer: wait until they show the last event (bounded).
   const labels = { component: topology.label, flow };
+  const metrics = await metricsWhen(runtime, (text) => metricValue(text, 'lifeline_sla_open_transactions', labels) === never.length + failed.length
+    && metricValue(text, 'lifeline_sla_open_transactions', { component: topology.label, flow: 'invoice_to_payment' }) === invoicesWritten - fast.length + sentinels, 'the open-transaction gauges');
   assert.equal(metricValue(metrics, 'lifeline_sla_open_transactions', labels), never.length + failed.length);
   assert.equal(metricValue(metrics, 'lifeline_sla_breaches_total', labels), slow.length + never.length + failed.length);
   assert.equal(metricValue(metrics, 'lifeline_sla_latency_seconds_count', labels), fast.length + early.length + slow.length + sentinels);
@@ -370,9 +381,8 @@ test('sla: a runtime stopped with transactions open hands them to the next one t
     assert.deepEqual(typesOf(events, flow, id), ended.includes(id) ? ['started', 'warning', 'breached', 'completed_late'] : ['started', 'warning', 'breached'], id);
   }
   // The second runtime's own counter: it, not the first, saw the deadlines pass, from restored state.
-  await sleep(400);
-  const metrics = await second.metrics.metricsText();
   const labels = { component: topology.label, flow };
+  const metrics = await metricsWhen(second, (text) => metricValue(text, 'lifeline_sla_open_transactions', labels) === open.length - ended.length, 'the open-transaction gauge');
   assert.equal(metricValue(metrics, 'lifeline_sla_breaches_total', labels), open.length);
   assert.equal(metricValue(metrics, 'lifeline_sla_open_transactions', labels), open.length - ended.length);
   await second.stop();

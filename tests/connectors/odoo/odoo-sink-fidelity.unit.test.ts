@@ -230,7 +230,11 @@ test('adaptive batches: a per-record cost over target_call_time shrinks them; a 
     input(`${prefix}-${index}`, { entity_key: `${prefix}-${index}`, odoo_partner_id: lab, odoo_product_id: cmp, description: 'A1c', amount_minor: 1332 }, '2026-12-01T10:00:00.000Z'));
   const sizeOf = (sink: unknown): number => (sink as { currentBatchSize: number }).currentBatchSize;
 
-  const perRecord = odooSink.create({ ...bills('none'), batch_size: 50, target_call_time: '150ms' });
+  // target_call_time 600 ms: the 50-record call (1.5 s) shrinks the batch to 16, and the 10 left
+  // (300 ms) stay under the target. With 150 ms the next calls held 4 records (120 ms): one taking
+  // over 240 ms (its overhead on a loaded machine) reads as a per-call cost beside the 50-record
+  // call (isPerCallCost) and restores 50 — the failure seen once in the unit tier at load 12.
+  const perRecord = odooSink.create({ ...bills('none'), batch_size: 50, target_call_time: '600ms' });
   await perRecord.connect(testConnectorContext(simulatorConnection(simulator)).sink());
   // 30 ms a record (a real Odoo's 10, tripled) so that the cost per record stands out of a loaded machine's noise.
   simulator.control.setCost({ callMs: 0, rowMs: 30, workers: 4 });

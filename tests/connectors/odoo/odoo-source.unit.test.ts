@@ -164,7 +164,8 @@ test('while Odoo is unreachable the source backs off and reports down, then catc
   simulator.control.setDown(true);
   const [id] = await odoo.search('res.partner', [['ref', '=', 'SUP-MEDLINE']]).catch(() => [] as number[]);
   const waiting = source.produce();
-  await sleep(800);
+  // A bounded poll, not a fixed wait: the source reports down after its first failed attempts.
+  for (const deadline = Date.now() + 20_000; context.health.at(-1)?.state !== 'down' && Date.now() < deadline;) await sleep(50);
   assert.equal(context.health.at(-1)?.state, 'down');
   assert.match(await context.registry.metrics(), /lifeline_odoo_reachable\{component="odoo_under_test"\} 0/);
   simulator.control.setDown(false);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, test } from 'node:test';
 import { Value } from '@sinclair/typebox/value';
 import { pino } from 'pino';
@@ -82,9 +81,9 @@ test('no commit within response_timeout (Kafka hanging) is 503, and the delivery
 });
 
 test('a full intake queue answers 503 at once rather than growing without bound', async () => {
-  const { port } = await startSource({ max_pending_deliveries: 1, response_timeout: '2s' });
+  const { source, port } = await startSource({ max_pending_deliveries: 1, response_timeout: '2s' });
   const first = deliver(port, '/webhooks/acme_lab', dft, { secret });
-  await sleep(100);
+  await until('the first delivery queued', () => queued(source) === 1);
   const second = await deliver(port, '/webhooks/acme_lab', dft, { secret });
   assert.equal(second.status, 503);
   assert.match(second.body.error?.message ?? '', /too many deliveries/);

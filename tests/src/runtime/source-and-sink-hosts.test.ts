@@ -11,6 +11,7 @@ import { LifelineRuntime } from '../../../src/runtime/lifeline-runtime.ts';
 import { LIFELINE_HEADERS } from '../../../src/component/record-headers.ts';
 import { loadTopology } from '../../../src/topology/load-topology.ts';
 import { deadLetterTopic } from '../../../src/topology/model.ts';
+import { committedBacklog } from '../../../src/kafka/committed-backlog.ts';
 import { testKafka } from '../../../testing/harness.ts';
 import { writeConnectorTopology } from '../../../testing/connector-fixture.ts';
 import { TopicCollector, registeredSerde, testEvent, testEventTopic, type TestEvent } from '../../../testing/runtime-fixture.ts';
@@ -165,13 +166,26 @@ test('a sink retries while its target is down (no dead letters, lag), dead-lette
   const deadLetters = await new TopicCollector<Buffer>(kafka, deadLetterTopic(topology.label)).start();
   cleanups.push(() => deadLetters.stop());
   await deadLetters.waitForCount(refused.length, 30_000);
-  await sleep(500);
+  // Sentinels instead of a sleep: one more event on each input partition, after the scenario. Once
+  // both are written, every earlier record of their partitions has been written or dead-lettered.
+  const sentinels = keyPerPartition('SENTINEL', 2).map((account, index) => ({ ...testEvent(TOTAL + index), id: `sentinel-${index}`, account }));
+  await input.send(sentinels);
+  await results.waitUntil((records) => sentinels.every((sentinel) => records.some((record) => record.value.id === sentinel.id)), 'a sentinel result from each partition', 30_000);
+  const readyBy = Date.now() + 30_000;
+  while (!runtime.health().ready && Date.now() < readyBy) await sleep(100);
   assert.equal(runtime.health().ready, true);
   await runtime.stop();
 
-  assert.equal(written.size, events.length - refused.length);
+  const isSentinel = (id: string): boolean => id.startsWith('sentinel-');
+  assert.equal([...written.keys()].filter((id) => !isSentinel(id)).length, events.length - refused.length);
   assert.ok([...written.values()].every((count) => count === 1), 'each written once');
-  assert.equal(deadLetters.records.length, refused.length, 'only the permanent failures were dead-lettered');
+  assert.equal(results.records.filter((record) => !isSentinel(record.value.id)).length, events.length - refused.length, 'one result each');
+  // Counted at the broker, not by what the collector has read so far.
+  const letterPartitions = await input.admin.fetchTopicOffsets(deadLetterTopic(topology.label));
+  const lettersAtBroker = (await committedBacklog(kafka, letterPartitions.map(({ partition }) => ({ topic: deadLetterTopic(topology.label), partition, from: null }))))
+    .reduce((sum, entry) => sum + entry.records, 0n);
+  assert.equal(lettersAtBroker, BigInt(refused.length), 'only the permanent failures were dead-lettered');
+  assert.equal(deadLetters.records.length, refused.length);
   for (const letter of deadLetters.records) assert.match(letter.headers[DEAD_LETTER_HEADERS.errorMessage] ?? '', /^ValidationError: patient \[PHI\] unknown$/);
   const metrics = await runtime.metrics.metricsText();
   assert.match(metrics, /lifeline_retries_total\{component="[a-z0-9_]+",operation="write"\} [1-9]/);

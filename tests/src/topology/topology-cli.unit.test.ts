@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { topologyFixtureDir, withLine, writeFixture } from '../../../testing/topology-fixtures.ts';
 
 const lifeline = fileURLToPath(new URL('../../../bin/lifeline.mjs', import.meta.url));
@@ -15,11 +14,22 @@ let server: Server;
 let port: number;
 let connections = 0;
 let dir: string;
+/** What the test's own sentinel connection says first, and what to call when the server has read it. */
+const SENTINEL = 'lifeline-test-sentinel';
+let sentinelAccepted: (() => void) | undefined;
 
 before(async () => {
   server = createServer((socket) => {
     connections += 1;
-    socket.destroy();
+    socket.on('error', () => undefined);
+    socket.once('end', () => socket.destroy());
+    socket.once('data', (chunk: Buffer) => {
+      if (chunk.toString() === SENTINEL) {
+        connections -= 1;
+        sentinelAccepted?.();
+      }
+      socket.destroy();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
@@ -49,6 +59,20 @@ function runLifeline(args: string[]): Promise<RunResult> {
   });
 }
 
+/**
+ * A sentinel instead of a sleep: after the command has exited, the test connects itself and waits
+ * until the server has accepted that connection. The listen queue hands connections over in the
+ * order they arrived, so any connection the command made before it exited has been counted by then.
+ */
+async function acceptedUntilSentinel(): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    sentinelAccepted = resolve;
+    const socket = connect(port, '127.0.0.1', () => socket.end(SENTINEL));
+    socket.on('error', reject);
+  });
+  sentinelAccepted = undefined;
+}
+
 /** The fixture with brokers and registry pointing at the listening server. */
 function topologyAtServer(): string {
   return withLine(6, `    url: http://127.0.0.1:${port}/apis/ccompat/v7`, withLine(4, `    brokers: ["127.0.0.1:${port}"]`));
@@ -58,7 +82,7 @@ test('topology validate prints every problem, exits 1, and opens no connection',
   const bad = withLine(29, '      ttl: 15 minutes', withLine(25, '    inputs: [lab.charge.recieved.v1]', topologyAtServer()));
   writeFixture(dir, 'bad.yaml', bad);
   const result = await runLifeline(['topology', 'validate', '--topology', 'bad.yaml']);
-  await sleep(200); // a connection attempt in flight would land by now
+  await acceptedUntilSentinel();
   assert.equal(result.code, 1, result.stderr);
   assert.match(result.stderr, /^bad\.yaml:25:14 processors\.counter\.inputs\[0\]: topic lab\.charge\.recieved\.v1 is not declared under topics$/m);
   assert.match(result.stderr, /^bad\.yaml:29:12 processors\.counter\.config\.ttl: must match duration like 15m, 7d/m);
@@ -69,6 +93,7 @@ test('topology validate prints every problem, exits 1, and opens no connection',
 test('topology validate --json prints the problems as data', async () => {
   writeFixture(dir, 'bad.yaml', withLine(11, '    partitions: 0', topologyAtServer()));
   const result = await runLifeline(['topology', 'validate', '--topology', 'bad.yaml', '--json']);
+  await acceptedUntilSentinel();
   assert.equal(result.code, 1);
   const report = JSON.parse(result.stdout) as { valid: boolean; problems: unknown[] };
   assert.equal(report.valid, false);
@@ -81,7 +106,7 @@ test('topology validate --json prints the problems as data', async () => {
 test('topology validate on a valid file says what it holds and exits 0, still without connecting', async () => {
   writeFixture(dir, 'topology.yaml', topologyAtServer());
   const result = await runLifeline(['topology', 'validate']);
-  await sleep(200);
+  await acceptedUntilSentinel();
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdout, 'topology.yaml is valid: 2 topics, 1 component\n');
   assert.equal(connections, 0);
