@@ -508,12 +508,13 @@ class FileSource implements Source {
         : 'rejected: no record of this file was produced; its raw content is in the quarantine topic',
       problems: action.problems,
     };
-    // Written under a temporary name and renamed: whoever watches failed/ never reads half a report.
+    // The file is moved first and the report written last, under a temporary name and renamed: whoever
+    // watches failed/ never reads half a report, and once the report is there the file is out of the inbox.
+    await this.moveAway(action.file, action.file.partner.failed, action.sha256);
     const reportPath = join(action.file.partner.failed, `${action.file.name}.error.json`);
     await writeFile(`${reportPath}.partial`, `${JSON.stringify(report, null, 2)}\n`)
       .then(() => rename(`${reportPath}.partial`, reportPath))
       .catch((error: unknown) => this.logger.error({ err: errorMessage(error) }, 'cannot write the error report'));
-    await this.moveAway(action.file, action.file.partner.failed, action.sha256);
     this.logger.warn({ partner, file: action.file.name, code: report.problems[0]?.code, location: report.problems[0]?.location, problems: action.problems.length }, 'file rejected: moved to failed/ and quarantined');
   }
 

@@ -307,6 +307,22 @@ interface ParsedRow {
   readonly info: Info;
 }
 
+/**
+ * The physical line a row ends on. csv-parse (6.1) counts a CRLF inside a quoted field as two
+ * lines, so in a CRLF file every row after a quoted line break would be named one line too late per
+ * break; the values keep each CRLF as written, so counting them (rows in order) gives it back.
+ */
+class PhysicalLines {
+  private overCounted = 0;
+
+  of(row: ParsedRow): number {
+    for (const value of Object.values(row.record)) {
+      if (typeof value === 'string' && value.includes('\r\n')) this.overCounted += value.split('\r\n').length - 1;
+    }
+    return row.info.lines - this.overCounted;
+  }
+}
+
 /** A whole (small) CSV delivery, e.g. a webhook body. */
 export function csvToCanonical(text: string, mapping: CsvMapping, context: DeliveryContext): CanonicalRecord[] {
   if (text.replace(/^\uFEFF/, '').trim() === '') throw formatError('LL_FORMAT_EMPTY', 'the CSV content is empty');
@@ -318,7 +334,8 @@ export function csvToCanonical(text: string, mapping: CsvMapping, context: Deliv
     throw error instanceof CsvError ? csvParseError(error) : error;
   }
   if (rows.length === 0) throw formatError('LL_FORMAT_EMPTY', 'the CSV has a header but no rows', 'line 1');
-  return rows.map(({ record, info }) => mapper.mapRow(record, info.lines));
+  const lines = new PhysicalLines();
+  return rows.map((row) => mapper.mapRow(row.record, lines.of(row)));
 }
 
 /** A streamed CSV (a file): rows come out one at a time, so memory stays flat whatever the size. */
@@ -342,19 +359,21 @@ export async function* csvRecordStream(text: AsyncIterable<string>, mapping: Csv
   input.once('error', (error) => parser.destroy(error));
   input.pipe(parser);
   let rows = 0;
+  const lines = new PhysicalLines();
   try {
     for await (const row of parser as AsyncIterable<ParsedRow>) {
       if (headerError) throw headerError;
       rows++;
+      const line = lines.of(row);
       let record: CanonicalRecord;
       try {
-        record = mapper.mapRow(row.record, row.info.lines);
+        record = mapper.mapRow(row.record, line);
       } catch (error) {
         if (!(error instanceof LifelineError)) throw error;
-        yield { line: row.info.lines, error };
+        yield { line, error };
         continue;
       }
-      yield { line: row.info.lines, record };
+      yield { line, record };
     }
   } catch (error) {
     input.destroy();

@@ -6,11 +6,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
-import { readFileSync } from 'node:fs';
-import type { ServiceCharge } from '../../connectors/formats/canonical.ts';
-import { decodeDelivery } from '../../connectors/formats/partner-format.ts';
 import type { OdooClient } from '../../connectors/odoo/odoo-client.ts';
-import { corpusPartner, corpusTable } from '../connectors/formats/corpus-table.ts';
 import { DEDUP_CONFLICT_HEADERS, DEDUP_RESULT_HEADER } from '../../processors/dedup.ts';
 import { infra, testKafka, uniqueName, uniqueTopic } from '../../testing/harness.ts';
 import { useOdooSimulator } from '../../testing/odoo-simulator-fixture.ts';
@@ -25,7 +21,8 @@ import { deliver, newWebhookSecret, webhookPort } from '../../testing/partner-fe
  * control ids collide both get their bills; a lab reusing a control id for another charge gets a
  * visible conflict and the first charge's bill stays as it was; a retry is a duplicate; a FHIR
  * ChargeItem with only a priceOverride and an HL7 charge full of escape sequences land in Odoo with
- * the right amount and the decoded text.
+ * the right amount and the decoded text. (Every corpus sample through both sources into Odoo:
+ * corpus-pipeline.test.ts.)
  */
 
 let odoo: OdooClient;
@@ -221,33 +218,4 @@ test('colliding control ids across labs, a reused control id, a retry, a priceOv
   assert.equal(listed.code, 0, listed.stderr);
   const rows = JSON.parse(listed.stdout) as Array<{ kind: string; topic: string; component: string; conflicts?: number }>;
   assert.deepEqual(rows.filter((row) => row.kind === 'conflicts').map((row) => [row.topic, row.component, row.conflicts]), [[conflicts, `dedup_${run}`, 1]]);
-});
-
-test('every corpus sample that yields charges lands in Odoo with the bill lines docs/formats.md lists', { timeout: 240_000 }, async () => {
-  const rows = corpusTable().filter((row) => row.billLines !== undefined);
-  assert.ok(rows.length >= 7, 'the charge samples of the corpus');
-  const expected = new Map<string, readonly [string, number]>();
-  for (const row of rows) {
-    const bytes = readFileSync(`tests/fixtures/partner/${row.sample}`);
-    const hl7 = row.sample.endsWith('.hl7');
-    const partner = hl7 ? 'north_lab' : 'payer';
-    // The entity keys the source will derive: each one the external id (and ref) of its bill.
-    const charges = decodeDelivery(bytes, corpusPartner(row.sample, partner), { partner, channel: 'WEBHOOK', deliveryId: 'x', receivedAt: 0, defaultCurrency: 'USD' })
-      .map((record) => record.value as ServiceCharge);
-    charges.forEach((charge, index) => expected.set(charge.entity_key, row.billLines?.[index] as readonly [string, number]));
-    const answer = await deliver(port, `/webhooks/${partner}`, bytes, { secret: hl7 ? secrets.north : secrets.payer, contentType: hl7 ? 'x-application/hl7-v2+er7' : 'application/fhir+json' });
-    assert.equal(answer.status, 200, `${row.sample}: ${JSON.stringify(answer.body)}`);
-  }
-  const deadline = Date.now() + 90_000;
-  let found = new Map<string, Bill>();
-  while (Date.now() < deadline) {
-    const all = new Map([...(await billsByRef('north_lab|', 0)), ...(await billsByRef('payer|', 0))]);
-    found = new Map([...all].filter(([ref]) => expected.has(ref)));
-    if (found.size === expected.size) break;
-    await sleep(500);
-  }
-  assert.equal(found.size, expected.size, `every charge has its bill (missing: ${[...expected.keys()].filter((ref) => !found.has(ref)).join(', ')})`);
-  for (const [ref, [name, price]] of expected) {
-    assert.deepEqual(found.get(ref)?.lines, [{ name, quantity: 1, price_unit: price }], ref);
-  }
 });

@@ -8,6 +8,7 @@ import { CsvMappingSchema, type CsvMapping } from '../../connectors/formats/csv.
 import { loadFhirDefinitions } from '../../connectors/formats/fhir-r4.ts';
 import { decodeDelivery, streamFileRecords, type PartnerFormatConfig } from '../../connectors/formats/partner-format.ts';
 import { LifelineError } from '../../src/errors.ts';
+import { CORPUS_CSV_MAPPINGS } from '../connectors/formats/corpus-table.ts';
 import { FORMAT_CODES, cleanOutcome, deepJson, fuzzParameters, fuzzTimeout, mutated, seedFiles } from './fuzz-kit.ts';
 
 /**
@@ -97,10 +98,13 @@ describe('fuzz: format adapters', () => {
   test('CSV: mutated spreadsheet exports end as valid records or LL_FORMAT_* errors, whole or streamed', { timeout: fuzzTimeout(60_000) }, async () => {
     const pharmacy = seedFiles((name) => name.startsWith('pharmacy') && name.endsWith('.csv'));
     const supply = seedFiles((name) => name.startsWith('supply') && name.endsWith('.csv'));
-    assert.ok(pharmacy.length > 0 && supply.length > 0);
+    // csv-spectrum's parser test files: quoting, doubled quotes, line breaks in fields, CRLF, UTF-8.
+    const spectrum = seedFiles((name) => name.startsWith('csv-spectrum-'));
+    assert.ok(pharmacy.length > 0 && supply.length > 0 && spectrum.length > 0);
     const cases = fc.oneof(
       mutated(pharmacy).map((bytes) => ({ bytes, config: partner('csv', pharmacyMapping) })),
       mutated(supply).map((bytes) => ({ bytes, config: partner('csv', supplyMapping) })),
+      mutated(spectrum).map((bytes) => ({ bytes, config: partner('csv', CORPUS_CSV_MAPPINGS.spectrum as CsvMapping) })),
     );
     await fc.assert(fc.asyncProperty(cases, async ({ bytes, config }) => {
       cleanOutcome(() => decodeDelivery(bytes, config, context), FORMAT_CODES);

@@ -15,7 +15,8 @@ import { TopologyTestDriver } from '../../src/testing/topology-test-driver.ts';
  * conflicts output or — unmapped — a dead letter, correction and versioned updates, stale versions.
  * One test keeps a stand-in context: an entry written by an older dedup (a whole-value hash) has to
  * be put in the store first, and the driver's stores are filled only by processing.
- * The broker-level behaviour (conflicts topic, metric, Odoo) is in tests/faithful/faithful-pipeline.test.ts.
+ * The broker-level behaviour (conflicts topic, metric, Odoo) is in tests/faithful/faithful-pipeline.test.ts
+ * and tests/processors/dedup-conflicts-dlq.test.ts.
  */
 
 /** For the one test that seeds the store (see above). */

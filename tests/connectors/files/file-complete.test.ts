@@ -14,9 +14,11 @@ import { partnerTopics, writePartnerFeedTopology } from '../../../testing/partne
  * file_source takes a file only when it is complete (issue 12): a file renamed into the inbox
  * while its writer still appends is ingested whole, once; a partner with a ready marker is read
  * only once the marker is there; a file that grows after it was taken is reported (LL_FILE_CHANGED),
- * never half-ingested in silence; spreadsheet exports with trailing rows of commas are ingested; a
- * record type no output maps is quarantined with LL_PARTNER_TYPE_UNROUTED; a row larger than the
- * partner's max_record_bytes rejects its file with LL_FILE_RECORD_TOO_LARGE (issue 11).
+ * never half-ingested in silence (by its sha256: a same-size rewrite is caught, a touch is not a change);
+ * spreadsheet exports with trailing rows of commas are ingested; a record type no output maps is
+ * quarantined with LL_PARTNER_TYPE_UNROUTED; a row larger than the partner's max_record_bytes
+ * rejects its file with LL_FILE_RECORD_TOO_LARGE, and a row Kafka refuses as too large is
+ * dead-lettered while the rest of its file is ingested (issue 11).
  */
 
 interface Charge { idempotency_key: string; delivery_id: string; total: { amount_minor: number } | null; partner: string }
@@ -146,6 +148,32 @@ test('a file that grows after it was taken is reported as LL_FILE_CHANGED (quara
   await until('the complete file', () => chargesOf('slow_lab', 'paused-again.csv').length === 3);
   const keys = new Set(chargesOf('slow_lab', 'paused.csv').map((charge) => charge.idempotency_key));
   assert.equal(chargesOf('slow_lab', 'paused-again.csv').filter((charge) => keys.has(charge.idempotency_key)).length, 2, 'the rows already taken have the same idempotency keys');
+});
+
+test('after it was taken, a file rewritten in place at the same size is reported by its hash; one only touched (same content) is not', { timeout: 90_000 }, async () => {
+  writeFileSync(join(inbox('sheet_lab'), 'touched.csv'), header + row('T-1', 700));
+  writeFileSync(join(inbox('sheet_lab'), 'rewritten.csv'), header + row('R-1', 700) + row('R-2', 800));
+  await until('both ingested', () => chargesOf('sheet_lab', 'touched.csv').length === 1 && chargesOf('sheet_lab', 'rewritten.csv').length === 2);
+  const archived = (name: string): string => join(inbox('sheet_lab'), 'archive', name);
+  await until('both archived', () => existsSync(archived('touched.csv')) && existsSync(archived('rewritten.csv')));
+  // Touched: a new modification time, the same bytes — the hash says nothing changed.
+  const later = new Date(Date.now() + 5_000);
+  utimesSync(archived('touched.csv'), later, later);
+  // A sentinel file taken after the touch: every scan before it also checked the archived files.
+  writeFileSync(join(inbox('sheet_lab'), 'sentinel-t.csv'), header + row('ST-1', 1));
+  await until('the sentinel', () => chargesOf('sheet_lab', 'sentinel-t.csv').length === 1);
+  // Rewritten in place: one amount changed, the size the same — only the hash can tell.
+  const before = readFileSync(archived('rewritten.csv'));
+  const after = Buffer.from(before.toString('utf8').replace('8.00', '9.00'));
+  assert.equal(after.length, before.length);
+  assert.ok(!after.equals(before));
+  writeFileSync(archived('rewritten.csv'), after);
+  await until('the rewrite reported', () => quarantine.records.some((record) => record.value.reason_code === 'LL_FILE_CHANGED' && record.value.delivery_id === 'rewritten.csv'));
+  const reported = quarantine.records.find((record) => record.value.delivery_id === 'rewritten.csv')?.value as Quarantined;
+  assert.match(reported.message, new RegExp(`2 record\\(s\\) of its earlier content \\(sha256 [0-9a-f]{16}…, ${before.length} bytes\\) were ingested, the content it has now \\(sha256 [0-9a-f]{16}…, ${after.length} bytes\\)`));
+  assert.ok(Buffer.from(reported.raw).equals(after), 'the changed content is kept in quarantine');
+  assert.equal(quarantine.records.filter((record) => record.value.delivery_id === 'touched.csv').length, 0, 'a touch alone is no change');
+  assert.ok(existsSync(archived('touched.csv')), 'the touched file stays archived');
 });
 
 test('a spreadsheet export with trailing rows of only commas is ingested; a record type no output maps is quarantined with LL_PARTNER_TYPE_UNROUTED', { timeout: 90_000 }, async () => {

@@ -109,7 +109,9 @@ test('files: an HL7 batch is ingested and archived, the same content dropped aga
   // A CSV with two bad rows: nothing of it is produced, the report names both lines and fields.
   const csv = ['charge_id,date,code,amount,account,mrn', 'C1,2024-11-05,80048,42.50,A1,M1', 'C2,2024-11-05,,31.00,A1,M1', 'C3,2024-11-05,85025,12.345,A2,M2', 'C4,2024-11-05,84443,23.10,A3,M3', ''].join('\n');
   drop(chargesInbox, 'charges-2024-11-05.csv', csv);
-  await until('the bad CSV in failed/', () => existsSync(join(chargesInbox, 'failed', 'charges-2024-11-05.csv')));
+  // The report is written after the file is moved: once it is there, both are.
+  await until('the bad CSV and its report in failed/', () => existsSync(join(chargesInbox, 'failed', 'charges-2024-11-05.csv.error.json')));
+  assert.ok(existsSync(join(chargesInbox, 'failed', 'charges-2024-11-05.csv')));
   const report = JSON.parse(readFileSync(join(chargesInbox, 'failed', 'charges-2024-11-05.csv.error.json'), 'utf8')) as { problems: Array<{ code: string; location: string; message: string }> };
   assert.deepEqual(report.problems.map((problem) => [problem.code, problem.location]), [
     ['LL_FORMAT_CSV_INVALID', 'line 3 field service_code (column "code")'],

@@ -10,8 +10,14 @@ export interface CorpusRow {
   /** A source output (`service_charges`) or `quarantine LL_…`. */
   readonly endsIn: string;
   readonly records: number;
-  /** [name, price_unit] of each Odoo bill line, for samples that become service charges. */
-  readonly billLines: ReadonlyArray<readonly [string, number]> | undefined;
+  /**
+   * What the golden path's sinks write to Odoo, one line per record: [name, price_unit] of a vendor
+   * bill's line (service charges, pharmacy dispenses), [name, quantity] of a receipt's stock move
+   * (supply deliveries). Undefined when nothing is written (no sink for the output, or quarantined).
+   */
+  readonly odooLines: ReadonlyArray<readonly [string, number]> | undefined;
+  /** The code the sink dead-letters the sample's records with, instead of writing them. */
+  readonly odooDeadLetter: string | undefined;
 }
 
 /** The corpus table of docs/formats.md. */
@@ -23,12 +29,14 @@ export function corpusTable(): CorpusRow[] {
     const match = /^\| `([^`]+)` \| (.+?) \| (\d+) \|(.*)\|$/.exec(line);
     if (!match) continue;
     const [, sample, endsIn, records, lines] = match as unknown as [string, string, string, string, string];
-    const json = /^`(.*)`$/.exec(lines.trim())?.[1];
+    const json = /^`(\[.*\])`$/.exec(lines.trim())?.[1];
+    const deadLetter = /^dead letter `(LL_[A-Z_]+)`/.exec(lines.trim())?.[1];
     rows.push({
       sample,
       endsIn: endsIn.replace(/`/g, '').trim(),
       records: Number(records),
-      billLines: json === undefined ? undefined : JSON.parse(json) as Array<[string, number]>,
+      odooLines: json === undefined ? undefined : JSON.parse(json) as Array<[string, number]>,
+      odooDeadLetter: deadLetter,
     });
   }
   return rows;
@@ -66,13 +74,26 @@ export const CORPUS_CSV_MAPPINGS: Readonly<Record<string, CsvMapping>> = {
     columns: { item_code: 'item', item_description: 'description', quantity: 'qty', quantity_unit: 'uom', order_ref: 'po', occurred_at: 'delivered', lot_number: 'lot', expires_on: 'expiry', unit_cost: 'unit_cost', currency: 'currency' },
     key_columns: ['delivery_id', 'line'],
   }),
+  // csv-spectrum's parser test files (headers a,b[,c]): column a a supply line's item and quantity,
+  // b its description — so quoting, escaped quotes, line breaks in fields and CRLF reach Odoo's text.
+  spectrum: mapping({
+    record_type: 'supply_delivery',
+    columns: { item_code: 'a', quantity: 'a', item_description: 'b' },
+    key_columns: ['a'],
+  }),
 };
+
+/** Which corpus CSV mapping a sample is read with, from its file name. */
+export function csvMappingName(file: string): 'pharmacy' | 'supply' | 'spectrum' {
+  if (file.startsWith('csv-spectrum-')) return 'spectrum';
+  return file.startsWith('supply') ? 'supply' : 'pharmacy';
+}
 
 /** The partner config a sample is read with: its format from the extension, CSV mapping from the name. */
 export function corpusPartner(sample: string, name = 'corpus_partner'): PartnerFormatConfig {
   const file = sample.split('/').at(-1) as string;
   if (file.endsWith('.hl7')) return { name, format: 'hl7v2', charset: 'utf-8', default_currency: 'USD' };
   if (file.endsWith('.json') || file.endsWith('.ndjson')) return { name, format: 'fhir_r4', charset: 'utf-8', default_currency: 'USD' };
-  const csv = CORPUS_CSV_MAPPINGS[file.startsWith('supply') ? 'supply' : 'pharmacy'] as CsvMapping;
+  const csv = CORPUS_CSV_MAPPINGS[csvMappingName(file)] as CsvMapping;
   return { name, format: 'csv', charset: 'utf-8', default_currency: 'USD', csv };
 }

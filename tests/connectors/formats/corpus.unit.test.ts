@@ -13,7 +13,8 @@ import { corpusFiles, corpusPartner, corpusTable } from './corpus-table.ts';
  * says — the same source output (or quarantine code) and record count — through the webhook path
  * (a whole delivery) and the file path (streamed); every record encodes with its Avro contract.
  * A sample without a row, or a row without a sample, fails the test: the table covers the corpus.
- * Odoo bill lines of the charge samples are checked on the broker in tests/faithful/faithful-pipeline.test.ts.
+ * The Odoo lines are checked here against the canonical records, and in the Odoo simulator through real
+ * sources, dedup and the golden path's sinks in tests/faithful/corpus-pipeline.test.ts.
  */
 
 const context: DeliveryContext = { partner: 'corpus_partner', channel: 'WEBHOOK', deliveryId: 'corpus', receivedAt: Date.UTC(2024, 10, 5), defaultCurrency: 'USD' };
@@ -44,6 +45,17 @@ async function streamed(bytes: Buffer, sample: string): Promise<{ endsIn: string
   return { endsIn: [...new Set(records.map((record) => OUTPUT_OF_KIND[record.kind]))].join(', '), records };
 }
 
+/** The Odoo line the golden path's sink writes for a record (docs/formats.md, "The corpus"). */
+function odooLine(record: CanonicalRecord): [string, number] {
+  const value = record.value as { service_description?: string | null; product_description?: string | null; item_description?: string | null; total?: { amount_minor: number } | null; quantity?: number };
+  switch (record.kind) {
+    case 'service_charge': return [value.service_description ?? 'Laboratory service', (value.total?.amount_minor ?? Number.NaN) / 100];
+    case 'pharmacy_dispense': return [value.product_description ?? 'Prescription fill', (value.total?.amount_minor ?? Number.NaN) / 100];
+    case 'supply_delivery': return [value.item_description ?? 'Supply delivery', value.quantity ?? Number.NaN];
+    default: throw new Error(`no golden path sink writes ${record.kind}`);
+  }
+}
+
 describe('the corpus ends where docs/formats.md says', () => {
   const table = corpusTable();
 
@@ -66,13 +78,14 @@ describe('the corpus ends where docs/formats.md says', () => {
         assert.ok(contract.type.isValid(record.value), `${record.kind} matches its Avro contract`);
         assert.equal(record.value.idempotency_key.split('|')[0], 'corpus_partner', 'partner-scoped key');
       }
-      if (row.billLines) {
-        // What the golden path's charge_bills writes: one line, the service description (or its default), the total.
-        const lines = whole.records.map((record) => {
-          const value = record.value as { service_description: string | null; total: { amount_minor: number } | null };
-          return [value.service_description ?? 'Laboratory service', (value.total?.amount_minor ?? 0) / 100];
-        });
-        assert.deepEqual(lines, row.billLines);
+      const written = ['service_charges', 'pharmacy_dispenses', 'supply_deliveries'].includes(row.endsIn);
+      assert.equal(row.odooLines !== undefined || row.odooDeadLetter !== undefined, written, written ? 'a sample a golden path sink writes lists its Odoo lines or dead letter' : 'no golden path sink writes it: no Odoo column');
+      if (row.odooLines) {
+        // What the golden path's sinks write: a bill line (name or its default, the total) or a receipt's move (name, quantity).
+        assert.deepEqual(whole.records.map(odooLine), row.odooLines);
+      }
+      if (row.odooDeadLetter) {
+        assert.ok(whole.records.length > 0 && whole.records.every((record) => (record.value as { total?: unknown }).total === null), 'dead-lettered by the sink because the format gives no total');
       }
     });
   }

@@ -114,6 +114,18 @@ describe('CSV adapter', () => {
   });
 });
 
+test('a line break inside a quoted field counts as one line, LF or CRLF (csv-spectrum newlines files)', async () => {
+  const mapping = Value.Default(CsvMappingSchema, { record_type: 'supply_delivery', columns: { item_code: 'b', quantity: 'a' }, key_columns: ['b'] }) as CsvMapping;
+  for (const name of ['csv-spectrum-newlines.csv', 'csv-spectrum-newlines_crlf.csv']) {
+    const text = readFileSync(`tests/fixtures/partner/public/csv/${name}`, 'utf8');
+    // Rows: 1,2,3 (line 2); "Once upon <break>a time",5,6 (lines 3-4: quantity not a number); 7,8,9 (line 5).
+    rejects(() => csvToCanonical(text, mapping, context), 'LL_FORMAT_CSV_INVALID', /^line 4 field quantity/);
+    const items = [];
+    for await (const item of csvRecordStream((async function* () { yield text; })(), mapping, context)) items.push('error' in item ? `error@${item.line}` : `ok@${item.line}`);
+    assert.deepEqual(items, ['ok@2', 'error@4', 'ok@5'], name);
+  }
+});
+
 describe('strict text decoding', () => {
   test('non-UTF-8 bytes are an error with line, column and byte offset, never a replacement character', () => {
     const bytes = Buffer.concat([Buffer.from('a,b\n1,2\n3,caf'), Buffer.from([0xe9]), Buffer.from(',x\n')]);
