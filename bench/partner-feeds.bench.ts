@@ -15,7 +15,7 @@ const WEBHOOK_SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 20);
 const CONNECTIONS = Number(process.env.BENCH_WEBHOOK_CONNECTIONS ?? 50);
 const FILE_ROWS = Number(process.env.BENCH_FILE_ROWS ?? 100_000);
 /** The memory budget README.md recommends for a process ingesting large files. */
-const FILE_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=160';
+const FILE_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=128';
 
 const rows: Array<[string, string]> = [];
 

@@ -135,7 +135,7 @@ test('files: an HL7 batch is ingested and archived, the same content dropped aga
 
 const ROWS = 100_000;
 /** The budget README.md recommends for a process ingesting large files under 200 MiB. */
-const FILE_INGEST_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=160';
+const FILE_INGEST_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=128';
 
 test(`a ${ROWS.toLocaleString('en')}-row CSV under 200 MiB, killed mid-file and restarted: every row exactly once`, { timeout: 170_000 }, async () => {
   const topics = partnerTopics();
