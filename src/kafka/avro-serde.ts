@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
+import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
 import { Agent as HttpsAgent } from 'node:https';
 import { withoutCredentials } from '../component/http-url.ts';
 import { trustedCas, untrustedCertificate } from '../component/tls-trust.ts';
@@ -15,7 +16,15 @@ export interface SchemaRegistryConfig {
   readonly password?: string;
   /** PEM file of a (private) CA to trust for an https:// url, besides Node's own roots. */
   readonly caFile?: string;
+  /** How long one registry request may take before it counts as an outage (and is retried); default 10 s. */
+  readonly requestTimeoutMs?: number;
 }
+
+/**
+ * The registry client sets no request time-out of its own: a registry that accepts the connection
+ * and never answers (overloaded, a database lock held) would hold a start or an encode for ever.
+ */
+const REGISTRY_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface DecodedRecord<T = unknown> {
   readonly schemaId: number;
@@ -90,6 +99,8 @@ export class AvroSerde {
       host: config.url,
       clientId: 'lifeline',
       retry: { retries: 2, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1 },
+      // The client is built on mappersmith's CommonJS types, this import on its ESM ones: the same middleware.
+      middlewares: [TimeoutMiddleware(config.requestTimeoutMs ?? REGISTRY_REQUEST_TIMEOUT_MS) as never],
       ...(config.username !== undefined ? { auth: { username: config.username, password: config.password ?? '' } } : {}),
       ...(config.caFile ? { agent: new HttpsAgent({ keepAlive: true, ca: trustedCas(config.caFile) }) } : {}),
     });

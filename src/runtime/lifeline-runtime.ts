@@ -186,6 +186,12 @@ export class LifelineRuntime {
     const { logger } = this.options;
     const signal = this.stopRequested.signal;
     this.waiting.set(step, what);
+    // An attempt that neither ends nor fails is said out loud (every 30 s), not waited on in silence.
+    const startedAt = Date.now();
+    const stillWaiting = setInterval(() => {
+      logger.warn({ step, waitingMs: Date.now() - startedAt }, `still waiting to start: ${what}`);
+    }, 30_000);
+    stillWaiting.unref();
     try {
       await retry(async () => {
         if (signal.aborted) throw new LifelineError('LL_CONFIG_INVALID', 'stopped while starting', { retriable: false });
@@ -206,6 +212,7 @@ export class LifelineRuntime {
         },
       });
     } finally {
+      clearInterval(stillWaiting);
       this.waiting.delete(step);
     }
   }

@@ -36,3 +36,25 @@ test('isRegistryUnreachable: network failures and 5xx are outages; a real 4xx re
   assert.equal(isRegistryUnreachable(Object.assign(new Error('Subject not found'), { status: 404 })), false);
   assert.equal(isRegistryUnreachable(Object.assign(new Error('Bad request: invalid schema'), { status: 400 })), false);
 });
+
+test('a registry that accepts the connection and never answers is LL_REGISTRY_UNAVAILABLE after the request time-out, not a hang', async () => {
+  const { createServer } = await import('node:http');
+  let requests = 0;
+  const silent = createServer(() => { requests++; }); // reads the request, never answers
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (silent.address() as { port: number }).port;
+    const serde = new AvroSerde({ url: `http://127.0.0.1:${port}/apis/ccompat/v7`, requestTimeoutMs: 300 });
+    const started = Date.now();
+    await assert.rejects(() => serde.register('partner.lab_charge.received.v1', loadContract('schemas/partner/service_charge.avsc')), (error: unknown) => {
+      assert.equal((error as { code?: string }).code, 'LL_REGISTRY_UNAVAILABLE', String(error));
+      assert.equal(isRetriable(error), true);
+      return true;
+    });
+    assert.ok(requests >= 1, 'the request reached the silent registry');
+    assert.ok(Date.now() - started < 10_000, `gave up after ${Date.now() - started} ms`);
+  } finally {
+    silent.closeAllConnections();
+    await new Promise((resolve) => silent.close(resolve));
+  }
+});
