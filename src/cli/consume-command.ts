@@ -5,6 +5,7 @@ import { LifelineError } from '../errors.ts';
 import { readTopicRanges, type PartitionRange } from '../kafka/topic-reader.ts';
 import { RecordViewer } from '../ops/record-view.ts';
 import { EXIT_CODES, parseInteger, parseTime, runOpsCommand, topologyOption, type OpsSession, type TopologyOptions } from './ops-session.ts';
+import { fetchTopicOffsetsSerially } from '../kafka/client.ts';
 
 interface ConsumeOptions extends TopologyOptions {
   fromBeginning?: boolean;
@@ -63,7 +64,7 @@ export function registerConsumeCommand(program: Command): void {
 async function startPositions(admin: Admin, topic: string, options: ConsumeOptions): Promise<{ ranges: PartitionRange[]; description: string }> {
   const starts = [options.fromBeginning, options.offset !== undefined, options.fromDatetime !== undefined].filter(Boolean).length;
   if (starts > 1) throw new LifelineError('LL_CONFIG_INVALID', 'give at most one of --from-beginning, --offset, --from-datetime');
-  const offsets = (await admin.fetchTopicOffsets(topic)).sort((a, b) => a.partition - b.partition);
+  const offsets = (await fetchTopicOffsetsSerially(admin, topic)).sort((a, b) => a.partition - b.partition);
   const wanted = options.partition?.map((value) => parseInteger(value, '--partition', 0));
   for (const partition of wanted ?? []) {
     if (!offsets.some((entry) => entry.partition === partition)) throw new LifelineError('LL_CONFIG_INVALID', `${topic} has no partition ${partition} (it has ${offsets.length})`);

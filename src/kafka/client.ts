@@ -170,19 +170,32 @@ export function kafkaAccessProblem(error: unknown, config: KafkaConnectionConfig
 
 const offsetQueues = new WeakMap<Admin, Promise<unknown>>();
 
+const TRANSIENT_METADATA_ERRORS = new Set(['LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_OR_PARTITION', 'NOT_LEADER_FOR_PARTITION', 'NOT_LEADER_OR_FOLLOWER', 'REPLICA_NOT_AVAILABLE']);
+
+function isTransientMetadataError(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string' && TRANSIENT_METADATA_ERRORS.has(type)) return true;
+    current = (current as { originalError?: unknown }).originalError ?? current.cause;
+  }
+  return false;
+}
+
 /**
  * admin.fetchTopicOffsets, one call at a time per admin client, retried when kafkajs loses the race
  * it has with other metadata refreshes on the same admin. kafkajs 2.2.4 adds the topic to the
  * admin's shared metadata and reads it back; a refresh for another call in between drops it, and the
  * call fails with a TypeError ("Cannot destructure property 'partitions' of 'low.pop(...)'"):
  * partition tasks opening side by side hit it at start. The topic stays a metadata target, so the
- * next attempt finds it.
+ * next attempt finds it. Also retried: what a topic created a moment ago answers while its leader is
+ * being elected (LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER…): kafkajs marks them
+ * retriable but does not retry them here, and a read-only command failed on it.
  */
 export function fetchTopicOffsetsSerially(admin: Admin, topic: string): ReturnType<Admin['fetchTopicOffsets']> {
   const previous = offsetQueues.get(admin) ?? Promise.resolve();
   const next = previous.catch(() => undefined).then(() => retry(() => admin.fetchTopicOffsets(topic), {
     operation: `reading the offsets of ${topic}`, retries: 5, initialDelayMs: 50, maxDelayMs: 1_000, factor: 2, jitter: 0.5,
-    shouldRetry: (error) => error instanceof TypeError && /\b(low|high)\.pop\b/.test(error.message),
+    shouldRetry: (error) => (error instanceof TypeError && /\b(low|high)\.pop\b/.test(error.message)) || isTransientMetadataError(error),
   }));
   offsetQueues.set(admin, next);
   return next;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
-import { deleteOwnGroup } from './client.ts';
+import { deleteOwnGroup, fetchTopicOffsetsSerially } from './client.ts';
 
 /** Where to read one partition: from `from` (inclusive) up to `to` (exclusive), or on and on without `to`. */
 export interface PartitionRange {
@@ -130,6 +130,6 @@ async function partitionsOf(kafka: Kafka, topic: string): Promise<number[]> {
 
 /** Every partition of a topic from its first to its current end offset (what exists right now). */
 export async function wholeTopicRanges(admin: Admin, topic: string): Promise<PartitionRange[]> {
-  const offsets = await admin.fetchTopicOffsets(topic);
+  const offsets = await fetchTopicOffsetsSerially(admin, topic);
   return offsets.map((entry) => ({ partition: entry.partition, from: BigInt(entry.low), to: BigInt(entry.high) }));
 }

@@ -1,6 +1,6 @@
 import type { Admin, IHeaders, Kafka, Message } from 'kafkajs';
 import { ensureTopics } from '../kafka/topic-admin.ts';
-import { TRANSACTIONAL_PRODUCER_RETRY } from '../kafka/client.ts';
+import { TRANSACTIONAL_PRODUCER_RETRY, fetchTopicOffsetsSerially } from '../kafka/client.ts';
 import { readTopicRanges, wholeTopicRanges, type PartitionRange } from '../kafka/topic-reader.ts';
 import { LifelineError } from '../errors.ts';
 import { DEAD_LETTER_HEADERS, avroValueFromJson, headersAsStrings } from '../runtime/dead-letter.ts';
@@ -77,7 +77,7 @@ export async function readDeadLetters(kafka: Kafka, admin: Admin, topic: string,
 export async function deadLetterBounds(admin: Admin, topic: string): Promise<Map<number, bigint>> {
   const topics = await admin.listTopics();
   if (!topics.includes(topic)) return new Map();
-  return new Map((await admin.fetchTopicOffsets(topic)).map((entry) => [entry.partition, BigInt(entry.high)]));
+  return new Map((await fetchTopicOffsetsSerially(admin, topic)).map((entry) => [entry.partition, BigInt(entry.high)]));
 }
 
 function toDeadLetter(topic: string, partition: number, offset: string, timestamp: number, key: Buffer | null, value: Buffer | null, rawHeaders: IHeaders | undefined): DeadLetter {

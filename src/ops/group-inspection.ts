@@ -2,6 +2,7 @@ import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import { committedBacklog, type BacklogRequest } from '../kafka/committed-backlog.ts';
 import type { Topology } from '../topology/model.ts';
 import { componentOfGroup } from './topology-lineage.ts';
+import { fetchTopicOffsetsSerially } from '../kafka/client.ts';
 
 const { AssignerProtocol } = kafkajs; // not an ESM named export of the CommonJS package
 
@@ -80,7 +81,7 @@ export async function describeGroup(admin: Admin, topology: Topology, group: str
   let totalLag = 0n;
   const requests: BacklogRequest[] = [];
   for (const topic of topics.filter((name) => existing.has(name))) {
-    const offsets = await admin.fetchTopicOffsets(topic);
+    const offsets = await fetchTopicOffsetsSerially(admin, topic);
     for (const entry of offsets.sort((a, b) => a.partition - b.partition)) {
       const offset = committed.find((candidate) => candidate.topic === topic)?.partitions.find((candidate) => candidate.partition === entry.partition)?.offset;
       requests.push({ topic, partition: entry.partition, from: offset !== undefined && Number(offset) >= 0 ? BigInt(offset) : null });

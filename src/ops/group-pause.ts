@@ -8,6 +8,7 @@ import {
   CONTROL_TOPIC, CONTROL_TOPIC_RETENTION_MS, encodeControlMessage, parseControlMessage,
   type ControlAcknowledgement, type ControlMessage,
 } from '../runtime/control-protocol.ts';
+import { fetchTopicOffsetsSerially } from '../kafka/client.ts';
 
 export interface PauseTiming {
   /** How long to wait for any Lifeline runtime to acknowledge; silence means nobody of ours owns the group. */
@@ -161,7 +162,7 @@ export class GroupPauser {
   private async listen(): Promise<void> {
     if (this.listening) return;
     await ensureTopics(this.admin, [{ name: CONTROL_TOPIC, partitions: 1, retentionMs: CONTROL_TOPIC_RETENTION_MS }]);
-    const [end] = await this.admin.fetchTopicOffsets(CONTROL_TOPIC);
+    const [end] = await fetchTopicOffsetsSerially(this.admin, CONTROL_TOPIC);
     const abort = new AbortController();
     const done = readTopicRanges(this.kafka, CONTROL_TOPIC, [{ partition: 0, from: BigInt(end?.offset ?? '0') }], (message) => {
       const parsed = parseControlMessage(message.value);

@@ -2,6 +2,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { committedBacklog } from '../kafka/committed-backlog.ts';
 import { LifelineError, errorMessage } from '../errors.ts';
 import { retry } from '../retry.ts';
+import { fetchTopicOffsetsSerially } from '../kafka/client.ts';
 
 /**
  * Offset resets with the semantics of Kafka's own kafka-consumer-groups tool:
@@ -109,7 +110,7 @@ export async function fetchPositions(admin: Admin, scope: ResetScope, target?: R
   const committed = await admin.fetchOffsets({ groupId: scope.group, topics: [...scope.topics] });
   const positions: PartitionPosition[] = [];
   for (const topic of scope.topics) {
-    const offsets = await admin.fetchTopicOffsets(topic);
+    const offsets = await fetchTopicOffsetsSerially(admin, topic);
     const byTime = target?.kind === 'datetime' ? await admin.fetchTopicOffsetsByTimestamp(topic, target.at) : undefined;
     const known = new Set(offsets.map((entry) => entry.partition));
     for (const partition of scope.partitions ?? []) {

@@ -4,6 +4,7 @@ import { committedBacklog } from '../kafka/committed-backlog.ts';
 import type { Classification, Topology } from '../topology/model.ts';
 import { formatDuration } from '../topology/describe-topology.ts';
 import { downstreamReach } from './topology-lineage.ts';
+import { fetchTopicOffsetsSerially } from '../kafka/client.ts';
 
 /** One topic of the catalogue: what topology.yaml declares about it and what the broker holds. */
 export interface CatalogueEntry {
@@ -40,7 +41,7 @@ export async function topicCatalogue(topology: Topology, admin: Admin | undefine
   const entries: CatalogueEntry[] = [];
   for (const topic of Object.values(topology.topics).sort((a, b) => a.name.localeCompare(b.name))) {
     const exists = existing.has(topic.name);
-    const offsets = exists && admin ? await admin.fetchTopicOffsets(topic.name) : [];
+    const offsets = exists && admin ? await fetchTopicOffsetsSerially(admin, topic.name) : [];
     let messages = offsets.reduce((sum, entry) => sum + BigInt(entry.high) - BigInt(entry.low), 0n);
     let messagesExact: boolean | undefined;
     if (kafka && offsets.length > 0) {

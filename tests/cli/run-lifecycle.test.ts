@@ -193,8 +193,11 @@ test('commands that only read need no Odoo key, Odoo user or webhook secret', { 
   const unset = ['ODOO_API_KEY', 'ODOO_USERNAME', 'LIFELINE_WEBHOOK_SECRET_QUEST_LAB', 'LIFELINE_WEBHOOK_SECRET_LABCORP', 'LIFELINE_WEBHOOK_SECRET_MCKESSON', 'LIFELINE_WEBHOOK_SECRET_MEDLINE'];
   const present = unset.filter((name) => process.env[name] !== undefined);
   if (present.length > 0) return; // a developer's shell that sets them proves nothing here
+  // The repository's topology.yaml, pointed at the test broker and registry the way an operator would (its own defaults are the dev ports).
+  const { brokers, registryUrl } = await infra();
+  const env = { LIFELINE_KAFKA_BROKERS: brokers[0] as string, LIFELINE_REGISTRY_URL: registryUrl };
   for (const args of [['topics', 'list'], ['groups', 'list'], ['dlq', 'list'], ['audit', 'list', '--last', '1'], ['topology', 'describe'], ['topology', 'graph']]) {
-    const result = await runLifeline([...args, '--topology', 'topology.yaml'], { timeoutMs: 60_000 });
+    const result = await runLifeline([...args, '--topology', 'topology.yaml'], { timeoutMs: 60_000, env });
     assert.equal(result.code, 0, `lifeline ${args.join(' ')}: ${result.stderr}`);
     assert.doesNotMatch(result.stderr, /is not set/, `lifeline ${args.join(' ')} asked for a value it does not use`);
   }
