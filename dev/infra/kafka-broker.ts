@@ -253,7 +253,7 @@ export async function startKafka(s: LocalInfraSettings, log: (line: string) => v
     const scram = s.secure
       ? [secureKafkaAccess(s).admin, secureKafkaAccess(s).runtime].flatMap((user) => ['--add-scram', `SCRAM-SHA-512=[name=${user.username},password=${user.password}]`])
       : [];
-    execFileSync(java, [logConfig, '-cp', `${jars}/*`, 'kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'),
+    execFileSync(java, [logConfig, '-cp', `${jars}/*`, 'kafka.tools.StorageTool', 'format', '-t', kafkaClusterId(),
       '-c', serverProperties, '--standalone', ...scram], { stdio: 'ignore' });
   }
   log(`starting Kafka on ${kafkaBootstrap(s)}`);
@@ -267,4 +267,16 @@ export async function startKafka(s: LocalInfraSettings, log: (line: string) => v
 
 export async function stopKafka(s: LocalInfraSettings, opts: { kill?: boolean } = {}): Promise<boolean> {
   return stopProcess(kafkaProcess(s), opts.kill ? 0 : 60_000);
+}
+
+/**
+ * A random cluster id as Kafka's own `Uuid.randomUuid()` makes it: 16 bytes in URL-safe base64, never
+ * starting with '-' (the storage tool would read such an id as an option and refuse to format: one
+ * start in 64 failed so).
+ */
+export function kafkaClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
