@@ -5,11 +5,12 @@
 // from the moment a charge's request is sent to the moment the sink wrote its bill (`written_at`).
 // Baseline in the same run: raw kafkajs passing records through the same number of Kafka hops
 // (produce → 3 consume-and-produce hops → consume, at-least-once, no processing), at the same rate.
-// The first 10 s of each are warm-up and not counted.
+// The first 10 s of each are warm-up and not counted. The Odoo simulator runs in its own process.
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { planTraffic } from '../dev/demo/partner-traffic.ts';
 import { sendTraffic } from '../dev/demo/traffic-sender.ts';
-import { startOdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
+import type { OdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
 import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
 import { testKafka, uniqueName, uniqueTopic } from '../testing/harness.ts';
@@ -83,8 +84,36 @@ const HOP_TOPICS = [
 
 interface HopTimes { readonly name: string; readonly deltas: number[] }
 
+/**
+ * The Odoo simulator in a process of its own, as a real Odoo server is: in this one it would share
+ * an event loop with the traffic sender and the topic collectors, and the sink's calls would wait on them.
+ */
+async function startSimulatorProcess(): Promise<{ simulator: Pick<OdooSimulator, 'url' | 'database' | 'credentials'>; close(): Promise<void> }> {
+  const child = spawn(process.execPath, ['bin/lifeline.mjs', 'dev', 'odoo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolveLine, reject) => {
+    let seen = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      const found = /odoo simulator on (\S+): database (\S+), user (\S+), API key (\S+)/.exec(seen);
+      if (found) resolveLine(found[0]);
+    });
+    child.once('exit', (code) => reject(new Error(`the Odoo simulator exited (${String(code)}) before it listened: ${seen}`)));
+  });
+  const [, url, database, username, password] = /odoo simulator on (\S+): database (\S+), user (\S+), API key (\S+)/.exec(line) as RegExpExecArray;
+  return {
+    simulator: { url: url as string, database: (database as string).replace(/,$/, ''), credentials: { username: (username as string).replace(/,$/, ''), password: password as string } },
+    close: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 async function lifelineLatency(): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[] }> {
-  const simulator = await startOdooSimulator({ port: 0 });
+  const odoo = await startSimulatorProcess();
+  const simulator = odoo.simulator;
   const topology = await writeGoldenTopology({ simulator, warnAfter: '10m', breachAfter: '15m' });
   const intake = new LifelineProcess(topology.file, ['--only', topology.intakeLabels.join(',')], topology.env).start();
   const pipeline = new LifelineProcess(topology.file, ['--only', topology.pipelineLabels.join(',')], topology.env).start();
@@ -137,7 +166,7 @@ async function lifelineLatency(): Promise<{ latencies: number[]; accepted: numbe
   } finally {
     await pipeline.kill('SIGTERM');
     await intake.kill('SIGTERM');
-    await simulator.close();
+    await odoo.close();
   }
 }
 

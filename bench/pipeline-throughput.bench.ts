@@ -19,6 +19,7 @@ import { LifelineProcess, TEST_EVENT_SCHEMA, registeredSerde, testEvent } from '
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 40_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PARTITIONS = 3;
+const RAW_SLICE = 5_000;
 
 type Kind = 'raw kafkajs ALO' | 'raw kafkajs EOS' | 'lifeline dedup (EOS)' | 'lifeline dedup (EOS), --workers 2' | 'lifeline chain: 3 × dedup (EOS)';
 /** BENCH_ONLY=dedup (a substring) runs only the matching kinds, e.g. to profile one. */
@@ -102,13 +103,17 @@ async function rawRun(client: Kafka, exactlyOnce: boolean): Promise<number> {
       if (batch.messages.length === 0) return;
       const messages = batch.messages.map((message) => ({ key: message.key, value: message.value, partition: batch.partition }));
       const next = (BigInt(batch.lastOffset()) + 1n).toString();
+      // A fetch holds up to 1 MiB a partition; written back as one record batch it can pass the
+      // topic's max.message.bytes, so the copy goes in slices of RAW_SLICE messages.
+      const slices = [];
+      for (let start = 0; start < messages.length; start += RAW_SLICE) slices.push(messages.slice(start, start + RAW_SLICE));
       if (exactlyOnce) {
         const transaction = await (transactional.get(batch.partition) as ReturnType<Kafka['producer']>).transaction();
-        await transaction.sendBatch({ topicMessages: [{ topic: output, messages }] });
+        for (const slice of slices) await transaction.sendBatch({ topicMessages: [{ topic: output, messages: slice }] });
         await transaction.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [{ partition: batch.partition, offset: next }] }] });
         await transaction.commit();
       } else {
-        await shared.sendBatch({ topicMessages: [{ topic: output, messages }], acks: -1 });
+        for (const slice of slices) await shared.sendBatch({ topicMessages: [{ topic: output, messages: slice }], acks: -1 });
         await consumer.commitOffsets([{ topic: input, partition: batch.partition, offset: next }]);
       }
     },

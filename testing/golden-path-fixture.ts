@@ -70,7 +70,8 @@ export interface GoldenHttpsConnections {
 }
 
 export async function writeGoldenTopology(options: {
-  simulator: OdooSimulator;
+  /** The Odoo to write to: an in-process simulator, or one reached by URL (e.g. `lifeline dev odoo` in its own process). */
+  simulator: Pick<OdooSimulator, 'url' | 'database' | 'credentials'>;
   warnAfter: string;
   breachAfter: string;
   /** Connect to this broker over SASL_SSL instead of the shared plaintext one. */

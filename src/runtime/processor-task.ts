@@ -583,13 +583,22 @@ export class ProcessorTask {
           const transaction = await this.producer.transaction();
           let ending = false;
           try {
-            if (topicMessages.length > 0) sent = await sendBounded(transaction, topicMessages, this.limits);
-            if (offsets.length > 0) {
-              await transaction.sendOffsets({
-                consumerGroupId: env.groupId,
-                topics: offsets.map(({ topic, partition, offset }) => ({ topic, partitions: [{ partition, offset }] })),
-              });
-            }
+            // The offsets travel beside the records: kafkajs (patched) sends the coordinator's
+            // requests one at a time, so AddOffsetsToTxn follows the send's AddPartitionsToTxn and
+            // TxnOffsetCommit goes out while the produce request is in flight — one round trip less
+            // per commit. Both are settled before the transaction is ended or aborted.
+            const [records, offsetsSent] = await Promise.allSettled([
+              topicMessages.length > 0 ? sendBounded(transaction, topicMessages, this.limits) : Promise.resolve([]),
+              offsets.length > 0
+                ? transaction.sendOffsets({
+                  consumerGroupId: env.groupId,
+                  topics: offsets.map(({ topic, partition, offset }) => ({ topic, partitions: [{ partition, offset }] })),
+                })
+                : Promise.resolve(),
+            ]);
+            if (records.status === 'rejected') throw records.reason;
+            if (offsetsSent.status === 'rejected') throw offsetsSent.reason;
+            sent = records.value;
             maybeCrashBeforeCommit();
             ending = true;
             await transaction.commit();

@@ -88,3 +88,125 @@ test('kafkajs writes varints in place and small varlongs without Long (patched),
     }
   }
 });
+
+interface FakeBroker {
+  nodeId: number;
+  connected: boolean;
+  isConnected(): boolean;
+  [request: string]: unknown;
+}
+
+/** A cluster of fake brokers that records every request and coordinator lookup; `fail` makes the next request of a kind fail once. */
+function fakeTransactionCluster() {
+  const log: string[] = [];
+  const lookups: string[] = [];
+  const fail = new Map<string, Error>();
+  const delays = new Map<string, number>();
+  let nextNodeId = 0;
+  const broker = (): FakeBroker => {
+    const nodeId = nextNodeId++;
+    const request = (name: string, answer: unknown = {}) => async () => {
+      log.push(`${name}@${nodeId} start`);
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, delays.get(name) ?? 0));
+      log.push(`${name}@${nodeId} end`);
+      const error = fail.get(name);
+      if (error) {
+        fail.delete(name);
+        throw error;
+      }
+      return answer;
+    };
+    const created: FakeBroker = {
+      nodeId, connected: true, isConnected: () => created.connected,
+      initProducerId: request('InitProducerId', { producerId: 7, producerEpoch: 1 }),
+      addPartitionsToTxn: request('AddPartitionsToTxn'),
+      addOffsetsToTxn: request('AddOffsetsToTxn'),
+      txnOffsetCommit: request('TxnOffsetCommit'),
+      endTxn: request('EndTxn'),
+    };
+    return created;
+  };
+  const brokers: FakeBroker[] = [];
+  const cluster = {
+    retry: { retries: 0 },
+    refreshMetadataIfNecessary: async () => undefined,
+    findGroupCoordinator: async ({ groupId, coordinatorType }: { groupId: string; coordinatorType: number }) => {
+      lookups.push(`${coordinatorType === 1 ? 'transaction' : 'group'}:${groupId}`);
+      const found = broker();
+      brokers.push(found);
+      return found;
+    },
+  };
+  return { cluster, log, lookups, fail, delays, brokers };
+}
+
+const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, namespace: () => silentLogger };
+
+type EosManager = {
+  initProducerId(): Promise<void>;
+  beginTransaction(): void;
+  addPartitionsToTransaction(topicData: Array<{ topic: string; partitions: Array<{ partition: number }> }>): Promise<void>;
+  sendOffsets(options: { consumerGroupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+};
+
+function eosManagerOn(cluster: unknown): EosManager {
+  const path = require.resolve('kafkajs/src/producer/eosManager/index.js');
+  assert.match(readFileSync(path, 'utf8'), /onTransactionCoordinator/, `${path} is not patched: run npm install (patch-package)`);
+  const create = require(path) as (options: object) => EosManager;
+  return create({ logger: silentLogger, cluster, transactional: true, transactionalId: 'task.0' });
+}
+
+async function oneTransaction(manager: EosManager, partition: number): Promise<void> {
+  manager.beginTransaction();
+  await manager.addPartitionsToTransaction([{ topic: 'out', partitions: [{ partition }] }]);
+  await manager.sendOffsets({ consumerGroupId: 'group', topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '10' }] }] });
+  await manager.commit();
+}
+
+test('kafkajs remembers the transaction and group coordinators across transactions (patched): no FindCoordinator before every request', async () => {
+  const fake = fakeTransactionCluster();
+  const manager = eosManagerOn(fake.cluster);
+  await manager.initProducerId();
+  for (let index = 0; index < 5; index++) await oneTransaction(manager, index);
+  assert.deepEqual(fake.lookups, ['transaction:task.0', 'group:group'], 'one lookup of each coordinator for 5 transactions (unpatched: 4 per transaction)');
+  assert.equal(fake.log.filter((entry) => entry.startsWith('EndTxn') && entry.endsWith('end')).length, 5);
+});
+
+test('kafkajs looks a coordinator up again after a request to it failed or its connection closed (patched)', async () => {
+  const fake = fakeTransactionCluster();
+  const manager = eosManagerOn(fake.cluster);
+  await manager.initProducerId();
+  await oneTransaction(manager, 0);
+  fake.fail.set('AddPartitionsToTxn', Object.assign(new Error('This is not the correct coordinator'), { type: 'NOT_COORDINATOR' }));
+  manager.beginTransaction();
+  await assert.rejects(manager.addPartitionsToTransaction([{ topic: 'out', partitions: [{ partition: 1 }] }]), /correct coordinator/);
+  await manager.abort();
+  await oneTransaction(manager, 2);
+  assert.deepEqual(fake.lookups, ['transaction:task.0', 'group:group', 'transaction:task.0'], 'the failed AddPartitionsToTxn made the next request find the transaction coordinator again');
+  (fake.brokers.at(-1) as FakeBroker).connected = false; // the transaction coordinator's connection closed
+  await oneTransaction(manager, 3);
+  assert.deepEqual(fake.lookups.slice(3), ['transaction:task.0']);
+  fake.fail.set('TxnOffsetCommit', Object.assign(new Error('unknown error'), { type: 'UNKNOWN' }));
+  manager.beginTransaction();
+  await assert.rejects(manager.sendOffsets({ consumerGroupId: 'group', topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '11' }] }] }));
+  await manager.abort();
+  await oneTransaction(manager, 4);
+  assert.deepEqual(fake.lookups.slice(4), ['group:group'], 'the failed TxnOffsetCommit made the next one find the group coordinator again');
+});
+
+test('kafkajs sends one transaction coordinator request at a time (patched): offsets sent beside a send wait for its AddPartitionsToTxn, their TxnOffsetCommit overlaps the rest', async () => {
+  const fake = fakeTransactionCluster();
+  const manager = eosManagerOn(fake.cluster);
+  await manager.initProducerId();
+  fake.delays.set('AddPartitionsToTxn', 30);
+  manager.beginTransaction();
+  const adding = manager.addPartitionsToTransaction([{ topic: 'out', partitions: [{ partition: 0 }] }]);
+  const offsets = manager.sendOffsets({ consumerGroupId: 'group', topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '10' }] }] });
+  await Promise.all([adding, offsets]);
+  await manager.commit();
+  const order = fake.log.filter((entry) => !entry.startsWith('InitProducerId')).map((entry) => entry.replace(/@\d+/, ''));
+  assert.deepEqual(order.slice(0, 3), ['AddPartitionsToTxn start', 'AddPartitionsToTxn end', 'AddOffsetsToTxn start'], 'AddOffsetsToTxn waited for AddPartitionsToTxn (the broker answers CONCURRENT_TRANSACTIONS otherwise)');
+  assert.deepEqual(order.slice(-2), ['EndTxn start', 'EndTxn end']);
+});
