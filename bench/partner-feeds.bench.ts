@@ -1,6 +1,7 @@
 // Partner feeds: webhook requests/s and latency (autocannon in this process, `lifeline run` in another,
 // over loopback), and file rows/s (a 100,000-row CSV from drop to archive), against the real broker.
-// `npm run bench -- partner` runs only this. BENCH_WEBHOOK_SECONDS / BENCH_FILE_ROWS shorten it.
+// `npm run bench -- partner` runs only this. BENCH_WEBHOOK_SECONDS / BENCH_FILE_ROWS shorten it;
+// BENCH_WEBHOOK_MORE_LANES=8,12 adds runs with that many transactions in flight.
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,6 +101,7 @@ async function fileBenchmark(): Promise<void> {
 // Baseline: one transaction at a time (as before transactions_in_flight); then the default, 4.
 await webhookBenchmark(1, '1 transaction in flight (baseline)');
 await webhookBenchmark(4, '4 transactions in flight (default)');
+for (const lanes of (process.env.BENCH_WEBHOOK_MORE_LANES ?? '').split(',').filter(Boolean).map(Number)) await webhookBenchmark(lanes, `${lanes} transactions in flight`);
 await fileBenchmark();
 const width = Math.max(...rows.map(([name]) => name.length));
 console.log(`\n| ${'measure'.padEnd(width)} | result |\n| ${'-'.repeat(width)} | --- |`);

@@ -5,7 +5,7 @@
 // process). Each run reads the same pre-produced input (Avro, keyed by idempotency key, 3 partitions)
 // into fresh output topics and a fresh consumer group; the kinds are interleaved and repeated, and the
 // table shows the median rate of each and its ratio to raw EOS (and raw ALO).
-// `npm run bench -- pipeline`; BENCH_RECORDS (default 40,000) and BENCH_ROUNDS (default 3) change it.
+// `npm run bench -- pipeline`; BENCH_RECORDS (default 100,000) and BENCH_ROUNDS (default 3) change it.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { infra, testKafka, uniqueName, uniqueTopic } from '../testing/harness.ts';
 import { LifelineProcess, TEST_EVENT_SCHEMA, registeredSerde, testEvent } from '../testing/runtime-fixture.ts';
 
-const RECORDS = Number(process.env.BENCH_RECORDS ?? 40_000);
+const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PARTITIONS = 3;
 const RAW_SLICE = 5_000;
