@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { Counter, type Registry } from 'prom-client';
 import { LifelineError } from '../src/errors.ts';
@@ -181,8 +181,8 @@ export function contentFingerprint(value: unknown, volatile: ReadonlySet<string>
   // progress): it says when the record travelled, not what it says.
   const standIn = record.occurred_at !== undefined && (
     (volatile.has('received_at') && record.occurred_at === record.received_at) || (volatile.has('sent_at') && record.occurred_at === record.sent_at));
-  const content = Object.fromEntries(Object.entries(record).filter(([field]) => !volatile.has(field) && !(standIn && field === 'occurred_at')));
-  return contentHash(content).slice(0, 16);
+  const skip = (field: string): boolean => volatile.has(field) || (standIn && field === 'occurred_at');
+  return hash('sha256', canonicalObject(record, skip)).slice(0, 16);
 }
 
 function previousFingerprint(previous: SeenKey): string {
@@ -208,13 +208,51 @@ function conflictCounter(registry: Registry | undefined): Counter<'component'> |
 
 /** sha256 of JSON with sorted keys, so field order does not make two equal values differ. */
 export function contentHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+  return hash('sha256', canonicalJson(value));
 }
 
-function canonicalJson(value: unknown): string {
+/**
+ * JSON with every object's keys in sorted (UTF-16 code unit) order. The text is what fingerprints
+ * stored in dedup's state were computed from, so it must never change; only its speed may. Records
+ * of one schema share their field names, so each object shape's sorted and quoted keys are computed
+ * once (a bounded cache) instead of sorting and quoting every record's keys.
+ */
+export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Buffer.isBuffer(value)) return JSON.stringify(value.toString('base64'));
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let index = 0; index < value.length; index++) text += (index === 0 ? '' : ',') + canonicalJson(value[index]);
+    return `${text}]`;
+  }
+  return canonicalObject(value as Record<string, unknown>);
+}
+
+function canonicalObject(value: Record<string, unknown>, skip?: (field: string) => boolean): string {
+  const shape = sortedShape(Object.keys(value));
+  let text = '{';
+  let first = true;
+  for (let index = 0; index < shape.keys.length; index++) {
+    const key = shape.keys[index] as string;
+    if (skip?.(key)) continue;
+    text += `${first ? '' : ','}${shape.quoted[index] as string}:${canonicalJson(value[key])}`;
+    first = false;
+  }
+  return `${text}}`;
+}
+
+interface SortedShape { readonly keys: readonly string[]; readonly quoted: readonly string[] }
+const SHAPE_CACHE_LIMIT = 512;
+const shapes = new Map<string, SortedShape>();
+
+function sortedShape(keys: string[]): SortedShape {
+  const id = keys.join('\u0000');
+  let shape = shapes.get(id);
+  if (shape === undefined) {
+    const sorted = keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    shape = { keys: sorted, quoted: sorted.map((key) => JSON.stringify(key)) };
+    if (shapes.size >= SHAPE_CACHE_LIMIT) shapes.clear();
+    shapes.set(id, shape);
+  }
+  return shape;
 }
