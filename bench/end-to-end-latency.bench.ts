@@ -7,9 +7,12 @@
 // (produce → 3 consume-and-produce hops → consume, at-least-once, no processing), at the same rate.
 // The first 10 s of each are warm-up and not counted. The Odoo simulator runs in its own process.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { planTraffic } from '../dev/demo/partner-traffic.ts';
 import { sendTraffic } from '../dev/demo/traffic-sender.ts';
+import { infraStatus } from '../dev/infra/local-infra.ts';
 import type { OdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
 import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
@@ -74,6 +77,39 @@ async function rawBaseline(): Promise<number[]> {
   return latencies;
 }
 
+/** CPU seconds a process used so far (Linux /proc, clock ticks of 1/100 s), or undefined elsewhere. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which process spends the machine's cores while the charges are timed: Lifeline's two, Kafka, the registry, the simulator and this bench. */
+interface CpuShare { readonly name: string; readonly cores: number | undefined }
+
+async function cpuSampler(pids: ReadonlyArray<readonly [string, number | undefined]>): Promise<() => CpuShare[]> {
+  const own = (): number => { const usage = process.cpuUsage(); return (usage.user + usage.system) / 1e6; };
+  const started = Date.now();
+  const first = pids.map(([, pid]) => cpuSeconds(pid));
+  const ownFirst = own();
+  return () => {
+    const seconds = (Date.now() - started) / 1000;
+    return [
+      ...pids.map(([name, pid], index) => {
+        const now = cpuSeconds(pid);
+        const before = first[index];
+        return { name, cores: now === undefined || before === undefined ? undefined : (now - before) / seconds };
+      }),
+      { name: 'this bench (traffic sender, topic collectors)', cores: (own() - ownFirst) / seconds },
+    ];
+  };
+}
+
 /** The hops a charge passes, by the topic its record is written to (Kafka's record timestamp is when that hop produced it). */
 const HOP_TOPICS = [
   ['webhook source', 'partner.service_charge.received.v1'],
@@ -88,7 +124,7 @@ interface HopTimes { readonly name: string; readonly deltas: number[] }
  * The Odoo simulator in a process of its own, as a real Odoo server is: in this one it would share
  * an event loop with the traffic sender and the topic collectors, and the sink's calls would wait on them.
  */
-async function startSimulatorProcess(): Promise<{ simulator: Pick<OdooSimulator, 'url' | 'database' | 'credentials'>; close(): Promise<void> }> {
+async function startSimulatorProcess(): Promise<{ simulator: Pick<OdooSimulator, 'url' | 'database' | 'credentials'>; pid: number | undefined; close(): Promise<void> }> {
   const child = spawn(process.execPath, ['bin/lifeline.mjs', 'dev', 'odoo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolveLine, reject) => {
     let seen = '';
@@ -101,6 +137,7 @@ async function startSimulatorProcess(): Promise<{ simulator: Pick<OdooSimulator,
   });
   const [, url, database, username, password] = /odoo simulator on (\S+): database (\S+), user (\S+), API key (\S+)/.exec(line) as RegExpExecArray;
   return {
+    pid: child.pid,
     simulator: { url: url as string, database: (database as string).replace(/,$/, ''), credentials: { username: (username as string).replace(/,$/, ''), password: password as string } },
     close: async () => {
       if (child.exitCode !== null) return;
@@ -111,7 +148,7 @@ async function startSimulatorProcess(): Promise<{ simulator: Pick<OdooSimulator,
   };
 }
 
-async function lifelineLatency(): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[] }> {
+async function lifelineLatency(): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[]; cpuShares: CpuShare[] }> {
   const odoo = await startSimulatorProcess();
   const simulator = odoo.simulator;
   const topology = await writeGoldenTopology({ simulator, warnAfter: '10m', breachAfter: '15m' });
@@ -131,12 +168,22 @@ async function lifelineLatency(): Promise<{ latencies: number[]; accepted: numbe
     const plan = planTraffic({ events: RATE * SECONDS, duplicateRatio: 0, corrections: 0 });
     const sentAt = new Map<string, number>();
     const begin = Date.now();
+    const infra = await infraStatus();
+    let cpu: (() => CpuShare[]) | undefined;
+    const sampling = sleep(WARM_UP_MS).then(async () => {
+      cpu = await cpuSampler([
+        ['lifeline intake (webhook, files, Odoo sources)', intake.pid], ['lifeline pipeline (processors, sinks)', pipeline.pid],
+        ['Odoo simulator', odoo.pid], ...infra.map((component) => [component.name, component.pid] as const),
+      ]);
+    });
     const stats = await sendTraffic(plan.deliveries, {
       webhookUrl, secrets: topology.secrets, inboxDir: topology.inboxDir, ratePerSecond: RATE,
       beforeDelivery: (_index, delivery) => {
         if (delivery.kind === 'webhook' && plan.expected.charges.has(delivery.entityKey)) sentAt.set(delivery.entityKey, Date.now());
       },
     });
+    await sampling;
+    const cpuShares = cpu?.() ?? [];
     const deadline = Date.now() + 300_000;
     while (results.records.length < plan.expected.charges.size && Date.now() < deadline) await sleep(200);
     const latencies = results.records.flatMap(({ value }) => {
@@ -162,7 +209,7 @@ async function lifelineLatency(): Promise<{ latencies: number[]; accepted: numbe
     await results.stop();
     await products.stop();
     for (const stage of stages) await stage.stop();
-    return { latencies, accepted: stats.accepted, hops };
+    return { latencies, accepted: stats.accepted, hops, cpuShares };
   } finally {
     await pipeline.kill('SIGTERM');
     await intake.kill('SIGTERM');
@@ -185,4 +232,8 @@ for (const hop of lifeline.hops) {
   const deltas = hop.deltas.sort((a, b) => a - b);
   console.log(`| ${hop.name} | ${deltas.length.toLocaleString('en')} | ${deltas.length ? percentile(deltas, 50) : '-'} | ${deltas.length ? percentile(deltas, 99) : '-'} |`);
 }
+console.log(`\nCPU while the charges were timed (cores busy, of ${cpus().length}; Linux only)\n`);
+console.log('| process | cores |');
+console.log('| --- | ---: |');
+for (const share of lifeline.cpuShares) console.log(`| ${share.name} | ${share.cores === undefined ? '-' : share.cores.toFixed(2)} |`);
 process.exit(0);
