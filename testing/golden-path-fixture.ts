@@ -80,6 +80,8 @@ export async function writeGoldenTopology(options: {
   brokers?: readonly string[];
   /** Reach the registry and/or Odoo over HTTPS, trusting this CA. */
   https?: GoldenHttpsConnections;
+  /** Partitions for every topic topology.yaml gives more than one (sizing a run for its rate). */
+  partitions?: number;
 }): Promise<GoldenTopology> {
   const { brokers, registryUrl } = await infra();
   const { secureKafka, https } = options;
@@ -122,7 +124,10 @@ export async function writeGoldenTopology(options: {
       } },
     },
     runtime: { ...document.runtime, http_port: 0, state_dir: join(dir, 'state') },
-    topics: Object.fromEntries(Object.entries(document.topics).map(([name, topic]) => [topicNames.get(name) as string, { ...topic, value_schema: resolve(String(topic.value_schema)), ...(topic.compact ? {} : { retention: '1d' }) }])),
+    topics: Object.fromEntries(Object.entries(document.topics).map(([name, topic]) => [topicNames.get(name) as string, {
+      ...topic, value_schema: resolve(String(topic.value_schema)), ...(topic.compact ? {} : { retention: '1d' }),
+      ...(options.partitions !== undefined && Number(topic.partitions ?? 1) > 1 ? { partitions: options.partitions } : {}),
+    }])),
     connectors: relabel(document.connectors),
     processors: relabel(document.processors),
   };
