@@ -127,19 +127,20 @@ interface HopTimes { readonly name: string; readonly deltas: number[] }
  */
 async function startSimulatorProcess(): Promise<{ simulator: Pick<OdooSimulator, 'url' | 'database' | 'credentials'>; pid: number | undefined; close(): Promise<void> }> {
   const child = spawn(process.execPath, ['bin/lifeline.mjs', 'dev', 'odoo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolveLine, reject) => {
+  // The line `lifeline dev odoo` prints once it listens.
+  const listening = /odoo simulator on (\S+): database ([^,\s]+), user ([^,\s]+), API key (\S+)/;
+  const [, url, database, username, password] = await new Promise<RegExpExecArray>((resolveLine, reject) => {
     let seen = '';
     child.stdout.on('data', (chunk: Buffer) => {
       seen += chunk.toString('utf8');
-      const found = /odoo simulator on (\S+): database (\S+), user (\S+), API key (\S+)/.exec(seen);
-      if (found) resolveLine(found[0]);
+      const found = listening.exec(seen);
+      if (found) resolveLine(found);
     });
     child.once('exit', (code) => reject(new Error(`the Odoo simulator exited (${String(code)}) before it listened: ${seen}`)));
   });
-  const [, url, database, username, password] = /odoo simulator on (\S+): database (\S+), user (\S+), API key (\S+)/.exec(line) as RegExpExecArray;
   return {
     pid: child.pid,
-    simulator: { url: url as string, database: (database as string).replace(/,$/, ''), credentials: { username: (username as string).replace(/,$/, ''), password: password as string } },
+    simulator: { url: url as string, database: database as string, credentials: { username: username as string, password: password as string } },
     close: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
