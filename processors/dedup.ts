@@ -241,18 +241,26 @@ function canonicalObject(value: Record<string, unknown>, skip?: (field: string) 
   return `${text}}`;
 }
 
-interface SortedShape { readonly keys: readonly string[]; readonly quoted: readonly string[] }
+interface SortedShape { readonly source: readonly string[]; readonly keys: readonly string[]; readonly quoted: readonly string[] }
 const SHAPE_CACHE_LIMIT = 512;
 const shapes = new Map<string, SortedShape>();
 
 function sortedShape(keys: string[]): SortedShape {
   const id = keys.join('\u0000');
-  let shape = shapes.get(id);
-  if (shape === undefined) {
-    const sorted = keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    shape = { keys: sorted, quoted: sorted.map((key) => JSON.stringify(key)) };
+  const cached = shapes.get(id);
+  // A key holding the separator could give two key lists one id: a hit counts only for the same keys.
+  if (cached !== undefined && sameKeys(cached.source, keys)) return cached;
+  const sorted = [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const shape = { source: keys, keys: sorted, quoted: sorted.map((key) => JSON.stringify(key)) };
+  if (cached === undefined) {
     if (shapes.size >= SHAPE_CACHE_LIMIT) shapes.clear();
     shapes.set(id, shape);
   }
   return shape;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
 }
