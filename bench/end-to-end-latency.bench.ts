@@ -7,17 +7,16 @@
 // (produce → 3 consume-and-produce hops → consume, at-least-once, no processing), at the same rate.
 // The first 10 s of each are warm-up and not counted. The Odoo simulator runs in its own process.
 // Lifeline runs twice: topology.yaml as shipped (3 partitions a topic) and sized for the rate (1).
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { planTraffic } from '../dev/demo/partner-traffic.ts';
 import { sendTraffic } from '../dev/demo/traffic-sender.ts';
 import { infraStatus } from '../dev/infra/local-infra.ts';
-import type { OdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
 import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
 import { testKafka, uniqueName, uniqueTopic } from '../testing/harness.ts';
+import { OdooSimulatorProcess } from '../testing/odoo-simulator-process.ts';
 import { LifelineProcess, TopicCollector, registeredSerde } from '../testing/runtime-fixture.ts';
 
 const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
@@ -121,38 +120,11 @@ const HOP_TOPICS = [
 
 interface HopTimes { readonly name: string; readonly deltas: number[] }
 
-/**
- * The Odoo simulator in a process of its own, as a real Odoo server is: in this one it would share
- * an event loop with the traffic sender and the topic collectors, and the sink's calls would wait on them.
- */
-async function startSimulatorProcess(): Promise<{ simulator: Pick<OdooSimulator, 'url' | 'database' | 'credentials'>; pid: number | undefined; close(): Promise<void> }> {
-  const child = spawn(process.execPath, ['bin/lifeline.mjs', 'dev', 'odoo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  // The line `lifeline dev odoo` prints once it listens.
-  const listening = /odoo simulator on (\S+): database ([^,\s]+), user ([^,\s]+), API key (\S+)/;
-  const [, url, database, username, password] = await new Promise<RegExpExecArray>((resolveLine, reject) => {
-    let seen = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      seen += chunk.toString('utf8');
-      const found = listening.exec(seen);
-      if (found) resolveLine(found);
-    });
-    child.once('exit', (code) => reject(new Error(`the Odoo simulator exited (${String(code)}) before it listened: ${seen}`)));
-  });
-  return {
-    pid: child.pid,
-    simulator: { url: url as string, database: database as string, credentials: { username: username as string, password: password as string } },
-    close: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 async function lifelineLatency(partitions?: number): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[]; cpuShares: CpuShare[] }> {
-  const odoo = await startSimulatorProcess();
-  const simulator = odoo.simulator;
+  // The Odoo simulator in a process of its own, as a real Odoo server is: in this one it would share
+  // an event loop with the traffic sender and the topic collectors, and the sink's calls would wait on them.
+  const odoo = await OdooSimulatorProcess.start();
+  const simulator = { url: odoo.url, database: odoo.database, credentials: odoo.credentials };
   const topology = await writeGoldenTopology({ simulator, warnAfter: '10m', breachAfter: '15m', ...(partitions !== undefined ? { partitions } : {}) });
   const intake = new LifelineProcess(topology.file, ['--only', topology.intakeLabels.join(',')], topology.env).start();
   const pipeline = new LifelineProcess(topology.file, ['--only', topology.pipelineLabels.join(',')], topology.env).start();
@@ -215,7 +187,7 @@ async function lifelineLatency(partitions?: number): Promise<{ latencies: number
   } finally {
     await pipeline.kill('SIGTERM');
     await intake.kill('SIGTERM');
-    await odoo.close();
+    await odoo.stop();
   }
 }
 

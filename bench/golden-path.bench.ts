@@ -14,7 +14,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OdooClient } from '../connectors/odoo/odoo-client.ts';
 import { planTraffic, type TrafficPlan } from '../dev/demo/partner-traffic.ts';
 import { sendTraffic, type SendStats } from '../dev/demo/traffic-sender.ts';
-import type { OdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
 import { writeGoldenTopology, type GoldenTopology } from '../testing/golden-path-fixture.ts';
 import { OdooSimulatorProcess } from '../testing/odoo-simulator-process.ts';
 import { LifelineProcess } from '../testing/runtime-fixture.ts';
@@ -39,8 +38,7 @@ const cleanups: Array<() => Promise<void>> = [];
 async function startStack(name: string, withPipeline: boolean): Promise<Stack> {
   const simulator = await OdooSimulatorProcess.start();
   cleanups.push(() => simulator.stop());
-  // The fixture reads only the URL, the database and the credentials of the simulator.
-  const target = { url: simulator.url, database: simulator.database, credentials: simulator.credentials } as Pick<OdooSimulator, 'url' | 'database' | 'credentials'> as OdooSimulator;
+  const target = { url: simulator.url, database: simulator.database, credentials: simulator.credentials };
   const topology = await writeGoldenTopology({ simulator: target, warnAfter: '10m', breachAfter: '15m' });
   const odoo = new OdooClient({ url: simulator.url, database: simulator.database, ...simulator.credentials });
   cleanups.push(async () => odoo.close());

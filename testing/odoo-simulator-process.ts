@@ -56,6 +56,11 @@ export class OdooSimulatorProcess {
     }
   }
 
+  /** The simulator's process id while it runs (a benchmark reads its CPU time). */
+  get pid(): number | undefined {
+    return this.exited ? undefined : this.child?.pid;
+  }
+
   /** POST /__simulator/control (e.g. `{ cost: {...} }`, `{ slow_ms: 500 }`); answers the state. */
   async control(body: Record<string, unknown>): Promise<Record<string, unknown>> {
     const response = await fetch(`${this.url}/__simulator/control`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
