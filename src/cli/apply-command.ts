@@ -8,6 +8,7 @@ import { createKafka, kafkaAccessProblem, type KafkaConnectionConfig } from '../
 import { ensureTopics } from '../kafka/topic-admin.ts';
 import { createLogger, kafkaLogCreator } from '../observe/logger.ts';
 import { AuditTrail } from '../ops/audit-trail.ts';
+import { retry } from '../retry.ts';
 import { AUDIT_TOPIC } from '../ops/ops-topics.ts';
 import { LifelineRuntime } from '../runtime/lifeline-runtime.ts';
 import { loadTopology } from '../topology/load-topology.ts';
@@ -90,7 +91,10 @@ export function registerApplyCommand(program: Command): void {
         await audit.record({ ...base, parameters, result: 'started' });
         try {
           const result = await ensureTopics(admin, plan.topics);
-          for (const topic of Object.values(topology.topics)) await serde.register(topic.name, topic.contract);
+          // A registry that answers slowly once (a time-out, a 5xx) must not fail the whole apply: registering is idempotent.
+          for (const topic of Object.values(topology.topics)) {
+            await retry(() => serde.register(topic.name, topic.contract), { retries: 4, initialDelayMs: 500, maxDelayMs: 5_000, operation: `registering the schema of ${topic.name}` });
+          }
           if (principal && missingGrants.length > 0) {
             await admin.createAcls({ acl: missingGrants.map((grant) => aclEntry(principal, grant)) });
           }
