@@ -11,7 +11,7 @@ export const RUNTIME_DEFAULTS = {
   http_port: 9464,
   state_dir: '.lifeline/state',
   store: 'lmdb',
-  commit_max_records: 500,
+  commit_max_records: 5000,
   commit_interval: '1s',
   restore_timeout: '10m',
   log_level: 'info',

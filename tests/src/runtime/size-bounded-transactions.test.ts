@@ -38,7 +38,7 @@ test('5 KiB, 200 KiB and topic-limit+1 records through dedup → enrich with def
   const dedupLabel = uniqueLabel('big_dedup');
   const enrichLabel = uniqueLabel('big_enrich');
   const { file } = await writeTestTopology({
-    runtime: { commit_max_records: 500, commit_interval: '1s' }, // the defaults (RUNTIME_DEFAULTS)
+    runtime: { commit_max_records: 5000, commit_interval: '1s' }, // the defaults (RUNTIME_DEFAULTS)
     topics: {
       [events]: { schema: TEST_EVENT_SCHEMA, partitions: 2, key: 'account', classification: 'phi' },
       [unique]: { schema: TEST_EVENT_SCHEMA, partitions: 2, key: 'account', classification: 'phi' },
@@ -122,7 +122,7 @@ test('a topic limit lowered while the processor runs: the broker refuses a trans
   const unique = events.replace('.received.v1', '.deduplicated.v1');
   const dedupLabel = uniqueLabel('shrunk_dedup');
   const { file } = await writeTestTopology({
-    runtime: { commit_max_records: 500, commit_interval: '1s' }, // the defaults (RUNTIME_DEFAULTS)
+    runtime: { commit_max_records: 5000, commit_interval: '1s' }, // the defaults (RUNTIME_DEFAULTS)
     topics: {
       [events]: { schema: TEST_EVENT_SCHEMA, partitions: 2, key: 'account', classification: 'phi' },
       [unique]: { schema: TEST_EVENT_SCHEMA, partitions: 2, key: 'account', classification: 'phi' },
