@@ -101,6 +101,8 @@ function fakeTransactionCluster() {
   const log: string[] = [];
   const lookups: string[] = [];
   const fail = new Map<string, Error>();
+  /** Errors the next requests of a kind fail with, one each, in order. */
+  const failNext = new Map<string, Error[]>();
   const delays = new Map<string, number>();
   let nextNodeId = 0;
   const broker = (): FakeBroker => {
@@ -114,6 +116,8 @@ function fakeTransactionCluster() {
         fail.delete(name);
         throw error;
       }
+      const queued = failNext.get(name)?.shift();
+      if (queued) throw queued;
       return answer;
     };
     const created: FakeBroker = {
@@ -137,7 +141,7 @@ function fakeTransactionCluster() {
       return found;
     },
   };
-  return { cluster, log, lookups, fail, delays, brokers };
+  return { cluster, log, lookups, fail, failNext, delays, brokers };
 }
 
 const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, namespace: () => silentLogger };
@@ -209,4 +213,32 @@ test('kafkajs sends one transaction coordinator request at a time (patched): off
   const order = fake.log.filter((entry) => !entry.startsWith('InitProducerId')).map((entry) => entry.replace(/@\d+/, ''));
   assert.deepEqual(order.slice(0, 3), ['AddPartitionsToTxn start', 'AddPartitionsToTxn end', 'AddOffsetsToTxn start'], 'AddOffsetsToTxn waited for AddPartitionsToTxn (the broker answers CONCURRENT_TRANSACTIONS otherwise)');
   assert.deepEqual(order.slice(-2), ['EndTxn start', 'EndTxn end']);
+});
+
+test('kafkajs retries AddPartitionsToTxn and AddOffsetsToTxn refused with CONCURRENT_TRANSACTIONS at once, on the same coordinator (patched), and keeps the coordinator after an error it answered', async () => {
+  const fake = fakeTransactionCluster();
+  const manager = eosManagerOn(fake.cluster);
+  await manager.initProducerId();
+  await oneTransaction(manager, 0);
+  const concurrent = (): Error => Object.assign(new Error('The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing'), { name: 'KafkaJSProtocolError', type: 'CONCURRENT_TRANSACTIONS', retriable: true });
+  fake.failNext.set('AddPartitionsToTxn', [concurrent(), concurrent(), concurrent()]);
+  fake.failNext.set('AddOffsetsToTxn', [concurrent()]);
+  const started = performance.now();
+  await oneTransaction(manager, 1);
+  const took = performance.now() - started;
+  const starts = (name: string): number => fake.log.filter((entry) => entry.startsWith(`${name}@`) && entry.endsWith('start')).length;
+  assert.equal(starts('AddPartitionsToTxn'), 1 + 4, 'three refusals, then accepted — inside addPartitionsToTransaction, not failing the send');
+  assert.equal(starts('AddOffsetsToTxn'), 1 + 2);
+  assert.ok(took < 1000, `short back-offs (5, 10, 20 ms), took ${Math.round(took)} ms`);
+  assert.deepEqual(fake.lookups, ['transaction:task.0', 'group:group'], 'CONCURRENT_TRANSACTIONS came from the right coordinator: no new lookup');
+  fake.fail.set('EndTxn', Object.assign(new Error('fenced'), { name: 'KafkaJSProtocolError', type: 'INVALID_PRODUCER_EPOCH', retriable: false }));
+  manager.beginTransaction();
+  await manager.addPartitionsToTransaction([{ topic: 'out', partitions: [{ partition: 2 }] }]);
+  await assert.rejects(manager.commit(), /fenced/);
+  assert.deepEqual(fake.lookups, ['transaction:task.0', 'group:group'], 'an error the coordinator answered keeps it');
+  fake.failNext.set('AddPartitionsToTxn', Array.from({ length: 100 }, concurrent));
+  const other = eosManagerOn(fake.cluster);
+  await other.initProducerId();
+  other.beginTransaction();
+  await assert.rejects(other.addPartitionsToTransaction([{ topic: 'out', partitions: [{ partition: 3 }] }]), /concurrent operation/, 'refused for good: the error goes to the send after the retries (about a second)');
 });
