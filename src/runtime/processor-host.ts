@@ -301,8 +301,11 @@ export class ProcessorHost {
           return;
         }
         this.options.metrics.recordRetry(this.label, 'batch');
-        await task.afterFailedTransaction(`${batch.topic}/${batch.partition}@${task.committedOffset(batch.topic)}`, error);
+        // The failure is counted (and a stall reported in /metrics) before afterFailedTransaction's
+        // first await; /readyz says so from the same moment, not only once a new producer is connected.
+        const recovering = task.afterFailedTransaction(`${batch.topic}/${batch.partition}@${task.committedOffset(batch.topic)}`, error);
         if (task.progress.stalled) this.stalledTasks.add(task);
+        await recovering;
         this.logger.warn({ partition: batch.partition, err: errorMessage(error), code: errorCode(error) }, 'batch failed; resuming from the last commit');
         if (mustReopenTask(error)) {
           // Another owner fenced us, our producer is unusable, or a commit may or may not have happened:

@@ -371,7 +371,7 @@ export class ProcessorTask {
    * check. Not after fencing: the id belongs to another owner then.
    */
   async afterFailedTransaction(position: string, error: unknown): Promise<void> {
-    this.progress.failed(position, error);
+    this.progress.failed(position, error); // before any await: the host reads progress.stalled as soon as this returns
     // Limits out of date (a topic's max.message.bytes lowered while running): the retry then dead-letters what no longer fits.
     if (isMessageTooLarge(error)) await this.env.refreshSizeLimits?.();
     if (!this.env.exactlyOnce || this.closed || mustReopenTask(error)) return;
