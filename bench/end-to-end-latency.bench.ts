@@ -7,6 +7,8 @@
 // (produce → 3 consume-and-produce hops → consume, at-least-once, no processing), at the same rate.
 // The first 10 s of each are warm-up and not counted. The Odoo simulator runs in its own process.
 // Lifeline runs twice: topology.yaml as shipped (3 partitions a topic) and sized for the rate (1).
+// BENCH_PIPELINE_ARGS adds arguments to the pipeline process's `lifeline run` (e.g. "--workers 3"; the CPU table
+// then counts only its supervisor).
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -127,7 +129,7 @@ async function lifelineLatency(partitions?: number): Promise<{ latencies: number
   const simulator = { url: odoo.url, database: odoo.database, credentials: odoo.credentials };
   const topology = await writeGoldenTopology({ simulator, warnAfter: '10m', breachAfter: '15m', ...(partitions !== undefined ? { partitions } : {}) });
   const intake = new LifelineProcess(topology.file, ['--only', topology.intakeLabels.join(',')], topology.env).start();
-  const pipeline = new LifelineProcess(topology.file, ['--only', topology.pipelineLabels.join(',')], topology.env).start();
+  const pipeline = new LifelineProcess(topology.file, ['--only', topology.pipelineLabels.join(','), ...(process.env.BENCH_PIPELINE_ARGS ?? '').split(' ').filter(Boolean)], topology.env).start();
   try {
     const listening = await intake.waitForLine(/"msg":"webhook source listening"/, 120_000);
     const webhookUrl = `http://127.0.0.1:${String((JSON.parse(listening) as { port: number }).port)}`;
