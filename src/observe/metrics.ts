@@ -33,6 +33,7 @@ export class RuntimeMetrics {
   private readonly componentUp: Gauge<'component'>;
   private readonly transactions: Counter<'component' | 'result'>;
   private readonly processorEvents: Counter<'component' | 'event'>;
+  private readonly tableRecords: Gauge<'component' | 'table'>;
   private readonly restoredRecords: Counter<'component' | 'mode'>;
 
   constructor(options: RuntimeMetricsOptions = {}) {
@@ -77,6 +78,11 @@ export class RuntimeMetrics {
       name: 'lifeline_processor_events_total',
       help: 'What a processor decided, by a fixed event name from its code (e.g. dedup: first, duplicates, updates).',
       labelNames: ['component', 'event'], registers,
+    });
+    this.tableRecords = new Gauge({
+      name: 'lifeline_reference_table_records',
+      help: 'Records a reference table holds now (the latest per key of its compacted topic), by processor and table.',
+      labelNames: ['component', 'table'], registers,
     });
   }
 
@@ -132,6 +138,10 @@ export class RuntimeMetrics {
   /** Drops a partition's lag series once the group no longer owns it, so a stale value cannot alert. */
   removeLag(group: string, topic: string, partition: number): void {
     this.consumerLag.remove({ group, topic, partition: String(partition) });
+  }
+
+  setTableRecords(component: string, table: string, records: number): void {
+    this.tableRecords.set({ component, table }, records);
   }
 
   setUp(component: string, up: boolean): void {

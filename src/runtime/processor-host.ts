@@ -70,7 +70,8 @@ export class ProcessorHost {
       const backend = runtime.storeKind === 'lmdb'
         ? new LmdbStoreBackend(join(stateDir, declaration.label, 'tables', table.name), { fresh: true })
         : new MemoryStoreBackend();
-      this.tables.set(table.name, new ReferenceTable(table.topic, options.kafka, serdeForTables, backend, this.logger.child({ table: table.name }), table.keyField));
+      this.tables.set(table.name, new ReferenceTable(table.topic, options.kafka, serdeForTables, backend, this.logger.child({ table: table.name }), table.keyField,
+        (records) => options.metrics.setTableRecords(declaration.label, table.name, records)));
     }
     this.env = {
       kafka: options.kafka,

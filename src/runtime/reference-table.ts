@@ -36,6 +36,8 @@ export class ReferenceTable<V = unknown> implements ReferenceTableView<V> {
     private readonly logger: Logger,
     /** Index by this dotted value path instead of the record key. */
     private readonly keyField?: string,
+    /** Told the table's size after each batch it applied (lifeline_reference_table_records). */
+    private readonly onSize?: (records: number) => void,
   ) {
     this.ready = new Promise((resolve) => { this.readyResolve = resolve; });
   }
@@ -114,6 +116,7 @@ export class ReferenceTable<V = unknown> implements ReferenceTableView<V> {
         }
         await this.backend.apply(writes);
         this.applied += writes.size;
+        this.onSize?.(this.size);
         // Transaction markers occupy offsets a committed read never returns, so within two of the end counts as the end.
         const target = this.targets.get(batch.partition) ?? 0n;
         if (BigInt(batch.highWatermark) >= target && BigInt(batch.lastOffset()) + 3n >= target) this.caughtUp.set(batch.partition, true);

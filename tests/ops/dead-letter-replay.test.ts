@@ -9,6 +9,7 @@ import { deadLetterTopic } from '../../src/topology/model.ts';
 import { testKafka, uniqueTopic } from '../../testing/harness.ts';
 import { runLifeline, writeTestOperators } from '../../testing/cli-runner.ts';
 import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, type TestEvent } from '../../testing/runtime-fixture.ts';
+import { metricValue } from '../../testing/intake-fixture.ts';
 import { partitionOf } from '../../testing/sentinel.ts';
 import { uniqueLabel, writeTestTopology } from '../../testing/topology-writer.ts';
 
@@ -71,6 +72,7 @@ test('dead letters are browsed with PHI masked, and once the cause is fixed a re
 
   const lifeline = new LifelineProcess(file).start();
   cleanups.push(() => lifeline.kill());
+  const metricsPort = (JSON.parse(await lifeline.waitForLine(/serving \/metrics/, 120_000)) as { port: number }).port;
   await lifeline.waitForLine(/lifeline running/, 120_000);
   const output = await new TopicCollector<Enriched>(kafka, enriched, serde).start();
   cleanups.push(() => output.stop());
@@ -105,8 +107,14 @@ test('dead letters are browsed with PHI masked, and once the cause is fixed a re
   const byViewer = await runLifeline(['dlq', 'replay', label, '--execute', '--reason', 'try', ...topology], { env: operators.as('viola') });
   assert.equal(byViewer.code, 3, byViewer.stderr);
 
-  // Fix the cause: the product appears in Odoo (its topic). A fresh charge proves the table has it.
+  // Fix the cause: the product appears in Odoo (its topic). Once the running table holds it (its
+  // reference table is read by a consumer of its own, so the charge must not overtake it), a fresh
+  // charge proves the enrichment has it.
   await publishProduct(103, 'ACC-3');
+  const tableRecords = (): Promise<number> => metricValue(metricsPort, 'lifeline_reference_table_records', { component: label, table: 'products' });
+  const tableDeadline = Date.now() + 60_000;
+  while ((await tableRecords()) < 4 && Date.now() < tableDeadline) await sleep(200);
+  assert.equal(await tableRecords(), 4, 'the reference table holds the 4 products');
   await sendEvents([testEvent(103, 4)]); // account ACC-3
   await output.waitForCount(10, 120_000);
 
