@@ -1,7 +1,8 @@
 // Partner feeds: webhook requests/s and latency (autocannon in this process, `lifeline run` in another,
 // over loopback), and file rows/s (a 100,000-row CSV from drop to archive), against the real broker.
 // `npm run bench -- partner` runs only this. BENCH_WEBHOOK_SECONDS / BENCH_FILE_ROWS shorten it;
-// BENCH_WEBHOOK_MORE_LANES=8,12 adds runs with that many transactions in flight.
+// BENCH_WEBHOOK_MORE_LANES=8,12 adds runs with that many transactions in flight. The default (4 in flight) also runs
+// with group_commit_wait 0ms, to show what waiting for fuller transactions gives.
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,11 +21,11 @@ const FILE_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=128';
 
 const rows: Array<[string, string]> = [];
 
-async function webhookBenchmark(lanes: number, label: string): Promise<void> {
+async function webhookBenchmark(lanes: number, label: string, groupCommitWait?: string): Promise<void> {
   const topics = partnerTopics();
   const secret = newWebhookSecret();
   const topology = await writePartnerFeedTopology('webhook_source', { service_charges: topics.service_charges, quarantine: topics.quarantine }, {
-    host: '127.0.0.1', port: 0, max_pending_deliveries: 5000, transactions_in_flight: lanes,
+    host: '127.0.0.1', port: 0, max_pending_deliveries: 5000, transactions_in_flight: lanes, ...(groupCommitWait ? { group_commit_wait: groupCommitWait } : {}),
     partners: [{ name: 'acme_lab', path: '/webhooks/acme_lab', format: 'hl7v2', secrets: ['${BENCH_SECRET}'] }],
   });
   const lifeline = new LifelineProcess(topology.file, [], { BENCH_SECRET: secret }).start();
@@ -100,6 +101,7 @@ async function fileBenchmark(): Promise<void> {
 
 // Baseline: one transaction at a time (as before transactions_in_flight); then the default, 4.
 await webhookBenchmark(1, '1 transaction in flight (baseline)');
+await webhookBenchmark(4, '4 transactions in flight, no group commit (group_commit_wait 0ms)', '0ms');
 await webhookBenchmark(4, '4 transactions in flight (default)');
 for (const lanes of (process.env.BENCH_WEBHOOK_MORE_LANES ?? '').split(',').filter(Boolean).map(Number)) await webhookBenchmark(lanes, `${lanes} transactions in flight`);
 await fileBenchmark();

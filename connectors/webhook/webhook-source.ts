@@ -73,6 +73,8 @@ const configSchema = Type.Object({
   response_timeout: Type.String({ pattern: DURATION_PATTERN, default: '10s', description: 'A delivery not committed by then is answered 503 (the partner retries; a late commit is deduplicated).' }),
   max_batch_deliveries: Type.Integer({ minimum: 1, default: 200, description: 'Deliveries committed together in one Kafka transaction at most.' }),
   transactions_in_flight: Type.Integer({ minimum: 1, maximum: 16, default: 4, description: 'Kafka transactions committing deliveries at once (one transactional producer each): a delivery waits for its own commit, not for the one before it.' }),
+  group_commit_wait: Type.String({ pattern: DURATION_PATTERN, default: '2ms', description: 'While other transactions are committing, a free one waits up to this long for group_commit_deliveries deliveries before it starts: fewer, fuller transactions under load (0ms: start at once). A delivery waits this long at most; when nothing else is committing it never waits.' }),
+  group_commit_deliveries: Type.Integer({ minimum: 1, default: 16, description: 'Deliveries that end the group_commit_wait early.' }),
   max_pending_deliveries: Type.Integer({ minimum: 1, default: 2000, description: 'Deliveries waiting for Kafka at most; more are answered 503 at once (bounded memory under load or while Kafka is down).' }),
   remember_deliveries: Type.Integer({ minimum: 0, default: 10_000, description: 'Accepted webhook-ids remembered to answer an identical re-delivery 200 "duplicate" without producing it again.' }),
   unauthenticated_per_minute: Type.Integer({ minimum: 1, default: 30, description: 'Requests without a valid signature (or too large to be verified) recorded per source address and minute; more are answered 429 and not recorded.' }),
@@ -151,6 +153,9 @@ class WebhookSource implements Source {
   /** Source address → unauthenticated requests in the current minute. */
   private readonly unauthenticated = new Map<string, { windowStart: number; count: number }>();
   private wake: (() => void) | undefined;
+  /** Batches handed to the host and not yet acknowledged or failed (transactions committing now). */
+  private openBatches = 0;
+  private readonly groupCommitWaitMs: number;
   private server: Server | undefined;
   private context!: SourceContext;
   private logger!: Logger;
@@ -160,6 +165,7 @@ class WebhookSource implements Source {
     this.batchesInFlight = config.transactions_in_flight;
     this.toleranceMs = parseDuration(config.tolerance) as number;
     this.responseTimeoutMs = parseDuration(config.response_timeout) as number;
+    this.groupCommitWaitMs = parseDuration(config.group_commit_wait) as number;
     config.partners.forEach((partner, index) => {
       const where = `webhook_source partners[${index}]`;
       checkPartnerFormat(partner, where);
@@ -425,16 +431,37 @@ class WebhookSource implements Source {
       this.wake = undefined;
     }
     if (this.queue.length === 0 || this.context.signal.aborted) return undefined;
+    if (this.openBatches > 0 && this.queue.length < this.config.group_commit_deliveries && this.groupCommitWaitMs > 0) await this.gatherMore();
     // A delivery retried after a shared transaction failed goes alone, so its outcome is its own.
     const take = this.queue[0]?.isolated ? 1 : Math.min(this.config.max_batch_deliveries, this.queue.findIndex((delivery) => delivery.isolated) === -1 ? Infinity : this.queue.findIndex((delivery) => delivery.isolated));
     const deliveries = this.queue.splice(0, take).filter((delivery) => !delivery.answered);
     if (deliveries.length === 0) return undefined;
     const batch: SourceBatch = { records: deliveries.flatMap((delivery) => delivery.records) };
     this.inFlight.set(batch, deliveries);
+    this.openBatches++;
     return batch;
   }
 
+  /**
+   * Group commit: with other transactions committing, a transaction started for the one or two
+   * deliveries that just arrived costs the broker and this process as much as a full one (4 lanes,
+   * 50 connections: ~8 deliveries a transaction). Waiting up to group_commit_wait for more gave
+   * 4,612–5,882 deliveries/s against 3,247–4,068 without, p99 26–30 against 35–58 ms (bench/partner).
+   */
+  private async gatherMore(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.groupCommitWaitMs);
+      this.wake = () => {
+        if (this.queue.length < this.config.group_commit_deliveries && !this.context.signal.aborted) return;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
+
   async acknowledge(batch: SourceBatch, outcome?: SourceBatchOutcome): Promise<void> {
+    if (this.inFlight.has(batch)) this.openBatches--;
     this.context.setHealth('up');
     const failures = new Map((outcome?.deadLettered ?? []).map((failure) => [failure.index, failure]));
     let first = 0;
@@ -468,6 +495,7 @@ class WebhookSource implements Source {
   }
 
   async fail(batch: SourceBatch, error: unknown): Promise<void> {
+    if (this.inFlight.has(batch)) this.openBatches--;
     const deliveries = (this.inFlight.get(batch) ?? []).filter((delivery) => !delivery.answered);
     this.inFlight.delete(batch);
     if (deliveries.length > 1) {

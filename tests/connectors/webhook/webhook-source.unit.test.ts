@@ -129,3 +129,36 @@ test('a committed batch whose record was dead-lettered as too large answers that
   assert.equal(tooLarge.body.error?.code, 'LL_RECORD_TOO_LARGE');
   assert.equal(fine.status, 200);
 });
+
+test('group commit: with a transaction committing, the next waits up to group_commit_wait for group_commit_deliveries deliveries; with none committing it starts at once', async () => {
+  const { source, port } = await startSource({ group_commit_wait: '1500ms', group_commit_deliveries: 3 });
+  const delivery = (index: number) => deliver(port, '/webhooks/acme_lab', dft.replace('DFT000123', `DFTGROUP${index}`), { secret });
+  const answers = [delivery(0)];
+  await until('the first delivery queued', () => queued(source) === 1);
+  let started = performance.now();
+  const first = await source.produce() as SourceBatch;
+  assert.ok(performance.now() - started < 1000, 'nothing else committing: no wait');
+  assert.equal(first.records.length, 2);
+
+  // The first transaction is still committing: the next one gathers until three deliveries are there.
+  answers.push(delivery(1));
+  await until('the second delivery queued', () => queued(source) === 1);
+  started = performance.now();
+  const gathering = source.produce();
+  answers.push(delivery(2), delivery(3));
+  const second = await gathering as SourceBatch;
+  const gathered = performance.now() - started;
+  assert.equal(second.records.length, 6, 'three deliveries in one transaction');
+  assert.ok(gathered < 1400, `ended by the third delivery, not the timer (${Math.round(gathered)} ms)`);
+
+  // Two committing, one delivery arrives and no more: it goes when group_commit_wait is up.
+  answers.push(delivery(4));
+  await until('the fifth delivery queued', () => queued(source) === 1);
+  started = performance.now();
+  const third = await source.produce() as SourceBatch;
+  assert.equal(third.records.length, 2);
+  assert.ok(performance.now() - started >= 1400, 'waited for group_commit_wait');
+
+  for (const batch of [first, second, third]) await source.acknowledge(batch);
+  assert.deepEqual((await Promise.all(answers)).map((answer) => answer.status), [200, 200, 200, 200, 200]);
+});
