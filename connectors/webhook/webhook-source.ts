@@ -147,14 +147,13 @@ class WebhookSource implements Source {
   private readonly toleranceMs: number;
   private readonly responseTimeoutMs: number;
   private readonly queue: PendingDelivery[] = [];
-  private readonly inFlight = new WeakMap<SourceBatch, PendingDelivery[]>();
+  /** Batches handed to the host and not yet acknowledged or failed: the transactions committing now. */
+  private readonly inFlight = new Map<SourceBatch, PendingDelivery[]>();
   /** webhook-id → sha256 of the body, for deliveries committed and answered 200 (insertion-ordered, oldest evicted). */
   private readonly accepted = new Map<string, string>();
   /** Source address → unauthenticated requests in the current minute. */
   private readonly unauthenticated = new Map<string, { windowStart: number; count: number }>();
   private wake: (() => void) | undefined;
-  /** Batches handed to the host and not yet acknowledged or failed (transactions committing now). */
-  private openBatches = 0;
   private readonly groupCommitWaitMs: number;
   private server: Server | undefined;
   private context!: SourceContext;
@@ -431,14 +430,13 @@ class WebhookSource implements Source {
       this.wake = undefined;
     }
     if (this.queue.length === 0 || this.context.signal.aborted) return undefined;
-    if (this.openBatches > 0 && this.queue.length < this.config.group_commit_deliveries && this.groupCommitWaitMs > 0) await this.gatherMore();
+    if (this.inFlight.size > 0 && this.queue.length < this.config.group_commit_deliveries && this.groupCommitWaitMs > 0) await this.gatherMore();
     // A delivery retried after a shared transaction failed goes alone, so its outcome is its own.
     const take = this.queue[0]?.isolated ? 1 : Math.min(this.config.max_batch_deliveries, this.queue.findIndex((delivery) => delivery.isolated) === -1 ? Infinity : this.queue.findIndex((delivery) => delivery.isolated));
     const deliveries = this.queue.splice(0, take).filter((delivery) => !delivery.answered);
     if (deliveries.length === 0) return undefined;
     const batch: SourceBatch = { records: deliveries.flatMap((delivery) => delivery.records) };
     this.inFlight.set(batch, deliveries);
-    this.openBatches++;
     return batch;
   }
 
@@ -461,11 +459,12 @@ class WebhookSource implements Source {
   }
 
   async acknowledge(batch: SourceBatch, outcome?: SourceBatchOutcome): Promise<void> {
-    if (this.inFlight.has(batch)) this.openBatches--;
     this.context.setHealth('up');
     const failures = new Map((outcome?.deadLettered ?? []).map((failure) => [failure.index, failure]));
     let first = 0;
-    for (const delivery of this.inFlight.get(batch) ?? []) {
+    const deliveries = this.inFlight.get(batch) ?? [];
+    this.inFlight.delete(batch);
+    for (const delivery of deliveries) {
       const seconds = (Date.now() - delivery.receivedAt) / 1000;
       const mine = delivery.records.map((_, offset) => failures.get(first + offset)).filter((failure) => failure !== undefined);
       first += delivery.records.length;
@@ -491,11 +490,9 @@ class WebhookSource implements Source {
         this.replyProblem(delivery, status, code, message, { quarantined: true, ...(location ? { location } : {}), ...(extensions ?? {}) });
       }
     }
-    this.inFlight.delete(batch);
   }
 
   async fail(batch: SourceBatch, error: unknown): Promise<void> {
-    if (this.inFlight.has(batch)) this.openBatches--;
     const deliveries = (this.inFlight.get(batch) ?? []).filter((delivery) => !delivery.answered);
     this.inFlight.delete(batch);
     if (deliveries.length > 1) {
