@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
@@ -71,6 +71,7 @@ async function processId(lifeline: LifelineProcess, from: number): Promise<numbe
 test('files: an HL7 batch is ingested and archived, the same content dropped again is not, a bad CSV goes to failed/ with a report and to quarantine', { timeout: 120_000 }, async () => {
   const topics = partnerTopics();
   const root = join((await import('node:os')).tmpdir(), `lifeline-files-${Date.now()}`);
+  cleanups.push(async () => rmSync(root, { recursive: true, force: true }));
   const labInbox = join(root, 'acme_lab', 'inbox');
   const chargesInbox = join(root, 'clinic', 'inbox');
   mkdirSync(labInbox, { recursive: true });
@@ -140,6 +141,7 @@ const FILE_INGEST_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=1
 test(`a ${ROWS.toLocaleString('en')}-row CSV in a 256 MiB budget, killed mid-file and restarted: every row exactly once`, { timeout: 170_000 }, async () => {
   const topics = partnerTopics();
   const root = join((await import('node:os')).tmpdir(), `lifeline-bigfile-${Date.now()}`);
+  cleanups.push(async () => rmSync(root, { recursive: true, force: true }));
   const inbox = join(root, 'clinic', 'inbox');
   mkdirSync(inbox, { recursive: true });
   const topology = await writePartnerFeedTopology('file_source', { service_charges: topics.service_charges, quarantine: topics.quarantine }, {
