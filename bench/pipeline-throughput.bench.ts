@@ -6,7 +6,7 @@
 // into fresh output topics and a fresh consumer group; the kinds are interleaved and repeated, and the
 // table shows the median rate of each and its ratio to raw EOS (and raw ALO).
 // `npm run bench -- pipeline`; BENCH_RECORDS (default 100,000) and BENCH_ROUNDS (default 3) change it.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,9 +22,10 @@ const PARTITIONS = 3;
 const RAW_SLICE = 5_000;
 
 type Kind = 'raw kafkajs ALO' | 'raw kafkajs EOS' | 'lifeline dedup (EOS)' | 'lifeline dedup (EOS), --workers 2' | 'lifeline chain: 3 × dedup (EOS)';
-/** BENCH_ONLY=dedup (a substring) runs only the matching kinds, e.g. to profile one. */
-const KINDS: readonly Kind[] = (['raw kafkajs ALO', 'raw kafkajs EOS', 'lifeline dedup (EOS)', 'lifeline dedup (EOS), --workers 2', 'lifeline chain: 3 × dedup (EOS)'] as const)
-  .filter((kind) => !process.env.BENCH_ONLY || kind.includes(process.env.BENCH_ONLY));
+const ALL_KINDS: readonly Kind[] = ['raw kafkajs ALO', 'raw kafkajs EOS', 'lifeline dedup (EOS)', 'lifeline dedup (EOS), --workers 2', 'lifeline chain: 3 × dedup (EOS)'];
+/** BENCH_ONLY=dedup runs only the kinds it names in full or in part (e.g. to profile one). */
+const ONLY = process.env.BENCH_ONLY;
+const KINDS: readonly Kind[] = ALL_KINDS.filter((kind) => !ONLY || (ALL_KINDS.includes(ONLY as Kind) ? kind === ONLY : kind.includes(ONLY)));
 
 const kafka = await testKafka(uniqueName('bench-pipeline'));
 const admin = kafka.admin();
@@ -67,6 +68,31 @@ async function countOutputs(client: Kafka, topic: string): Promise<{ done: Promi
   return { done, stop: () => consumer.disconnect() };
 }
 
+/** CPU seconds (user + system) used so far by a process and every process below it, from /proc. */
+function treeCpuSeconds(root: number): number {
+  const stats = new Map<number, { parent: number; seconds: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Fields after the command name (which may hold spaces): state ppid … utime(14) stime(15), in clock ticks.
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      stats.set(Number(entry), { parent: Number(fields[1]), seconds: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS });
+    } catch { /* the process ended meanwhile */ }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let current: number | undefined = pid; current !== undefined && current > 1; current = stats.get(current)?.parent) if (current === root) return true;
+    return false;
+  };
+  let seconds = 0;
+  for (const [pid, stat] of stats) if (inTree(pid)) seconds += stat.seconds;
+  return seconds;
+}
+/** Linux's USER_HZ: /proc times are in hundredths of a second on every Linux build Node supports. */
+const CLOCK_TICKS = 100;
+
+/** A run's rate and the CPU it cost: microseconds of CPU (all of the pipeline's processes) per record. */
+interface RunResult { rate: number; cpuMicrosPerRecord: number }
+
 async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -76,7 +102,7 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): P
   }
 }
 
-async function rawRun(client: Kafka, exactlyOnce: boolean): Promise<number> {
+async function rawRun(client: Kafka, exactlyOnce: boolean): Promise<RunResult> {
   const output = uniqueTopic('bench', 'raw', 'out');
   await ensureTopics(admin, [{ name: output, partitions: PARTITIONS }]);
   const counter = await countOutputs(client, output);
@@ -94,7 +120,12 @@ async function rawRun(client: Kafka, exactlyOnce: boolean): Promise<number> {
     }
   }
   let joinedAt = 0;
-  consumer.on(consumer.events.GROUP_JOIN, () => { joinedAt ||= performance.now(); });
+  let cpuAtJoin = process.cpuUsage();
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    if (joinedAt) return;
+    joinedAt = performance.now();
+    cpuAtJoin = process.cpuUsage();
+  });
   await consumer.subscribe({ topic: input, fromBeginning: true });
   await consumer.run({
     autoCommit: false,
@@ -119,14 +150,16 @@ async function rawRun(client: Kafka, exactlyOnce: boolean): Promise<number> {
     },
   });
   const done = await withDeadline(counter.done, 300_000, 'raw run');
+  // This process also runs the output counter: raw's CPU includes it, Lifeline's does not.
+  const cpu = process.cpuUsage(cpuAtJoin);
   await counter.stop();
   await consumer.disconnect();
   await shared.disconnect();
   for (const producer of transactional.values()) await producer.disconnect();
-  return RECORDS / ((done - joinedAt) / 1000);
+  return { rate: RECORDS / ((done - joinedAt) / 1000), cpuMicrosPerRecord: (cpu.user + cpu.system) / RECORDS };
 }
 
-async function lifelineRun(hops: number, workers = 1): Promise<number> {
+async function lifelineRun(hops: number, workers = 1): Promise<RunResult> {
   const { brokers, registryUrl } = await infra();
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-bench-'));
   const appId = uniqueName('bench').replace(/\./g, '_');
@@ -164,8 +197,10 @@ async function lifelineRun(hops: number, workers = 1): Promise<number> {
     const assigned = new RegExp(`"component":"${labels[0]}".*"msg":"partitions assigned"`);
     await lifeline.waitForLine(assigned, 120_000);
     const started = performance.now();
+    const cpuAtStart = treeCpuSeconds(lifeline.pid as number);
     const done = await withDeadline(counter.done, 600_000, `lifeline run with ${hops} hop(s)`);
-    return RECORDS / ((done - started) / 1000);
+    const cpuSeconds = treeCpuSeconds(lifeline.pid as number) - cpuAtStart;
+    return { rate: RECORDS / ((done - started) / 1000), cpuMicrosPerRecord: (cpuSeconds * 1e6) / RECORDS };
   } finally {
     await counter.stop();
     await lifeline.kill('SIGTERM');
@@ -173,16 +208,18 @@ async function lifelineRun(hops: number, workers = 1): Promise<number> {
 }
 
 const rates = new Map<Kind, number[]>(KINDS.map((kind) => [kind, []]));
+const cpuCosts = new Map<Kind, number[]>(KINDS.map((kind) => [kind, []]));
 for (let round = 0; round < ROUNDS; round++) {
   // Interleaved, and the order turned each round, so drift on a shared machine hits every kind.
   const order = round % 2 === 0 ? KINDS : [...KINDS].reverse();
   for (const kind of order) {
-    const rate = kind === 'raw kafkajs ALO' ? await rawRun(kafka, false)
+    const { rate, cpuMicrosPerRecord } = kind === 'raw kafkajs ALO' ? await rawRun(kafka, false)
       : kind === 'raw kafkajs EOS' ? await rawRun(kafka, true)
         : kind === 'lifeline dedup (EOS)' ? await lifelineRun(1)
           : kind === 'lifeline dedup (EOS), --workers 2' ? await lifelineRun(1, 2) : await lifelineRun(3);
     rates.get(kind)?.push(rate);
-    console.log(`round ${round + 1}: ${kind}: ${Math.round(rate).toLocaleString('en')} records/s`);
+    cpuCosts.get(kind)?.push(cpuMicrosPerRecord);
+    console.log(`round ${round + 1}: ${kind}: ${Math.round(rate).toLocaleString('en')} records/s, ${cpuMicrosPerRecord.toFixed(1)} µs CPU/record`);
   }
 }
 
@@ -194,12 +231,16 @@ const rawAlo = median(rates.get('raw kafkajs ALO') ?? [Number.NaN]);
 const rawEos = median(rates.get('raw kafkajs EOS') ?? [Number.NaN]);
 const goals: Partial<Record<Kind, string>> = { 'lifeline dedup (EOS)': '≥ 0.60 of raw EOS', 'lifeline dedup (EOS), --workers 2': '≥ 0.60 of raw EOS', 'lifeline chain: 3 × dedup (EOS)': '≥ 0.25 of raw EOS' };
 console.log(`\n${RECORDS.toLocaleString('en')} records (Avro, ${PARTITIONS} partitions), median of ${ROUNDS} interleaved rounds; CPUs: ${(await import('node:os')).cpus().length}\n`);
-console.log('| pipeline | records/s (median) | runs | vs raw EOS | vs raw ALO | goal |');
-console.log('| --- | ---: | --- | ---: | ---: | --- |');
+// CPU per record is steadier than the rate on a shared machine (it does not count time spent waiting
+// for the broker or for a CPU another tenant holds); raw's includes the output counter in its process.
+const rawEosCpu = median(cpuCosts.get('raw kafkajs EOS') ?? [Number.NaN]);
+console.log('| pipeline | records/s (median) | runs | vs raw EOS | vs raw ALO | CPU µs/record (median) | CPU vs raw EOS | goal |');
+console.log('| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |');
 for (const kind of KINDS) {
   const values = rates.get(kind) as number[];
   const rate = median(values);
-  console.log(`| ${kind} | ${Math.round(rate).toLocaleString('en')} | ${values.map((value) => Math.round(value).toLocaleString('en')).join(', ')} | ${(rate / rawEos).toFixed(2)} | ${(rate / rawAlo).toFixed(2)} | ${goals[kind] ?? 'baseline'} |`);
+  const cpu = median(cpuCosts.get(kind) as number[]);
+  console.log(`| ${kind} | ${Math.round(rate).toLocaleString('en')} | ${values.map((value) => Math.round(value).toLocaleString('en')).join(', ')} | ${(rate / rawEos).toFixed(2)} | ${(rate / rawAlo).toFixed(2)} | ${cpu.toFixed(1)} | ${(cpu / rawEosCpu).toFixed(1)}× | ${goals[kind] ?? 'baseline'} |`);
 }
 await admin.disconnect();
 process.exit(0);

@@ -141,7 +141,7 @@ export class LifelineProcess {
 
 /** Reads a topic (read committed) into memory as decoded values, continuously, until stopped. */
 export class TopicCollector<V = unknown> {
-  readonly records: Array<{ key: string | null; value: V; partition: number; offset: string; headers: Record<string, string>; timestamp: number }> = [];
+  readonly records: Array<{ key: string | null; value: V; partition: number; offset: string; headers: Record<string, string>; timestamp: number; rawValue: Buffer | null }> = [];
   private readonly consumer;
   private readonly seen = new Set<string>();
   constructor(kafka: Kafka, private readonly topic: string, private readonly serde?: AvroSerde) {
@@ -162,7 +162,7 @@ export class TopicCollector<V = unknown> {
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[name] = value.toString();
         const value = (this.serde && message.value ? (await this.serde.decode(message.value)).value : message.value) as V;
-        this.records.push({ key: message.key?.toString() ?? null, value, partition, offset: message.offset, headers, timestamp: Number(message.timestamp) });
+        this.records.push({ key: message.key?.toString() ?? null, value, partition, offset: message.offset, headers, timestamp: Number(message.timestamp), rawValue: message.value });
       },
     });
     return this;

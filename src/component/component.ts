@@ -20,7 +20,10 @@ export interface InputRecord<V = unknown> {
   readonly offset: string;
   readonly timestamp: number;
   readonly key: string | null;
-  /** The decoded Avro value (null for a tombstone). */
+  /**
+   * The decoded Avro value (null for a tombstone). Read-only, deep down: forwarding this very object
+   * passes the record's original bytes on when the output has the same schema; build a new value to change it.
+   */
   readonly value: V;
   readonly headers: Readonly<RecordHeaders>;
   /**

@@ -33,6 +33,9 @@ export class RuntimeMetrics {
   private readonly componentUp: Gauge<'component'>;
   private readonly transactions: Counter<'component' | 'result'>;
   private readonly processorEvents: Counter<'component' | 'event'>;
+  /** Labelled children of the per-record metrics (as many as components × events: bounded by the topology). */
+  private readonly processorEventChildren = new Map<string, Counter.Internal>();
+  private readonly processingChildren = new Map<string, Histogram.Internal<'component'>>();
   private readonly tableRecords: Gauge<'component' | 'table'>;
   private readonly restoredRecords: Counter<'component' | 'mode'>;
 
@@ -111,7 +114,14 @@ export class RuntimeMetrics {
 
   /** `event` is a constant from the processor's code, never a value from a record. */
   recordProcessorEvent(component: string, event: string, count = 1): void {
-    this.processorEvents.inc({ component, event }, count);
+    // Called for each record: the labelled child is kept, so prom-client hashes the labels once.
+    const key = `${component}\u0000${event}`;
+    let child = this.processorEventChildren.get(key);
+    if (child === undefined) {
+      child = this.processorEvents.labels({ component, event });
+      this.processorEventChildren.set(key, child);
+    }
+    child.inc(count);
   }
 
   recordRetry(component: string, operation: string): void {
@@ -119,7 +129,12 @@ export class RuntimeMetrics {
   }
 
   observeProcessing(component: string, seconds: number): void {
-    this.processingSeconds.observe({ component }, seconds);
+    let child = this.processingChildren.get(component);
+    if (child === undefined) {
+      child = this.processingSeconds.labels({ component });
+      this.processingChildren.set(component, child);
+    }
+    child.observe(seconds);
   }
 
   /** Starts timing one unit of work; call the returned function when it is done. */

@@ -34,11 +34,12 @@ export class LmdbStoreBackend implements StoreBackend {
     return this.db.get(key);
   }
 
-  async apply(writes: ReadonlyMap<string, StoredEntry | null>, checkpoint?: StoreCheckpoint): Promise<void> {
+  async apply(writes: ReadonlyMap<string, StoredEntry | null>, checkpoint?: StoreCheckpoint, known?: ReadonlyMap<string, StoredEntry | undefined>): Promise<void> {
     if (writes.size === 0 && checkpoint === undefined) return;
     await this.root.transaction(() => {
       for (const [key, entry] of writes) {
-        const previous = this.db.get(key);
+        // The index entries to remove are the previous entry's: read it unless the caller just did.
+        const previous = known?.has(key) ? known.get(key) : this.db.get(key);
         if (previous?.exp !== undefined) void this.byExpiry.remove([previous.exp, key]);
         if (previous?.due !== undefined) void this.byDue.remove([previous.due, key]);
         if (entry === null) {

@@ -469,12 +469,22 @@ export class ProcessorTask {
     const encoded: Array<[string, Message]> = [];
     for (let index = 0; index < this.recordForwards.length; index++) {
       const { topic, record } = this.recordForwards[index] as PendingForward;
-      const value = record.value === null ? null : this.env.serde.encodeCached(topic, record.value);
+      const value = record.value === null ? null : this.passedOn(topic, record.value) ?? this.env.serde.encodeCached(topic, record.value);
       if (value === undefined) return this.acceptRecordScopeAfterLookup(inputHeaders);
       encoded.push([topic, this.outputMessage(topic, record, value, inputHeaders)]);
     }
     this.acceptEncoded(encoded);
     return undefined;
+  }
+
+  /**
+   * The input's own bytes, when a processor forwards the input's decoded value unchanged (the same
+   * object; inputs are read-only) to a topic registered with the schema id those bytes carry (dedup's
+   * outputs): the same record, without decoding's result being validated and encoded again.
+   */
+  private passedOn(topic: string, value: unknown): Buffer | undefined {
+    const input = this.currentInput;
+    return input !== undefined && value === input.value ? this.env.serde.reusableFor(topic, input.rawValue) : undefined;
   }
 
   /** The first record to an output topic: its schema is looked up (and cached) before encoding. */
@@ -496,15 +506,21 @@ export class ProcessorTask {
   }
 
   private acceptEncoded(encoded: Array<[string, Message]>): void {
+    const sizes: number[] = [];
     for (const [topic, message] of encoded) {
+      const size = estimateMessageBytes(message);
+      sizes.push(size);
       // A record its topic cannot take fails alone (dead-lettered by on_error), never the transaction.
-      const tooLarge = this.limits.tooLarge(topic, message);
+      const tooLarge = this.limits.tooLarge(topic, message, size);
       // Limits read a while ago may be out of date (a topic's limit raised since): the batch is
       // retried once they are read again (afterFailedTransaction), and only then is this decided.
       if (tooLarge && this.limits.isStale() && this.env.refreshSizeLimits) throw staleLimitsCheck(tooLarge);
       if (tooLarge) throw tooLarge;
     }
-    for (const [topic, message] of encoded) this.addMessage(topic, message);
+    for (let index = 0; index < encoded.length; index++) {
+      const [topic, message] = encoded[index] as [string, Message];
+      this.addMessage(topic, message, sizes[index]);
+    }
     for (const { topic, message } of this.recordRepartitions) this.addMessage(topic, message);
     for (const message of this.recordDeadLetters) this.addMessage(this.env.deadLetterTopic, message);
     this.recordForwards = [];
@@ -520,8 +536,8 @@ export class ProcessorTask {
     for (const store of this.stores.values()) store.discardRecord();
   }
 
-  private addMessage(topic: string, message: Message): void {
-    this.pendingBytes += estimateMessageBytes(message);
+  private addMessage(topic: string, message: Message, size = estimateMessageBytes(message)): void {
+    this.pendingBytes += size;
     const list = this.pendingMessages.get(topic);
     if (list) list.push(message);
     else this.pendingMessages.set(topic, [message]);
@@ -627,7 +643,7 @@ export class ProcessorTask {
     }
     const checkpoints = nextChangelogOffsets(sent, this.partition);
     for (const store of this.stores.values()) {
-      if (store.hasPendingWrites()) await store.commitTransaction(checkpoints.get(store.changelogTopic));
+      await store.commitTransaction(checkpoints.get(store.changelogTopic)); // without writes: only forgets what it read
     }
     for (const [topic, next] of this.pendingOffsets) this.committed.set(topic, next);
     for (const [topic, messages] of this.pendingMessages) env.metrics.recordOut(env.label, topic, messages.length);

@@ -28,8 +28,12 @@ export const STORE_FORMAT = 2;
 
 export interface StoreBackend {
   get(key: string): StoredEntry | undefined;
-  /** Applies committed writes (null = delete) as one batch, with the checkpoint they reach when given. */
-  apply(writes: ReadonlyMap<string, StoredEntry | null>, checkpoint?: StoreCheckpoint): Promise<void>;
+  /**
+   * Applies committed writes (null = delete) as one batch, with the checkpoint they reach when given.
+   * `known`: the committed entries (undefined = none) of keys the caller read since the last apply,
+   * so they need not be read again.
+   */
+  apply(writes: ReadonlyMap<string, StoredEntry | null>, checkpoint?: StoreCheckpoint, known?: ReadonlyMap<string, StoredEntry | undefined>): Promise<void>;
   entries(): Iterable<[string, StoredEntry]>;
   /** Entries with keys in [from, to) in key order (either bound may be left out). */
   range(from?: string, to?: string): Iterable<[string, StoredEntry]>;

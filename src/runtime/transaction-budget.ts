@@ -97,9 +97,9 @@ export class SizeLimits {
     return this.byTopic.get(topic) ?? this.broker;
   }
 
-  /** Why a message cannot be sent to the topic at all, or undefined when it fits. */
-  tooLarge(topic: string, message: Message): LifelineError | undefined {
-    const size = estimateMessageBytes(message) + RECORD_BATCH_OVERHEAD;
+  /** Why a message cannot be sent to the topic at all, or undefined when it fits (`messageBytes`: its estimate, when known). */
+  tooLarge(topic: string, message: Message, messageBytes = estimateMessageBytes(message)): LifelineError | undefined {
+    const size = messageBytes + RECORD_BATCH_OVERHEAD;
     const limit = this.limitFor(topic);
     if (size <= limit && size <= this.request) return undefined;
     return recordTooLarge(topic, size, Math.min(limit, this.request));

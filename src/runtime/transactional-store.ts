@@ -19,6 +19,8 @@ type Overlay = Map<string, StoredEntry | null>;
 export class TransactionalStore<V = unknown> implements KeyValueStore<V> {
   private recordWrites: Overlay = new Map();
   private transactionWrites: Overlay = new Map();
+  /** Committed entries read during the open transaction (the backend changes only when it commits). */
+  private committedReads = new Map<string, StoredEntry | undefined>();
 
   constructor(
     readonly name: string,
@@ -143,14 +145,21 @@ export class TransactionalStore<V = unknown> implements KeyValueStore<V> {
    * `nextOffset`, the changelog offset after the last record this transaction wrote (the checkpoint).
    */
   async commitTransaction(nextOffset?: string): Promise<void> {
+    if (this.transactionWrites.size === 0 && nextOffset === undefined) {
+      this.committedReads.clear();
+      return;
+    }
     const writes = this.transactionWrites;
+    const known = this.committedReads;
     this.transactionWrites = new Map();
-    await this.backend.apply(writes, nextOffset === undefined ? undefined : { offset: nextOffset, at: Date.now(), format: STORE_FORMAT });
+    this.committedReads = new Map();
+    await this.backend.apply(writes, nextOffset === undefined ? undefined : { offset: nextOffset, at: Date.now(), format: STORE_FORMAT }, known);
   }
 
   abortTransaction(): void {
     this.recordWrites.clear();
     this.transactionWrites.clear();
+    this.committedReads.clear();
   }
 
   /**
@@ -175,6 +184,7 @@ export class TransactionalStore<V = unknown> implements KeyValueStore<V> {
 
   /** Drops the local state (its checkpoint is missing or stale): a full restore follows. */
   async wipe(): Promise<void> {
+    this.committedReads.clear();
     await this.backend.clear();
   }
 
@@ -194,7 +204,9 @@ export class TransactionalStore<V = unknown> implements KeyValueStore<V> {
   private lookup(key: string): StoredEntry | null | undefined {
     if (this.recordWrites.has(key)) return this.recordWrites.get(key);
     if (this.transactionWrites.has(key)) return this.transactionWrites.get(key);
-    return this.backend.get(key);
+    const committed = this.backend.get(key);
+    this.committedReads.set(key, committed);
+    return committed;
   }
 }
 

@@ -40,10 +40,12 @@ test('dedup passes each idempotency key once, routes repeats, passes amended con
   await producer.connect();
   cleanups.push(() => producer.disconnect());
   // Keyed by account, deduplicated by the idempotency-key header: records must be repartitioned by it.
+  const sentBytes = new Map<string, Buffer>();
   const send = async (events: TestEvent[]): Promise<void> => {
     const messages = await Promise.all(events.map(async (event) => ({
       key: event.account, value: await source.serde.encode(input, event), headers: { [LIFELINE_HEADERS.idempotencyKey]: event.id },
     })));
+    for (const [index, message] of messages.entries()) sentBytes.set(`${(events[index] as TestEvent).id}/${(events[index] as TestEvent).amount_minor}`, message.value);
     await producer.send({ topic: input, messages, acks: -1 });
   };
   const firsts = Array.from({ length: 600 }, (_, index) => testEvent(index, 17));
@@ -85,6 +87,8 @@ test('dedup passes each idempotency key once, routes repeats, passes amended con
   const updates = passed.records.filter((record) => record.headers[DEDUP_RESULT_HEADER] === 'update');
   assert.deepEqual(updates.map((record) => record.value.id).sort(), amended.map((event) => event.id).sort());
   for (const update of updates) assert.equal(update.value.amount_minor, (firsts.find((event) => event.id === update.value.id) as TestEvent).amount_minor + 1);
+  // Passed on as it arrived (the output has the input's schema): the bytes sent, through the repartition hop too.
+  for (const record of passed.records) assert.ok(record.rawValue?.equals(sentBytes.get(`${record.value.id}/${record.value.amount_minor}`) as Buffer), `${record.value.id}: the bytes sent`);
   assert.equal(routed.records.length, retried.length + 10, 'every redelivery routed, including those after the restart');
   assert.ok(routed.records.every((record) => record.headers[DEDUP_RESULT_HEADER] === 'duplicate'));
   // This runtime saw the redeliveries sent after the restart, plus any of the first 40 the first runtime had not reached.

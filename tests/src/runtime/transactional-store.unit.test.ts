@@ -56,6 +56,35 @@ for (const [kind, makeBackend] of backends) {
     await store.close();
   });
 
+  test(`${kind}: a rewritten key moves in the expiry index, also when its last read was in an earlier, read-only transaction`, async () => {
+    let now = 1_000_000;
+    const backend = makeBackend();
+    const store = new TransactionalStore<string>('seen', 'changelog', backend, 60_000, () => now);
+    store.put('k', 'first');
+    store.acceptRecord();
+    await store.commitTransaction('1');
+    // Read-only transactions: what they read is forgotten at their commit, never handed to a later one.
+    now += 30_000;
+    assert.equal(store.get('k'), 'first');
+    await store.commitTransaction();
+    // Written again elsewhere (a restore batch) after that read: the next commit must see this entry, not the forgotten read.
+    await backend.apply(new Map([['k', { v: 'restored', exp: now + 60_000 }]])); // expires at 1,090,000
+    now += 10_000;
+    store.put('k', 'later'); // written without a read: the commit must read the restored entry itself
+    store.acceptRecord();
+    await store.commitTransaction('2'); // expires at 1,100,000
+    now += 55_000; // 1,095,000: past the first write's expiry and the restored one's, not the last one's
+    assert.deepEqual(backend.expiredKeys(now, 10), [], 'no index entry of an older expiry is left behind');
+    assert.equal(store.get('k'), 'later');
+    now += 10_000;
+    assert.deepEqual(backend.expiredKeys(now, 10), ['k'], 'due at its last expiry');
+    assert.equal(store.expire(10), 1);
+    await store.commitTransaction('3');
+    assert.equal(backend.get('k'), undefined);
+    assert.deepEqual(backend.expiredKeys(now + 3_600_000, 10), [], 'the index is empty once the entry is gone');
+    await store.close();
+  });
+
   test(`${kind}: restoring from changelog records skips entries that expired meanwhile`, async () => {
     const backend = makeBackend();
     const store = new TransactionalStore<number>('counts', 'changelog', backend, undefined, () => 5000);
