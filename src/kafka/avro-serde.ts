@@ -206,10 +206,6 @@ export class AvroSerde {
   }
 
   /**
-   * The same as `encode`, without a promise, when the topic's schema is already cached (every
-   * record after a topic's first); undefined when it is not (then `encode` fetches it).
-   */
-  /**
    * `bytes` as they are when they already carry `topic`'s cached schema id (a record passed on
    * unchanged to a topic with the same schema: no re-encoding); undefined otherwise.
    */
@@ -218,6 +214,10 @@ export class AvroSerde {
     return this.idByTopic.get(topic) === bytes.readInt32BE(1) ? bytes : undefined;
   }
 
+  /**
+   * The same as `encode`, without a promise, when the topic's schema is already cached (every
+   * record after a topic's first); undefined when it is not (then `encode` fetches it).
+   */
   encodeCached(topic: string, value: unknown): Buffer | undefined {
     const id = this.idByTopic.get(topic);
     const type = this.typeByTopic.get(topic);
