@@ -9,7 +9,6 @@
 // Lifeline runs twice: topology.yaml as shipped (3 partitions a topic) and sized for the rate (1).
 // BENCH_PIPELINE_ARGS adds arguments to the pipeline process's `lifeline run` (e.g. "--workers 3"; the CPU table
 // then counts only its supervisor).
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { planTraffic } from '../dev/demo/partner-traffic.ts';
@@ -19,6 +18,7 @@ import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
 import { testKafka, uniqueName, uniqueTopic } from '../testing/harness.ts';
 import { OdooSimulatorProcess } from '../testing/odoo-simulator-process.ts';
+import { cpuSeconds as processCpuSeconds } from '../testing/process-cpu.ts';
 import { LifelineProcess, TopicCollector, registeredSerde } from '../testing/runtime-fixture.ts';
 
 const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
@@ -83,9 +83,7 @@ async function rawBaseline(): Promise<number[]> {
 function cpuSeconds(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return processCpuSeconds(pid);
   } catch {
     return undefined;
   }

@@ -6,7 +6,7 @@
 // into fresh output topics and a fresh consumer group; the kinds are interleaved and repeated, and the
 // table shows the median rate of each and its ratio to raw EOS (and raw ALO).
 // `npm run bench -- pipeline`; BENCH_RECORDS (default 100,000) and BENCH_ROUNDS (default 3) change it.
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +14,7 @@ import type { Kafka } from 'kafkajs';
 import { loadContract } from '../src/kafka/avro-contract.ts';
 import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { infra, testKafka, uniqueName, uniqueTopic } from '../testing/harness.ts';
+import { processTreeCpuSeconds } from '../testing/process-cpu.ts';
 import { LifelineProcess, TEST_EVENT_SCHEMA, registeredSerde, testEvent } from '../testing/runtime-fixture.ts';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
@@ -67,28 +68,6 @@ async function countOutputs(client: Kafka, topic: string): Promise<{ done: Promi
   });
   return { done, stop: () => consumer.disconnect() };
 }
-
-/** CPU seconds (user + system) used so far by a process and every process below it, from /proc. */
-function treeCpuSeconds(root: number): number {
-  const stats = new Map<number, { parent: number; seconds: number }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // Fields after the command name (which may hold spaces): state ppid … utime(14) stime(15), in clock ticks.
-      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-      stats.set(Number(entry), { parent: Number(fields[1]), seconds: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS });
-    } catch { /* the process ended meanwhile */ }
-  }
-  const inTree = (pid: number): boolean => {
-    for (let current: number | undefined = pid; current !== undefined && current > 1; current = stats.get(current)?.parent) if (current === root) return true;
-    return false;
-  };
-  let seconds = 0;
-  for (const [pid, stat] of stats) if (inTree(pid)) seconds += stat.seconds;
-  return seconds;
-}
-/** Linux's USER_HZ: /proc times are in hundredths of a second on every Linux build Node supports. */
-const CLOCK_TICKS = 100;
 
 /** A run's rate and the CPU it cost: microseconds of CPU (all of the pipeline's processes) per record. */
 interface RunResult { rate: number; cpuMicrosPerRecord: number }
@@ -197,9 +176,9 @@ async function lifelineRun(hops: number, workers = 1): Promise<RunResult> {
     const assigned = new RegExp(`"component":"${labels[0]}".*"msg":"partitions assigned"`);
     await lifeline.waitForLine(assigned, 120_000);
     const started = performance.now();
-    const cpuAtStart = treeCpuSeconds(lifeline.pid as number);
+    const cpuAtStart = processTreeCpuSeconds(lifeline.pid as number);
     const done = await withDeadline(counter.done, 600_000, `lifeline run with ${hops} hop(s)`);
-    const cpuSeconds = treeCpuSeconds(lifeline.pid as number) - cpuAtStart;
+    const cpuSeconds = processTreeCpuSeconds(lifeline.pid as number) - cpuAtStart;
     return { rate: RECORDS / ((done - started) / 1000), cpuMicrosPerRecord: (cpuSeconds * 1e6) / RECORDS };
   } finally {
     await counter.stop();

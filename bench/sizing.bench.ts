@@ -22,12 +22,12 @@ import { localInfraSettings, type LocalInfraSettings } from '../dev/infra/settin
 import { startOdooSimulator } from '../dev/odoo-simulator/odoo-simulator.ts';
 import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
 import { createKafka } from '../src/kafka/client.ts';
+import { cpuSeconds } from '../testing/process-cpu.ts';
 import { waitForQuiescence } from '../testing/quiescence.ts';
 import { LifelineProcess } from '../testing/runtime-fixture.ts';
 
 const RATES = (process.env.BENCH_SIZING_RATES ?? '0,25,50,100').split(',').map(Number);
 const STEP_SECONDS = Number(process.env.BENCH_SIZING_SECONDS ?? 30);
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -35,13 +35,6 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime (fields 14-15 of stat)
 }
 
 function rssMiB(pid: number): number {

@@ -22,6 +22,19 @@ export interface RuntimeMetricsOptions {
   readonly defaultLabels?: Readonly<Record<string, string>>;
 }
 
+/**
+ * A metric's labelled child, kept: for the metrics written on every record, so prom-client hashes
+ * their labels once, not per record (as many children as components × events: bounded by the topology).
+ */
+function cachedChild<C>(children: Map<string, C>, key: string, create: () => C): C {
+  let child = children.get(key);
+  if (child === undefined) {
+    child = create();
+    children.set(key, child);
+  }
+  return child;
+}
+
 export class RuntimeMetrics {
   readonly registry: Registry;
   private readonly recordsIn: Counter<'component' | 'topic'>;
@@ -33,7 +46,7 @@ export class RuntimeMetrics {
   private readonly componentUp: Gauge<'component'>;
   private readonly transactions: Counter<'component' | 'result'>;
   private readonly processorEvents: Counter<'component' | 'event'>;
-  /** Labelled children of the per-record metrics (as many as components × events: bounded by the topology). */
+  /** Labelled children of the per-record metrics (cachedChild). */
   private readonly processorEventChildren = new Map<string, Counter.Internal>();
   private readonly processingChildren = new Map<string, Histogram.Internal<'component'>>();
   private readonly tableRecords: Gauge<'component' | 'table'>;
@@ -114,14 +127,7 @@ export class RuntimeMetrics {
 
   /** `event` is a constant from the processor's code, never a value from a record. */
   recordProcessorEvent(component: string, event: string, count = 1): void {
-    // Called for each record: the labelled child is kept, so prom-client hashes the labels once.
-    const key = `${component}\u0000${event}`;
-    let child = this.processorEventChildren.get(key);
-    if (child === undefined) {
-      child = this.processorEvents.labels({ component, event });
-      this.processorEventChildren.set(key, child);
-    }
-    child.inc(count);
+    cachedChild(this.processorEventChildren, `${component}\u0000${event}`, () => this.processorEvents.labels({ component, event })).inc(count);
   }
 
   recordRetry(component: string, operation: string): void {
@@ -129,12 +135,7 @@ export class RuntimeMetrics {
   }
 
   observeProcessing(component: string, seconds: number): void {
-    let child = this.processingChildren.get(component);
-    if (child === undefined) {
-      child = this.processingSeconds.labels({ component });
-      this.processingChildren.set(component, child);
-    }
-    child.observe(seconds);
+    cachedChild(this.processingChildren, component, () => this.processingSeconds.labels({ component })).observe(seconds);
   }
 
   /** Starts timing one unit of work; call the returned function when it is done. */
