@@ -3,17 +3,22 @@
 // events/s (default 200) for BENCH_LATENCY_SECONDS (default 40) through topology.yaml's pipeline —
 // webhook → received → dedup → enrich → odoo_sink → Odoo simulator, every hop exactly-once — timed
 // from the moment a charge's request is sent to the moment the sink wrote its bill (`written_at`).
-// Baseline in the same run: raw kafkajs passing records through the same number of Kafka hops
-// (produce → 3 consume-and-produce hops → consume, at-least-once, no processing), at the same rate.
+// Baselines in the same run: raw kafkajs passing records through the same number of Kafka hops
+// (produce → 3 consume-and-produce hops → consume, no processing), at the same rate and on as many
+// partitions as topology.yaml ships with: at-least-once; exactly-once with a transactional producer
+// per partition (Lifeline's shape); exactly-once with one producer per hop (KIP-447's shape).
+// BENCH_ONLY (any part of a row's name, e.g. "raw" or "sized") runs only the rows it names.
 // The first 10 s of each are warm-up and not counted. The Odoo simulator runs in its own process.
 // Lifeline runs twice: topology.yaml as shipped (3 partitions a topic) and sized for the rate (1).
 // BENCH_PIPELINE_ARGS adds arguments to the pipeline process's `lifeline run` (e.g. "--workers 3"; the CPU table
 // then counts only its supervisor).
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Producer } from 'kafkajs';
 import { planTraffic } from '../dev/demo/partner-traffic.ts';
 import { sendTraffic } from '../dev/demo/traffic-sender.ts';
 import { infraStatus } from '../dev/infra/local-infra.ts';
+import { CONSUMER_MAX_WAIT_MS } from '../src/kafka/client.ts';
 import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { writeGoldenTopology } from '../testing/golden-path-fixture.ts';
 import { testKafka, uniqueName, uniqueTopic } from '../testing/harness.ts';
@@ -25,33 +30,110 @@ const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
 const SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 40);
 const WARM_UP_MS = 10_000;
 const HOPS = 3;
+/** Partitions of the raw baselines' topics: as many as topology.yaml ships with. */
+const RAW_PARTITIONS = 3;
+/** BENCH_ONLY=raw (or any part of a row's name) runs only the rows it names. */
+const ONLY = process.env.BENCH_ONLY;
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-async function rawBaseline(): Promise<number[]> {
+/**
+ * How a raw kafkajs hop passes records on. 'alo': send, then let kafkajs commit offsets. 'eos per
+ * partition': one transaction per fetched batch on a transactional producer per input partition
+ * (kafkajs's documented pattern, and Lifeline's: fencing rests on the transactional id). 'eos per hop':
+ * one producer per hop whose transaction takes in every batch that arrives while the previous one
+ * commits — the shape KIP-447 makes safe (kafkajs cannot fence it: no group generation in its
+ * TxnOffsetCommit), measured to show what the number of transactions costs at this rate.
+ */
+type RawMode = 'alo' | 'eos per partition' | 'eos per hop';
+
+/** Batches of one hop waiting for the hop's next transaction, and the transaction being committed. */
+class HopGroupCommit {
+  private waiting: Array<{ messages: Array<{ key: Buffer | null; value: Buffer | null }>; partition: number; next: string; done: (error?: unknown) => void }> = [];
+  private committing: Promise<void> | undefined;
+
+  constructor(private readonly producer: Producer, private readonly groupId: string, private readonly input: string, private readonly output: string) {}
+
+  add(messages: Array<{ key: Buffer | null; value: Buffer | null }>, partition: number, next: string): Promise<void> {
+    const added = new Promise<void>((resolve, reject) => this.waiting.push({ messages, partition, next, done: (error) => (error ? reject(error) : resolve()) }));
+    void this.drain();
+    return added;
+  }
+
+  private async drain(): Promise<void> {
+    if (this.committing) return;
+    while (this.waiting.length > 0) {
+      const batches = this.waiting;
+      this.waiting = [];
+      this.committing = (async () => {
+        const transaction = await this.producer.transaction();
+        await transaction.send({ topic: this.output, messages: batches.flatMap((batch) => batch.messages.map((message) => ({ ...message, partition: batch.partition }))) });
+        await transaction.sendOffsets({ consumerGroupId: this.groupId, topics: [{ topic: this.input, partitions: batches.map((batch) => ({ partition: batch.partition, offset: batch.next })) }] });
+        await transaction.commit();
+      })();
+      try {
+        await this.committing;
+        for (const batch of batches) batch.done();
+      } catch (error) {
+        for (const batch of batches) batch.done(error);
+      } finally {
+        this.committing = undefined;
+      }
+    }
+  }
+}
+
+async function rawBaseline(mode: RawMode): Promise<number[]> {
   const kafka = await testKafka(uniqueName('bench-latency-raw'));
   const admin = kafka.admin();
   await admin.connect();
   const topics = Array.from({ length: HOPS + 1 }, () => uniqueTopic('bench', 'latency', 'hop'));
-  await ensureTopics(admin, topics.map((name) => ({ name, partitions: 3 })));
+  await ensureTopics(admin, topics.map((name) => ({ name, partitions: RAW_PARTITIONS })));
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const consumers = [];
+  const transactional: Producer[] = [];
+  const transactionalProducer = async (id: string): Promise<Producer> => {
+    const created = kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 });
+    await created.connect();
+    transactional.push(created);
+    return created;
+  };
   for (let hop = 0; hop < HOPS; hop++) {
-    const consumer = kafka.consumer({ groupId: uniqueName('bench-latency-hop') });
+    const groupId = uniqueName('bench-latency-hop');
+    const input = topics[hop] as string;
+    const output = topics[hop + 1] as string;
+    const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS });
     await consumer.connect();
-    await consumer.subscribe({ topic: topics[hop] as string, fromBeginning: true });
+    await consumer.subscribe({ topic: input, fromBeginning: true });
+    const perPartition = new Map<number, Producer>();
+    if (mode === 'eos per partition') for (let partition = 0; partition < RAW_PARTITIONS; partition++) perPartition.set(partition, await transactionalProducer(`${groupId}.${partition}`));
+    const perHop = mode === 'eos per hop' ? new HopGroupCommit(await transactionalProducer(groupId), groupId, input, output) : undefined;
     await consumer.run({
+      autoCommit: mode === 'alo',
+      partitionsConsumedConcurrently: RAW_PARTITIONS,
       eachBatch: async ({ batch }) => {
-        await producer.send({ topic: topics[hop + 1] as string, messages: batch.messages.map((message) => ({ key: message.key, value: message.value })), acks: -1 });
+        if (batch.messages.length === 0) return;
+        const messages = batch.messages.map((message) => ({ key: message.key, value: message.value }));
+        const next = (BigInt(batch.lastOffset()) + 1n).toString();
+        if (mode === 'alo') {
+          await producer.send({ topic: output, messages, acks: -1 });
+        } else if (perHop) {
+          await perHop.add(messages, batch.partition, next);
+        } else {
+          const transaction = await (perPartition.get(batch.partition) as Producer).transaction();
+          await transaction.send({ topic: output, messages: messages.map((message) => ({ ...message, partition: batch.partition })) });
+          await transaction.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [{ partition: batch.partition, offset: next }] }] });
+          await transaction.commit();
+        }
       },
     });
     consumers.push(consumer);
   }
   const latencies: number[] = [];
-  const last = kafka.consumer({ groupId: uniqueName('bench-latency-end') });
+  const last = kafka.consumer({ groupId: uniqueName('bench-latency-end'), readUncommitted: false, maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS });
   await last.connect();
   await last.subscribe({ topic: topics[HOPS] as string, fromBeginning: true });
   const started = Date.now();
@@ -74,7 +156,7 @@ async function rawBaseline(): Promise<number[]> {
   }
   await sleep(5_000);
   for (const consumer of [...consumers, last]) await consumer.disconnect();
-  await producer.disconnect();
+  for (const created of [producer, ...transactional]) await created.disconnect();
   await admin.disconnect();
   return latencies;
 }
@@ -191,7 +273,16 @@ async function lifelineLatency(partitions?: number): Promise<{ latencies: number
   }
 }
 
-const raw = (await rawBaseline()).sort((a, b) => a - b);
+const rawModes: ReadonlyArray<{ mode: RawMode; name: string }> = [
+  { mode: 'alo', name: `raw kafkajs, ${HOPS} pass-through hops, at-least-once (baseline)` },
+  { mode: 'eos per partition', name: `raw kafkajs, ${HOPS} hops exactly-once, a transactional producer per partition (Lifeline's shape)` },
+  { mode: 'eos per hop', name: `raw kafkajs, ${HOPS} hops exactly-once, one transactional producer per hop (KIP-447's shape)` },
+];
+const raws = [];
+for (const { mode, name } of rawModes) {
+  if (ONLY && !name.includes(ONLY)) continue;
+  raws.push({ name, latencies: (await rawBaseline(mode)).sort((a, b) => a - b) });
+}
 /**
  * Two layouts of topology.yaml's pipeline: as shipped (3 partitions a topic, sized for scale-out),
  * and sized for this rate — one partition, which carries 200 events/s many times over. Every
@@ -203,11 +294,16 @@ const layouts = [
   { name: `sized for ${RATE} events/s (1 partition a topic)`, partitions: 1 },
 ] as const;
 const runs = [];
-for (const layout of layouts) runs.push({ layout, result: await lifelineLatency(layout.partitions) });
+for (const layout of layouts) {
+  if (ONLY && !`lifeline ${layout.name}`.includes(ONLY)) continue;
+  runs.push({ layout, result: await lifelineLatency(layout.partitions) });
+}
 console.log(`\nend-to-end latency at ${RATE} events/s for ${SECONDS} s (first ${WARM_UP_MS / 1000} s not counted)\n`);
 console.log('| pipeline | records timed | p50 ms | p99 ms | max ms | goal |');
 console.log('| --- | ---: | ---: | ---: | ---: | --- |');
-console.log(`| raw kafkajs, ${HOPS} pass-through hops (ALO; baseline) | ${raw.length.toLocaleString('en')} | ${percentile(raw, 50)} | ${percentile(raw, 99)} | ${raw.at(-1)} | - |`);
+for (const { name, latencies } of raws) {
+  console.log(`| ${name} | ${latencies.length.toLocaleString('en')} | ${percentile(latencies, 50)} | ${percentile(latencies, 99)} | ${latencies.at(-1)} | - |`);
+}
 for (const { layout, result } of runs) {
   const sorted = result.latencies.sort((a, b) => a - b);
   console.log(`| lifeline: webhook → dedup → enrich → odoo_sink → Odoo (EOS), ${layout.name} | ${sorted.length.toLocaleString('en')} | ${percentile(sorted, 50)} | ${percentile(sorted, 99)} | ${sorted.at(-1)} | p99 ≤ 300 ms |`);
