@@ -242,3 +242,44 @@ test('kafkajs retries AddPartitionsToTxn and AddOffsetsToTxn refused with CONCUR
   other.beginTransaction();
   await assert.rejects(other.addPartitionsToTransaction([{ topic: 'out', partitions: [{ partition: 3 }] }]), /concurrent operation/, 'refused for good: the error goes to the send after the retries (about a second)');
 });
+
+test('kafkajs speaks TxnOffsetCommit v3 and OffsetFetch v7 (KIP-447, patched): the member\'s generation and require_stable are encoded as the flexible versions lay them out, and the answers decoded to the older versions\' shape', async () => {
+  type Built = { request: { apiVersion: number; encode(): Promise<{ buffer: Buffer }> }; response: { decode(data: Buffer): Promise<unknown>; parse(data: unknown): Promise<unknown> } };
+  const txnOffsetCommit = require('kafkajs/src/protocol/requests/txnOffsetCommit/index.js') as { versions: string[]; protocol(options: { version: number }): (args: object) => Built };
+  const offsetFetch = require('kafkajs/src/protocol/requests/offsetFetch/index.js') as { versions: string[]; protocol(options: { version: number }): (args: object) => Built };
+  assert.ok(txnOffsetCommit.versions.includes('3'));
+  assert.ok(offsetFetch.versions.includes('7'));
+
+  const commit = txnOffsetCommit.protocol({ version: 3 })({
+    transactionalId: 'tx', groupId: 'g', producerId: 7, producerEpoch: 2, generationId: 5, memberId: 'm',
+    topics: [{ topic: 't', partitions: [{ partition: 1, offset: '42' }] }],
+  });
+  assert.equal(commit.request.apiVersion, 3);
+  const int64 = (value: bigint): Buffer => { const buffer = Buffer.alloc(8); buffer.writeBigInt64BE(value); return buffer; };
+  const int32 = (value: number): Buffer => { const buffer = Buffer.alloc(4); buffer.writeInt32BE(value); return buffer; };
+  const compact = (text: string): Buffer => Buffer.concat([Buffer.from([text.length + 1]), Buffer.from(text)]);
+  assert.deepEqual((await commit.request.encode()).buffer, Buffer.concat([
+    Buffer.from([0]), // request header tagged fields
+    compact('tx'), compact('g'), int64(7n), Buffer.from([0, 2]), int32(5), compact('m'), Buffer.from([0]), // group_instance_id: null
+    Buffer.from([2]), compact('t'), Buffer.from([2]), int32(1), int64(42n), int32(-1), Buffer.from([0]), Buffer.from([0]), Buffer.from([0]), // topics, partitions, tags
+    Buffer.from([0]),
+  ]));
+  const refused = Buffer.concat([Buffer.from([0]), int32(0), Buffer.from([2]), compact('t'), Buffer.from([2]), int32(1), Buffer.from([0, 22]), Buffer.from([0]), Buffer.from([0]), Buffer.from([0])]);
+  const decodedCommit = await commit.response.decode(refused);
+  assert.deepEqual(decodedCommit, { throttleTime: 0, clientSideThrottleTime: 0, topics: [{ topic: 't', partitions: [{ partition: 1, errorCode: 22 }] }] });
+  await assert.rejects(commit.response.parse(decodedCommit), (error: { type?: string }) => error.type === 'ILLEGAL_GENERATION');
+
+  const fetch = offsetFetch.protocol({ version: 7 })({ groupId: 'g', topics: [{ topic: 't', partitions: [{ partition: 0 }, { partition: 2 }] }], requireStable: true });
+  assert.deepEqual((await fetch.request.encode()).buffer, Buffer.concat([
+    Buffer.from([0]), compact('g'), Buffer.from([2]), compact('t'), Buffer.from([3]), int32(0), int32(2), Buffer.from([0]), Buffer.from([1]), Buffer.from([0]),
+  ]));
+  const allTopics = offsetFetch.protocol({ version: 7 })({ groupId: 'g', topics: [] });
+  assert.deepEqual((await allTopics.request.encode()).buffer, Buffer.concat([Buffer.from([0]), compact('g'), Buffer.from([0]), Buffer.from([0]), Buffer.from([0])]));
+  const answer = Buffer.concat([
+    Buffer.from([0]), int32(0), Buffer.from([2]), compact('t'), Buffer.from([2]), int32(0), int64(9n), int32(-1), Buffer.from([0]), Buffer.from([0, 88]), Buffer.from([0]), Buffer.from([0]),
+    Buffer.from([0, 0]), Buffer.from([0]),
+  ]);
+  const decodedFetch = await fetch.response.decode(answer);
+  assert.deepEqual(decodedFetch, { throttleTime: 0, clientSideThrottleTime: 0, responses: [{ topic: 't', partitions: [{ partition: 0, offset: '9', metadata: null, errorCode: 88 }] }], errorCode: 0 });
+  await assert.rejects(fetch.response.parse(decodedFetch), (error: { type?: string; retriable?: boolean }) => error.type === 'UNSTABLE_OFFSET_COMMIT' && error.retriable === true);
+});
