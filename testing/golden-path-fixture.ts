@@ -82,6 +82,8 @@ export async function writeGoldenTopology(options: {
   https?: GoldenHttpsConnections;
   /** Partitions for every topic topology.yaml gives more than one (sizing a run for its rate). */
   partitions?: number;
+  /** runtime.transactions for the pipeline (topology.yaml's when absent). */
+  transactions?: 'per_partition' | 'per_process';
 }): Promise<GoldenTopology> {
   const { brokers, registryUrl } = await infra();
   const { secureKafka, https } = options;
@@ -123,7 +125,7 @@ export async function writeGoldenTopology(options: {
         ...(https?.odooUrl ? { ca_file: https.caFile } : {}),
       } },
     },
-    runtime: { ...document.runtime, http_port: 0, state_dir: join(dir, 'state') },
+    runtime: { ...document.runtime, http_port: 0, state_dir: join(dir, 'state'), ...(options.transactions ? { transactions: options.transactions } : {}) },
     topics: Object.fromEntries(Object.entries(document.topics).map(([name, topic]) => [topicNames.get(name) as string, {
       ...topic, value_schema: resolve(String(topic.value_schema)), ...(topic.compact ? {} : { retention: '1d' }),
       ...(options.partitions !== undefined && Number(topic.partitions ?? 1) > 1 ? { partitions: options.partitions } : {}),

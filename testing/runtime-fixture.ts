@@ -32,6 +32,7 @@ export async function writeCounterTopology(options: {
   onError?: 'dlq' | 'fail' | 'continue';
   guarantee?: 'exactly_once' | 'at_least_once';
   keyField?: string;
+  transactions?: 'per_partition' | 'per_process';
 }): Promise<CounterTopology> {
   const { brokers, registryUrl } = await infra();
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-test-'));
@@ -53,6 +54,7 @@ export async function writeCounterTopology(options: {
     `  store: ${options.store ?? 'memory'}`,
     `  commit_max_records: ${options.commitMaxRecords ?? 200}`,
     '  commit_interval: 200ms',
+    ...(options.transactions ? [`  transactions: ${options.transactions}`] : []),
     '  log_level: info',
     'topics:',
     `  ${input}: { key: account, value_schema: ${JSON.stringify(TEST_EVENT_SCHEMA)}, partitions: ${options.partitions}, retention: 1d, owner: tests, description: test input, classification: phi }`,

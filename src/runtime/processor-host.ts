@@ -1,10 +1,12 @@
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, EachBatchPayload, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorCode, errorMessage } from '../errors.ts';
 import { CONSUMER_MAX_WAIT_MS } from '../kafka/client.ts';
-import { backoffDelay, DEFAULT_RETRY_POLICY } from '../retry.ts';
+import { backoffDelay, DEFAULT_RETRY_POLICY, retry } from '../retry.ts';
 import { changelogTopic, deadLetterTopic, phiPathsByTopic, repartitionTopic, type RuntimeSettings } from '../topology/model.ts';
 import type { ProcessorDefinition, StoreSpec } from '../component/component.ts';
 import { copartitionedAssigner } from './copartitioned-assigner.ts';
@@ -16,6 +18,7 @@ import { ReferenceTable } from './reference-table.ts';
 import { readSizeLimits, refreshSizeLimits, type SizeLimits } from './transaction-budget.ts';
 import { DirectoryLocks, mustReopenTask, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
 import type { RestoreProgress } from './store-restorer.ts';
+import { SharedTransaction } from './shared-transaction.ts';
 
 export interface ProcessorHostOptions extends HostOptions {
   readonly admin: Admin;
@@ -35,6 +38,8 @@ export class ProcessorHost {
   state: HostState = 'starting';
   private consumer!: Consumer;
   private sharedProducer: Producer | undefined;
+  /** `runtime.transactions: per_process` under exactly-once: the one transactional producer of this processor here. */
+  private sharedTransaction: SharedTransaction | undefined;
   private readonly tasks = new Map<number, Promise<ProcessorTask>>();
   /** Tasks whose last batch failed twice from the same offset (reported by describe() until they progress). */
   private readonly stalledTasks = new Set<ProcessorTask>();
@@ -95,7 +100,7 @@ export class ProcessorHost {
       commitMaxRecords: runtime.commitMaxRecords,
       commitIntervalMs: runtime.commitIntervalMs,
       commitConsumerOffsets: (offsets) => this.consumer.commitOffsets(offsets),
-      fetchCommittedOffsets: (partition) => this.fetchCommittedOffsets(partition),
+      fetchCommittedOffsets: (partition, requireStable) => this.fetchCommittedOffsets(partition, requireStable),
       createProcessor: () => definition.create(declaration.config as never),
       tables: this.tables,
       repartitionTopics: this.repartitionTopics,
@@ -142,6 +147,16 @@ export class ProcessorHost {
     }
     const sizeLimits = await this.readSizeLimits();
     (this.env as { sizeLimits?: SizeLimits }).sizeLimits = sizeLimits;
+    if (this.env.exactlyOnce && this.options.topology.runtime.transactions === 'per_process') {
+      this.sharedTransaction = new SharedTransaction({
+        kafka, transactionalId: this.sharedTransactionalId(), groupId: this.groupId, label: this.label,
+        limits: () => sizeLimits, metrics: this.options.metrics, logger: this.logger,
+        owns: (partition) => this.assigned.has(partition),
+      });
+      await this.sharedTransaction.start();
+      (this.env as { sharedTransaction?: SharedTransaction }).sharedTransaction = this.sharedTransaction;
+      this.logger.info({ transactionalId: this.sharedTransaction.transactionalId }, 'one transactional producer for every partition of this processor here (KIP-447)');
+    }
     (this.env as { refreshSizeLimits?: () => Promise<void> }).refreshSizeLimits = () => refreshSizeLimits(sizeLimits, this.options.admin, this.limitedTopics(), this.logger);
     // Reference tables first: the first event may need them.
     for (const table of this.tables.values()) await table.start();
@@ -150,6 +165,16 @@ export class ProcessorHost {
     this.state = 'running';
     this.options.metrics.setUp(this.label, true);
     this.logger.info({ group: this.groupId, inputs: declaration.inputs, guarantee: declaration.guarantee }, 'processor started');
+  }
+
+  /**
+   * Stable per process slot on a host (`<app>.<label>.<host>.slot-<n>`), so a restarted process fences
+   * what its previous incarnation left open at once; without a claimed slot (memory stores) it is
+   * unique per process, and a crashed process's open transaction ends only at its time-out (60 s).
+   */
+  private sharedTransactionalId(): string {
+    const slot = this.options.stateDir ? basename(this.options.stateDir) : `pid-${process.pid}-${randomBytes(3).toString('hex')}`;
+    return `${this.env.transactionalIdPrefix}.${hostname()}.${slot}`;
   }
 
   /** Byte limits of every topic this processor writes, read from the broker once (transaction-budget.ts). */
@@ -181,6 +206,8 @@ export class ProcessorHost {
       maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      // Before the assignment is applied: offsets committed from now on carry the new generation.
+      this.sharedTransaction?.setGeneration({ generationId: event.payload.generationId, memberId: event.payload.memberId });
       this.onAssignment(event.payload.memberAssignment);
       void this.lag.refresh();
     });
@@ -333,8 +360,14 @@ export class ProcessorHost {
     this.options.onFatal(error);
   }
 
-  private async fetchCommittedOffsets(partition: number): Promise<Map<string, bigint>> {
-    const result = await this.options.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.options.declaration.inputs, ...this.repartitionTopics.values()] });
+  private async fetchCommittedOffsets(partition: number, requireStable = false): Promise<Map<string, bigint>> {
+    const topics = [...this.options.declaration.inputs, ...this.repartitionTopics.values()];
+    // UNSTABLE_OFFSET_COMMIT: an open transaction (an older owner's) still holds offsets of the group;
+    // asked again until it ends (committed, aborted, or timed out by the broker).
+    const result = await retry(() => this.options.admin.fetchOffsets({ groupId: this.groupId, topics, requireStable }), {
+      retries: 40, initialDelayMs: 50, maxDelayMs: 2000, operation: `${this.label} stable offsets of partition ${partition}`,
+      shouldRetry: (error) => (error as { type?: string }).type === 'UNSTABLE_OFFSET_COMMIT',
+    });
     const offsets = new Map<string, bigint>();
     for (const topic of result) {
       const entry = topic.partitions.find((candidate) => candidate.partition === partition);
@@ -410,6 +443,7 @@ export class ProcessorHost {
     await this.consumer?.disconnect().catch(() => undefined);
     await this.lagMonitor?.stop();
     await this.sharedProducer?.disconnect().catch(() => undefined);
+    await this.sharedTransaction?.stop();
     for (const table of this.tables.values()) await table.close();
     this.state = 'stopped';
     this.options.metrics.setUp(this.label, false);

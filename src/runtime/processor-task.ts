@@ -17,6 +17,7 @@ import { PartitionGauges } from './partition-gauges.ts';
 import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
+import { isGroupFenced, type SharedTransaction } from './shared-transaction.ts';
 import { ProgressGuard, SizeLimits, estimateMessageBytes, isMessageTooLarge, recreateProducer, sendBounded, staleLimitsCheck, type SentRequest } from './transaction-budget.ts';
 
 /** Everything a task needs from its host; shared by all tasks of one processor. */
@@ -41,10 +42,13 @@ export interface TaskEnvironment {
   readonly stateDir: string;
   readonly commitMaxRecords: number;
   readonly commitIntervalMs: number;
-  /** Producer for at-least-once mode (one per host); exactly-once tasks own a transactional one. */
+  /** Producer for at-least-once mode (one per host); exactly-once tasks own a transactional one, unless… */
   readonly sharedProducer?: Producer;
+  /** …`runtime.transactions: per_process`: every task's commit joins the host's one transaction (KIP-447). */
+  readonly sharedTransaction?: SharedTransaction;
   readonly commitConsumerOffsets: (offsets: Array<{ topic: string; partition: number; offset: string }>) => Promise<void>;
-  readonly fetchCommittedOffsets: (partition: number) => Promise<Map<string, bigint>>;
+  /** Committed offsets; `requireStable` waits out (retries) offsets an open transaction still holds. */
+  readonly fetchCommittedOffsets: (partition: number, requireStable?: boolean) => Promise<Map<string, bigint>>;
   readonly createProcessor: () => Processor;
   /** Reference tables by name, shared by every task of the processor. */
   readonly tables: ReadonlyMap<string, ReferenceTableView>;
@@ -273,7 +277,10 @@ export class ProcessorTask {
   /** Fences older owners of this partition, restores its stores, then initialises the processor. */
   async open(): Promise<void> {
     const env = this.env;
-    if (env.exactlyOnce) {
+    if (env.sharedTransaction) {
+      // No producer of its own: an older owner's open transaction is waited out by the restore
+      // (its marker is read only past it) and by the stable offsets read below (KIP-447).
+    } else if (env.exactlyOnce) {
       this.producer = this.createTransactionalProducer();
       await this.producer.connect();
       // kafkajs sends InitProducerId for the transactional id only at the first transaction(), not on
@@ -297,6 +304,7 @@ export class ProcessorTask {
     try {
       const restore = await restoreStores({
         kafka: env.kafka, admin: env.admin, producer: this.producer, transactional: env.exactlyOnce, partition: this.partition,
+        ...(env.sharedTransaction ? { writeMarkers: async (topicMessages: TopicMessages[]) => { await (env.sharedTransaction as SharedTransaction).commit({ partition: this.partition, topicMessages, offsets: [] }); } } : {}),
         stores: [...this.stores.values()], logger: this.logger, timeoutMs: env.restoreTimeoutMs,
         onProgress: (progress) => env.onRestoreProgress?.(this.partition, progress),
       });
@@ -306,8 +314,9 @@ export class ProcessorTask {
     }
     if (this.stores.size > 0) this.every(EXPIRY_INTERVAL_MS, () => this.expireDue(), 'expiry failed');
     this.reportStoreSizes();
-    // Read after fencing, so an older owner's last transaction is settled and its offsets visible.
-    this.committed = await env.fetchCommittedOffsets(this.partition);
+    // Read after fencing, so an older owner's last transaction is settled and its offsets visible
+    // (per process: read as stable offsets, which wait for any transaction still holding them).
+    this.committed = await env.fetchCommittedOffsets(this.partition, env.sharedTransaction !== undefined);
     this.processor = env.createProcessor();
     await this.processor.init?.(this.context);
   }
@@ -374,7 +383,7 @@ export class ProcessorTask {
     this.progress.failed(position, error); // before any await: the host reads progress.stalled as soon as this returns
     // Limits out of date (a topic's max.message.bytes lowered while running): the retry then dead-letters what no longer fits.
     if (isMessageTooLarge(error)) await this.env.refreshSizeLimits?.();
-    if (!this.env.exactlyOnce || this.closed || mustReopenTask(error)) return;
+    if (!this.env.exactlyOnce || this.env.sharedTransaction || this.closed || mustReopenTask(error)) return;
     try {
       this.producer = await recreateProducer(this.producer, () => this.createTransactionalProducer(), this.logger);
     } catch (recreateError) {
@@ -594,7 +603,10 @@ export class ProcessorTask {
     const offsets = [...this.pendingOffsets].map(([topic, next]) => ({ topic, partition: this.partition, offset: next.toString() }));
     let sent: SentRequest[] = [];
     try {
-      if (env.exactlyOnce) {
+      if (env.sharedTransaction) {
+        // Joins the host's next transaction (retried, counted and fenced there).
+        sent = await env.sharedTransaction.commit({ partition: this.partition, topicMessages, offsets });
+      } else if (env.exactlyOnce) {
         await retry(async () => {
           const transaction = await this.producer.transaction();
           let ending = false;
@@ -638,7 +650,7 @@ export class ProcessorTask {
       }
     } catch (error) {
       this.abortTransaction();
-      env.metrics.recordTransaction(env.label, 'aborted');
+      if (!env.sharedTransaction) env.metrics.recordTransaction(env.label, 'aborted');
       throw error;
     }
     const checkpoints = nextChangelogOffsets(sent, this.partition);
@@ -649,7 +661,7 @@ export class ProcessorTask {
     for (const [topic, messages] of this.pendingMessages) env.metrics.recordOut(env.label, topic, messages.length);
     // Counted per transaction, not per record: the counters move when the records are committed.
     for (const [topic, count] of this.pendingIn) env.metrics.recordIn(env.label, topic, count);
-    env.metrics.recordTransaction(env.label, 'committed');
+    if (!env.sharedTransaction) env.metrics.recordTransaction(env.label, 'committed');
     this.progress.succeeded();
     this.pendingMessages = new Map();
     this.pendingOffsets = new Map();
@@ -694,7 +706,7 @@ export class ProcessorTask {
     for (const store of this.stores.values()) await store.close().catch(() => undefined);
     for (const release of this.releaseDirectories) release();
     this.releaseDirectories = [];
-    if (this.env.exactlyOnce && this.producer) await this.producer.disconnect().catch(() => undefined);
+    if (this.env.exactlyOnce && !this.env.sharedTransaction && this.producer) await this.producer.disconnect().catch(() => undefined);
   }
 }
 
@@ -709,7 +721,7 @@ export function isCommitOutcomeUnknown(error: unknown): boolean {
 
 /** Errors after which a task cannot go on from its in-memory state: it is closed and opened again. */
 export function mustReopenTask(error: unknown): boolean {
-  return isFencingError(error) || isCommitOutcomeUnknown(error);
+  return isFencingError(error) || isCommitOutcomeUnknown(error) || isGroupFenced(error);
 }
 
 export function isFencingError(error: unknown): boolean {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { LifelineError } from '../errors.ts';
 import { fetchTopicOffsetsSerially } from '../kafka/client.ts';
@@ -67,6 +67,8 @@ export async function restoreStores(options: {
   /** The task's producer: transactional under exactly-once (it has already fenced older owners). */
   producer: Producer;
   transactional: boolean;
+  /** Writes the restore's marker records instead of `producer` (a processor's shared per-process transaction). */
+  writeMarkers?: (topicMessages: TopicMessages[]) => Promise<void>;
   partition: number;
   stores: readonly TransactionalStore[];
   logger: Logger;
@@ -110,7 +112,9 @@ export async function restoreStores(options: {
     topic: store.changelogTopic,
     messages: [{ key: MARKER_KEY, value: null, partition, headers: { [RESTORE_MARKER_HEADER]: marker } }],
   }));
-  if (options.transactional) {
+  if (options.writeMarkers) {
+    await options.writeMarkers(topicMessages);
+  } else if (options.transactional) {
     const transaction = await producer.transaction();
     try {
       await transaction.sendBatch({ topicMessages });

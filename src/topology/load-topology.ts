@@ -193,6 +193,7 @@ function buildTopology(file: TopologyFile, checked: CheckedParts, absoluteFile: 
       stateDir: resolvePath(baseDir, runtime.state_dir ?? RUNTIME_DEFAULTS.state_dir),
       storeKind: runtime.store ?? RUNTIME_DEFAULTS.store,
       commitMaxRecords: runtime.commit_max_records ?? RUNTIME_DEFAULTS.commit_max_records,
+      transactions: runtime.transactions ?? RUNTIME_DEFAULTS.transactions,
       commitIntervalMs: parseDuration(runtime.commit_interval ?? RUNTIME_DEFAULTS.commit_interval) as number,
       restoreTimeoutMs: parseDuration(runtime.restore_timeout ?? RUNTIME_DEFAULTS.restore_timeout) as number,
       logLevel: (runtime.log_level ?? RUNTIME_DEFAULTS.log_level) as Topology['runtime']['logLevel'],

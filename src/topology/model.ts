@@ -59,6 +59,8 @@ export interface RuntimeSettings {
   readonly storeKind: 'memory' | 'lmdb';
   /** A transaction commits after this many input records or this many ms, whichever first. */
   readonly commitMaxRecords: number;
+  /** Exactly-once processors: a transactional producer per input partition, or one per processor and process (KIP-447). */
+  readonly transactions: 'per_partition' | 'per_process';
   readonly commitIntervalMs: number;
   /** Longest a partition's store restore may take before the process reports not ready (LL_RESTORE_TIMEOUT). */
   readonly restoreTimeoutMs: number;

@@ -20,70 +20,72 @@ function assignedPartitions(process: LifelineProcess, from = 0): number[] {
   return last ? (JSON.parse(last) as { partitions: number[] }).partitions : [];
 }
 
-test('two lifeline run processes share a group; stopping one moves its partitions and state to the other', { timeout: 300_000 }, async () => {
-  const TOTAL = 8000;
-  const topology = await writeCounterTopology({ partitions: 4, store: 'memory', commitMaxRecords: 200 });
-  const kafka = await testKafka();
-  const admin = kafka.admin();
-  await admin.connect();
-  cleanups.push(() => admin.disconnect());
-  await ensureTopics(admin, [{ name: topology.input, partitions: 4 }, { name: topology.output, partitions: 4 }]);
-  const serde = await registeredSerde();
-  await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
-  const collector = await new TopicCollector<KeyCount>(kafka, topology.output, serde).start();
-  cleanups.push(() => collector.stop());
+for (const transactions of ['per_partition', 'per_process'] as const) {
+  test(`two lifeline run processes share a group (transactions ${transactions}); stopping one moves its partitions and state to the other`, { timeout: 300_000 }, async () => {
+    const TOTAL = 8000;
+    const topology = await writeCounterTopology({ partitions: 4, store: 'memory', commitMaxRecords: 200, transactions });
+    const kafka = await testKafka();
+    const admin = kafka.admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    await ensureTopics(admin, [{ name: topology.input, partitions: 4 }, { name: topology.output, partitions: 4 }]);
+    const serde = await registeredSerde();
+    await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
+    const collector = await new TopicCollector<KeyCount>(kafka, topology.output, serde).start();
+    cleanups.push(() => collector.stop());
 
-  const first = new LifelineProcess(topology.file).start();
-  const second = new LifelineProcess(topology.file).start();
-  cleanups.push(() => first.kill(), () => second.kill());
-  await first.waitForLine(/lifeline running/);
-  await second.waitForLine(/lifeline running/);
-  // Wait until the group has settled with both members holding partitions.
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline && (assignedPartitions(first).length !== 2 || assignedPartitions(second).length !== 2)) await sleep(200);
-  assert.deepEqual([...assignedPartitions(first), ...assignedPartitions(second)].sort(), [0, 1, 2, 3], 'partitions split between the two');
-  assert.equal(assignedPartitions(first).length, 2);
+    const first = new LifelineProcess(topology.file).start();
+    const second = new LifelineProcess(topology.file).start();
+    cleanups.push(() => first.kill(), () => second.kill());
+    await first.waitForLine(/lifeline running/);
+    await second.waitForLine(/lifeline running/);
+    // Wait until the group has settled with both members holding partitions.
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && (assignedPartitions(first).length !== 2 || assignedPartitions(second).length !== 2)) await sleep(200);
+    assert.deepEqual([...assignedPartitions(first), ...assignedPartitions(second)].sort(), [0, 1, 2, 3], 'partitions split between the two');
+    assert.equal(assignedPartitions(first).length, 2);
 
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  cleanups.push(() => producer.disconnect());
-  const expected = new Map<string, number>();
-  const send = async (from: number, to: number): Promise<void> => {
-    const messages = [];
-    for (let index = from; index < to; index++) {
-      const event = testEvent(index, 32);
-      expected.set(event.account, (expected.get(event.account) ?? 0) + 1);
-      messages.push({ key: event.account, value: await serde.encode(topology.input, event) });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    cleanups.push(() => producer.disconnect());
+    const expected = new Map<string, number>();
+    const send = async (from: number, to: number): Promise<void> => {
+      const messages = [];
+      for (let index = from; index < to; index++) {
+        const event = testEvent(index, 32);
+        expected.set(event.account, (expected.get(event.account) ?? 0) + 1);
+        messages.push({ key: event.account, value: await serde.encode(topology.input, event) });
+      }
+      await producer.send({ topic: topology.input, messages, acks: -1 });
+    };
+    await send(0, TOTAL / 2);
+    await collector.waitForCount(TOTAL / 2, 120_000);
+
+    const stoppedHad = assignedPartitions(second);
+    const firstLinesBefore = first.lines.length;
+    await second.kill('SIGTERM'); // graceful: finishes its transaction and leaves the group
+    assert.equal(second.exitCode, 0, 'graceful stop exits 0');
+    await first.waitForLine(/partitions assigned/, 60_000, firstLinesBefore);
+    assert.deepEqual(assignedPartitions(first, firstLinesBefore), [0, 1, 2, 3], 'the survivor holds every partition');
+    await first.waitForLine(/stores restored from changelog/, 60_000, firstLinesBefore);
+
+    await send(TOTAL / 2, TOTAL);
+    await collector.waitForCount(TOTAL, 120_000);
+    // A sentinel through every partition instead of a sleep: once each is counted, a repeated input would have been too.
+    const sentinels = keyPerPartition('sentinel', 4);
+    await producer.send({ topic: topology.input, messages: await Promise.all(sentinels.map(async (account, index) => ({ key: account, value: await serde.encode(topology.input, { ...testEvent(TOTAL + index), account }) }))), acks: -1 });
+    await collector.waitUntil((records) => records.filter(({ value }) => value.key.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel on each partition', 60_000);
+    const records = collector.records.filter(({ value }) => !value.key.startsWith('sentinel-'));
+
+    const origins = new Set(records.map(({ value }) => `${value.origin_partition}@${value.origin_offset}`));
+    assert.equal(origins.size, TOTAL, 'no input lost');
+    assert.equal(records.length, TOTAL, 'no input repeated');
+    assert.equal(collector.records.length, TOTAL + sentinels.length, 'no sentinel repeated');
+    // The moved partitions kept their state: counts continue where the stopped process left them.
+    for (const [account, count] of expected) {
+      const counts = records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
+      assert.deepEqual(counts, Array.from({ length: count }, (_, index) => index + 1), `${account} counted 1..${count}`);
     }
-    await producer.send({ topic: topology.input, messages, acks: -1 });
-  };
-  await send(0, TOTAL / 2);
-  await collector.waitForCount(TOTAL / 2, 120_000);
-
-  const stoppedHad = assignedPartitions(second);
-  const firstLinesBefore = first.lines.length;
-  await second.kill('SIGTERM'); // graceful: finishes its transaction and leaves the group
-  assert.equal(second.exitCode, 0, 'graceful stop exits 0');
-  await first.waitForLine(/partitions assigned/, 60_000, firstLinesBefore);
-  assert.deepEqual(assignedPartitions(first, firstLinesBefore), [0, 1, 2, 3], 'the survivor holds every partition');
-  await first.waitForLine(/stores restored from changelog/, 60_000, firstLinesBefore);
-
-  await send(TOTAL / 2, TOTAL);
-  await collector.waitForCount(TOTAL, 120_000);
-  // A sentinel through every partition instead of a sleep: once each is counted, a repeated input would have been too.
-  const sentinels = keyPerPartition('sentinel', 4);
-  await producer.send({ topic: topology.input, messages: await Promise.all(sentinels.map(async (account, index) => ({ key: account, value: await serde.encode(topology.input, { ...testEvent(TOTAL + index), account }) }))), acks: -1 });
-  await collector.waitUntil((records) => records.filter(({ value }) => value.key.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel on each partition', 60_000);
-  const records = collector.records.filter(({ value }) => !value.key.startsWith('sentinel-'));
-
-  const origins = new Set(records.map(({ value }) => `${value.origin_partition}@${value.origin_offset}`));
-  assert.equal(origins.size, TOTAL, 'no input lost');
-  assert.equal(records.length, TOTAL, 'no input repeated');
-  assert.equal(collector.records.length, TOTAL + sentinels.length, 'no sentinel repeated');
-  // The moved partitions kept their state: counts continue where the stopped process left them.
-  for (const [account, count] of expected) {
-    const counts = records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
-    assert.deepEqual(counts, Array.from({ length: count }, (_, index) => index + 1), `${account} counted 1..${count}`);
-  }
-  assert.ok(stoppedHad.length === 2);
-});
+    assert.ok(stoppedHad.length === 2);
+  });
+}

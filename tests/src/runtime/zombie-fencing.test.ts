@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { loadContract } from '../../../src/kafka/avro-contract.ts';
+import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
+import { testKafka } from '../../../testing/harness.ts';
+import { keyPerPartition } from '../../../testing/sentinel.ts';
+import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology } from '../../../testing/runtime-fixture.ts';
+
+interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+/**
+ * A zombie: a process frozen (SIGSTOP) in the middle of a stream, past its session time-out, while
+ * the other member takes its partitions over and goes on; then thawed (SIGCONT) with its batch and
+ * open transaction where it left them. Whatever it then tries to commit must be refused — by its
+ * partition's transactional id taken over (per_partition) or by its stale group generation
+ * (per_process, KIP-447) — so every input is counted exactly once.
+ */
+for (const transactions of ['per_partition', 'per_process'] as const) {
+  test(`a member frozen past its session time-out and thawed while another owns its partitions commits nothing (transactions ${transactions}): every input exactly once`, { timeout: 300_000 }, async () => {
+    const TOTAL = 12_000;
+    const topology = await writeCounterTopology({ partitions: 2, store: 'lmdb', commitMaxRecords: 200, transactions });
+    const kafka = await testKafka();
+    const admin = kafka.admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    await ensureTopics(admin, [{ name: topology.input, partitions: 2 }, { name: topology.output, partitions: 2 }]);
+    const serde = await registeredSerde();
+    await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
+    const collector = await new TopicCollector<KeyCount>(kafka, topology.output, serde).start();
+    cleanups.push(() => collector.stop());
+
+    const zombie = new LifelineProcess(topology.file).start();
+    const survivor = new LifelineProcess(topology.file).start();
+    cleanups.push(() => zombie.kill(), () => survivor.kill());
+    await zombie.waitForLine(/lifeline running/);
+    await survivor.waitForLine(/lifeline running/);
+    const settled = Date.now() + 60_000;
+    const holds = (member: LifelineProcess): number[] => {
+      const last = member.lines.filter((line) => line.includes('partitions assigned')).at(-1);
+      return last ? (JSON.parse(last) as { partitions: number[] }).partitions : [];
+    };
+    while (Date.now() < settled && (holds(zombie).length !== 1 || holds(survivor).length !== 1)) await sleep(200);
+    assert.equal(holds(zombie).length, 1, 'each member holds one partition');
+
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    cleanups.push(() => producer.disconnect());
+    const expected = new Map<string, number>();
+    const send = async (from: number, to: number): Promise<void> => {
+      const messages = [];
+      for (let index = from; index < to; index++) {
+        const event = testEvent(index, 16);
+        expected.set(event.account, (expected.get(event.account) ?? 0) + 1);
+        messages.push({ key: event.account, value: await serde.encode(topology.input, event) });
+      }
+      await producer.send({ topic: topology.input, messages, acks: -1 });
+    };
+    // A steady stream, so the zombie is frozen with a batch in hand.
+    const streaming = (async () => {
+      for (let from = 0; from < TOTAL; from += 200) {
+        await send(from, from + 200);
+        await sleep(40);
+      }
+    })();
+    await collector.waitForCount(2_000, 60_000);
+    const zombiePid = zombie.pid as number;
+    const survivorLinesBefore = survivor.lines.length;
+    process.kill(zombiePid, 'SIGSTOP');
+    try {
+      // The survivor takes both partitions over once the zombie's session (6 s) has expired, and goes on.
+      await survivor.waitForLine(/"partitions":\[0,1\]/, 60_000, survivorLinesBefore);
+      const countAtTakeOver = collector.records.length;
+      await collector.waitForCount(countAtTakeOver + 1_000, 60_000);
+    } finally {
+      process.kill(zombiePid, 'SIGCONT');
+    }
+    await streaming;
+    await collector.waitForCount(TOTAL, 180_000);
+    const sentinels = keyPerPartition('sentinel', 2);
+    await producer.send({ topic: topology.input, messages: await Promise.all(sentinels.map(async (account, index) => ({ key: account, value: await serde.encode(topology.input, { ...testEvent(TOTAL + index), account }) }))), acks: -1 });
+    await collector.waitUntil((records) => records.filter(({ value }) => value.key.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel on each partition', 60_000);
+
+    const records = collector.records.filter(({ value }) => !value.key.startsWith('sentinel-'));
+    const origins = new Set(records.map(({ value }) => `${value.origin_partition}@${value.origin_offset}`));
+    assert.equal(origins.size, TOTAL, 'no input lost');
+    assert.equal(records.length, TOTAL, 'no input counted twice');
+    for (const [account, count] of expected) {
+      const counts = records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
+      assert.deepEqual(counts, Array.from({ length: count }, (_, index) => index + 1), `${account} counted 1..${count}`);
+    }
+    // What refused the zombie, when it had something to commit (logged by the thawed process).
+    const refusals = zombie.lines.filter((line) => /batch failed|task fenced|LL_GROUP_FENCED|ILLEGAL_GENERATION|UNKNOWN_MEMBER_ID|PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/.test(line));
+    console.log(`zombie (${transactions}): ${refusals.length} refusal line(s); first: ${refusals[0]?.slice(0, 400) ?? 'none'}`);
+  });
+}
