@@ -9,7 +9,8 @@
 // per partition (Lifeline's shape); exactly-once with one producer per hop (KIP-447's shape).
 // BENCH_ONLY (any part of a row's name, e.g. "raw" or "sized") runs only the rows it names.
 // The first 10 s of each are warm-up and not counted. The Odoo simulator runs in its own process.
-// Lifeline runs twice: topology.yaml as shipped (3 partitions a topic) and sized for the rate (1).
+// Lifeline runs three times: topology.yaml as shipped (3 partitions a topic, transactions per_process),
+// the same with transactions per_partition, and sized for the rate (1 partition).
 // BENCH_PIPELINE_ARGS adds arguments to the pipeline process's `lifeline run` (e.g. "--workers 3"; the CPU table
 // then counts only its supervisor).
 import { cpus } from 'node:os';
@@ -202,7 +203,19 @@ const HOP_TOPICS = [
 
 interface HopTimes { readonly name: string; readonly deltas: number[] }
 
-async function lifelineLatency(partitions?: number, transactions?: 'per_partition' | 'per_process'): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[]; cpuShares: CpuShare[] }> {
+/** `lifeline_transactions_total{result="committed"}` of a running `lifeline run`, by component, read from its /metrics. */
+async function committedTransactions(process: LifelineProcess): Promise<Map<string, number>> {
+  const line = await process.waitForLine(/"msg":"serving \/metrics/, 5_000);
+  const port = (JSON.parse(line) as { port: number }).port;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const counts = new Map<string, number>();
+  for (const match of text.matchAll(/^lifeline_transactions_total\{component="([^"]+)",result="committed"\} (\d+)/gm)) {
+    counts.set(match[1] as string, Number(match[2]));
+  }
+  return counts;
+}
+
+async function lifelineLatency(partitions?: number, transactions?: 'per_partition' | 'per_process'): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[]; cpuShares: CpuShare[]; transactions: Map<string, number> }> {
   // The Odoo simulator in a process of its own, as a real Odoo server is: in this one it would share
   // an event loop with the traffic sender and the topic collectors, and the sink's calls would wait on them.
   const odoo = await OdooSimulatorProcess.start();
@@ -265,7 +278,8 @@ async function lifelineLatency(partitions?: number, transactions?: 'per_partitio
     await results.stop();
     await products.stop();
     for (const stage of stages) await stage.stop();
-    return { latencies, accepted: stats.accepted, hops, cpuShares };
+    const committed = new Map([...await committedTransactions(intake), ...await committedTransactions(pipeline)]);
+    return { latencies, accepted: stats.accepted, hops, cpuShares, transactions: committed };
   } finally {
     await pipeline.kill('SIGTERM');
     await intake.kill('SIGTERM');
@@ -290,8 +304,8 @@ for (const { mode, name } of rawModes) {
  * only when every partition's batch is committed, so partitions a rate does not need cost latency.
  */
 const layouts = [
-  { name: 'topology.yaml as shipped (3 partitions a topic)', partitions: undefined, transactions: undefined },
-  { name: 'as shipped, transactions per_process (3 partitions a topic, one producer a processor)', partitions: undefined, transactions: 'per_process' },
+  { name: 'topology.yaml as shipped (3 partitions a topic, transactions per_process)', partitions: undefined, transactions: undefined },
+  { name: 'as shipped but transactions per_partition (a producer per partition, as before 2026-12-03)', partitions: undefined, transactions: 'per_partition' },
   { name: `sized for ${RATE} events/s (1 partition a topic)`, partitions: 1, transactions: undefined },
 ] as const;
 const runs = [];
@@ -317,6 +331,10 @@ for (const { layout, result } of runs) {
     const deltas = hop.deltas.sort((a, b) => a - b);
     console.log(`| ${hop.name} | ${deltas.length.toLocaleString('en')} | ${deltas.length ? percentile(deltas, 50) : '-'} | ${deltas.length ? percentile(deltas, 99) : '-'} |`);
   }
+  console.log(`\n${layout.name}: Kafka transactions committed during the run (${result.accepted.toLocaleString('en')} deliveries accepted), by component\n`);
+  console.log('| component | transactions |');
+  console.log('| --- | ---: |');
+  for (const [component, count] of [...result.transactions].sort()) console.log(`| ${component} | ${count.toLocaleString('en')} |`);
   console.log(`\n${layout.name}: CPU while the charges were timed (cores busy, of ${cpus().length}; Linux only)\n`);
   console.log('| process | cores |');
   console.log('| --- | ---: |');

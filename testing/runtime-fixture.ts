@@ -225,3 +225,40 @@ export async function testEventTopic(topic: string, partitions: number): Promise
     },
   };
 }
+
+/** A count_by_key output record (schemas/ops/key_count.avsc). */
+export interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
+
+/** The partitions a `lifeline run` process last logged as assigned (reading its log from line `from` on). */
+export function assignedPartitions(process: LifelineProcess, from = 0): number[] {
+  const last = process.lines.slice(from).filter((line) => line.includes('partitions assigned')).at(-1);
+  return last ? (JSON.parse(last) as { partitions: number[] }).partitions : [];
+}
+
+/**
+ * Two `lifeline run` processes of one counter topology in one group, waited for until they split
+ * its partitions evenly, and a collector of its output. What needs closing goes onto `cleanups`.
+ */
+export async function counterPair(options: Parameters<typeof writeCounterTopology>[0], cleanups: Array<() => Promise<void>>): Promise<{
+  topology: CounterTopology; kafka: Kafka; serde: AvroSerde; collector: TopicCollector<KeyCount>; first: LifelineProcess; second: LifelineProcess;
+}> {
+  const topology = await writeCounterTopology(options);
+  const kafka = createKafka({ brokers: (await infra()).brokers, clientId: uniqueName('test-client') });
+  const admin = kafka.admin();
+  await admin.connect();
+  cleanups.push(() => admin.disconnect());
+  await ensureTopics(admin, [{ name: topology.input, partitions: options.partitions }, { name: topology.output, partitions: options.partitions }]);
+  const serde = await registeredSerde();
+  await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
+  const collector = await new TopicCollector<KeyCount>(kafka, topology.output, serde).start();
+  cleanups.push(() => collector.stop());
+  const first = new LifelineProcess(topology.file).start();
+  const second = new LifelineProcess(topology.file).start();
+  cleanups.push(() => first.kill(), () => second.kill());
+  await first.waitForLine(/lifeline running/);
+  await second.waitForLine(/lifeline running/);
+  const share = options.partitions / 2;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && (assignedPartitions(first).length !== share || assignedPartitions(second).length !== share)) await sleep(200);
+  return { topology, kafka, serde, collector, first, second };
+}

@@ -285,7 +285,7 @@ export class ProcessorHost {
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { batch, heartbeat, isRunning, isStale } = payload;
     const taskPromise = this.taskFor(batch.partition);
     // Restoring a large store can outlast the session timeout; keep the membership alive meanwhile.
     let ready = false;
@@ -304,50 +304,61 @@ export class ProcessorHost {
     }
     await task.exclusive(async () => {
       if (task.closed || !isRunning() || isStale()) return;
-      let lastHandled: string | undefined;
+      this.sharedTransaction?.batchStarted();
       try {
-        for (const message of batch.messages) {
-          if (!isRunning() || isStale()) break;
-          if (BigInt(message.offset) < task.nextOffset(batch.topic)) {
-            lastHandled = message.offset; // committed by us or a previous owner: passed over, but resolved so the consumer moves on
-            continue;
-          }
-          await task.handle(batch.topic, message);
-          lastHandled = message.offset;
-          if (task.shouldCommit()) {
-            await task.commit();
-            resolveOffset(message.offset);
-            await heartbeat();
-          }
+        await this.processBatch(task, payload);
+      } finally {
+        this.sharedTransaction?.batchEnded();
+      }
+    });
+  }
+
+  /** A fetched batch on its task (the task's lock held): records handled, committed, and on failure resumed from the last commit. */
+  private async processBatch(task: ProcessorTask, payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    let lastHandled: string | undefined;
+    try {
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        if (BigInt(message.offset) < task.nextOffset(batch.topic)) {
+          lastHandled = message.offset; // committed by us or a previous owner: passed over, but resolved so the consumer moves on
+          continue;
         }
-        await task.commit();
-        if (lastHandled !== undefined) resolveOffset(lastHandled);
-      } catch (error) {
-        task.abortTransaction();
-        if (error instanceof ProcessingHaltedError) {
-          this.fail(error);
-          return;
+        await task.handle(batch.topic, message);
+        lastHandled = message.offset;
+        if (task.shouldCommit()) {
+          await task.commit();
+          resolveOffset(message.offset);
+          await heartbeat();
         }
-        this.options.metrics.recordRetry(this.label, 'batch');
-        // The failure is counted (and a stall reported in /metrics) before afterFailedTransaction's
-        // first await; /readyz says so from the same moment, not only once a new producer is connected.
-        const recovering = task.afterFailedTransaction(`${batch.topic}/${batch.partition}@${task.committedOffset(batch.topic)}`, error);
-        if (task.progress.stalled) this.stalledTasks.add(task);
-        await recovering;
-        this.logger.warn({ partition: batch.partition, err: errorMessage(error), code: errorCode(error) }, 'batch failed; resuming from the last commit');
-        if (mustReopenTask(error)) {
-          // Another owner fenced us, our producer is unusable, or a commit may or may not have happened:
-          // drop the task; if we still own the partition it is reopened from its committed offsets and changelogs.
-          this.tasks.delete(batch.partition);
-          await task.close({ commit: false });
-        }
-        await sleep(backoffDelay(Math.min(this.failures++, 6), DEFAULT_RETRY_POLICY));
-        const resume = task.committedOffset(batch.topic);
-        this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: resume >= 0n ? resume.toString() : (batch.firstOffset() ?? '0') });
+      }
+      await task.commit();
+      if (lastHandled !== undefined) resolveOffset(lastHandled);
+    } catch (error) {
+      task.abortTransaction();
+      if (error instanceof ProcessingHaltedError) {
+        this.fail(error);
         return;
       }
-      this.failures = 0;
-    });
+      this.options.metrics.recordRetry(this.label, 'batch');
+      // The failure is counted (and a stall reported in /metrics) before afterFailedTransaction's
+      // first await; /readyz says so from the same moment, not only once a new producer is connected.
+      const recovering = task.afterFailedTransaction(`${batch.topic}/${batch.partition}@${task.committedOffset(batch.topic)}`, error);
+      if (task.progress.stalled) this.stalledTasks.add(task);
+      await recovering;
+      this.logger.warn({ partition: batch.partition, err: errorMessage(error), code: errorCode(error) }, 'batch failed; resuming from the last commit');
+      if (mustReopenTask(error)) {
+        // Another owner fenced us, our producer is unusable, or a commit may or may not have happened:
+        // drop the task; if we still own the partition it is reopened from its committed offsets and changelogs.
+        this.tasks.delete(batch.partition);
+        await task.close({ commit: false });
+      }
+      await sleep(backoffDelay(Math.min(this.failures++, 6), DEFAULT_RETRY_POLICY));
+      const resume = task.committedOffset(batch.topic);
+      this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: resume >= 0n ? resume.toString() : (batch.firstOffset() ?? '0') });
+      return;
+    }
+    this.failures = 0;
   }
 
   private failures = 0;

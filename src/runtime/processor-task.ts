@@ -101,7 +101,8 @@ const TRANSIENT_TRANSACTION_ERRORS = new Set([
   'REQUEST_TIMED_OUT', 'NOT_ENOUGH_REPLICAS', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'UNKNOWN_TOPIC_OR_PARTITION',
 ]);
 
-function transactionErrorType(error: unknown): string | undefined {
+/** The Kafka error type (e.g. ILLEGAL_GENERATION) of an error or of what it wraps. */
+export function transactionErrorType(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
     const type = (current as { type?: unknown }).type;

@@ -5,7 +5,7 @@ import { TRANSACTIONAL_PRODUCER_RETRY } from '../kafka/client.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { retry } from '../retry.ts';
 import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
-import { commitOutcomeUnknown, isCommitOutcomeUnknown, isTransientTransactionError } from './processor-task.ts';
+import { commitOutcomeUnknown, isCommitOutcomeUnknown, isTransientTransactionError, transactionErrorType } from './processor-task.ts';
 import { recreateProducer, sendBounded, type SentRequest, type SizeLimits } from './transaction-budget.ts';
 
 /** What one task hands to the next transaction: its records (outputs, dead letters, changelog) and its input offsets. */
@@ -29,16 +29,6 @@ interface Waiting {
 
 /** The group coordinator refused the offsets: this member no longer holds the generation they were read in. */
 const GROUP_FENCING_ERRORS = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID', 'REBALANCE_IN_PROGRESS']);
-
-function protocolErrorType(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    const type = (current as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-    current = (current as { originalError?: unknown }).originalError ?? current.cause;
-  }
-  return undefined;
-}
 
 /** Offsets refused for a stale generation or a partition this member gave up: the tasks are reopened from what Kafka holds. */
 export function groupFenced(where: string, cause: unknown): LifelineError {
@@ -64,6 +54,9 @@ export class SharedTransaction {
   private committing = false;
   private generation: GroupGeneration | undefined;
   private stopped = false;
+  /** Batches being processed now (between batchStarted and batchEnded): the next transaction waits for their commits. */
+  private activeBatches = 0;
+  private wake: (() => void) | undefined;
 
   constructor(private readonly options: {
     readonly kafka: Kafka;
@@ -75,7 +68,35 @@ export class SharedTransaction {
     readonly logger: Logger;
     /** Whether this member still owns an input partition (a revoked task's late commit is refused). */
     readonly owns: (partition: number) => boolean;
+    /** Longest a transaction waits for the other batches in progress to join it (default 20 ms). */
+    readonly gatherMs?: number;
   }) {}
+
+  /** A batch began (its task's lock held): the next transaction waits (up to gatherMs) for its commit. */
+  batchStarted(): void {
+    this.activeBatches++;
+  }
+
+  /** The batch ended (committed, failed or stopped): a transaction waiting for it goes. */
+  batchEnded(): void {
+    this.activeBatches = Math.max(0, this.activeBatches - 1);
+    this.wake?.();
+  }
+
+  /**
+   * Until every batch in progress has handed in its commit, or gatherMs passed: the batches of one
+   * fetch (one per partition, processed side by side) then share one transaction, not one each.
+   */
+  private async gather(): Promise<void> {
+    const deadline = Date.now() + (this.options.gatherMs ?? 20);
+    while (this.waiting.length < this.activeBatches && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.wake = () => { clearTimeout(timer); resolve(); };
+      });
+      this.wake = undefined;
+    }
+  }
 
   get transactionalId(): string {
     return this.options.transactionalId;
@@ -97,6 +118,7 @@ export class SharedTransaction {
   /** Joins `contribution` to the next transaction; resolves with the produce requests sent once it committed. */
   commit(contribution: TransactionContribution): Promise<SentRequest[]> {
     const joined = new Promise<SentRequest[]>((resolve, reject) => this.waiting.push({ contribution, resolve, reject }));
+    this.wake?.();
     void this.drain();
     return joined;
   }
@@ -105,10 +127,8 @@ export class SharedTransaction {
     if (this.committing) return;
     this.committing = true;
     try {
-      // Batches of one fetch end their work within a few event-loop turns of each other: one turn's
-      // wait lets them share the first transaction instead of the first one committing alone.
-      await new Promise((resolve) => setImmediate(resolve));
       while (this.waiting.length > 0) {
+        await this.gather();
         const batch = this.waiting;
         this.waiting = [];
         const owned = batch.filter((entry) => this.options.owns(entry.contribution.partition));
@@ -168,7 +188,7 @@ export class SharedTransaction {
           ]);
           if (records.status === 'rejected') throw records.reason;
           if (offsetsSent.status === 'rejected') {
-            const type = protocolErrorType(offsetsSent.reason);
+            const type = transactionErrorType(offsetsSent.reason);
             throw type !== undefined && GROUP_FENCING_ERRORS.has(type) ? groupFenced(where, offsetsSent.reason) : offsetsSent.reason;
           }
           maybeCrashBeforeCommit();

@@ -1,47 +1,18 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { loadContract } from '../../../src/kafka/avro-contract.ts';
 import { keyPerPartition } from '../../../testing/sentinel.ts';
-import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
-import { testKafka } from '../../../testing/harness.ts';
-import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology } from '../../../testing/runtime-fixture.ts';
-
-interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
+import { assignedPartitions, counterPair, testEvent } from '../../../testing/runtime-fixture.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
-function assignedPartitions(process: LifelineProcess, from = 0): number[] {
-  const lines = process.lines.slice(from).filter((line) => line.includes('partitions assigned'));
-  const last = lines[lines.length - 1];
-  return last ? (JSON.parse(last) as { partitions: number[] }).partitions : [];
-}
-
 for (const transactions of ['per_partition', 'per_process'] as const) {
   test(`two lifeline run processes share a group (transactions ${transactions}); stopping one moves its partitions and state to the other`, { timeout: 300_000 }, async () => {
     const TOTAL = 8000;
-    const topology = await writeCounterTopology({ partitions: 4, store: 'memory', commitMaxRecords: 200, transactions });
-    const kafka = await testKafka();
-    const admin = kafka.admin();
-    await admin.connect();
-    cleanups.push(() => admin.disconnect());
-    await ensureTopics(admin, [{ name: topology.input, partitions: 4 }, { name: topology.output, partitions: 4 }]);
-    const serde = await registeredSerde();
-    await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
-    const collector = await new TopicCollector<KeyCount>(kafka, topology.output, serde).start();
-    cleanups.push(() => collector.stop());
-
-    const first = new LifelineProcess(topology.file).start();
-    const second = new LifelineProcess(topology.file).start();
-    cleanups.push(() => first.kill(), () => second.kill());
-    await first.waitForLine(/lifeline running/);
-    await second.waitForLine(/lifeline running/);
-    // Wait until the group has settled with both members holding partitions.
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && (assignedPartitions(first).length !== 2 || assignedPartitions(second).length !== 2)) await sleep(200);
+    const { topology, kafka, serde, collector, first, second } = await counterPair({ partitions: 4, store: 'memory', commitMaxRecords: 200, transactions }, cleanups);
     assert.deepEqual([...assignedPartitions(first), ...assignedPartitions(second)].sort(), [0, 1, 2, 3], 'partitions split between the two');
     assert.equal(assignedPartitions(first).length, 2);
 

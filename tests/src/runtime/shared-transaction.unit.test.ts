@@ -95,3 +95,37 @@ test('offsets refused for a stale generation abort the transaction and fail ever
   assert.equal(recorded.committed, 0);
   assert.ok(recorded.aborted >= 2, 'the start\'s empty transaction and the refused one were aborted');
 });
+
+test('batches in progress share one transaction: it waits until each has handed in its commit, or gatherMs for one that does not', async () => {
+  const recorded: Recorded = { sent: [], offsets: [], committed: 0, aborted: 0 };
+  const transactions = new SharedTransaction({
+    kafka: fakeKafka(recorded), transactionalId: 'app.label.host.slot-0', groupId: 'app.label', label: 'label',
+    limits: () => SizeLimits.fixed(1_048_588), metrics: new RuntimeMetrics({ collectDefaults: false }), logger: pino({ level: 'silent' }),
+    owns: () => true, gatherMs: 200,
+  });
+  await transactions.start();
+  for (let batch = 0; batch < 3; batch++) transactions.batchStarted();
+  const commits = [transactions.commit(contribution(0, 'a'))];
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  commits.push(transactions.commit(contribution(1, 'b')));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(recorded.committed, 0, 'waiting for the third batch');
+  commits.push(transactions.commit(contribution(2, 'c')));
+  await Promise.all(commits);
+  assert.deepEqual(recorded.sent, [['out/0:a', 'out/1:b', 'out/2:c']], 'one transaction for the three');
+  for (let batch = 0; batch < 3; batch++) transactions.batchEnded();
+
+  // One batch in progress that commits nothing: the others go after gatherMs, not never.
+  transactions.batchStarted();
+  transactions.batchStarted();
+  const started = Date.now();
+  await transactions.commit(contribution(0, 'd'));
+  const waited = Date.now() - started;
+  assert.ok(waited >= 150 && waited < 2_000, `waited ${waited} ms`);
+  // A batch that ends wakes the waiting transaction at once.
+  const next = transactions.commit(contribution(1, 'e'));
+  transactions.batchEnded();
+  const woke = Date.now();
+  await next;
+  assert.ok(Date.now() - woke < 150, 'sent when the other batch ended');
+});

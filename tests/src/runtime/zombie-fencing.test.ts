@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { loadContract } from '../../../src/kafka/avro-contract.ts';
-import { ensureTopics } from '../../../src/kafka/topic-admin.ts';
-import { testKafka } from '../../../testing/harness.ts';
 import { keyPerPartition } from '../../../testing/sentinel.ts';
-import { LifelineProcess, TEST_EVENT_SCHEMA, TopicCollector, registeredSerde, testEvent, writeCounterTopology } from '../../../testing/runtime-fixture.ts';
-
-interface KeyCount { key: string; count: number; origin_partition: number; origin_offset: number }
+import { assignedPartitions, counterPair, testEvent } from '../../../testing/runtime-fixture.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -24,29 +19,8 @@ after(async () => {
 for (const transactions of ['per_partition', 'per_process'] as const) {
   test(`a member frozen past its session time-out and thawed while another owns its partitions commits nothing (transactions ${transactions}): every input exactly once`, { timeout: 300_000 }, async () => {
     const TOTAL = 12_000;
-    const topology = await writeCounterTopology({ partitions: 2, store: 'lmdb', commitMaxRecords: 200, transactions });
-    const kafka = await testKafka();
-    const admin = kafka.admin();
-    await admin.connect();
-    cleanups.push(() => admin.disconnect());
-    await ensureTopics(admin, [{ name: topology.input, partitions: 2 }, { name: topology.output, partitions: 2 }]);
-    const serde = await registeredSerde();
-    await serde.register(topology.input, loadContract(TEST_EVENT_SCHEMA));
-    const collector = await new TopicCollector<KeyCount>(kafka, topology.output, serde).start();
-    cleanups.push(() => collector.stop());
-
-    const zombie = new LifelineProcess(topology.file).start();
-    const survivor = new LifelineProcess(topology.file).start();
-    cleanups.push(() => zombie.kill(), () => survivor.kill());
-    await zombie.waitForLine(/lifeline running/);
-    await survivor.waitForLine(/lifeline running/);
-    const settled = Date.now() + 60_000;
-    const holds = (member: LifelineProcess): number[] => {
-      const last = member.lines.filter((line) => line.includes('partitions assigned')).at(-1);
-      return last ? (JSON.parse(last) as { partitions: number[] }).partitions : [];
-    };
-    while (Date.now() < settled && (holds(zombie).length !== 1 || holds(survivor).length !== 1)) await sleep(200);
-    assert.equal(holds(zombie).length, 1, 'each member holds one partition');
+    const { topology, kafka, serde, collector, first: zombie, second: survivor } = await counterPair({ partitions: 2, store: 'lmdb', commitMaxRecords: 200, transactions }, cleanups);
+    assert.equal(assignedPartitions(zombie).length, 1, 'each member holds one partition');
 
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
