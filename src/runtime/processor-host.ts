@@ -16,7 +16,8 @@ import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { LagMonitor } from './lag-monitor.ts';
 import { ReferenceTable } from './reference-table.ts';
 import { readSizeLimits, refreshSizeLimits, type SizeLimits } from './transaction-budget.ts';
-import { DirectoryLocks, mustReopenTask, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
+import { DirectoryLocks, ProcessingHaltedError, ProcessorTask, type TaskEnvironment } from './processor-task.ts';
+import { mustReopenTask } from './transaction-errors.ts';
 import type { RestoreProgress } from './store-restorer.ts';
 import { SharedTransaction } from './shared-transaction.ts';
 

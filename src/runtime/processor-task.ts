@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Admin, Kafka, KafkaMessage, Message, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
-import { LifelineError, errorCode, errorMessage, isRetriable } from '../errors.ts';
+import { errorCode, errorMessage, isRetriable } from '../errors.ts';
 import type { AvroSerde } from '../kafka/avro-serde.ts';
 import { TRANSACTIONAL_PRODUCER_RETRY } from '../kafka/client.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
@@ -17,7 +17,8 @@ import { PartitionGauges } from './partition-gauges.ts';
 import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
-import { isGroupFenced, type SharedTransaction } from './shared-transaction.ts';
+import type { SharedTransaction } from './shared-transaction.ts';
+import { commitOutcomeUnknown, isCommitOutcomeUnknown, isFencingError, isTransientTransactionError, mustReopenTask } from './transaction-errors.ts';
 import { ProgressGuard, SizeLimits, estimateMessageBytes, isMessageTooLarge, recreateProducer, sendBounded, staleLimitsCheck, type SentRequest } from './transaction-budget.ts';
 
 /** Everything a task needs from its host; shared by all tasks of one processor. */
@@ -93,30 +94,6 @@ export class DirectoryLocks {
 /** Raised when a record failed under `on_error: fail`: the processor stops instead of skipping it. */
 export class ProcessingHaltedError extends Error {
   override readonly name = 'ProcessingHaltedError';
-}
-
-/** kafkajs transactional races that succeed when the whole transaction is tried again. */
-const TRANSIENT_TRANSACTION_ERRORS = new Set([
-  'CONCURRENT_TRANSACTIONS', 'COORDINATOR_LOAD_IN_PROGRESS', 'COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR',
-  'REQUEST_TIMED_OUT', 'NOT_ENOUGH_REPLICAS', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'UNKNOWN_TOPIC_OR_PARTITION',
-]);
-
-/** The Kafka error type (e.g. ILLEGAL_GENERATION) of an error or of what it wraps. */
-export function transactionErrorType(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    const type = (current as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-    current = (current as { originalError?: unknown }).originalError ?? current.cause;
-  }
-  return undefined;
-}
-
-/** The one place Lifeline retries kafkajs's known transactional races (e.g. kafkajs#1315). */
-export function isTransientTransactionError(error: unknown): boolean {
-  const type = transactionErrorType(error);
-  if (type !== undefined) return TRANSIENT_TRANSACTION_ERRORS.has(type);
-  return error instanceof Error && error.name === 'KafkaJSConnectionError';
 }
 
 const STORE_ENTRIES_GAUGE = {
@@ -709,24 +686,5 @@ export class ProcessorTask {
     this.releaseDirectories = [];
     if (this.env.exactlyOnce && !this.env.sharedTransaction && this.producer) await this.producer.disconnect().catch(() => undefined);
   }
-}
-
-export function commitOutcomeUnknown(where: string, cause: unknown): LifelineError {
-  return new LifelineError('LL_COMMIT_OUTCOME_UNKNOWN', `the commit of ${where}'s transaction failed without an answer (${errorMessage(cause)}); going on from what Kafka holds, not from memory`, { cause });
-}
-
-/** A commit that may or may not have happened: the task must be reopened, not the transaction retried. */
-export function isCommitOutcomeUnknown(error: unknown): boolean {
-  return errorCode(error) === 'LL_COMMIT_OUTCOME_UNKNOWN';
-}
-
-/** Errors after which a task cannot go on from its in-memory state: it is closed and opened again. */
-export function mustReopenTask(error: unknown): boolean {
-  return isFencingError(error) || isCommitOutcomeUnknown(error) || isGroupFenced(error);
-}
-
-export function isFencingError(error: unknown): boolean {
-  const type = transactionErrorType(error);
-  return type === 'INVALID_PRODUCER_EPOCH' || type === 'PRODUCER_FENCED' || type === 'INVALID_TXN_STATE' || type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED';
 }
 

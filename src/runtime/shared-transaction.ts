@@ -1,11 +1,11 @@
 import type { Kafka, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
-import { LifelineError, errorMessage } from '../errors.ts';
+import { errorMessage } from '../errors.ts';
 import { TRANSACTIONAL_PRODUCER_RETRY } from '../kafka/client.ts';
 import type { RuntimeMetrics } from '../observe/metrics.ts';
 import { retry } from '../retry.ts';
 import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
-import { commitOutcomeUnknown, isCommitOutcomeUnknown, isTransientTransactionError, transactionErrorType } from './processor-task.ts';
+import { commitOutcomeUnknown, groupFenced, isCommitOutcomeUnknown, isGroupFenced, isTransientTransactionError, transactionErrorType } from './transaction-errors.ts';
 import { recreateProducer, sendBounded, type SentRequest, type SizeLimits } from './transaction-budget.ts';
 
 /** What one task hands to the next transaction: its records (outputs, dead letters, changelog) and its input offsets. */
@@ -29,15 +29,6 @@ interface Waiting {
 
 /** The group coordinator refused the offsets: this member no longer holds the generation they were read in. */
 const GROUP_FENCING_ERRORS = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID', 'REBALANCE_IN_PROGRESS']);
-
-/** Offsets refused for a stale generation or a partition this member gave up: the tasks are reopened from what Kafka holds. */
-export function groupFenced(where: string, cause: unknown): LifelineError {
-  return new LifelineError('LL_GROUP_FENCED', `${where}: the consumer group moved on (${errorMessage(cause)}); the partition's task is reopened from what Kafka holds`, { cause });
-}
-
-export function isGroupFenced(error: unknown): boolean {
-  return (error as { code?: unknown }).code === 'LL_GROUP_FENCED';
-}
 
 /**
  * One transactional producer for every task of a processor in this process (`runtime.transactions:

@@ -13,7 +13,7 @@ import { LifelineError } from '../errors.ts';
 import { ProgressGuard, isMessageTooLarge, readSizeLimits, recreateProducer, refreshSizeLimits, sendBounded, type SizeLimits } from './transaction-budget.ts';
 import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
-import { commitOutcomeUnknown, isCommitOutcomeUnknown, isFencingError, isTransientTransactionError } from './processor-task.ts';
+import { commitOutcomeUnknown, isCommitOutcomeUnknown, isFencingError, isTransientTransactionError } from './transaction-errors.ts';
 import { withIngestHeaders } from '../component/record-headers.ts';
 import { restoreStores } from './store-restorer.ts';
 import { TransactionalStore } from './transactional-store.ts';

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import type { Kafka } from 'kafkajs';
 import { pino } from 'pino';
 import { RuntimeMetrics } from '../../../src/observe/metrics.ts';
-import { SharedTransaction, isGroupFenced } from '../../../src/runtime/shared-transaction.ts';
+import { SharedTransaction } from '../../../src/runtime/shared-transaction.ts';
+import { isGroupFenced } from '../../../src/runtime/transaction-errors.ts';
 import { SizeLimits } from '../../../src/runtime/transaction-budget.ts';
 
 interface Recorded { sent: string[][]; offsets: Array<{ generationId?: number; partitions: number[] }>; committed: number; aborted: number }
