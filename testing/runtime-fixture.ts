@@ -262,3 +262,34 @@ export async function counterPair(options: Parameters<typeof writeCounterTopolog
   while (Date.now() < deadline && (assignedPartitions(first).length !== share || assignedPartitions(second).length !== share)) await sleep(200);
   return { topology, kafka, serde, collector, first, second };
 }
+
+/**
+ * Sends test events (`testEvent(index, accounts)`, keyed by account) to a counter topology's input,
+ * and keeps how many each account was sent: what exact counts must reach.
+ */
+export async function countedSender(kafka: Kafka, serde: AvroSerde, topic: string, accounts: number, cleanups: Array<() => Promise<void>>): Promise<{
+  expected: Map<string, number>; send(from: number, to: number): Promise<void>;
+  /** One event for each of `accounts` (e.g. a sentinel per partition), not counted in `expected`. */
+  sendTo(accounts: readonly string[], firstIndex: number): Promise<void>;
+}> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  cleanups.push(() => producer.disconnect());
+  const expected = new Map<string, number>();
+  return {
+    expected,
+    async send(from, to) {
+      const messages = [];
+      for (let index = from; index < to; index++) {
+        const event = testEvent(index, accounts);
+        expected.set(event.account, (expected.get(event.account) ?? 0) + 1);
+        messages.push({ key: event.account, value: await serde.encode(topic, event) });
+      }
+      await producer.send({ topic, messages, acks: -1 });
+    },
+    async sendTo(accounts, firstIndex) {
+      const messages = await Promise.all(accounts.map(async (account, index) => ({ key: account, value: await serde.encode(topic, { ...testEvent(firstIndex + index), account }) })));
+      await producer.send({ topic, messages, acks: -1 });
+    },
+  };
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { keyPerPartition } from '../../../testing/sentinel.ts';
-import { assignedPartitions, counterPair, testEvent } from '../../../testing/runtime-fixture.ts';
+import { assignedPartitions, countedSender, counterPair } from '../../../testing/runtime-fixture.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -16,19 +16,7 @@ for (const transactions of ['per_partition', 'per_process'] as const) {
     assert.deepEqual([...assignedPartitions(first), ...assignedPartitions(second)].sort(), [0, 1, 2, 3], 'partitions split between the two');
     assert.equal(assignedPartitions(first).length, 2);
 
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    cleanups.push(() => producer.disconnect());
-    const expected = new Map<string, number>();
-    const send = async (from: number, to: number): Promise<void> => {
-      const messages = [];
-      for (let index = from; index < to; index++) {
-        const event = testEvent(index, 32);
-        expected.set(event.account, (expected.get(event.account) ?? 0) + 1);
-        messages.push({ key: event.account, value: await serde.encode(topology.input, event) });
-      }
-      await producer.send({ topic: topology.input, messages, acks: -1 });
-    };
+    const { expected, send, sendTo } = await countedSender(kafka, serde, topology.input, 32, cleanups);
     await send(0, TOTAL / 2);
     await collector.waitForCount(TOTAL / 2, 120_000);
 
@@ -44,7 +32,7 @@ for (const transactions of ['per_partition', 'per_process'] as const) {
     await collector.waitForCount(TOTAL, 120_000);
     // A sentinel through every partition instead of a sleep: once each is counted, a repeated input would have been too.
     const sentinels = keyPerPartition('sentinel', 4);
-    await producer.send({ topic: topology.input, messages: await Promise.all(sentinels.map(async (account, index) => ({ key: account, value: await serde.encode(topology.input, { ...testEvent(TOTAL + index), account }) }))), acks: -1 });
+    await sendTo(sentinels, TOTAL);
     await collector.waitUntil((records) => records.filter(({ value }) => value.key.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel on each partition', 60_000);
     const records = collector.records.filter(({ value }) => !value.key.startsWith('sentinel-'));
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { keyPerPartition } from '../../../testing/sentinel.ts';
-import { assignedPartitions, counterPair, testEvent } from '../../../testing/runtime-fixture.ts';
+import { assignedPartitions, countedSender, counterPair } from '../../../testing/runtime-fixture.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -22,19 +22,7 @@ for (const transactions of ['per_partition', 'per_process'] as const) {
     const { topology, kafka, serde, collector, first: zombie, second: survivor } = await counterPair({ partitions: 2, store: 'lmdb', commitMaxRecords: 200, transactions }, cleanups);
     assert.equal(assignedPartitions(zombie).length, 1, 'each member holds one partition');
 
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    cleanups.push(() => producer.disconnect());
-    const expected = new Map<string, number>();
-    const send = async (from: number, to: number): Promise<void> => {
-      const messages = [];
-      for (let index = from; index < to; index++) {
-        const event = testEvent(index, 16);
-        expected.set(event.account, (expected.get(event.account) ?? 0) + 1);
-        messages.push({ key: event.account, value: await serde.encode(topology.input, event) });
-      }
-      await producer.send({ topic: topology.input, messages, acks: -1 });
-    };
+    const { expected, send, sendTo } = await countedSender(kafka, serde, topology.input, 16, cleanups);
     // A steady stream, so the zombie is frozen with a batch in hand.
     const streaming = (async () => {
       for (let from = 0; from < TOTAL; from += 200) {
@@ -57,7 +45,7 @@ for (const transactions of ['per_partition', 'per_process'] as const) {
     await streaming;
     await collector.waitForCount(TOTAL, 180_000);
     const sentinels = keyPerPartition('sentinel', 2);
-    await producer.send({ topic: topology.input, messages: await Promise.all(sentinels.map(async (account, index) => ({ key: account, value: await serde.encode(topology.input, { ...testEvent(TOTAL + index), account }) }))), acks: -1 });
+    await sendTo(sentinels, TOTAL);
     await collector.waitUntil((records) => records.filter(({ value }) => value.key.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel on each partition', 60_000);
 
     const records = collector.records.filter(({ value }) => !value.key.startsWith('sentinel-'));
