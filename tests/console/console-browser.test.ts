@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { buildConsolePage } from '../../testing/console-page.ts';
 import { DEAD_LETTER_PATIENT, PATIENT_IDS, startConsoleFixture, type ConsoleFixture } from './console-fixture.ts';
 
 /**
@@ -22,20 +22,21 @@ const SCREENSHOTS = process.env.LIFELINE_SCREENSHOT_DIR ?? join(tmpdir(), 'lifel
 
 let fixture: ConsoleFixture;
 let browser: Browser;
+let assetsDir: string | undefined;
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set LIFELINE_CHROMIUM`);
-  // The page is built by the project's own build, from the sources under test.
-  const build = spawnSync('npm', ['run', '--silent', 'build:console'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  assert.equal(build.status, 0, `npm run build:console failed:\n${build.stdout}\n${build.stderr}`);
+  // The page is built by the project's own toolchain, from the sources under test, into a folder of this test's own.
+  assetsDir = buildConsolePage();
   mkdirSync(SCREENSHOTS, { recursive: true });
-  fixture = await startConsoleFixture();
+  fixture = await startConsoleFixture({ assetsDir });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }, { timeout: 300_000 });
 
 after(async () => {
   await browser?.close();
   await fixture?.close();
+  if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 });
 
 async function logIn(page: Page, identity: 'viola' | 'otto' | 'april' | 'adam', path: string): Promise<void> {

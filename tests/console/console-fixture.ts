@@ -57,7 +57,7 @@ async function until(what: string, condition: () => Promise<boolean> | boolean, 
   }
 }
 
-export async function startConsoleFixture(options: { incidents?: Partial<IncidentSettings> | false } = {}): Promise<ConsoleFixture> {
+export async function startConsoleFixture(options: { incidents?: Partial<IncidentSettings> | false; assetsDir?: string } = {}): Promise<ConsoleFixture> {
   const cleanups: Array<() => Promise<void>> = [];
   const received = uniqueTopic('partner', 'lab_charge', 'received');
   const deduplicated = received.replace('.received.v1', '.deduplicated.v1');
@@ -143,7 +143,7 @@ export async function startConsoleFixture(options: { incidents?: Partial<Inciden
   process.env.LIFELINE_OPERATORS_FILE = operators.file;
   const session = openOpsSession({ topology: written.file }, 'console');
   cleanups.push(() => session.close());
-  const running = await startConsole({ session, logger: pino({ level: 'warn' }), port: 0, ...(options.incidents !== undefined ? { incidents: options.incidents } : {}) });
+  const running = await startConsole({ session, logger: pino({ level: 'warn' }), port: 0, ...(options.incidents !== undefined ? { incidents: options.incidents } : {}), ...(options.assetsDir !== undefined ? { assetsDir: options.assetsDir } : {}) });
   cleanups.push(() => running.close());
 
   const tokenOf = (identity: 'viola' | 'otto' | 'olga' | 'april' | 'adam'): Record<string, string> => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { DEFAULT_INCIDENT_SETTINGS } from '../../src/console/incident-watcher.ts
 import { startConsole, type RunningConsole } from '../../src/console/console-server.ts';
 import { DEFAULT_INCIDENT_POLICY } from '../../src/ops/incidents.ts';
 import type { OpsSession } from '../../src/ops/ops-session.ts';
+import { buildConsolePage } from '../../testing/console-page.ts';
 import { writeTestOperators, type TestOperators } from '../../testing/cli-runner.ts';
 import { writeGoldenTopology, type GoldenTopology } from '../../testing/golden-path-fixture.ts';
 import { testKafka } from '../../testing/harness.ts';
@@ -58,8 +58,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium or set LIFELINE_CHROMIUM`);
-  const build = spawnSync('npm', ['run', '--silent', 'build:console'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  assert.equal(build.status, 0, `npm run build:console failed:\n${build.stdout}\n${build.stderr}`);
+  const assetsDir = buildConsolePage();
+  cleanups.push(() => rmSync(assetsDir, { recursive: true, force: true }));
   mkdirSync(SCREENSHOTS, { recursive: true });
 
   simulator = await startOdooSimulator({ port: 0 });
@@ -82,7 +82,7 @@ before(async () => {
   session = openOpsSession({ topology: topology.file }, 'console', { connections: true });
   cleanups.push(() => session.close());
   console_ = await startConsole({
-    session, logger: pino({ level: 'warn' }), port: 0,
+    session, logger: pino({ level: 'warn' }), port: 0, assetsDir,
     incidents: { ...DEFAULT_INCIDENT_SETTINGS, intervalMs: 1000, graceMs: 2000, policy: { ...DEFAULT_INCIDENT_POLICY, quietMs: 15_000 } },
   });
   cleanups.push(() => console_.close());
