@@ -203,19 +203,42 @@ const HOP_TOPICS = [
 
 interface HopTimes { readonly name: string; readonly deltas: number[] }
 
-/** `lifeline_transactions_total{result="committed"}` of a running `lifeline run`, by component, read from its /metrics. */
-async function committedTransactions(process: LifelineProcess): Promise<Map<string, number>> {
+interface CommittedTransactions { readonly count: number; readonly meanMs: number | undefined }
+
+/**
+ * `lifeline_transactions_total{result="committed"}` of a running `lifeline run`, by component, and the
+ * mean time one took (`lifeline_transaction_seconds`), read from its /metrics.
+ */
+async function metricsOf(process: LifelineProcess): Promise<string> {
   const line = await process.waitForLine(/"msg":"serving \/metrics/, 5_000);
   const port = (JSON.parse(line) as { port: number }).port;
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const counts = new Map<string, number>();
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+/** A process's event-loop delay over the run (prom-client's, never scraped before): how long a socket's answer may wait to be read. */
+interface LoopDelay { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number }
+
+function loopDelayOf(text: string): LoopDelay {
+  const value = (name: string): number => Number(new RegExp(`^nodejs_eventloop_lag_${name}_seconds ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { p50Ms: value('p50'), p99Ms: value('p99'), maxMs: value('max') };
+}
+
+function committedTransactions(text: string): Map<string, CommittedTransactions> {
+  const seconds = (kind: 'sum' | 'count', component: string): number | undefined => {
+    const match = new RegExp(`^lifeline_transaction_seconds_${kind}\\{component="${component}"\\} ([0-9.e+-]+)$`, 'm').exec(text);
+    return match ? Number(match[1]) : undefined;
+  };
+  const counts = new Map<string, CommittedTransactions>();
   for (const match of text.matchAll(/^lifeline_transactions_total\{component="([^"]+)",result="committed"\} (\d+)/gm)) {
-    counts.set(match[1] as string, Number(match[2]));
+    const component = match[1] as string;
+    const sum = seconds('sum', component);
+    const timed = seconds('count', component);
+    counts.set(component, { count: Number(match[2]), meanMs: sum !== undefined && timed ? (sum / timed) * 1000 : undefined });
   }
   return counts;
 }
 
-async function lifelineLatency(partitions?: number, transactions?: 'per_partition' | 'per_process'): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[]; cpuShares: CpuShare[]; transactions: Map<string, number> }> {
+async function lifelineLatency(partitions?: number, transactions?: 'per_partition' | 'per_process'): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[]; cpuShares: CpuShare[]; transactions: Map<string, CommittedTransactions>; loopDelays: Array<[string, LoopDelay]> }> {
   // The Odoo simulator in a process of its own, as a real Odoo server is: in this one it would share
   // an event loop with the traffic sender and the topic collectors, and the sink's calls would wait on them.
   const odoo = await OdooSimulatorProcess.start();
@@ -278,8 +301,10 @@ async function lifelineLatency(partitions?: number, transactions?: 'per_partitio
     await results.stop();
     await products.stop();
     for (const stage of stages) await stage.stop();
-    const committed = new Map([...await committedTransactions(intake), ...await committedTransactions(pipeline)]);
-    return { latencies, accepted: stats.accepted, hops, cpuShares, transactions: committed };
+    const [intakeMetrics, pipelineMetrics] = [await metricsOf(intake), await metricsOf(pipeline)];
+    const committed = new Map([...committedTransactions(intakeMetrics), ...committedTransactions(pipelineMetrics)]);
+    const loopDelays: Array<[string, LoopDelay]> = [['lifeline intake', loopDelayOf(intakeMetrics)], ['lifeline pipeline', loopDelayOf(pipelineMetrics)]];
+    return { latencies, accepted: stats.accepted, hops, cpuShares, transactions: committed, loopDelays };
   } finally {
     await pipeline.kill('SIGTERM');
     await intake.kill('SIGTERM');
@@ -332,9 +357,13 @@ for (const { layout, result } of runs) {
     console.log(`| ${hop.name} | ${deltas.length.toLocaleString('en')} | ${deltas.length ? percentile(deltas, 50) : '-'} | ${deltas.length ? percentile(deltas, 99) : '-'} |`);
   }
   console.log(`\n${layout.name}: Kafka transactions committed during the run (${result.accepted.toLocaleString('en')} deliveries accepted), by component\n`);
-  console.log('| component | transactions |');
-  console.log('| --- | ---: |');
-  for (const [component, count] of [...result.transactions].sort()) console.log(`| ${component} | ${count.toLocaleString('en')} |`);
+  console.log('| component | transactions | mean ms each |');
+  console.log('| --- | ---: | ---: |');
+  for (const [component, { count, meanMs }] of [...result.transactions].sort()) console.log(`| ${component} | ${count.toLocaleString('en')} | ${meanMs === undefined ? '-' : meanMs.toFixed(1)} |`);
+  console.log(`\n${layout.name}: event-loop delay over the run (a commit's every round trip waits this long to be read)\n`);
+  console.log('| process | p50 ms | p99 ms | max ms |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const [name, delay] of result.loopDelays) console.log(`| ${name} | ${delay.p50Ms.toFixed(1)} | ${delay.p99Ms.toFixed(1)} | ${delay.maxMs.toFixed(1)} |`);
   console.log(`\n${layout.name}: CPU while the charges were timed (cores busy, of ${cpus().length}; Linux only)\n`);
   console.log('| process | cores |');
   console.log('| --- | ---: |');

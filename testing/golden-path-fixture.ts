@@ -125,7 +125,7 @@ export async function writeGoldenTopology(options: {
         ...(https?.odooUrl ? { ca_file: https.caFile } : {}),
       } },
     },
-    runtime: { ...document.runtime, http_port: 0, state_dir: join(dir, 'state'), ...(options.transactions ? { transactions: options.transactions } : {}) },
+    runtime: { ...document.runtime, http_port: 0, state_dir: join(dir, 'state'), ...(options.transactions ?? process.env.LIFELINE_TEST_TRANSACTIONS ? { transactions: options.transactions ?? process.env.LIFELINE_TEST_TRANSACTIONS } : {}) },
     topics: Object.fromEntries(Object.entries(document.topics).map(([name, topic]) => [topicNames.get(name) as string, {
       ...topic, value_schema: resolve(String(topic.value_schema)), ...(topic.compact ? {} : { retention: '1d' }),
       ...(options.partitions !== undefined && Number(topic.partitions ?? 1) > 1 ? { partitions: options.partitions } : {}),

@@ -45,6 +45,8 @@ export class RuntimeMetrics {
   private readonly consumerLag: Gauge<'group' | 'topic' | 'partition'>;
   private readonly componentUp: Gauge<'component'>;
   private readonly transactions: Counter<'component' | 'result'>;
+  private readonly transactionSeconds: Histogram<'component'>;
+  private readonly transactionSecondsChildren = new Map<string, Histogram.Internal<'component'>>();
   private readonly processorEvents: Counter<'component' | 'event'>;
   /** Labelled children of the per-record metrics (cachedChild). */
   private readonly processorEventChildren = new Map<string, Counter.Internal>();
@@ -84,6 +86,11 @@ export class RuntimeMetrics {
     });
     this.transactions = new Counter({
       name: 'lifeline_transactions_total', help: 'Kafka transactions a component ended, by result.', labelNames: ['component', 'result'], registers,
+    });
+    this.transactionSeconds = new Histogram({
+      name: 'lifeline_transaction_seconds',
+      help: 'Time a committed Kafka transaction took, from its first request to the broker\'s answer to its commit (retries included): most of what an exactly-once hop adds to latency.',
+      labelNames: ['component'], buckets: [...PROCESSING_SECONDS_BUCKETS], registers,
     });
     this.restoredRecords = new Counter({
       name: 'lifeline_store_restored_records_total',
@@ -164,7 +171,9 @@ export class RuntimeMetrics {
     this.componentUp.set({ component }, up ? 1 : 0);
   }
 
-  recordTransaction(component: string, result: TransactionResult): void {
+  /** `seconds`: how long a committed transaction took, from its first request to the commit's answer. */
+  recordTransaction(component: string, result: TransactionResult, seconds?: number): void {
     this.transactions.inc({ component, result });
+    if (seconds !== undefined) cachedChild(this.transactionSecondsChildren, component, () => this.transactionSeconds.labels({ component })).observe(seconds);
   }
 }

@@ -113,7 +113,10 @@ export class LifelineRuntime {
     // component, so a registry outage later does not stop encoding what was registered.
     this.serde = new AvroSerde(topology.registry);
     // On-disk stores: this process's own slot of state_dir, so processes sharing a topology.yaml on one host never share a folder.
-    if (topology.runtime.storeKind === 'lmdb' && components.some((component) => registry.get(component.type).kind === 'processor')) {
+    // Per-process transactions claim one too, for its number: a transactional id stable per slot lets a
+    // restarted process fence its crashed predecessor's open transaction at once, not after its time-out.
+    const slotNeeded = topology.runtime.storeKind === 'lmdb' || topology.runtime.transactions === 'per_process';
+    if (slotNeeded && components.some((component) => registry.get(component.type).kind === 'processor')) {
       this.stateDirectory ??= claimStateDirectory(topology.runtime.stateDir);
       logger.info({ stateDir: this.stateDirectory.dir }, 'state directory claimed');
     }

@@ -169,9 +169,10 @@ export class ProcessorHost {
   }
 
   /**
-   * Stable per process slot on a host (`<app>.<label>.<host>.slot-<n>`), so a restarted process fences
-   * what its previous incarnation left open at once; without a claimed slot (memory stores) it is
-   * unique per process, and a crashed process's open transaction ends only at its time-out (60 s).
+   * Stable per process slot on a host (`<app>.<label>.<host>.slot-<n>`: the runtime claims a slot of
+   * state_dir for per-process transactions, whatever the store kind), so a restarted process fences
+   * what its previous incarnation left open at once; a host built without a slot (in-process tests)
+   * gets an id unique to the process, whose crash leaves a transaction open until its time-out.
    */
   private sharedTransactionalId(): string {
     const slot = this.options.stateDir ? basename(this.options.stateDir) : `pid-${process.pid}-${randomBytes(3).toString('hex')}`;

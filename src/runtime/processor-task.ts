@@ -580,6 +580,7 @@ export class ProcessorTask {
     const topicMessages: TopicMessages[] = [...this.pendingMessages].map(([topic, messages]) => ({ topic, messages }));
     const offsets = [...this.pendingOffsets].map(([topic, next]) => ({ topic, partition: this.partition, offset: next.toString() }));
     let sent: SentRequest[] = [];
+    const transactionStarted = performance.now();
     try {
       if (env.sharedTransaction) {
         // Joins the host's next transaction (retried, counted and fenced there).
@@ -639,7 +640,7 @@ export class ProcessorTask {
     for (const [topic, messages] of this.pendingMessages) env.metrics.recordOut(env.label, topic, messages.length);
     // Counted per transaction, not per record: the counters move when the records are committed.
     for (const [topic, count] of this.pendingIn) env.metrics.recordIn(env.label, topic, count);
-    if (!env.sharedTransaction) env.metrics.recordTransaction(env.label, 'committed');
+    if (!env.sharedTransaction) env.metrics.recordTransaction(env.label, 'committed', (performance.now() - transactionStarted) / 1000);
     this.progress.succeeded();
     this.pendingMessages = new Map();
     this.pendingOffsets = new Map();

@@ -170,6 +170,7 @@ export class SharedTransaction {
       }
     }
     const where = `${label} transaction of partition(s) ${contributions.map((contribution) => contribution.partition).join(',')}`;
+    const started = performance.now();
     try {
       const sent = await retry(async () => {
         const producer = await this.connectedProducer();
@@ -207,7 +208,7 @@ export class SharedTransaction {
         shouldRetry: (error) => !isCommitOutcomeUnknown(error) && !isGroupFenced(error) && isTransientTransactionError(error),
         onRetry: () => metrics.recordRetry(label, 'transaction'),
       });
-      metrics.recordTransaction(label, 'committed');
+      metrics.recordTransaction(label, 'committed', (performance.now() - started) / 1000);
       return sent;
     } catch (error) {
       metrics.recordTransaction(label, 'aborted');

@@ -277,6 +277,7 @@ export class SourceHost {
     }
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     if (topicMessages.length === 0) return { deadLettered };
+    const transactionStarted = performance.now();
     try {
       await retry(async () => {
         const transaction = await (this.lanes[lane] as Producer).transaction();
@@ -304,7 +305,7 @@ export class SourceHost {
     }
     await this.cursorStore.commitTransaction();
     if (batch.cursor !== undefined) this.committedCursor = batch.cursor;
-    metrics.recordTransaction(this.label, 'committed');
+    metrics.recordTransaction(this.label, 'committed', (performance.now() - transactionStarted) / 1000);
     for (const [topic, messages] of byTopic) {
       if (topic !== SOURCE_OFFSETS_TOPIC) metrics.recordOut(this.label, topic, messages.length);
     }

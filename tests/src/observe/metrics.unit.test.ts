@@ -14,7 +14,7 @@ test('the metrics text carries every runtime metric with its labels after update
   metrics.setLag('charge_dedup', 'partner.lab_charge.received.v1', 2, 17);
   metrics.setUp('charge_dedup', true);
   metrics.setUp('odoo_sink', false);
-  metrics.recordTransaction('charge_dedup', 'committed');
+  metrics.recordTransaction('charge_dedup', 'committed', 0.04);
   metrics.recordTransaction('charge_dedup', 'aborted');
 
   const text = await metrics.metricsText();
@@ -32,6 +32,10 @@ test('the metrics text carries every runtime metric with its labels after update
     'lifeline_component_up{component="odoo_sink"} 0',
     'lifeline_transactions_total{component="charge_dedup",result="committed"} 1',
     'lifeline_transactions_total{component="charge_dedup",result="aborted"} 1',
+    // Only the committed one was timed.
+    'lifeline_transaction_seconds_bucket{le="0.025",component="charge_dedup"} 0',
+    'lifeline_transaction_seconds_bucket{le="0.05",component="charge_dedup"} 1',
+    'lifeline_transaction_seconds_count{component="charge_dedup"} 1',
   ];
   for (const line of expectedLines) assert.ok(text.split('\n').includes(line), `missing: ${line}\n${text}`);
   assert.match(text, /^process_cpu_user_seconds_total /m, 'default process metrics are collected');

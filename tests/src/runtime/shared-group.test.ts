@@ -46,5 +46,16 @@ for (const transactions of ['per_partition', 'per_process'] as const) {
       assert.deepEqual(counts, Array.from({ length: count }, (_, index) => index + 1), `${account} counted 1..${count}`);
     }
     assert.ok(stoppedHad.length === 2);
+    if (transactions === 'per_process') {
+      // Memory stores, yet each process has a slot of state_dir and a transactional id stable per slot
+      // (a restart fences its predecessor's open transaction at once): two processes, two ids.
+      const idOf = (process: typeof first): string | undefined => {
+        const line = process.lines.find((candidate) => candidate.includes('one transactional producer for every partition'));
+        return line === undefined ? undefined : (JSON.parse(line) as { transactionalId: string }).transactionalId;
+      };
+      const ids = [idOf(first), idOf(second)];
+      assert.ok(ids.every((id) => /\.slot-\d+$/.test(id ?? '')), `transactional ids per slot: ${ids.join(', ')}`);
+      assert.notEqual(ids[0], ids[1], 'each process its own');
+    }
   });
 }
