@@ -9,8 +9,8 @@
 // per partition (Lifeline's shape); exactly-once with one producer per hop (KIP-447's shape).
 // BENCH_ONLY (any part of a row's name, e.g. "raw" or "sized") runs only the rows it names.
 // The first 10 s of each are warm-up and not counted. The Odoo simulator runs in its own process.
-// Lifeline runs three times: topology.yaml as shipped (3 partitions a topic, transactions per_partition),
-// the same with transactions per_process, and sized for the rate (1 partition).
+// Lifeline runs three times: topology.yaml as shipped (3 partitions a topic, transactions per_process),
+// the same with transactions per_partition, and sized for the rate (1 partition).
 // BENCH_PIPELINE_ARGS adds arguments to the pipeline process's `lifeline run` (e.g. "--workers 3"; the CPU table
 // then counts only its supervisor).
 import { cpus } from 'node:os';
@@ -329,8 +329,8 @@ for (const { mode, name } of rawModes) {
  * only when every partition's batch is committed, so partitions a rate does not need cost latency.
  */
 const layouts = [
-  { name: 'topology.yaml as shipped (3 partitions a topic, transactions per_partition)', partitions: undefined, transactions: undefined },
-  { name: 'as shipped but transactions per_process (one producer a processor, KIP-447)', partitions: undefined, transactions: 'per_process' },
+  { name: 'topology.yaml as shipped (3 partitions a topic, transactions per_process: one producer a processor, KIP-447)', partitions: undefined, transactions: undefined },
+  { name: 'as shipped but transactions per_partition (a producer per partition, the default before 2026-12-03 noon)', partitions: undefined, transactions: 'per_partition' },
   { name: `sized for ${RATE} events/s (1 partition a topic)`, partitions: 1, transactions: undefined },
 ] as const;
 const runs = [];

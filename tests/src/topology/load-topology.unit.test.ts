@@ -198,7 +198,7 @@ test('a valid file loads with every default applied, paths resolved, and the res
   assert.deepEqual(topology.kafka, { brokers: ['127.0.0.1:9092'], clientId: 'lifeline' });
   assert.deepEqual(topology.runtime, {
     appId: 'lifeline', httpPort: 9464, stateDir: join(dir, '.lifeline/state'), storeKind: 'lmdb',
-    commitMaxRecords: 5000, transactions: 'per_partition', commitIntervalMs: 1000, restoreTimeoutMs: 600_000, logLevel: 'info',
+    commitMaxRecords: 5000, transactions: 'per_process', commitIntervalMs: 1000, restoreTimeoutMs: 600_000, logLevel: 'info',
   });
   const charges = topology.topics['lab.charge.received.v1'];
   assert.equal(charges?.valueSchemaFile, join(dir, 'schemas/charge.avsc'));
