@@ -12,7 +12,7 @@ import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { LmdbStoreBackend } from '../src/runtime/lmdb-store-backend.ts';
 import { MemoryStoreBackend } from '../src/runtime/memory-store-backend.ts';
 import type { StoreBackend } from '../src/runtime/store-backend.ts';
-import { restoreStores } from '../src/runtime/store-restorer.ts';
+import { markersWrittenBy, restoreStores } from '../src/runtime/store-restorer.ts';
 import { TransactionalStore } from '../src/runtime/transactional-store.ts';
 import { kafkaBootstrap, localInfraSettings } from '../dev/infra/settings.ts';
 
@@ -49,7 +49,7 @@ async function measure(name: string, backend: StoreBackend, dir?: string): Promi
   const heapBefore = process.memoryUsage().heapUsed;
   const rssBefore = process.memoryUsage().rss;
   const store = new TransactionalStore('seen_keys', changelog, backend, undefined);
-  const { restored, ms } = await restoreStores({ kafka, producer, transactional: false, partition: 0, stores: [store], logger });
+  const { restored, ms } = await restoreStores({ kafka, writeMarkers: markersWrittenBy(producer, false), partition: 0, stores: [store], logger });
   global.gc?.();
   const row: Row = {
     store: name,
@@ -83,7 +83,7 @@ const TAIL = 1_000;
 }
 {
   const store = new TransactionalStore('seen_keys', changelog, new LmdbStoreBackend(lmdbDir), undefined);
-  const { restored, ms, plans } = await restoreStores({ kafka, producer, transactional: false, partition: 0, stores: [store], logger });
+  const { restored, ms, plans } = await restoreStores({ kafka, writeMarkers: markersWrittenBy(producer, false), partition: 0, stores: [store], logger });
   if (plans[0]?.mode !== 'tail') throw new Error(`the reopened store restored in ${plans[0]?.mode} mode: ${plans[0]?.reason}`);
   if (store.committedSize() !== KEYS + TAIL) throw new Error(`tail restore holds ${store.committedSize()} keys, expected ${KEYS + TAIL}`);
   rows.push({

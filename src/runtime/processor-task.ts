@@ -11,7 +11,7 @@ import type { InputRecord, OutputRecord, Processor, ProcessorContext, ReferenceT
 import { deadLetterMessage, headersAsStrings } from './dead-letter.ts';
 import { LmdbStoreBackend } from './lmdb-store-backend.ts';
 import { MemoryStoreBackend } from './memory-store-backend.ts';
-import { restoreStores, type RestoreProgress } from './store-restorer.ts';
+import { markersWrittenBy, restoreStores, type RestoreProgress } from './store-restorer.ts';
 import { nextChangelogOffsets } from './store-checkpoint.ts';
 import { PartitionGauges } from './partition-gauges.ts';
 import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection.ts';
@@ -281,8 +281,10 @@ export class ProcessorTask {
     }
     try {
       const restore = await restoreStores({
-        kafka: env.kafka, admin: env.admin, producer: this.producer, transactional: env.exactlyOnce, partition: this.partition,
-        ...(env.sharedTransaction ? { writeMarkers: async (topicMessages: TopicMessages[]) => { await (env.sharedTransaction as SharedTransaction).commit({ partition: this.partition, topicMessages, offsets: [] }); } } : {}),
+        kafka: env.kafka, admin: env.admin, partition: this.partition,
+        writeMarkers: env.sharedTransaction
+          ? async (topicMessages: TopicMessages[]) => { await (env.sharedTransaction as SharedTransaction).commit({ partition: this.partition, topicMessages, offsets: [] }); }
+          : markersWrittenBy(this.producer, env.exactlyOnce),
         stores: [...this.stores.values()], logger: this.logger, timeoutMs: env.restoreTimeoutMs,
         onProgress: (progress) => env.onRestoreProgress?.(this.partition, progress),
       });

@@ -15,7 +15,7 @@ import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection
 import { MemoryStoreBackend } from './memory-store-backend.ts';
 import { commitOutcomeUnknown, isCommitOutcomeUnknown, isFencingError, isTransientTransactionError } from './transaction-errors.ts';
 import { withIngestHeaders } from '../component/record-headers.ts';
-import { restoreStores } from './store-restorer.ts';
+import { markersWrittenBy, restoreStores } from './store-restorer.ts';
 import { TransactionalStore } from './transactional-store.ts';
 
 /** Where every source's cursor lives, keyed by source label (compacted, one partition). */
@@ -84,7 +84,7 @@ export class SourceHost {
     // transaction below fences an older process running this source before the cursor is read.
     await this.lanes[0]?.connect();
     this.cursorStore = new TransactionalStore('cursor', SOURCE_OFFSETS_TOPIC, new MemoryStoreBackend(), undefined);
-    await restoreStores({ kafka, producer: this.lanes[0] as Producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
+    await restoreStores({ kafka, writeMarkers: markersWrittenBy(this.lanes[0] as Producer, true), partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
     this.committedCursor = this.cursorStore.get(this.label);
     this.source = definition.create(declaration.config as never);
     // More lanes for a source that commits several batches at once (each is fenced on its first transaction).
@@ -192,7 +192,7 @@ export class SourceHost {
   private async rereadCursor(lane: number): Promise<void> {
     try {
       await this.replaceProducer(lane);
-      await restoreStores({ kafka: this.options.kafka, producer: this.lanes[lane] as Producer, transactional: true, partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
+      await restoreStores({ kafka: this.options.kafka, writeMarkers: markersWrittenBy(this.lanes[lane] as Producer, true), partition: CURSOR_PARTITION, stores: [this.cursorStore], logger: this.logger });
       this.committedCursor = this.cursorStore.get(this.label);
       this.logger.warn({ code: 'LL_COMMIT_OUTCOME_UNKNOWN', cursor: this.committedCursor === undefined ? 'none' : 'restored' }, 'commit outcome unknown; cursor read again from Kafka');
     } catch (error) {

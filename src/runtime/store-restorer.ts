@@ -60,15 +60,34 @@ export function staleReason(checkpoint: { offset: string; at: number; format: nu
  * at most 1 MiB per fetch (PartitionFetcher). Progress is checkpointed as it goes, so a restore that
  * runs past `timeoutMs` (LL_RESTORE_TIMEOUT) resumes where it stopped on the next attempt.
  */
+/** Marker records written by a producer of the task's own: in a transaction of their own under exactly-once. */
+export function markersWrittenBy(producer: Producer, transactional: boolean): (topicMessages: TopicMessages[]) => Promise<void> {
+  return async (topicMessages) => {
+    if (!transactional) {
+      await producer.sendBatch({ topicMessages, acks: -1 });
+      return;
+    }
+    const transaction = await producer.transaction();
+    try {
+      await transaction.sendBatch({ topicMessages });
+      await transaction.commit();
+    } catch (error) {
+      await transaction.abort().catch(() => undefined);
+      throw error;
+    }
+  };
+}
+
 export async function restoreStores(options: {
   kafka: Kafka;
   /** Reads the changelogs' first and end offsets; a temporary one is made when absent. */
   admin?: Admin;
-  /** The task's producer: transactional under exactly-once (it has already fenced older owners). */
-  producer: Producer;
-  transactional: boolean;
-  /** Writes the restore's marker records instead of `producer` (a processor's shared per-process transaction). */
-  writeMarkers?: (topicMessages: TopicMessages[]) => Promise<void>;
+  /**
+   * Writes the restore's marker records, as the task writes: `markersWrittenBy(producer, ...)` for a
+   * producer of its own (transactional under exactly-once: it has already fenced older owners), or
+   * a processor's shared per-process transaction.
+   */
+  writeMarkers: (topicMessages: TopicMessages[]) => Promise<void>;
   partition: number;
   stores: readonly TransactionalStore[];
   logger: Logger;
@@ -76,7 +95,7 @@ export async function restoreStores(options: {
   timeoutMs?: number;
   onProgress?: (progress: RestoreProgress) => void;
 }): Promise<RestoreResult> {
-  const { kafka, producer, partition, stores, logger } = options;
+  const { kafka, partition, stores, logger } = options;
   if (stores.length === 0) return { restored: 0, ms: 0, plans: [] };
   const timeoutMs = options.timeoutMs ?? 600_000;
   const admin = options.admin ?? kafka.admin();
@@ -112,20 +131,7 @@ export async function restoreStores(options: {
     topic: store.changelogTopic,
     messages: [{ key: MARKER_KEY, value: null, partition, headers: { [RESTORE_MARKER_HEADER]: marker } }],
   }));
-  if (options.writeMarkers) {
-    await options.writeMarkers(topicMessages);
-  } else if (options.transactional) {
-    const transaction = await producer.transaction();
-    try {
-      await transaction.sendBatch({ topicMessages });
-      await transaction.commit();
-    } catch (error) {
-      await transaction.abort().catch(() => undefined);
-      throw error;
-    }
-  } else {
-    await producer.sendBatch({ topicMessages, acks: -1 });
-  }
+  await options.writeMarkers(topicMessages);
 
   const byTopic = new Map(stores.map((store) => [store.changelogTopic, { store, buffer: store.restoreBuffer(), done: false }]));
   const restoredSoFar = (): number => [...byTopic.values()].reduce((sum, entry) => sum + entry.buffer.restored, 0);
