@@ -47,19 +47,6 @@ export function staleReason(checkpoint: { offset: string; at: number; format: nu
   return undefined;
 }
 
-/**
- * Brings one partition's stores up to date with their compacted changelogs. Each store starts from
- * its local checkpoint (the tail only) or, when that is missing or stale, from a wiped state and the
- * changelog's beginning. A committed read cannot see where the log ends (transaction markers take
- * offsets, and an open transaction of a fenced zombie hides what follows), so we append a marker
- * record and read until it comes back: then everything committed before it has been applied. The
- * marker is a tombstone of its own key, so compaction removes it.
- *
- * The read joins no consumer group (kafkajs has no manual assignment; a group per restore cost a
- * join per task and left groups behind): it fetches the one partition directly, read_committed,
- * at most 1 MiB per fetch (PartitionFetcher). Progress is checkpointed as it goes, so a restore that
- * runs past `timeoutMs` (LL_RESTORE_TIMEOUT) resumes where it stopped on the next attempt.
- */
 /** Marker records written by a producer of the task's own: in a transaction of their own under exactly-once. */
 export function markersWrittenBy(producer: Producer, transactional: boolean): (topicMessages: TopicMessages[]) => Promise<void> {
   return async (topicMessages) => {
@@ -78,6 +65,19 @@ export function markersWrittenBy(producer: Producer, transactional: boolean): (t
   };
 }
 
+/**
+ * Brings one partition's stores up to date with their compacted changelogs. Each store starts from
+ * its local checkpoint (the tail only) or, when that is missing or stale, from a wiped state and the
+ * changelog's beginning. A committed read cannot see where the log ends (transaction markers take
+ * offsets, and an open transaction of a fenced zombie hides what follows), so we append a marker
+ * record and read until it comes back: then everything committed before it has been applied. The
+ * marker is a tombstone of its own key, so compaction removes it.
+ *
+ * The read joins no consumer group (kafkajs has no manual assignment; a group per restore cost a
+ * join per task and left groups behind): it fetches the one partition directly, read_committed,
+ * at most 1 MiB per fetch (PartitionFetcher). Progress is checkpointed as it goes, so a restore that
+ * runs past `timeoutMs` (LL_RESTORE_TIMEOUT) resumes where it stopped on the next attempt.
+ */
 export async function restoreStores(options: {
   kafka: Kafka;
   /** Reads the changelogs' first and end offsets; a temporary one is made when absent. */
