@@ -205,10 +205,7 @@ interface HopTimes { readonly name: string; readonly deltas: number[] }
 
 interface CommittedTransactions { readonly count: number; readonly meanMs: number | undefined }
 
-/**
- * `lifeline_transactions_total{result="committed"}` of a running `lifeline run`, by component, and the
- * mean time one took (`lifeline_transaction_seconds`), read from its /metrics.
- */
+/** The /metrics text of a running `lifeline run`. */
 async function metricsOf(process: LifelineProcess): Promise<string> {
   const line = await process.waitForLine(/"msg":"serving \/metrics/, 5_000);
   const port = (JSON.parse(line) as { port: number }).port;
@@ -223,6 +220,10 @@ function loopDelayOf(text: string): LoopDelay {
   return { p50Ms: value('p50'), p99Ms: value('p99'), maxMs: value('max') };
 }
 
+/**
+ * `lifeline_transactions_total{result="committed"}` by component, and the mean time one took
+ * (`lifeline_transaction_seconds`), from a process's /metrics text.
+ */
 function committedTransactions(text: string): Map<string, CommittedTransactions> {
   const seconds = (kind: 'sum' | 'count', component: string): number | undefined => {
     const match = new RegExp(`^lifeline_transaction_seconds_${kind}\\{component="${component}"\\} ([0-9.e+-]+)$`, 'm').exec(text);

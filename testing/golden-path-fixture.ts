@@ -91,6 +91,8 @@ export async function writeGoldenTopology(options: {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-golden-'));
   const inboxDir = join(dir, 'inbox');
   const document = parse(readFileSync('topology.yaml', 'utf8')) as TopologyDocument;
+  // LIFELINE_TEST_TRANSACTIONS runs the suite's golden path under the other mode (docs/testing.md).
+  const transactions = options.transactions ?? process.env.LIFELINE_TEST_TRANSACTIONS;
 
   const topicNames = new Map<string, string>();
   for (const name of Object.keys(document.topics)) {
@@ -125,7 +127,7 @@ export async function writeGoldenTopology(options: {
         ...(https?.odooUrl ? { ca_file: https.caFile } : {}),
       } },
     },
-    runtime: { ...document.runtime, http_port: 0, state_dir: join(dir, 'state'), ...(options.transactions ?? process.env.LIFELINE_TEST_TRANSACTIONS ? { transactions: options.transactions ?? process.env.LIFELINE_TEST_TRANSACTIONS } : {}) },
+    runtime: { ...document.runtime, http_port: 0, state_dir: join(dir, 'state'), ...(transactions ? { transactions } : {}) },
     topics: Object.fromEntries(Object.entries(document.topics).map(([name, topic]) => [topicNames.get(name) as string, {
       ...topic, value_schema: resolve(String(topic.value_schema)), ...(topic.compact ? {} : { retention: '1d' }),
       ...(options.partitions !== undefined && Number(topic.partitions ?? 1) > 1 ? { partitions: options.partitions } : {}),

@@ -634,6 +634,7 @@ export class ProcessorTask {
       if (!env.sharedTransaction) env.metrics.recordTransaction(env.label, 'aborted');
       throw error;
     }
+    const transactionSeconds = (performance.now() - transactionStarted) / 1000; // Kafka's part only, as the shared transaction times it
     const checkpoints = nextChangelogOffsets(sent, this.partition);
     for (const store of this.stores.values()) {
       await store.commitTransaction(checkpoints.get(store.changelogTopic)); // without writes: only forgets what it read
@@ -642,7 +643,7 @@ export class ProcessorTask {
     for (const [topic, messages] of this.pendingMessages) env.metrics.recordOut(env.label, topic, messages.length);
     // Counted per transaction, not per record: the counters move when the records are committed.
     for (const [topic, count] of this.pendingIn) env.metrics.recordIn(env.label, topic, count);
-    if (!env.sharedTransaction) env.metrics.recordTransaction(env.label, 'committed', (performance.now() - transactionStarted) / 1000);
+    if (!env.sharedTransaction) env.metrics.recordTransaction(env.label, 'committed', transactionSeconds);
     this.progress.succeeded();
     this.pendingMessages = new Map();
     this.pendingOffsets = new Map();

@@ -27,7 +27,7 @@ let assetsDir: string | undefined;
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set LIFELINE_CHROMIUM`);
   // The page is built by the project's own toolchain, from the sources under test, into a folder of this test's own.
-  assetsDir = buildConsolePage();
+  assetsDir = await buildConsolePage();
   mkdirSync(SCREENSHOTS, { recursive: true });
   fixture = await startConsoleFixture({ assetsDir });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });

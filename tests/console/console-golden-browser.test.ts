@@ -58,7 +58,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium or set LIFELINE_CHROMIUM`);
-  const assetsDir = buildConsolePage();
+  const assetsDir = await buildConsolePage();
   cleanups.push(() => rmSync(assetsDir, { recursive: true, force: true }));
   mkdirSync(SCREENSHOTS, { recursive: true });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import { retry } from '../../../src/retry.ts';
 import { createTestTopics, testKafka, uniqueName, uniqueTopic } from '../../../testing/harness.ts';
 
 /**
@@ -45,20 +45,15 @@ describe('KIP-447 offsets in transactions (patched kafkajs, real broker)', () =>
   }
 
   /**
-   * The offset once no transaction holds it: asked again while UNSTABLE_OFFSET_COMMIT, for 10 s at
-   * most. The coordinator answers EndTxn before it has written the transaction's markers; until the
+   * The offset once no transaction holds it: asked again while UNSTABLE_OFFSET_COMMIT (about 10 s at
+   * most). The coordinator answers EndTxn before it has written the transaction's markers; until the
    * one on __consumer_offsets is written, a plain read still sees the offset before it.
    */
   async function stableOffset(groupId: string): Promise<string | undefined> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        return await committed(groupId, true);
-      } catch (error) {
-        if (errorType(error) !== 'UNSTABLE_OFFSET_COMMIT' || Date.now() > deadline) throw error;
-        await sleep(20);
-      }
-    }
+    return retry(() => committed(groupId, true), {
+      retries: 40, initialDelayMs: 20, maxDelayMs: 500, operation: `stable offset of ${groupId}`,
+      shouldRetry: (error) => errorType(error) === 'UNSTABLE_OFFSET_COMMIT',
+    });
   }
 
   /** A member of `groupId` that has joined and holds the partition; its generation and member id. */
