@@ -11,9 +11,12 @@
 // The first 10 s of each are warm-up and not counted. The Odoo simulator runs in its own process.
 // Lifeline runs three times: topology.yaml as shipped (3 partitions a topic, transactions per_process),
 // the same with transactions per_partition, and sized for the rate (1 partition).
+// BENCH_KEEP_LOGS=<folder> keeps both Lifeline processes' logs of each run there (to explain a slow tail).
 // BENCH_PIPELINE_ARGS adds arguments to the pipeline process's `lifeline run` (e.g. "--workers 3"; the CPU table
 // then counts only its supervisor).
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Producer } from 'kafkajs';
 import { planTraffic } from '../dev/demo/partner-traffic.ts';
@@ -203,6 +206,16 @@ const HOP_TOPICS = [
 
 interface HopTimes { readonly name: string; readonly deltas: number[] }
 
+/** One charge's time in each hop (as far as it got), to tell a slow tail's cause from its place. */
+interface SlowCharge { readonly key: string; readonly sentAtMs: number; readonly hopMs: number[] }
+
+/** How many of the slowest charges the bench prints, hop by hop. */
+const SLOWEST_SHOWN = 3;
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
 interface CommittedTransactions { readonly count: number; readonly meanMs: number | undefined }
 
 /** The /metrics text of a running `lifeline run`. */
@@ -239,7 +252,7 @@ function committedTransactions(text: string): Map<string, CommittedTransactions>
   return counts;
 }
 
-async function lifelineLatency(partitions?: number, transactions?: 'per_partition' | 'per_process'): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[]; cpuShares: CpuShare[]; transactions: Map<string, CommittedTransactions>; loopDelays: Array<[string, LoopDelay]> }> {
+async function lifelineLatency(partitions?: number, transactions?: 'per_partition' | 'per_process'): Promise<{ latencies: number[]; accepted: number; hops: HopTimes[]; slowest: SlowCharge[]; cpuShares: CpuShare[]; transactions: Map<string, CommittedTransactions>; loopDelays: Array<[string, LoopDelay]> }> {
   // The Odoo simulator in a process of its own, as a real Odoo server is: in this one it would share
   // an event loop with the traffic sender and the topic collectors, and the sink's calls would wait on them.
   const odoo = await OdooSimulatorProcess.start();
@@ -289,24 +302,35 @@ async function lifelineLatency(partitions?: number, transactions?: 'per_partitio
       new Map(results.records.map((record) => [record.value.key, record.timestamp])),
     ];
     const hops: HopTimes[] = HOP_TOPICS.map(([name], index) => ({ name, deltas: [] }));
+    const slowest: SlowCharge[] = [];
     for (const [key, sent] of sentAt) {
       if (sent - begin < WARM_UP_MS) continue;
       let previous = sent;
+      const charge: SlowCharge = { key, sentAtMs: sent - begin, hopMs: [] };
       for (let index = 0; index < hops.length; index++) {
         const at = producedAt[index]?.get(key);
         if (at === undefined) break;
         hops[index]?.deltas.push(at - previous);
+        charge.hopMs.push(at - previous);
         previous = at;
       }
+      slowest.push(charge);
     }
+    slowest.sort((a, b) => sum(b.hopMs) - sum(a.hopMs)).splice(SLOWEST_SHOWN);
     await results.stop();
     await products.stop();
     for (const stage of stages) await stage.stop();
     const [intakeMetrics, pipelineMetrics] = [await metricsOf(intake), await metricsOf(pipeline)];
     const committed = new Map([...committedTransactions(intakeMetrics), ...committedTransactions(pipelineMetrics)]);
     const loopDelays: Array<[string, LoopDelay]> = [['lifeline intake', loopDelayOf(intakeMetrics)], ['lifeline pipeline', loopDelayOf(pipelineMetrics)]];
-    return { latencies, accepted: stats.accepted, hops, cpuShares, transactions: committed, loopDelays };
+    return { latencies, accepted: stats.accepted, hops, slowest, cpuShares, transactions: committed, loopDelays };
   } finally {
+    if (process.env.BENCH_KEEP_LOGS) {
+      mkdirSync(process.env.BENCH_KEEP_LOGS, { recursive: true });
+      const stamp = new Date().toISOString().replaceAll(':', '');
+      writeFileSync(join(process.env.BENCH_KEEP_LOGS, `${stamp}-intake.log`), intake.lines.join('\n'));
+      writeFileSync(join(process.env.BENCH_KEEP_LOGS, `${stamp}-pipeline.log`), pipeline.lines.join('\n'));
+    }
     await pipeline.kill('SIGTERM');
     await intake.kill('SIGTERM');
     await odoo.stop();
@@ -357,6 +381,8 @@ for (const { layout, result } of runs) {
     const deltas = hop.deltas.sort((a, b) => a - b);
     console.log(`| ${hop.name} | ${deltas.length.toLocaleString('en')} | ${deltas.length ? percentile(deltas, 50) : '-'} | ${deltas.length ? percentile(deltas, 99) : '-'} |`);
   }
+  console.log(`\nthe ${SLOWEST_SHOWN} slowest charges, ms in each hop (${HOP_TOPICS.map(([name]) => name).join(', ')}), and when each was sent (s into the run):`);
+  for (const charge of result.slowest) console.log(`- ${charge.key}: ${charge.hopMs.join(' + ')} = ${sum(charge.hopMs)} ms, sent at ${(charge.sentAtMs / 1000).toFixed(1)} s`);
   console.log(`\n${layout.name}: Kafka transactions committed during the run (${result.accepted.toLocaleString('en')} deliveries accepted), by component\n`);
   console.log('| component | transactions | mean ms each |');
   console.log('| --- | ---: | ---: |');

@@ -258,11 +258,16 @@ export async function startKafka(s: LocalInfraSettings, log: (line: string) => v
   }
   log(`starting Kafka on ${kafkaBootstrap(s)}`);
   startDetached(proc, java, [
-    `-Xms${s.kafkaHeap}`, `-Xmx${s.kafkaHeap}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', logConfig,
+    `-Xms${s.kafkaHeap}`, `-Xmx${s.kafkaHeap}`, ...s.kafkaJvmOptions, gcLog(s), logConfig,
     '-cp', `${jars}/*`, 'kafka.Kafka', serverProperties,
   ], s.root);
   await waitUntil(`Kafka on ${kafkaBootstrap(s)}`, () => brokerAnswers(s), { timeoutMs: 90_000, proc });
   return true;
+}
+
+/** The broker's GC log, as Kafka's start script keeps it (kafkaServer-gc.log), bounded: 5 files of 20 MB. */
+function gcLog(s: LocalInfraSettings): string {
+  return `-Xlog:gc*:file=${join(s.root, 'logs', 'kafkaServer-gc.log')}:time,tags:filecount=5,filesize=20M`;
 }
 
 export async function stopKafka(s: LocalInfraSettings, opts: { kill?: boolean } = {}): Promise<boolean> {
