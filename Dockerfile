@@ -52,7 +52,7 @@ WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-COPY bin/lifeline.mjs ./bin/lifeline.mjs
+COPY bin/lifeline.mjs bin/node-version.mjs ./bin/
 COPY schemas ./schemas
 COPY topology.yaml ./topology.yaml
 RUN mkdir -p /var/lib/lifeline/state /var/lib/lifeline/inbox \

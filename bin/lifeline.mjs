@@ -5,6 +5,7 @@
 // loader, so a change never needs a build before a run. LIFELINE_FROM_SOURCE=1 forces the sources;
 // LIFELINE_FROM_DIST=1 forces dist/ (the container image sets it: it holds no TypeScript tooling).
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { requireSupportedNode } from './node-version.mjs';
 
 // Output to a reader that went away (`lifeline groups describe … | head`) ends the command quietly.
 for (const stream of [process.stdout, process.stderr]) {
@@ -15,6 +16,7 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 const root = new URL('../', import.meta.url);
+requireSupportedNode(root);
 const built = new URL('dist/src/cli/main.js', root);
 const stamp = new URL('dist/BUILD.json', root);
 const SOURCES = ['src', 'connectors', 'processors', 'dev', 'schemas', 'console', 'deploy/versions.json'];

@@ -15,6 +15,9 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { requireSupportedNode } from '../bin/node-version.mjs';
+
+requireSupportedNode(new URL('../', import.meta.url));
 
 const node = process.execPath;
 const lifeline = ['bin/lifeline.mjs'];
