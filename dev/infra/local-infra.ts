@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { kafkaStatus, startKafka, stopKafka, type ComponentStatus } from './kafka-broker.ts';
 import { registryStatus, startRegistry, stopRegistry } from './schema-registry.ts';
 import { localInfraSettings, type LocalInfraSettings } from './settings.ts';
@@ -22,6 +24,18 @@ export async function infraUp(
 export async function infraDown(s: LocalInfraSettings = localInfraSettings()): Promise<{ kafka: boolean; registry: boolean }> {
   const [registry, kafka] = await Promise.all([stopRegistry(s), stopKafka(s)]);
   return { kafka, registry };
+}
+
+/**
+ * After infraDown: deletes the broker's data (its next start formats storage anew) and the registry's
+ * schemas, keeping the jar cache, logs and the secure broker's certificates and credentials. Tests and
+ * benches leave their randomly named topics behind for the 7-day retention; a broker holding thousands
+ * of partitions keeps a larger live heap and pauses longer (docs/development.md).
+ */
+export function infraWipe(s: LocalInfraSettings = localInfraSettings()): string[] {
+  const wiped = [join(s.root, 'kafka', 'data'), join(s.root, 'registry')];
+  for (const path of wiped) rmSync(path, { recursive: true, force: true });
+  return wiped;
 }
 
 export async function infraStatus(s: LocalInfraSettings = localInfraSettings()): Promise<ComponentStatus[]> {

@@ -29,11 +29,13 @@ export function registerDevCommands(program: Command): void {
     });
 
   dev.command('down')
-    .description('stop the local Kafka and schema registry (data is kept)')
-    .action(async () => {
-      const { infraDown } = await localInfra();
+    .description('stop the local Kafka and schema registry (data is kept unless --wipe)')
+    .option('--wipe', 'then delete every topic and schema (the next `dev up` starts empty; the jar cache is kept)')
+    .action(async (options: { wipe?: boolean }) => {
+      const { infraDown, infraWipe } = await localInfra();
       const stopped = await infraDown();
       console.log(`kafka: ${stopped.kafka ? 'stopped' : 'was not running'}; registry: ${stopped.registry ? 'stopped' : 'was not running'}`);
+      if (options.wipe) console.log(`wiped: ${infraWipe().join(', ')}`);
     });
 
   dev.command('odoo')
