@@ -226,11 +226,17 @@ async function metricsOf(process: LifelineProcess): Promise<string> {
 }
 
 /** A process's event-loop delay over the run (prom-client's, never scraped before): how long a socket's answer may wait to be read. */
-interface LoopDelay { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number }
+interface LoopDelay { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number; readonly gcPauses: number; readonly gcMs: number; readonly gcOver100Ms: number }
 
+/** Event-loop delay and garbage collection (prom-client's, every kind of collection summed) of one process. */
 function loopDelayOf(text: string): LoopDelay {
   const value = (name: string): number => Number(new RegExp(`^nodejs_eventloop_lag_${name}_seconds ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
-  return { p50Ms: value('p50'), p99Ms: value('p99'), maxMs: value('max') };
+  const summed = (pattern: string): number => [...text.matchAll(new RegExp(`^nodejs_gc_duration_seconds_${pattern} ([0-9.e+-]+)$`, 'gm'))].reduce((total, match) => total + Number(match[1]), 0);
+  const gcPauses = summed('count\\{[^}]*\\}');
+  return {
+    p50Ms: value('p50'), p99Ms: value('p99'), maxMs: value('max'),
+    gcPauses, gcMs: summed('sum\\{[^}]*\\}') * 1000, gcOver100Ms: gcPauses - summed('bucket\\{le="0\\.1",[^}]*\\}'),
+  };
 }
 
 /**
@@ -387,10 +393,10 @@ for (const { layout, result } of runs) {
   console.log('| component | transactions | mean ms each |');
   console.log('| --- | ---: | ---: |');
   for (const [component, { count, meanMs }] of [...result.transactions].sort()) console.log(`| ${component} | ${count.toLocaleString('en')} | ${meanMs === undefined ? '-' : meanMs.toFixed(1)} |`);
-  console.log(`\n${layout.name}: event-loop delay over the run (a commit's every round trip waits this long to be read)\n`);
-  console.log('| process | p50 ms | p99 ms | max ms |');
-  console.log('| --- | ---: | ---: | ---: |');
-  for (const [name, delay] of result.loopDelays) console.log(`| ${name} | ${delay.p50Ms.toFixed(1)} | ${delay.p99Ms.toFixed(1)} | ${delay.maxMs.toFixed(1)} |`);
+  console.log(`\n${layout.name}: event-loop delay over the run (a commit's every round trip waits this long to be read), and garbage collection since start\n`);
+  console.log('| process | p50 ms | p99 ms | max ms | GC pauses | GC ms in all | GC pauses over 100 ms |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const [name, delay] of result.loopDelays) console.log(`| ${name} | ${delay.p50Ms.toFixed(1)} | ${delay.p99Ms.toFixed(1)} | ${delay.maxMs.toFixed(1)} | ${delay.gcPauses} | ${delay.gcMs.toFixed(0)} | ${delay.gcOver100Ms} |`);
   console.log(`\n${layout.name}: CPU while the charges were timed (cores busy, of ${cpus().length}; Linux only)\n`);
   console.log('| process | cores |');
   console.log('| --- | ---: |');
