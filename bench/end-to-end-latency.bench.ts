@@ -225,10 +225,10 @@ async function metricsOf(process: LifelineProcess): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
 
-/** A process's event-loop delay over the run (prom-client's, never scraped before): how long a socket's answer may wait to be read. */
+/** A process's event-loop delay over the run (how long a socket's answer may wait to be read) and its garbage collection since start (prom-client's, never scraped before). */
 interface LoopDelay { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number; readonly gcPauses: number; readonly gcMs: number; readonly gcOver100Ms: number }
 
-/** Event-loop delay and garbage collection (prom-client's, every kind of collection summed) of one process. */
+/** Reads a LoopDelay from a process's /metrics text; the collections of every kind (minor, major, incremental) are summed. */
 function loopDelayOf(text: string): LoopDelay {
   const value = (name: string): number => Number(new RegExp(`^nodejs_eventloop_lag_${name}_seconds ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
   const summed = (pattern: string): number => [...text.matchAll(new RegExp(`^nodejs_gc_duration_seconds_${pattern} ([0-9.e+-]+)$`, 'gm'))].reduce((total, match) => total + Number(match[1]), 0);
