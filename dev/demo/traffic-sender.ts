@@ -23,8 +23,15 @@ export interface SendOptions {
   readonly ratePerSecond?: number;
   /** Give up on a delivery after retrying this long (default 10 minutes). */
   readonly retryForMs?: number;
-  /** Called before each delivery with its index, e.g. to change conditions mid-run. */
+  /** Called before each delivery with its index, e.g. to change conditions mid-run (before the rate's pacing: it may wait). */
   readonly beforeDelivery?: (index: number, delivery: Delivery) => Promise<void> | void;
+  /**
+   * Called as each delivery goes out: after beforeDelivery, the rate's pacing and the concurrency limit,
+   * right before a webhook's first request is made or a file is dropped. Time a delivery from here: a
+   * file of N rows holds the next delivery back N / ratePerSecond seconds, which is the sender's wait,
+   * not the receiver's.
+   */
+  readonly onSend?: (index: number, delivery: Delivery) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -74,6 +81,7 @@ export async function sendTraffic(deliveries: readonly Delivery[], options: Send
     }
     const events = delivery.kind === 'file' ? delivery.newRows + delivery.repeatedRows : 1;
     sentEvents += events;
+    options.onSend?.(index, delivery);
     if (delivery.kind === 'file') {
       dropFile(delivery, options.inboxDir);
       stats.files++;
