@@ -32,7 +32,9 @@ export async function infraDown(s: LocalInfraSettings = localInfraSettings()): P
  * benches leave their randomly named topics behind for the 7-day retention; a broker holding thousands
  * of partitions keeps a larger live heap and pauses longer (docs/development.md).
  */
-export function infraWipe(s: LocalInfraSettings = localInfraSettings()): string[] {
+export async function infraWipe(s: LocalInfraSettings = localInfraSettings()): Promise<string[]> {
+  const running = (await infraStatus(s)).filter((component) => component.running);
+  if (running.length > 0) throw new Error(`not wiping: ${running.map((component) => `${component.name} (pid ${component.pid ?? '?'})`).join(', ')} still running in ${s.root}`);
   const wiped = [join(s.root, 'kafka', 'data'), join(s.root, 'registry')];
   for (const path of wiped) rmSync(path, { recursive: true, force: true });
   return wiped;

@@ -35,7 +35,7 @@ export function registerDevCommands(program: Command): void {
       const { infraDown, infraWipe } = await localInfra();
       const stopped = await infraDown();
       console.log(`kafka: ${stopped.kafka ? 'stopped' : 'was not running'}; registry: ${stopped.registry ? 'stopped' : 'was not running'}`);
-      if (options.wipe) console.log(`wiped: ${infraWipe().join(', ')}`);
+      if (options.wipe) console.log(`wiped: ${(await infraWipe()).join(', ')}`);
     });
 
   dev.command('odoo')

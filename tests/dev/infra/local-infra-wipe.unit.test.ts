@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { infraWipe } from '../../../dev/infra/local-infra.ts';
+import { localInfraSettings } from '../../../dev/infra/settings.ts';
 
 test('`lifeline dev down --wipe` deletes the broker data and the registry schemas, and keeps the jar cache, logs and certificates', () => {
   const home = mkdtempSync(join(tmpdir(), 'lifeline-wipe-'));
@@ -28,6 +30,25 @@ test('`lifeline dev down --wipe` deletes the broker data and the registry schema
     assert.equal(existsSync(join(home, 'registry')), false);
     for (const kept of [files.jar, files.log, files.credentials]) assert.ok(existsSync(kept), `${kept} was kept`);
   } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('wiping refuses while the broker of that home still runs, and deletes nothing', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'lifeline-wipe-'));
+  const standIn = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    const topic = join(home, 'kafka', 'data', 'charges-0', '00000000000000000000.log');
+    mkdirSync(join(topic, '..'), { recursive: true });
+    writeFileSync(topic, 'x');
+    mkdirSync(join(home, 'run'), { recursive: true });
+    writeFileSync(join(home, 'run', 'kafka.pid'), `${standIn.pid}\n`);
+    // Ports nothing listens on: the status check's probes fail at once.
+    const settings = { ...localInfraSettings(home), root: home, kafkaPort: 1, registryPort: 2, registryManagementPort: 3 };
+    await assert.rejects(infraWipe(settings), (error: Error) => error.message.includes(`not wiping: kafka`) && error.message.includes(`pid ${standIn.pid}`));
+    assert.ok(existsSync(topic), 'the topic data is still there');
+  } finally {
+    standIn.kill();
     rmSync(home, { recursive: true, force: true });
   }
 });
