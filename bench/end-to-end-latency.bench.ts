@@ -218,6 +218,9 @@ function sum(values: readonly number[]): number {
 
 interface CommittedTransactions { readonly count: number; readonly meanMs: number | undefined }
 
+/** Odoo XML-RPC calls of one component and operation that answered (`lifeline_odoo_call_seconds`). */
+interface OdooCalls { readonly component: string; readonly operation: string; readonly count: number; readonly meanMs: number }
+
 /** The /metrics text of a running `lifeline run`. */
 async function metricsOf(process: LifelineProcess): Promise<string> {
   const line = await process.waitForLine(/"msg":"serving \/metrics/, 5_000);
@@ -240,6 +243,22 @@ function loopDelayOf(text: string): LoopDelay {
 }
 
 /**
+ * The sinks' Odoo calls by component and operation, from the pipeline's /metrics text: how much of
+ * the odoo_sink hop is Odoo's answer (the simulator's here; a real Odoo's in production).
+ */
+function odooCalls(text: string): OdooCalls[] {
+  const sums = new Map<string, number>();
+  for (const match of text.matchAll(/^lifeline_odoo_call_seconds_sum\{component="([^"]+)",operation="([^"]+)"\} ([0-9.e+-]+)$/gm)) sums.set(`${match[1]}|${match[2]}`, Number(match[3]));
+  const calls: OdooCalls[] = [];
+  for (const match of text.matchAll(/^lifeline_odoo_call_seconds_count\{component="([^"]+)",operation="([^"]+)"\} (\d+)$/gm)) {
+    const count = Number(match[3]);
+    const sum = sums.get(`${match[1]}|${match[2]}`);
+    if (count > 0 && sum !== undefined) calls.push({ component: match[1] as string, operation: match[2] as string, count, meanMs: (sum / count) * 1000 });
+  }
+  return calls.sort((a, b) => b.count - a.count);
+}
+
+/**
  * `lifeline_transactions_total{result="committed"}` by component, and the mean time one took
  * (`lifeline_transaction_seconds`), from a process's /metrics text.
  */
@@ -258,7 +277,7 @@ function committedTransactions(text: string): Map<string, CommittedTransactions>
   return counts;
 }
 
-async function lifelineLatency(partitions?: number, transactions?: 'per_partition' | 'per_process'): Promise<{ latencies: number[]; accepted: number; retried: number; hops: HopTimes[]; slowest: SlowCharge[]; cpuShares: CpuShare[]; transactions: Map<string, CommittedTransactions>; loopDelays: Array<[string, LoopDelay]> }> {
+async function lifelineLatency(partitions?: number, transactions?: 'per_partition' | 'per_process'): Promise<{ latencies: number[]; accepted: number; retried: number; hops: HopTimes[]; slowest: SlowCharge[]; cpuShares: CpuShare[]; transactions: Map<string, CommittedTransactions>; loopDelays: Array<[string, LoopDelay]>; odooCalls: OdooCalls[] }> {
   // The Odoo simulator in a process of its own, as a real Odoo server is: in this one it would share
   // an event loop with the traffic sender and the topic collectors, and the sink's calls would wait on them.
   const odoo = await OdooSimulatorProcess.start();
@@ -331,7 +350,7 @@ async function lifelineLatency(partitions?: number, transactions?: 'per_partitio
     const [intakeMetrics, pipelineMetrics] = [await metricsOf(intake), await metricsOf(pipeline)];
     const committed = new Map([...committedTransactions(intakeMetrics), ...committedTransactions(pipelineMetrics)]);
     const loopDelays: Array<[string, LoopDelay]> = [['lifeline intake', loopDelayOf(intakeMetrics)], ['lifeline pipeline', loopDelayOf(pipelineMetrics)]];
-    return { latencies, accepted: stats.accepted, retried: stats.retriedAttempts, hops, slowest, cpuShares, transactions: committed, loopDelays };
+    return { latencies, accepted: stats.accepted, retried: stats.retriedAttempts, hops, slowest, cpuShares, transactions: committed, loopDelays, odooCalls: odooCalls(pipelineMetrics) };
   } finally {
     if (process.env.BENCH_KEEP_LOGS) {
       mkdirSync(process.env.BENCH_KEEP_LOGS, { recursive: true });
@@ -395,6 +414,10 @@ for (const { layout, result } of runs) {
   console.log('| component | transactions | mean ms each |');
   console.log('| --- | ---: | ---: |');
   for (const [component, { count, meanMs }] of [...result.transactions].sort()) console.log(`| ${component} | ${count.toLocaleString('en')} | ${meanMs === undefined ? '-' : meanMs.toFixed(1)} |`);
+  console.log(`\n${layout.name}: the sinks' Odoo calls that answered, since start (one after another within a batch; the odoo_sink hop includes them)\n`);
+  console.log('| component | operation | calls | mean ms each |');
+  console.log('| --- | --- | ---: | ---: |');
+  for (const call of result.odooCalls) console.log(`| ${call.component} | ${call.operation} | ${call.count.toLocaleString('en')} | ${call.meanMs.toFixed(1)} |`);
   console.log(`\n${layout.name}: event-loop delay over the run (a commit's every round trip waits this long to be read), and garbage collection since start\n`);
   console.log('| process | p50 ms | p99 ms | max ms | GC pauses | GC ms in all | GC pauses over 100 ms |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
