@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
+import { pino } from 'pino';
 import { infraUp } from '../dev/infra/local-infra.ts';
 import { kafkaBootstrap, localInfraSettings, registryUrl } from '../dev/infra/settings.ts';
 import { createKafka } from '../src/kafka/client.ts';
+import { kafkaLogCreator } from '../src/observe/logger.ts';
 import { ensureTopics, type TopicSpec } from '../src/kafka/topic-admin.ts';
 
 /**
@@ -37,7 +39,10 @@ export function uniqueName(prefix: string): string {
 
 export async function testKafka(clientId = uniqueName('test-client')): Promise<Kafka> {
   const { brokers } = await infra();
-  return createKafka({ brokers, clientId });
+  // Through Lifeline's own kafkajs log levels: an error answer a request is retried on (e.g. the
+  // CONCURRENT_TRANSACTIONS a transaction right after a commit meets) is debug, not a line per request
+  // on the terminal of a test or bench that runs many transactions.
+  return createKafka({ brokers, clientId }, kafkaLogCreator(pino({ level: 'warn' })));
 }
 
 /** Creates topics and hands back a connected admin; the caller disconnects it. */
