@@ -41,6 +41,10 @@ export class ProcessorHost {
   private sharedProducer: Producer | undefined;
   /** `runtime.transactions: per_process` under exactly-once: the one transactional producer of this processor here. */
   private sharedTransaction: SharedTransaction | undefined;
+  /** The last group generation this member joined, and its member id (see the GROUP_JOIN handler). */
+  private lastJoin: { generationId: number; memberId: string } | undefined;
+  /** Bumped when the member missed a generation: tasks created before are superseded (ProcessorTask.current). */
+  private membershipEpoch = 0;
   private readonly tasks = new Map<number, Promise<ProcessorTask>>();
   /** Tasks whose last batch failed twice from the same offset (reported by describe() until they progress). */
   private readonly stalledTasks = new Set<ProcessorTask>();
@@ -114,6 +118,7 @@ export class ProcessorHost {
         else this.restoring.delete(partition);
       },
       onFenced: (task) => this.dropTask(task),
+      membershipEpoch: () => this.membershipEpoch,
     };
   }
 
@@ -208,8 +213,22 @@ export class ProcessorHost {
       maxWaitTimeInMs: CONSUMER_MAX_WAIT_MS,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      const { generationId, memberId } = event.payload;
+      const last = this.lastJoin;
+      this.lastJoin = { generationId, memberId };
+      // Out of the group for a generation or more (a frozen or partitioned member whose session
+      // expired rejoins under a new member id): another member may have processed our partitions
+      // meanwhile, and the sticky assignment may hand them back. A task kept from before would go on
+      // from its own stale state (counts would repeat) and, under per_process transactions, commit
+      // with the new generation. Every task is superseded (it commits nothing more) and reopened from
+      // its checkpoint and changelog tail.
+      if (last && (memberId !== last.memberId || generationId !== last.generationId + 1)) {
+        this.logger.warn({ generationId, previousGenerationId: last.generationId, memberIdChanged: memberId !== last.memberId }, 'rejoined the group after missing a generation; reopening every task from its checkpoint and changelog');
+        this.membershipEpoch++;
+        this.dropAllTasks();
+      }
       // Before the assignment is applied: offsets committed from now on carry the new generation.
-      this.sharedTransaction?.setGeneration({ generationId: event.payload.generationId, memberId: event.payload.memberId });
+      this.sharedTransaction?.setGeneration({ generationId, memberId });
       this.onAssignment(event.payload.memberAssignment);
       void this.lag.refresh();
     });
@@ -225,6 +244,14 @@ export class ProcessorHost {
       eachBatch: (payload) => this.eachBatch(payload),
     });
     this.lag.start();
+  }
+
+  /** Every task closed without a commit (their membership epoch is over); onAssignment opens the assigned ones again. */
+  private dropAllTasks(): void {
+    for (const [partition, task] of this.tasks) {
+      this.tasks.delete(partition);
+      void task.then((open) => open.exclusive(() => open.close({ commit: false }))).catch(() => undefined);
+    }
   }
 
   /** A task fenced outside a batch (its timer): dropped; reopened when the group still assigns its partition here. */
@@ -352,9 +379,13 @@ export class ProcessorHost {
       if (mustReopenTask(error)) {
         // Another owner fenced us, our producer is unusable, or a commit may or may not have happened:
         // drop the task; if we still own the partition it is reopened from its committed offsets and changelogs.
-        this.tasks.delete(batch.partition);
+        // A superseded task was dropped already, and the partition's entry may be its successor's.
+        if (task.current) this.tasks.delete(batch.partition);
         await task.close({ commit: false });
       }
+      // The member rejoined after missing a generation: the consumer resumes from the group's committed
+      // offsets, and the successor task from its own; this task's offsets are stale.
+      if (!task.current) return;
       await sleep(backoffDelay(Math.min(this.failures++, 6), DEFAULT_RETRY_POLICY));
       const resume = task.committedOffset(batch.topic);
       this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: resume >= 0n ? resume.toString() : (batch.firstOffset() ?? '0') });

@@ -18,7 +18,7 @@ import { maybeCrashBeforeCommit, maybeLoseCommitAnswer } from './fault-injection
 import { scrubPhiFromText } from '../observe/phi-scrub.ts';
 import { TransactionalStore } from './transactional-store.ts';
 import type { SharedTransaction } from './shared-transaction.ts';
-import { commitOutcomeUnknown, isCommitOutcomeUnknown, isFencingError, isTransientTransactionError, mustReopenTask } from './transaction-errors.ts';
+import { commitOutcomeUnknown, groupFenced, isCommitOutcomeUnknown, isFencingError, isTransientTransactionError, mustReopenTask } from './transaction-errors.ts';
 import { ProgressGuard, SizeLimits, estimateMessageBytes, isMessageTooLarge, recreateProducer, sendBounded, staleLimitsCheck, type SentRequest } from './transaction-budget.ts';
 
 /** Everything a task needs from its host; shared by all tasks of one processor. */
@@ -63,6 +63,12 @@ export interface TaskEnvironment {
   readonly restoreTimeoutMs: number;
   /** Restore progress, for logs and /readyz; undefined when the restore ended. */
   readonly onRestoreProgress?: (partition: number, progress: RestoreProgress | undefined) => void;
+  /**
+   * Bumped by the host when this member may have been out of its group for a generation (it rejoined
+   * under a new member id, or a generation went by without it): another member may have processed the
+   * partitions meanwhile, so a task opened before holds state and offsets that are no longer Kafka's.
+   */
+  readonly membershipEpoch?: () => number;
   /** A timer found the task fenced: the host drops it as it does after a fenced batch. */
   readonly onFenced?: (task: ProcessorTask) => void;
   /** Serialises opening and closing of one state directory within the process (one owner at a time). */
@@ -187,7 +193,11 @@ export class ProcessorTask {
 
   private readonly repartitionNames: ReadonlyMap<string, string>;
 
+  /** The host's membership epoch when this task was created (see TaskEnvironment.membershipEpoch). */
+  private readonly epoch: number;
+
   constructor(private readonly env: TaskEnvironment, readonly partition: number) {
+    this.epoch = env.membershipEpoch?.() ?? 0;
     this.repartitionNames = new Map([...env.repartitionTopics].map(([name, topic]) => [topic, name]));
     this.logger = env.logger.child({ partition });
     this.limits = env.sizeLimits ?? SizeLimits.fixed(1_048_588);
@@ -572,8 +582,14 @@ export class ProcessorTask {
    * (exactly-once), or sends then commits offsets (at-least-once). Committed store state is
    * updated only after Kafka accepted the transaction.
    */
+  /** False once the member left its group and rejoined after this task opened: it may commit nothing more. */
+  get current(): boolean {
+    return (this.env.membershipEpoch?.() ?? 0) === this.epoch;
+  }
+
   async commit(): Promise<void> {
     const env = this.env;
+    if (!this.current) throw groupFenced(`${env.label} partition ${this.partition}`, new Error('this member rejoined its group after missing a generation; another member may have processed the partition meanwhile'));
     for (const store of this.stores.values()) {
       if (!store.hasPendingWrites()) continue;
       for (const write of store.changelogWrites()) this.addMessage(store.changelogTopic, { key: write.key, value: write.value, partition: this.partition });
@@ -586,7 +602,7 @@ export class ProcessorTask {
     try {
       if (env.sharedTransaction) {
         // Joins the host's next transaction (retried, counted and fenced there).
-        sent = await env.sharedTransaction.commit({ partition: this.partition, topicMessages, offsets });
+        sent = await env.sharedTransaction.commit({ partition: this.partition, topicMessages, offsets, current: () => this.current });
       } else if (env.exactlyOnce) {
         await retry(async () => {
           const transaction = await this.producer.transaction();

@@ -13,6 +13,8 @@ export interface TransactionContribution {
   readonly partition: number;
   readonly topicMessages: readonly TopicMessages[];
   readonly offsets: ReadonlyArray<{ topic: string; partition: number; offset: string }>;
+  /** False once the task that made it was superseded (its member rejoined after missing a generation). */
+  readonly current?: () => boolean;
 }
 
 /** The consumer group member a transaction's offsets are committed for (KIP-447). */
@@ -132,13 +134,16 @@ export class SharedTransaction {
         await this.gather();
         const batch = this.waiting;
         this.waiting = [];
-        const owned = batch.filter((entry) => this.options.owns(entry.contribution.partition));
+        // The generation the contributions are checked against now is the one their offsets carry: a
+        // rejoin after this point makes the coordinator refuse them, not accept them as the new member's.
+        const generation = this.generation;
+        const owned = batch.filter((entry) => this.options.owns(entry.contribution.partition) && (entry.contribution.current?.() ?? true));
         for (const entry of batch) {
-          if (!owned.includes(entry)) entry.reject(groupFenced(`${this.options.label} partition ${entry.contribution.partition}`, new Error('the partition was revoked before its commit')));
+          if (!owned.includes(entry)) entry.reject(groupFenced(`${this.options.label} partition ${entry.contribution.partition}`, new Error('the partition was revoked, or its task superseded, before its commit')));
         }
         if (owned.length === 0) continue;
         try {
-          const sent = await this.run(owned.map((entry) => entry.contribution));
+          const sent = await this.run(owned.map((entry) => entry.contribution), generation);
           for (const entry of owned) entry.resolve(sent);
         } catch (error) {
           for (const entry of owned) entry.reject(error);
@@ -150,7 +155,7 @@ export class SharedTransaction {
   }
 
   /** One transaction for the contributions: records, then every partition's offsets with the member's generation. */
-  private async run(contributions: readonly TransactionContribution[]): Promise<SentRequest[]> {
+  private async run(contributions: readonly TransactionContribution[], generation: GroupGeneration | undefined): Promise<SentRequest[]> {
     const { label, groupId, metrics } = this.options;
     const byTopic = new Map<string, TopicMessages['messages']>();
     for (const contribution of contributions) {
@@ -177,7 +182,6 @@ export class SharedTransaction {
         const transaction = await producer.transaction();
         let ending = false;
         try {
-          const generation = this.generation;
           const [records, offsetsSent] = await Promise.allSettled([
             topicMessages.length > 0 ? sendBounded(transaction, topicMessages, this.options.limits()) : Promise.resolve([]),
             offsetsByTopic.size > 0

@@ -130,3 +130,27 @@ test('batches in progress share one transaction: it waits until each has handed 
   await next;
   assert.ok(Date.now() - woke < 150, 'sent when the other batch ended');
 });
+
+test('a contribution whose task was superseded is refused as LL_GROUP_FENCED; offsets carry the generation the contributions were checked against', async () => {
+  const recorded: Recorded = { sent: [], offsets: [], committed: 0, aborted: 0 };
+  let sending!: () => void;
+  const firstSending = new Promise<void>((resolve) => { sending = resolve; });
+  const transactions = shared(fakeKafka(recorded, { commitDelayMs: 30, onSend: () => sending() }), new Set([0, 1]));
+  await transactions.start();
+  transactions.setGeneration({ generationId: 4, memberId: 'member-a' });
+  let current = true;
+  const first = transactions.commit({ ...contribution(0, 'a'), current: () => current });
+  await firstSending; // in flight with generation 4
+  // The member rejoins after missing a generation: its tasks are superseded, the generation moves on.
+  current = false;
+  transactions.setGeneration({ generationId: 7, memberId: 'member-b' });
+  const stale = transactions.commit({ ...contribution(1, 'b'), current: () => current });
+  const fresh = transactions.commit(contribution(1, 'c'));
+  await first;
+  const results = await Promise.allSettled([stale, fresh]);
+  assert.equal(results[0].status, 'rejected');
+  assert.ok(isGroupFenced((results[0] as PromiseRejectedResult).reason), String((results[0] as PromiseRejectedResult).reason));
+  assert.equal(results[1].status, 'fulfilled');
+  assert.deepEqual(recorded.sent, [['out/0:a'], ['out/1:c']], 'the superseded task\'s records were never sent');
+  assert.deepEqual(recorded.offsets, [{ generationId: 4, partitions: [0] }, { generationId: 7, partitions: [1] }], 'the transaction in flight kept the generation it was checked against');
+});

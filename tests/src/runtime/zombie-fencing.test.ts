@@ -61,3 +61,52 @@ for (const transactions of ['per_partition', 'per_process'] as const) {
     console.log(`zombie (${transactions}): ${refusals.length} refusal line(s); first: ${refusals[0]?.slice(0, 400) ?? 'none'}`);
   });
 }
+
+/**
+ * The same freeze with no batch in hand: nothing of the zombie's is left to refuse, and once thawed
+ * it rejoins under a new member id, and the sticky assignment hands its partition back. The task it
+ * kept open from before the freeze holds the counts of that moment, while the survivor counted on
+ * meanwhile; going on from it would count some inputs from stale state (the same count twice). A
+ * member that missed a generation reopens every task from its checkpoint and changelog tail.
+ */
+for (const transactions of ['per_partition', 'per_process'] as const) {
+  test(`a member frozen while idle, thawed and given its partition back, counts on from the survivor's state (transactions ${transactions})`, { timeout: 300_000 }, async () => {
+    const { topology, kafka, serde, collector, first, second } = await counterPair({ partitions: 2, store: 'lmdb', commitMaxRecords: 200, transactions }, cleanups);
+    // The sticky plan lets the survivor (holding both) keep partition 0 and hands 1 back to the member
+    // that reports holding it: the member frozen is the one holding 1.
+    const [zombie, survivor] = assignedPartitions(first).includes(1) ? [first, second] : [second, first];
+    const zombiePartition = 1;
+    assert.deepEqual(assignedPartitions(zombie), [zombiePartition], 'each member holds one partition');
+    const { expected, send } = await countedSender(kafka, serde, topology.input, 16, cleanups);
+    await send(0, 2_000);
+    await collector.waitForCount(2_000, 60_000);
+
+    const zombiePid = zombie.pid as number;
+    const survivorLinesBefore = survivor.lines.length;
+    const zombieLinesBefore = zombie.lines.length;
+    process.kill(zombiePid, 'SIGSTOP'); // idle: every batch it had is committed
+    try {
+      await survivor.waitForLine(/"partitions":\[0,1\]/, 60_000, survivorLinesBefore);
+      await send(2_000, 4_000); // the survivor counts both partitions on
+      await collector.waitForCount(4_000, 60_000);
+    } finally {
+      process.kill(zombiePid, 'SIGCONT');
+    }
+    // Thawed, it rejoins; the group settles with one partition each again.
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && assignedPartitions(zombie, zombieLinesBefore).length !== 1) await sleep(200);
+    assert.deepEqual(assignedPartitions(zombie, zombieLinesBefore), [zombiePartition], 'the sticky assignment handed the zombie its partition back (the case under test)');
+    await send(4_000, 6_000);
+    await collector.waitForCount(6_000, 120_000);
+    await sleep(2_000); // anything counted twice would arrive by now
+
+    const records = collector.records;
+    assert.equal(records.length, 6_000, 'each input counted once');
+    for (const [account, count] of expected) {
+      const counts = records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
+      assert.deepEqual(counts, Array.from({ length: count }, (_, index) => index + 1), `${account} counted 1..${count}`);
+    }
+    const reopened = zombie.lines.slice(zombieLinesBefore).filter((line) => line.includes('rejoined the group after missing a generation'));
+    console.log(`thawed zombie (${transactions}): ${reopened.length} rejoin line(s); first: ${reopened[0]?.slice(0, 300) ?? 'none'}`);
+  });
+}
