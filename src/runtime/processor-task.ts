@@ -577,16 +577,16 @@ export class ProcessorTask {
     }
   }
 
-  /**
-   * Commits outputs, dead letters, changelog writes and input offsets as one Kafka transaction
-   * (exactly-once), or sends then commits offsets (at-least-once). Committed store state is
-   * updated only after Kafka accepted the transaction.
-   */
   /** False once the member left its group and rejoined after this task opened: it may commit nothing more. */
   get current(): boolean {
     return (this.env.membershipEpoch?.() ?? 0) === this.epoch;
   }
 
+  /**
+   * Commits outputs, dead letters, changelog writes and input offsets as one Kafka transaction
+   * (exactly-once), or sends then commits offsets (at-least-once). Committed store state is
+   * updated only after Kafka accepted the transaction.
+   */
   async commit(): Promise<void> {
     const env = this.env;
     if (!this.current) throw groupFenced(`${env.label} partition ${this.partition}`, new Error('this member rejoined its group after missing a generation; another member may have processed the partition meanwhile'));
