@@ -79,7 +79,7 @@ for (const transactions of ['per_process'] as const) {
     const [zombie, survivor] = assignedPartitions(first).includes(1) ? [first, second] : [second, first];
     const zombiePartition = 1;
     assert.deepEqual(assignedPartitions(zombie), [zombiePartition], 'each member holds one partition');
-    const { expected, send } = await countedSender(kafka, serde, topology.input, 16, cleanups);
+    const { expected, send, sendTo } = await countedSender(kafka, serde, topology.input, 16, cleanups);
     await send(0, 2_000);
     await collector.waitForCount(2_000, 60_000);
 
@@ -100,9 +100,12 @@ for (const transactions of ['per_process'] as const) {
     assert.deepEqual(assignedPartitions(zombie, zombieLinesBefore), [zombiePartition], 'the sticky assignment handed the zombie its partition back (the case under test)');
     await send(4_000, 6_000);
     await collector.waitForCount(6_000, 120_000);
-    await sleep(2_000); // anything counted twice would arrive by now
+    // A sentinel behind the stream on each partition: once both are counted, everything before them is.
+    const sentinels = keyPerPartition('sentinel', 2);
+    await sendTo(sentinels, 6_000);
+    await collector.waitUntil((records) => records.filter(({ value }) => value.key.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel on each partition', 60_000);
 
-    const records = collector.records;
+    const records = collector.records.filter(({ value }) => !value.key.startsWith('sentinel-'));
     assert.equal(records.length, 6_000, 'each input counted once');
     for (const [account, count] of expected) {
       const counts = records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
