@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { retry } from '../src/retry.ts';
 import { createKafka } from '../src/kafka/client.ts';
 import { ensureTopics } from '../src/kafka/topic-admin.ts';
 import { infra, uniqueName, uniqueTopic } from './harness.ts';
+import { keyPerPartition } from './sentinel.ts';
 
 export const TEST_EVENT_SCHEMA = resolve('tests/fixtures/schemas/test_event.avsc');
 export const KEY_COUNT_SCHEMA = resolve('schemas/ops/key_count.avsc');
@@ -261,6 +263,28 @@ export async function counterPair(options: Parameters<typeof writeCounterTopolog
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline && (assignedPartitions(first).length !== share || assignedPartitions(second).length !== share)) await sleep(200);
   return { topology, kafka, serde, collector, first, second };
+}
+
+/**
+ * A sentinel through each of a counter topology's `partitions`, waited for until each is counted
+ * (instead of a sleep: an input counted twice before a sentinel would have been too). Returns the
+ * counted records without the sentinels.
+ */
+export async function countedThroughSentinels(
+  collector: TopicCollector<KeyCount>, sendTo: (accounts: readonly string[], firstIndex: number) => Promise<void>, partitions: number, firstIndex: number,
+): Promise<TopicCollector<KeyCount>['records']> {
+  const sentinels = keyPerPartition('sentinel', partitions);
+  await sendTo(sentinels, firstIndex);
+  await collector.waitUntil((records) => records.filter(({ value }) => value.key.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel on each partition', 60_000);
+  return collector.records.filter(({ value }) => !value.key.startsWith('sentinel-'));
+}
+
+/** Each account's counts are exactly 1..n, n the events sent to it: none skipped, none repeated. */
+export function assertExactCounts(records: TopicCollector<KeyCount>['records'], expected: ReadonlyMap<string, number>): void {
+  for (const [account, count] of expected) {
+    const counts = records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
+    assert.deepEqual(counts, Array.from({ length: count }, (_, index) => index + 1), `${account} counted 1..${count}`);
+  }
 }
 
 /**

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { keyPerPartition } from '../../../testing/sentinel.ts';
-import { assignedPartitions, countedSender, counterPair } from '../../../testing/runtime-fixture.ts';
+import { assertExactCounts, assignedPartitions, countedSender, countedThroughSentinels, counterPair } from '../../../testing/runtime-fixture.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -30,21 +29,14 @@ for (const transactions of ['per_partition', 'per_process'] as const) {
 
     await send(TOTAL / 2, TOTAL);
     await collector.waitForCount(TOTAL, 120_000);
-    // A sentinel through every partition instead of a sleep: once each is counted, a repeated input would have been too.
-    const sentinels = keyPerPartition('sentinel', 4);
-    await sendTo(sentinels, TOTAL);
-    await collector.waitUntil((records) => records.filter(({ value }) => value.key.startsWith('sentinel-')).length >= sentinels.length, 'a sentinel on each partition', 60_000);
-    const records = collector.records.filter(({ value }) => !value.key.startsWith('sentinel-'));
+    const records = await countedThroughSentinels(collector, sendTo, 4, TOTAL);
 
     const origins = new Set(records.map(({ value }) => `${value.origin_partition}@${value.origin_offset}`));
     assert.equal(origins.size, TOTAL, 'no input lost');
     assert.equal(records.length, TOTAL, 'no input repeated');
-    assert.equal(collector.records.length, TOTAL + sentinels.length, 'no sentinel repeated');
+    assert.equal(collector.records.length, TOTAL + 4, 'no sentinel repeated');
     // The moved partitions kept their state: counts continue where the stopped process left them.
-    for (const [account, count] of expected) {
-      const counts = records.filter(({ value }) => value.key === account).map(({ value }) => value.count).sort((a, b) => a - b);
-      assert.deepEqual(counts, Array.from({ length: count }, (_, index) => index + 1), `${account} counted 1..${count}`);
-    }
+    assertExactCounts(records, expected);
     assert.ok(stoppedHad.length === 2);
     if (transactions === 'per_process') {
       // Memory stores, yet each process has a slot of state_dir and a transactional id stable per slot
